@@ -1,0 +1,45 @@
+// Exception dispatch. Until the kernel runs user programs every exception is unexpected: it is reported with
+// its syndrome and registers, and the run ends with a panic status.
+#include "trap_frame.hpp"
+
+#include "../../console.hpp"
+#include "../../power.hpp"
+
+#include <aos/arch/aarch64/registers.hpp>
+
+namespace kernel {
+
+namespace a64 = aos::arch::aarch64;
+
+namespace {
+
+void report_registers(const TrapFrame& f) {
+    constexpr unsigned per_line = 4;
+    for (unsigned i = 0; i < 31; ++i) {
+        print("  x{}{} {:016x}", i, i < 10 ? " " : "", f.x[i]);
+        if (i % per_line == per_line - 1 || i == 30) print("\n");
+    }
+    print("  sp  {:016x}\n", f.sp);
+}
+
+} // namespace
+
+void report_exception(unsigned index, const TrapFrame& f) {
+    auto ec = a64::esr::Ec::get(f.esr);
+    print("\n*** unexpected exception: {} from {} (vector {})\n",
+          a64::vector_kind_name(a64::vector_kind(index)), a64::vector_source_name(a64::vector_source(index)),
+          index);
+    print("  ESR_EL1  {:016x}  EC {:x} {}, IL {}, ISS {:x}\n", f.esr, ec, a64::exception_class_name(ec),
+          static_cast<unsigned>(a64::esr::Il::get(f.esr)), a64::esr::Iss::get(f.esr));
+    print("  FAR_EL1  {:016x}\n", f.far);
+    print("  ELR_EL1  {:016x}\n", f.elr);
+    print("  SPSR_EL1 {:016x}\n", f.spsr);
+    report_registers(f);
+}
+
+} // namespace kernel
+
+extern "C" void handle_exception(unsigned index, kernel::TrapFrame* frame) {
+    kernel::report_exception(index, *frame);
+    kernel::shutdown(kernel::ExitStatus::panic);
+}

@@ -1,0 +1,23 @@
+// Polled PL011 UART: the kernel console.
+#pragma once
+
+#include <cstdint>
+
+namespace kernel {
+
+class Pl011 {
+public:
+    constexpr Pl011() = default;
+    explicit constexpr Pl011(std::uint64_t base) : base_(base) {}
+
+    bool present() const { return base_ != 0; }
+    std::uint64_t base() const { return base_; }
+    void put(char c) const;
+    // Returns -1 when no character is waiting.
+    int try_get() const;
+
+private:
+    std::uint64_t base_ = 0;
+};
+
+} // namespace kernel

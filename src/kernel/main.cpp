@@ -1,0 +1,96 @@
+// The boot core's C++ entry: read the device tree, bring up the console, print the banner, run what the
+// command line asks for, and end the run.
+#include "arch/aarch64/sysreg.hpp"
+#include "console.hpp"
+#include "panic.hpp"
+#include "platform.hpp"
+#include "power.hpp"
+#include "selftest.hpp"
+#include "version.hpp"
+
+#include <aos/arch/aarch64/qemu_virt.hpp>
+#include <aos/arch/aarch64/registers.hpp>
+#include <aos/boot/cmdline.hpp>
+#include <aos/boot/fdt.hpp>
+
+extern "C" {
+extern char __kernel_start[];
+extern char __kernel_end[];
+using InitFn = void (*)();
+extern InitFn __init_array_start[];
+extern InitFn __init_array_end[];
+}
+
+namespace kernel {
+
+namespace {
+
+constexpr std::uint64_t mib = 1024 * 1024;
+// The largest device tree accepted; QEMU's virt tree is about 1 MiB at most (it pads its blob to that).
+constexpr std::size_t max_dtb_size = 2 * mib;
+
+void run_static_constructors() {
+    for (InitFn* fn = __init_array_start; fn != __init_array_end; ++fn)
+        (*fn)();
+}
+
+[[noreturn]] void fail_without_device_tree(const char* what, aos::Errc e, const char* field) {
+    console_init(aos::arch::aarch64::qemu_virt::fallback_uart_base);
+    print("aos: cannot boot: {}: {} ({})\n", what, e, field != nullptr ? field : "-");
+    shutdown(ExitStatus::panic);
+}
+
+void print_banner(const Platform& p, std::uint64_t entry_current_el) {
+    auto el = aos::arch::aarch64::CurrentElLevel::get(KERNEL_READ_SYSREG(CurrentEL));
+    auto entry_el = aos::arch::aarch64::CurrentElLevel::get(entry_current_el);
+    print("\naos {} ({}) - AArch64 capability microkernel\n", version::release, version::revision);
+    print("  exception level  EL{} (entered at EL{})\n", el, entry_el);
+    print("  cores            {}\n", p.cpu_count);
+    for (unsigned i = 0; i < p.ram_count; ++i) {
+        print("  RAM              [{:016x}, {:016x}) {} MiB\n", p.ram[i].base, p.ram[i].base + p.ram[i].size,
+              p.ram[i].size / mib);
+    }
+    print("  RAM total        {} MiB\n", p.total_ram() / mib);
+    print("  console          pl011 at {:x}\n", p.uart_base);
+    print("  device tree      at {:x}, {} bytes\n", p.dtb_base, p.dtb_size);
+    print("  kernel image     [{:x}, {:x})\n", reinterpret_cast<std::uintptr_t>(__kernel_start),
+          reinterpret_cast<std::uintptr_t>(__kernel_end));
+    print("  command line     \"{}\"\n", p.bootargs);
+}
+
+} // namespace
+
+[[noreturn]] void kernel_main(std::uint64_t dtb_address, std::uint64_t load_address,
+                              std::uint64_t entry_current_el) {
+    run_static_constructors();
+    const void* dtb = reinterpret_cast<const void*>(dtb_address);
+    if (dtb == nullptr)
+        fail_without_device_tree("no device tree in x0 (boot the flat Image, not the ELF)",
+                                 aos::Errc::not_found, nullptr);
+    const char* field = nullptr;
+    aos::Result<aos::boot::Fdt> fdt = aos::boot::Fdt::parse(dtb, max_dtb_size, &field);
+    if (!fdt) fail_without_device_tree("device tree", fdt.error(), field);
+    aos::Result<Platform> platform = discover_platform(*fdt);
+    if (!platform) fail_without_device_tree("device tree lacks RAM or a console", platform.error(), nullptr);
+
+    console_init(platform->uart_base);
+    aos::boot::CommandLine cmdline(platform->bootargs);
+    power_configure(platform->psci, cmdline.has_flag("semihosting"));
+    if (load_address != reinterpret_cast<std::uintptr_t>(__kernel_start))
+        KERNEL_PANIC(
+            "kernel loaded away from its link address; boot it with a loader that honours text_offset");
+
+    print_banner(*platform, entry_current_el);
+
+    if (aos::Result<aos::boot::StringRef> test = cmdline.value("selftest")) shutdown(run_selftest(*test));
+
+    print("aos: boot complete; no init program to start yet, powering off\n");
+    shutdown(ExitStatus::success);
+}
+
+} // namespace kernel
+
+extern "C" [[noreturn]] void kernel_main(std::uint64_t dtb_address, std::uint64_t load_address,
+                                         std::uint64_t entry_current_el) {
+    kernel::kernel_main(dtb_address, load_address, entry_current_el);
+}
