@@ -28,8 +28,10 @@ struct RangeTraits {
     static bool less(const Range& a, const Range& b) { return a.base < b.base; }
     static bool aggregate(Range& n, const Range* l, const Range* r) {
         unsigned long m = n.size;
-        if (l != nullptr && l->max_size > m) m = l->max_size;
-        if (r != nullptr && r->max_size > m) m = r->max_size;
+        if (l != nullptr && l->max_size > m)
+            m = l->max_size;
+        if (r != nullptr && r->max_size > m)
+            m = r->max_size;
         bool changed = m != n.max_size;
         n.max_size = m;
         return changed;
@@ -41,7 +43,8 @@ struct Stdout {
 };
 
 aos::Result<unsigned long> largest(const aos::core::AvlTree<Range, &Range::hook, RangeTraits>& t) {
-    if (t.empty()) return aos::error(aos::Errc::not_found);
+    if (t.empty())
+        return aos::error(aos::Errc::not_found);
     return t.root()->max_size;
 }
 
@@ -54,7 +57,8 @@ int main() {
     ranges[2].base = 0x4000, ranges[2].size = 0x2000;
     aos::core::AvlTree<Range, &Range::hook, RangeTraits> tree;
     for (Range& r : ranges) {
-        if (!tree.insert(r)) return 1;
+        if (!tree.insert(r))
+            return 1;
     }
     Stdout out;
     unsigned long big = largest(tree).value_or(0);

@@ -15,7 +15,8 @@ std::uint64_t console_uart_base() {
 }
 
 void ConsoleSink::put(char c) {
-    if (c == '\n') console_uart.put('\r');
+    if (c == '\n')
+        console_uart.put('\r');
     console_uart.put(c);
 }
 

@@ -69,9 +69,11 @@ void print_banner(const Platform& p, std::uint64_t entry_current_el) {
                                  aos::Errc::not_found, nullptr);
     const char* field = nullptr;
     aos::Result<aos::boot::Fdt> fdt = aos::boot::Fdt::parse(dtb, max_dtb_size, &field);
-    if (!fdt) fail_without_device_tree("device tree", fdt.error(), field);
+    if (!fdt)
+        fail_without_device_tree("device tree", fdt.error(), field);
     aos::Result<Platform> platform = discover_platform(*fdt);
-    if (!platform) fail_without_device_tree("device tree lacks RAM or a console", platform.error(), nullptr);
+    if (!platform)
+        fail_without_device_tree("device tree lacks RAM or a console", platform.error(), nullptr);
 
     console_init(platform->uart_base);
     aos::boot::CommandLine cmdline(platform->bootargs);
@@ -82,7 +84,8 @@ void print_banner(const Platform& p, std::uint64_t entry_current_el) {
 
     print_banner(*platform, entry_current_el);
 
-    if (aos::Result<aos::boot::StringRef> test = cmdline.value("selftest")) shutdown(run_selftest(*test));
+    if (aos::Result<aos::boot::StringRef> test = cmdline.value("selftest"))
+        shutdown(run_selftest(*test));
 
     print("aos: boot complete; no init program to start yet, powering off\n");
     shutdown(ExitStatus::success);

@@ -12,7 +12,8 @@ constinit bool panicking = false;
 
 void panic_at(const char* message, const char* file, int line) {
     __asm__ volatile("msr daifset, #0xf");
-    if (panicking) halt_core(); // a panic while reporting one: the console itself may be what broke
+    if (panicking)
+        halt_core(); // a panic while reporting one: the console itself may be what broke
     panicking = true;
     print("\n*** kernel panic: {}\n    at {}:{}\n", message, file, line);
     shutdown(ExitStatus::panic);

@@ -21,28 +21,34 @@ namespace {
 aos::Result<void> find_ram(const Fdt& fdt, Platform& p) {
     aos::Result<void> status = aos::ok();
     fdt.for_each_node([&](FdtNode n, FdtNode parent, unsigned) {
-        if (!fdt.is_device_type(n, "memory")) return true;
+        if (!fdt.is_device_type(n, "memory"))
+            return true;
         aos::Result<void> r = fdt.for_each_reg(n, parent, [&](std::uint64_t base, std::uint64_t size) {
-            if (size == 0) return;
+            if (size == 0)
+                return;
             if (p.ram_count == Platform::max_ram_ranges) {
                 status = aos::error(aos::Errc::unsupported);
                 return;
             }
             p.ram[p.ram_count++] = MemoryRange{base, size};
         });
-        if (!r) status = r;
+        if (!r)
+            status = r;
         return static_cast<bool>(status);
     });
-    if (status && p.ram_count == 0) return aos::error(aos::Errc::not_found);
+    if (status && p.ram_count == 0)
+        return aos::error(aos::Errc::not_found);
     return status;
 }
 
 unsigned count_cpus(const Fdt& fdt) {
     unsigned count = 0;
     aos::Result<FdtNode> cpus = fdt.find_path("/cpus");
-    if (!cpus) return 0;
+    if (!cpus)
+        return 0;
     fdt.for_each_child(*cpus, [&](FdtNode c) {
-        if (fdt.is_device_type(c, "cpu")) ++count;
+        if (fdt.is_device_type(c, "cpu"))
+            ++count;
         return true;
     });
     return count;
@@ -66,22 +72,29 @@ aos::Result<std::uint64_t> find_console(const Fdt& fdt) {
             }
         }
     }
-    if (!found) uart = AOS_TRY(fdt.find_compatible(aos::arch::aarch64::pl011::compatible));
+    if (!found)
+        uart = AOS_TRY(fdt.find_compatible(aos::arch::aarch64::pl011::compatible));
     std::uint64_t base = 0;
     AOS_TRY(fdt.for_each_reg(uart, fdt.parent_of(uart), [&](std::uint64_t addr, std::uint64_t) {
-        if (base == 0) base = addr;
+        if (base == 0)
+            base = addr;
     }));
-    if (base == 0) return aos::error(aos::Errc::not_found);
+    if (base == 0)
+        return aos::error(aos::Errc::not_found);
     return base;
 }
 
 psci::Conduit find_psci(const Fdt& fdt) {
     aos::Result<FdtNode> n = fdt.find_path("/psci");
-    if (!n) return psci::Conduit::none;
+    if (!n)
+        return psci::Conduit::none;
     aos::Result<const char*> method = fdt.string(*n, "method");
-    if (!method) return psci::Conduit::none;
-    if (fdt.has_string(*n, "method", "hvc")) return psci::Conduit::hvc;
-    if (fdt.has_string(*n, "method", "smc")) return psci::Conduit::smc;
+    if (!method)
+        return psci::Conduit::none;
+    if (fdt.has_string(*n, "method", "hvc"))
+        return psci::Conduit::hvc;
+    if (fdt.has_string(*n, "method", "smc"))
+        return psci::Conduit::smc;
     return psci::Conduit::none;
 }
 
@@ -94,7 +107,8 @@ aos::Result<Platform> discover_platform(const Fdt& fdt) {
     p.uart_base = AOS_TRY(find_console(fdt));
     p.psci = find_psci(fdt);
     if (aos::Result<FdtNode> chosen = fdt.find_path("/chosen")) {
-        if (aos::Result<const char*> args = fdt.string(*chosen, "bootargs")) p.bootargs = *args;
+        if (aos::Result<const char*> args = fdt.string(*chosen, "bootargs"))
+            p.bootargs = *args;
     }
     p.dtb_base = reinterpret_cast<std::uintptr_t>(fdt.data());
     p.dtb_size = fdt.total_size();

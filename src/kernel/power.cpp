@@ -46,7 +46,8 @@ void halt_core() {
 
 void shutdown(ExitStatus status) {
     print("aos: shutdown, status {}\n", static_cast<unsigned>(status));
-    if (use_semihosting) semihosting_exit(status);
+    if (use_semihosting)
+        semihosting_exit(status);
     std::int64_t r = psci_call(psci::fn_system_off);
     print("aos: could not power off (PSCI {}); halting\n", r);
     halt_core();

@@ -27,11 +27,13 @@ public:
         for (;;) {
             while (*p == ' ' || *p == '\t')
                 ++p;
-            if (*p == '\0') return;
+            if (*p == '\0')
+                return;
             const char* start = p;
             while (*p != '\0' && *p != ' ' && *p != '\t')
                 ++p;
-            if (!f(StringRef{start, static_cast<std::size_t>(p - start)})) return;
+            if (!f(StringRef{start, static_cast<std::size_t>(p - start)}))
+                return;
         }
     }
 

@@ -60,7 +60,8 @@ public:
         const char* where = nullptr;
         Result<void> r = f.validate(available, where);
         if (!r) {
-            if (failed_field != nullptr) *failed_field = where;
+            if (failed_field != nullptr)
+                *failed_field = where;
             return error(r.error());
         }
         return f;
@@ -90,7 +91,8 @@ public:
                 off += fdt_format::token_size;
             } else if (tok == fdt_format::token_prop) {
                 FdtProperty p = property_at(off);
-                if (!f(p)) return;
+                if (!f(p))
+                    return;
                 off = align4(off + 12 + p.size);
             } else {
                 return;
@@ -109,7 +111,8 @@ public:
             }
             return true;
         });
-        if (!hit) return error(Errc::not_found);
+        if (!hit)
+            return error(Errc::not_found);
         return found;
     }
 
@@ -124,7 +127,8 @@ public:
             if (tok == fdt_format::token_begin_node) {
                 FdtNode n{off};
                 FdtNode parent = depth == 0 ? n : stack[depth - 1];
-                if (!f(n, parent, depth)) return;
+                if (!f(n, parent, depth))
+                    return;
                 stack[depth++] = n;
                 off = after_name(off);
             } else if (tok == fdt_format::token_prop) {
@@ -132,7 +136,8 @@ public:
             } else if (tok == fdt_format::token_end_node) {
                 --depth;
                 off += fdt_format::token_size;
-                if (depth == 0) return;
+                if (depth == 0)
+                    return;
             } else if (tok == fdt_format::token_nop) {
                 off += fdt_format::token_size;
             } else {
@@ -148,7 +153,8 @@ public:
         bool inside = false;
         bool stop = false;
         for_each_node([&](FdtNode node, FdtNode parent, unsigned depth) {
-            if (stop) return false;
+            if (stop)
+                return false;
             if (!inside) {
                 if (node == n) {
                     inside = true;
@@ -156,15 +162,18 @@ public:
                 }
                 return true;
             }
-            if (depth <= base_depth) return false; // left n's subtree
-            if (depth == base_depth + 1 && parent == n && !f(node)) stop = true;
+            if (depth <= base_depth)
+                return false; // left n's subtree
+            if (depth == base_depth + 1 && parent == n && !f(node))
+                stop = true;
             return !stop;
         });
     }
 
     // Looks a node up by absolute path; a component without '@' matches a name with any unit address.
     Result<FdtNode> find_path(const char* path) const {
-        if (path == nullptr || path[0] != '/') return error(Errc::invalid_argument);
+        if (path == nullptr || path[0] != '/')
+            return error(Errc::invalid_argument);
         FdtNode cur = root();
         const char* p = path + 1;
         while (*p != '\0') {
@@ -182,7 +191,8 @@ public:
                     }
                     return true;
                 });
-                if (!found) return error(Errc::not_found);
+                if (!found)
+                    return error(Errc::not_found);
                 cur = next;
             }
             p = *end == '/' ? end + 1 : end;
@@ -206,28 +216,33 @@ public:
     // A string property's value, checked to be NUL-terminated within the property.
     Result<const char*> string(FdtNode n, const char* prop_name) const {
         FdtProperty p = AOS_TRY(property(n, prop_name));
-        if (p.size == 0 || p.data[p.size - 1] != 0) return error(Errc::malformed);
+        if (p.size == 0 || p.data[p.size - 1] != 0)
+            return error(Errc::malformed);
         return reinterpret_cast<const char*>(p.data);
     }
 
     Result<std::uint32_t> u32(FdtNode n, const char* prop_name) const {
         FdtProperty p = AOS_TRY(property(n, prop_name));
-        if (p.size != 4) return error(Errc::malformed);
+        if (p.size != 4)
+            return error(Errc::malformed);
         return be32(p.data);
     }
 
     // Whether a string-list property (compatible) contains s.
     bool has_string(FdtNode n, const char* prop_name, const char* s) const {
         Result<FdtProperty> p = property(n, prop_name);
-        if (!p) return false;
+        if (!p)
+            return false;
         std::uint32_t i = 0;
         while (i < p->size) {
             const char* item = reinterpret_cast<const char*>(p->data + i);
             std::uint32_t len = 0;
             while (i + len < p->size && p->data[i + len] != 0)
                 ++len;
-            if (i + len == p->size) return false; // unterminated last item
-            if (str_eq(item, s)) return true;
+            if (i + len == p->size)
+                return false; // unterminated last item
+            if (str_eq(item, s))
+                return true;
             i += len + 1;
         }
         return false;
@@ -256,10 +271,12 @@ public:
     Result<void> for_each_reg(FdtNode n, FdtNode parent, F&& f) const {
         std::uint32_t ac = u32(parent, "#address-cells").value_or(fdt_format::default_address_cells);
         std::uint32_t sc = u32(parent, "#size-cells").value_or(fdt_format::default_size_cells);
-        if (ac < 1 || ac > 2 || sc > 2) return error(Errc::unsupported);
+        if (ac < 1 || ac > 2 || sc > 2)
+            return error(Errc::unsupported);
         FdtProperty p = AOS_TRY(property(n, "reg"));
         std::uint32_t entry = 4 * (ac + sc);
-        if (p.size % entry != 0) return error(Errc::malformed);
+        if (p.size % entry != 0)
+            return error(Errc::malformed);
         for (std::uint32_t i = 0; i < p.size; i += entry) {
             std::uint64_t addr = cells(p.data + i, ac);
             std::uint64_t size = sc == 0 ? 0 : cells(p.data + i + 4 * ac, sc);
@@ -275,7 +292,8 @@ public:
         for (;; e += 16) {
             std::uint64_t addr = be64(e);
             std::uint64_t size = be64(e + 8);
-            if (addr == 0 && size == 0) return;
+            if (addr == 0 && size == 0)
+                return;
             f(addr, size);
         }
     }
@@ -308,7 +326,8 @@ private:
             wants_unit = wants_unit || *q == '@';
         const char* n = node_name;
         for (const char* q = begin; q != end; ++q, ++n) {
-            if (*n != *q) return false;
+            if (*n != *q)
+                return false;
         }
         return *n == '\0' || (!wants_unit && *n == '@');
     }
@@ -335,24 +354,35 @@ private:
             where = field;
             return Result<void>(error(e));
         };
-        if (blob_ == nullptr) return fail("blob", Errc::invalid_argument);
-        if (available < header_size) return fail("header", Errc::truncated);
-        if (header(off_magic) != magic) return fail("magic", Errc::bad_magic);
+        if (blob_ == nullptr)
+            return fail("blob", Errc::invalid_argument);
+        if (available < header_size)
+            return fail("header", Errc::truncated);
+        if (header(off_magic) != magic)
+            return fail("magic", Errc::bad_magic);
         std::uint32_t total = header(off_totalsize);
-        if (total < header_size) return fail("totalsize", Errc::malformed);
-        if (total > available) return fail("totalsize", Errc::truncated);
+        if (total < header_size)
+            return fail("totalsize", Errc::malformed);
+        if (total > available)
+            return fail("totalsize", Errc::truncated);
         if (header(off_last_comp_version) > version_supported || header(off_version) < version_supported)
             return fail("version", Errc::bad_version);
         std::uint64_t s_off = header(off_struct), s_size = header(off_size_struct);
         std::uint64_t t_off = header(off_strings), t_size = header(off_size_strings);
         std::uint64_t r_off = header(off_mem_rsvmap);
-        if (s_off % 4 != 0 || s_size % 4 != 0) return fail("off_dt_struct", Errc::misaligned);
-        if (s_off < header_size || s_off + s_size > total) return fail("off_dt_struct", Errc::out_of_range);
-        if (t_off < header_size || t_off + t_size > total) return fail("off_dt_strings", Errc::out_of_range);
-        if (r_off % 8 != 0) return fail("off_mem_rsvmap", Errc::misaligned);
+        if (s_off % 4 != 0 || s_size % 4 != 0)
+            return fail("off_dt_struct", Errc::misaligned);
+        if (s_off < header_size || s_off + s_size > total)
+            return fail("off_dt_struct", Errc::out_of_range);
+        if (t_off < header_size || t_off + t_size > total)
+            return fail("off_dt_strings", Errc::out_of_range);
+        if (r_off % 8 != 0)
+            return fail("off_mem_rsvmap", Errc::misaligned);
         for (std::uint64_t e = r_off;; e += 16) {
-            if (e < header_size || e + 16 > total) return fail("mem_rsvmap", Errc::truncated);
-            if (be64(blob_ + e) == 0 && be64(blob_ + e + 8) == 0) break;
+            if (e < header_size || e + 16 > total)
+                return fail("mem_rsvmap", Errc::truncated);
+            if (be64(blob_ + e) == 0 && be64(blob_ + e + 8) == 0)
+                break;
         }
         const std::uint8_t* sb = blob_ + s_off;
         const std::uint8_t* strings = blob_ + t_off;
@@ -360,40 +390,53 @@ private:
         unsigned depth = 0;
         bool root_done = false;
         for (;;) {
-            if (off + token_size > s_size) return fail("struct: missing FDT_END", Errc::truncated);
+            if (off + token_size > s_size)
+                return fail("struct: missing FDT_END", Errc::truncated);
             std::uint32_t tok = be32(sb + off);
             if (off == 0 && tok != token_begin_node)
                 return fail("struct: does not start with the root node", Errc::malformed);
             off += token_size;
             if (tok == token_begin_node) {
-                if (root_done) return fail("struct: node after the root", Errc::malformed);
-                if (++depth > max_depth) return fail("struct: nesting", Errc::unsupported);
+                if (root_done)
+                    return fail("struct: node after the root", Errc::malformed);
+                if (++depth > max_depth)
+                    return fail("struct: nesting", Errc::unsupported);
                 std::uint64_t len = 0;
                 while (off + len < s_size && sb[off + len] != 0)
                     ++len;
-                if (off + len >= s_size) return fail("struct: node name", Errc::truncated);
-                if (depth == 1 && len != 0) return fail("struct: root name", Errc::malformed);
+                if (off + len >= s_size)
+                    return fail("struct: node name", Errc::truncated);
+                if (depth == 1 && len != 0)
+                    return fail("struct: root name", Errc::malformed);
                 off = (off + len + 1 + 3) & ~std::uint64_t{3};
             } else if (tok == token_prop) {
-                if (depth == 0) return fail("struct: property outside a node", Errc::malformed);
-                if (off + 8 > s_size) return fail("struct: property header", Errc::truncated);
+                if (depth == 0)
+                    return fail("struct: property outside a node", Errc::malformed);
+                if (off + 8 > s_size)
+                    return fail("struct: property header", Errc::truncated);
                 std::uint64_t len = be32(sb + off);
                 std::uint64_t name_off = be32(sb + off + 4);
                 off += 8;
-                if (off + len > s_size) return fail("struct: property value", Errc::truncated);
-                if (name_off >= t_size) return fail("struct: property name offset", Errc::out_of_range);
+                if (off + len > s_size)
+                    return fail("struct: property value", Errc::truncated);
+                if (name_off >= t_size)
+                    return fail("struct: property name offset", Errc::out_of_range);
                 std::uint64_t n = name_off;
                 while (n < t_size && strings[n] != 0)
                     ++n;
-                if (n >= t_size) return fail("strings: unterminated name", Errc::truncated);
+                if (n >= t_size)
+                    return fail("strings: unterminated name", Errc::truncated);
                 off = (off + len + 3) & ~std::uint64_t{3};
             } else if (tok == token_end_node) {
-                if (depth == 0) return fail("struct: unbalanced FDT_END_NODE", Errc::malformed);
-                if (--depth == 0) root_done = true;
+                if (depth == 0)
+                    return fail("struct: unbalanced FDT_END_NODE", Errc::malformed);
+                if (--depth == 0)
+                    root_done = true;
             } else if (tok == token_nop) {
                 continue;
             } else if (tok == token_end) {
-                if (depth != 0 || !root_done) return fail("struct: FDT_END inside a node", Errc::malformed);
+                if (depth != 0 || !root_done)
+                    return fail("struct: FDT_END inside a node", Errc::malformed);
                 return ok();
             } else {
                 return fail("struct: unknown token", Errc::malformed);

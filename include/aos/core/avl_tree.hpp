@@ -122,7 +122,8 @@ public:
     T* first() const { return root_ != nullptr ? leftmost(root_) : nullptr; }
     T* last() const { return root_ != nullptr ? rightmost(root_) : nullptr; }
     static T* next(const T& n) {
-        if (T* r = right(n)) return leftmost(r);
+        if (T* r = right(n))
+            return leftmost(r);
         const T* c = &n;
         T* p = parent(n);
         while (p != nullptr && right(*p) == c) {
@@ -132,7 +133,8 @@ public:
         return p;
     }
     static T* prev(const T& n) {
-        if (T* l = left(n)) return rightmost(l);
+        if (T* l = left(n))
+            return rightmost(l);
         const T* c = &n;
         T* p = parent(n);
         while (p != nullptr && left(*p) == c) {
@@ -146,7 +148,8 @@ public:
     Iterator end() const { return Iterator(nullptr); }
 
     Result<void> insert(T& n) {
-        if ((n.*Hook).linked()) return error(Errc::already_linked);
+        if ((n.*Hook).linked())
+            return error(Errc::already_linked);
         T* p = nullptr;
         bool go_left = false;
         for (T* cur = root_; cur != nullptr;) {
@@ -156,7 +159,8 @@ public:
                 cur = left(*cur);
             } else {
                 if constexpr (!duplicates) {
-                    if (!Traits::less(*cur, n)) return error(Errc::already_exists);
+                    if (!Traits::less(*cur, n))
+                        return error(Errc::already_exists);
                 }
                 go_left = false;
                 cur = right(*cur);
@@ -180,13 +184,15 @@ public:
     }
 
     Result<void> erase(T& z) {
-        if (!contains(z)) return error(Errc::not_linked);
+        if (!contains(z))
+            return error(Errc::not_linked);
         T* start = nullptr;
         T* moved = nullptr;
         if (left(z) == nullptr || right(z) == nullptr) {
             T* child = left(z) != nullptr ? left(z) : right(z);
             T* p = parent(z);
-            if (child != nullptr) (child->*Hook).parent_ = p;
+            if (child != nullptr)
+                (child->*Hook).parent_ = p;
             replace_child(p, &z, child);
             start = p;
         } else {
@@ -197,7 +203,8 @@ public:
             } else {
                 start = parent(*y);
                 (start->*Hook).left_ = right(*y);
-                if (right(*y) != nullptr) (right(*y)->*Hook).parent_ = start;
+                if (right(*y) != nullptr)
+                    (right(*y)->*Hook).parent_ = start;
                 (y->*Hook).right_ = right(z);
                 (right(z)->*Hook).parent_ = y;
             }
@@ -220,7 +227,8 @@ public:
     // Re-establishes the aggregates on the path from n to the root after n's own aggregated inputs changed
     // (its key must not have changed).
     Result<void> update(T& n) {
-        if (!contains(n)) return error(Errc::not_linked);
+        if (!contains(n))
+            return error(Errc::not_linked);
         for (T* cur = &n; cur != nullptr && refresh(cur); cur = parent(*cur))
             ;
         return ok();
@@ -232,7 +240,8 @@ public:
         T* cur = root_;
         while (cur != nullptr) {
             int c = probe(*cur);
-            if (c == 0) return cur;
+            if (c == 0)
+                return cur;
             cur = c < 0 ? right(*cur) : left(*cur);
         }
         return nullptr;
@@ -310,14 +319,19 @@ public:
     // Checks order, parent links, ownership, heights, AVL balance, aggregates and the node count.
     [[nodiscard]] bool check_invariants() const {
         std::size_t count = 0;
-        if (root_ != nullptr && parent(*root_) != nullptr) return false;
-        if (check_subtree(root_, count) < 0) return false;
-        if (count != size_) return false;
+        if (root_ != nullptr && parent(*root_) != nullptr)
+            return false;
+        if (check_subtree(root_, count) < 0)
+            return false;
+        if (count != size_)
+            return false;
         const T* prev_node = nullptr;
         for (const T* n = first(); n != nullptr; n = next(*n)) {
-            if (prev_node != nullptr && Traits::less(*n, *prev_node)) return false;
+            if (prev_node != nullptr && Traits::less(*n, *prev_node))
+                return false;
             if constexpr (!duplicates) {
-                if (prev_node != nullptr && !Traits::less(*prev_node, *n)) return false;
+                if (prev_node != nullptr && !Traits::less(*prev_node, *n))
+                    return false;
             }
             prev_node = n;
         }
@@ -364,7 +378,8 @@ private:
         T* y = right(*x);
         T* b = left(*y);
         (x->*Hook).right_ = b;
-        if (b != nullptr) (b->*Hook).parent_ = x;
+        if (b != nullptr)
+            (b->*Hook).parent_ = x;
         (y->*Hook).parent_ = parent(*x);
         replace_child(parent(*x), x, y);
         (y->*Hook).left_ = x;
@@ -377,7 +392,8 @@ private:
         T* y = left(*x);
         T* b = right(*y);
         (x->*Hook).left_ = b;
-        if (b != nullptr) (b->*Hook).parent_ = x;
+        if (b != nullptr)
+            (b->*Hook).parent_ = x;
         (y->*Hook).parent_ = parent(*x);
         replace_child(parent(*x), x, y);
         (y->*Hook).right_ = x;
@@ -402,36 +418,46 @@ private:
             }
             std::int32_t bf = balance(n);
             if (bf > 1) {
-                if (balance(left(*n)) < 0) rotate_left(left(*n));
+                if (balance(left(*n)) < 0)
+                    rotate_left(left(*n));
                 n = rotate_right(n);
                 changed = true;
             } else if (bf < -1) {
-                if (balance(right(*n)) > 0) rotate_right(right(*n));
+                if (balance(right(*n)) > 0)
+                    rotate_right(right(*n));
                 n = rotate_left(n);
                 changed = true;
             }
-            if (!changed && reached) return;
+            if (!changed && reached)
+                return;
             n = parent(*n);
         }
     }
 
     // Returns the subtree height, or -1 if anything below is inconsistent.
     std::int32_t check_subtree(T* n, std::size_t& count) const {
-        if (n == nullptr) return 0;
-        if ((n->*Hook).owner_ != this) return -1;
+        if (n == nullptr)
+            return 0;
+        if ((n->*Hook).owner_ != this)
+            return -1;
         ++count;
-        if (count > size_) return -1;
+        if (count > size_)
+            return -1;
         T* l = left(*n);
         T* r = right(*n);
-        if ((l != nullptr && parent(*l) != n) || (r != nullptr && parent(*r) != n)) return -1;
+        if ((l != nullptr && parent(*l) != n) || (r != nullptr && parent(*r) != n))
+            return -1;
         std::int32_t hl = check_subtree(l, count);
         std::int32_t hr = check_subtree(r, count);
-        if (hl < 0 || hr < 0 || hl - hr > 1 || hr - hl > 1) return -1;
+        if (hl < 0 || hr < 0 || hl - hr > 1 || hr - hl > 1)
+            return -1;
         std::int32_t h = 1 + (hl > hr ? hl : hr);
-        if ((n->*Hook).height_ != h) return -1;
+        if ((n->*Hook).height_ != h)
+            return -1;
         if constexpr (aggregating) {
             // Recomputing an exact aggregate changes nothing; a change means it was stale.
-            if (Traits::aggregate(*n, l, r)) return -1;
+            if (Traits::aggregate(*n, l, r))
+                return -1;
         }
         return h;
     }

@@ -26,7 +26,8 @@ class FixedString {
 
 public:
     void put(char c) {
-        if (len_ + 1 < N) buf_[len_++] = c;
+        if (len_ + 1 < N)
+            buf_[len_++] = c;
         buf_[len_] = '\0';
     }
     const char* c_str() const { return buf_; }
@@ -52,7 +53,8 @@ namespace detail {
 
 template <CharSink S>
 void put_str(S& s, const char* str) {
-    if (str == nullptr) str = "(null)";
+    if (str == nullptr)
+        str = "(null)";
     while (*str != '\0')
         s.put(*str++);
 }
@@ -136,7 +138,8 @@ inline const char* parse_spec(const char* p, FormatSpec& spec) {
 template <CharSink S>
 void format_rest(S& s, const char* fmt) {
     while (*fmt != '\0') {
-        if ((fmt[0] == '{' && fmt[1] == '{') || (fmt[0] == '}' && fmt[1] == '}')) ++fmt;
+        if ((fmt[0] == '{' && fmt[1] == '{') || (fmt[0] == '}' && fmt[1] == '}'))
+            ++fmt;
         s.put(*fmt++);
     }
 }

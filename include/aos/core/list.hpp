@@ -78,8 +78,10 @@ public:
 
     // Inserts n before pos (at the back when pos is null).
     Result<void> insert_before(T* pos, T& n) {
-        if ((n.*Hook).linked()) return error(Errc::already_linked);
-        if (pos != nullptr && !contains(*pos)) return error(Errc::not_linked);
+        if ((n.*Hook).linked())
+            return error(Errc::already_linked);
+        if (pos != nullptr && !contains(*pos))
+            return error(Errc::not_linked);
         ListHook<T>& h = n.*Hook;
         T* before = pos != nullptr ? (pos->*Hook).prev_ : tail_;
         h.prev_ = before;
@@ -98,7 +100,8 @@ public:
     }
 
     Result<void> erase(T& n) {
-        if (!contains(n)) return error(Errc::not_linked);
+        if (!contains(n))
+            return error(Errc::not_linked);
         ListHook<T>& h = n.*Hook;
         if (h.prev_ != nullptr)
             (h.prev_->*Hook).next_ = h.next_;
@@ -116,12 +119,14 @@ public:
 
     T* pop_front() {
         T* n = head_;
-        if (n != nullptr) (void)erase(*n);
+        if (n != nullptr)
+            (void)erase(*n);
         return n;
     }
     T* pop_back() {
         T* n = tail_;
-        if (n != nullptr) (void)erase(*n);
+        if (n != nullptr)
+            (void)erase(*n);
         return n;
     }
 
@@ -130,9 +135,11 @@ public:
         std::size_t count = 0;
         const T* prev = nullptr;
         for (const T* n = head_; n != nullptr; n = (n->*Hook).next_) {
-            if ((n->*Hook).owner_ != this || (n->*Hook).prev_ != prev) return false;
+            if ((n->*Hook).owner_ != this || (n->*Hook).prev_ != prev)
+                return false;
             prev = n;
-            if (++count > size_) return false;
+            if (++count > size_)
+                return false;
         }
         return prev == tail_ && count == size_;
     }

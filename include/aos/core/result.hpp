@@ -134,7 +134,8 @@ private:
             core::panic("Result::value() on an error");
     }
     void destroy() {
-        if (has_) value_.~T();
+        if (has_)
+            value_.~T();
     }
 
     union {

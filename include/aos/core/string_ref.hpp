@@ -24,14 +24,17 @@ struct StringRef {
     constexpr bool equals(const char* s) const {
         std::size_t i = 0;
         for (; i < size; ++i) {
-            if (s[i] != data[i]) return false;
+            if (s[i] != data[i])
+                return false;
         }
         return s[i] == '\0';
     }
     constexpr bool operator==(const StringRef& o) const {
-        if (size != o.size) return false;
+        if (size != o.size)
+            return false;
         for (std::size_t i = 0; i < size; ++i) {
-            if (data[i] != o.data[i]) return false;
+            if (data[i] != o.data[i])
+                return false;
         }
         return true;
     }

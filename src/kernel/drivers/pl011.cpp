@@ -14,14 +14,16 @@ volatile std::uint32_t& reg(std::uint64_t base, std::uint32_t offset) {
 } // namespace
 
 void Pl011::put(char c) const {
-    if (base_ == 0) return;
+    if (base_ == 0)
+        return;
     while (pl011::FrTxFull::get(reg(base_, pl011::reg_fr)))
         ;
     reg(base_, pl011::reg_dr) = static_cast<std::uint8_t>(c);
 }
 
 int Pl011::try_get() const {
-    if (base_ == 0 || pl011::FrRxEmpty::get(reg(base_, pl011::reg_fr))) return -1;
+    if (base_ == 0 || pl011::FrRxEmpty::get(reg(base_, pl011::reg_fr)))
+        return -1;
     return static_cast<int>(reg(base_, pl011::reg_dr) & 0xff);
 }
 

@@ -37,7 +37,8 @@ int memcmp(const void* a, const void* b, std::size_t n) {
     const auto* x = static_cast<const unsigned char*>(a);
     const auto* y = static_cast<const unsigned char*>(b);
     for (std::size_t i = 0; i < n; ++i) {
-        if (x[i] != y[i]) return x[i] < y[i] ? -1 : 1;
+        if (x[i] != y[i])
+            return x[i] < y[i] ? -1 : 1;
     }
     return 0;
 }

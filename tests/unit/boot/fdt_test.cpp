@@ -99,7 +99,8 @@ private:
     }
     std::uint32_t string_offset(const std::string& s) {
         auto it = offsets_.find(s);
-        if (it != offsets_.end()) return it->second;
+        if (it != offsets_.end())
+            return it->second;
         auto off = static_cast<std::uint32_t>(strings_.size());
         strings_.insert(strings_.end(), s.begin(), s.end());
         strings_.push_back(0);
@@ -133,7 +134,8 @@ Errc parse_error(const std::vector<std::uint8_t>& blob, std::string* field = nul
     const char* where = nullptr;
     auto r = Fdt::parse(blob.data(), avail != 0 ? avail : blob.size(), &where);
     REQUIRE_FALSE(r);
-    if (field != nullptr) *field = where != nullptr ? where : "";
+    if (field != nullptr)
+        *field = where != nullptr ? where : "";
     return r.error();
 }
 
@@ -328,7 +330,8 @@ TEST_CASE("randomly corrupted QEMU trees are rejected or read in bounds") {
             b[rng() % std::min(limit, b.size())] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
         }
         auto fdt = Fdt::parse(b.data(), b.size());
-        if (!fdt) continue;
+        if (!fdt)
+            continue;
         ++accepted;
         std::size_t props = 0;
         fdt->for_each_node([&](FdtNode n, FdtNode parent, unsigned) {

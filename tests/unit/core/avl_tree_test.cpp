@@ -56,7 +56,8 @@ std::vector<std::uint64_t> keys(const Tree& t) {
 // Lowest key whose size is at least `want`, by descending on the augmented maximum: O(log n).
 Seg* first_fit(const Tree& t, std::uint64_t want) {
     Seg* n = t.root();
-    if (n == nullptr || n->max_size < want) return nullptr;
+    if (n == nullptr || n->max_size < want)
+        return nullptr;
     for (;;) {
         Seg* l = Tree::left(*n);
         if (l != nullptr && l->max_size >= want)

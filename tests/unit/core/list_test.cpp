@@ -73,15 +73,18 @@ TEST_CASE("randomized operations match std::list") {
         switch (rng() % 3) {
         case 0:
             REQUIRE(static_cast<bool>(l.push_back(n)) == !in);
-            if (!in) model.push_back(n.id);
+            if (!in)
+                model.push_back(n.id);
             break;
         case 1:
             REQUIRE(static_cast<bool>(l.push_front(n)) == !in);
-            if (!in) model.push_front(n.id);
+            if (!in)
+                model.push_front(n.id);
             break;
         default:
             REQUIRE(static_cast<bool>(l.erase(n)) == in);
-            if (in) model.remove(n.id);
+            if (in)
+                model.remove(n.id);
         }
         if (step % 64 == 0) {
             REQUIRE(l.check_invariants());

@@ -13,7 +13,8 @@ using aos::Result;
 namespace {
 
 Result<int> parse_digit(char c) {
-    if (c < '0' || c > '9') return aos::error(Errc::invalid_argument);
+    if (c < '0' || c > '9')
+        return aos::error(Errc::invalid_argument);
     return c - '0';
 }
 
@@ -25,7 +26,8 @@ Result<int> sum_digits(const char* s) {
 }
 
 Result<void> check_even(int v) {
-    if (v % 2 != 0) return aos::error(Errc::misaligned);
+    if (v % 2 != 0)
+        return aos::error(Errc::misaligned);
     return aos::ok();
 }
 

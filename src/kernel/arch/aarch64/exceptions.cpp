@@ -17,7 +17,8 @@ void report_registers(const TrapFrame& f) {
     constexpr unsigned per_line = 4;
     for (unsigned i = 0; i < 31; ++i) {
         print("  x{}{} {:016x}", i, i < 10 ? " " : "", f.x[i]);
-        if (i % per_line == per_line - 1 || i == 30) print("\n");
+        if (i % per_line == per_line - 1 || i == 30)
+            print("\n");
     }
     print("  sp  {:016x}\n", f.sp);
 }
