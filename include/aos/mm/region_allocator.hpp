@@ -1,0 +1,653 @@
+// aos::mm::RegionAllocator: the physical memory manager init runs over RAM capabilities. It splits the
+// original regions it is given into allocations, each with a capability for exactly its range, takes back
+// whole allocations or sub-ranges of one, and finds fits in O(log n) on an augmented AVL tree.
+//
+//   aos::mm::RegionAllocator<MyCaps, MySlab> mm(caps, slab);     // FirstFit, NullLock
+//   AOS_TRY(mm.add(ram_cap, 0x4000'0000, 256 << 20));
+//   auto a = AOS_TRY(mm.alloc(64 << 10, 64 << 10));              // a.base, a.size, a.cap
+//   AOS_TRY(mm.free(a.base + 4096, 4096));                       // give back one page of it
+#pragma once
+
+#include <aos/arch/page.hpp>
+#include <aos/core/avl_tree.hpp>
+#include <aos/core/lock.hpp>
+#include <aos/core/result.hpp>
+#include <aos/mm/slab.hpp>
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
+namespace aos::mm {
+
+// What the allocator asks of capabilities. The kernel-side OS (init) plugs in real invocations: `retype`
+// derives a RAM/Frame capability for [offset, offset + size) of an original RAM capability, `release` is
+// told that a sub-range of a derived capability came back (init may record it; the bytes are retyped again
+// from the original later), and `destroy` deletes a derived capability once nothing of it is handed out.
+// Hosted tests plug in a fake capability that records parentage and checks the exact accounting. `release`
+// and `destroy` cannot fail: they run in the commit step, after every check passed.
+template <class P>
+concept CapPolicy = requires(P& p, const typename P::Cap& c, std::uint64_t offset, std::uint64_t size) {
+    requires std::default_initializable<typename P::Cap> && std::copyable<typename P::Cap>;
+    { p.retype(c, offset, size) } -> std::same_as<Result<typename P::Cap>>;
+    { p.release(c, offset, size) } -> std::same_as<void>;
+    { p.destroy(c) } -> std::same_as<void>;
+};
+
+// Where metadata nodes come from: one default-constructed Node per call, or no_memory. The OS plugs in an
+// aos::mm::Slab of nodes (refilled from this very allocator), hosted tests a counting heap allocator.
+template <class A, class Node>
+concept NodeAllocator = requires(A& a, Node* n) {
+    { a.allocate() } -> std::same_as<Result<Node*>>;
+    { a.deallocate(n) } -> std::same_as<void>;
+};
+
+// Fit policies, all O(log n) in the number of free segments when the alignment does not exceed a page
+// (larger alignments also visit the big-enough segments that miss the alignment).
+struct FirstFit {}; // lowest address: the classic behaviour
+struct BestFit {};  // smallest segment that fits, lowest address among equals
+struct NextFit {};  // lowest address at or after the end of the previous allocation, wrapping around
+
+template <class F>
+concept FitPolicy = std::same_as<F, FirstFit> || std::same_as<F, BestFit> || std::same_as<F, NextFit>;
+
+// One metadata node. The same type serves as an original region, a free segment, an allocated piece and
+// an allocation record, so a single slab feeds the allocator.
+template <class Cap>
+struct RegionNode {
+    core::TreeHook<RegionNode> hook;      // regions, free segments or pieces, keyed by base
+    core::TreeHook<RegionNode> size_hook; // BestFit: free segments keyed by (size, base)
+    std::uint64_t base = 0;
+    std::uint64_t size = 0;
+    std::uint64_t max_size = 0;    // augmented: largest size in the subtree
+    RegionNode* region = nullptr;  // free segment, piece: the original region it lies in
+    RegionNode* record = nullptr;  // piece: the allocation it belongs to
+    std::uint64_t outstanding = 0; // record: bytes of it still handed out
+    Cap cap{};                     // region: the original capability; record: the derived one
+
+    std::uint64_t end() const { return base + size; }
+};
+
+template <class Cap>
+struct Allocation {
+    std::uint64_t base = 0;
+    std::uint64_t size = 0;
+    Cap cap{};
+};
+
+struct RegionStats {
+    std::uint64_t total = 0;
+    std::uint64_t free = 0;
+    std::uint64_t allocated = 0;
+    std::uint64_t free_segments = 0;
+    std::uint64_t largest_free = 0;
+    bool operator==(const RegionStats&) const = default;
+};
+
+namespace detail {
+
+template <class N>
+struct ByBase {
+    static bool less(const N& a, const N& b) { return a.base < b.base; }
+    static bool aggregate(N& n, const N* l, const N* r) {
+        std::uint64_t m = n.size;
+        if (l != nullptr && l->max_size > m)
+            m = l->max_size;
+        if (r != nullptr && r->max_size > m)
+            m = r->max_size;
+        bool changed = m != n.max_size;
+        n.max_size = m;
+        return changed;
+    }
+};
+
+template <class N>
+struct BySize {
+    static bool less(const N& a, const N& b) { return a.size != b.size ? a.size < b.size : a.base < b.base; }
+};
+
+constexpr bool is_pow2(std::uint64_t x) {
+    return x != 0 && (x & (x - 1)) == 0;
+}
+
+// Nodes taken from the node allocator before the lock is held: taking one may refill a slab, and that
+// refill may allocate from this very allocator.
+template <class Node, std::size_t N>
+struct NodeBatch {
+    Node* nodes[N] = {};
+    std::size_t count = 0;
+
+    template <class A>
+    Result<void> take(A& alloc, std::size_t want = N) {
+        AOS_ASSERT(want <= N);
+        for (; count < want; ++count) {
+            Result<Node*> r = alloc.allocate();
+            if (!r) {
+                give_back(alloc);
+                return error(r.error());
+            }
+            nodes[count] = *r;
+        }
+        return ok();
+    }
+    Node* pop() {
+        AOS_ASSERT(count > 0);
+        return nodes[--count];
+    }
+    template <class A>
+    void give_back(A& alloc) {
+        while (count > 0)
+            alloc.deallocate(nodes[--count]);
+    }
+};
+
+} // namespace detail
+
+template <class Caps, class NodeAlloc, class Fit = FirstFit, core::Lock L = core::NullLock>
+    requires CapPolicy<Caps> && NodeAllocator<NodeAlloc, RegionNode<typename Caps::Cap>> && FitPolicy<Fit>
+class RegionAllocator {
+public:
+    using Cap = typename Caps::Cap;
+    using Node = RegionNode<Cap>;
+    using Alloc = Allocation<Cap>;
+
+    // Nodes one call may need at most: alloc (record, piece, split-off free segment), free (split-off piece,
+    // new free segment), add (region, free segment). Slabs feeding the allocator keep at least this many
+    // per concurrent caller in reserve.
+    static constexpr std::size_t max_nodes_per_call = 3;
+
+    RegionAllocator(Caps& caps, NodeAlloc& nodes) : caps_(caps), nodes_(nodes) {}
+    RegionAllocator(const RegionAllocator&) = delete;
+    RegionAllocator& operator=(const RegionAllocator&) = delete;
+
+    // Returns every node to the node allocator. Capabilities are the embedder's: none is destroyed here.
+    ~RegionAllocator() {
+        drain(free_, true);
+        while (Node* p = pieces_.first()) {
+            must(pieces_.erase(*p));
+            Node* rec = p->record;
+            rec->outstanding -= p->size;
+            if (rec->outstanding == 0) {
+                --records_;
+                nodes_.deallocate(rec);
+            }
+            nodes_.deallocate(p);
+        }
+        drain(regions_, false);
+    }
+
+    // Adds the original region [base, base + size) held by `cap`. Errors: zero_size, misaligned (base or
+    // size not page-aligned), overflow (the range wraps), overlap (with a region already added), no_memory.
+    Result<void> add(const Cap& cap, std::uint64_t base, std::uint64_t size) {
+        AOS_TRY(check_range(base, size));
+        detail::NodeBatch<Node, 2> batch;
+        AOS_TRY(batch.take(nodes_));
+        Result<void> result = ok();
+        {
+            core::LockGuard guard(lock_);
+            if (overlaps_region(base, base + size)) {
+                result = error(Errc::overlap);
+            } else {
+                Node* region = batch.pop();
+                region->base = base;
+                region->size = size;
+                region->cap = cap;
+                must(regions_.insert(*region));
+                Node* seg = batch.pop();
+                seg->base = base;
+                seg->size = size;
+                seg->region = region;
+                insert_free(*seg);
+                total_ += size;
+                free_bytes_ += size;
+            }
+        }
+        batch.give_back(nodes_);
+        return result;
+    }
+
+    // Allocates `size` bytes (rounded up to whole pages) at a multiple of `align` (a power of two; any
+    // alignment below a page means a page). Errors: zero_size, invalid_argument (align not a power of two),
+    // overflow, no_memory (no fit, or no metadata node), or the CapPolicy's retype error.
+    Result<Alloc> alloc(std::uint64_t size, std::uint64_t align = arch::page_size) {
+        return alloc_in_range(size, align, 0, std::numeric_limits<std::uint64_t>::max());
+    }
+
+    // As alloc, but the allocation lies within [lo, hi); lowest address first whatever the fit policy (a
+    // range request asks for a place, not a policy). invalid_argument when lo >= hi.
+    Result<Alloc> alloc_in_range(std::uint64_t size, std::uint64_t align, std::uint64_t lo,
+                                 std::uint64_t hi) {
+        if (size == 0)
+            return error(Errc::zero_size);
+        if (!detail::is_pow2(align) || lo >= hi)
+            return error(Errc::invalid_argument);
+        if (size > std::numeric_limits<std::uint64_t>::max() - (arch::page_size - 1))
+            return error(Errc::overflow);
+        size = round_up(size, arch::page_size);
+        if (align < arch::page_size)
+            align = arch::page_size;
+        bool whole = lo == 0 && hi == std::numeric_limits<std::uint64_t>::max();
+
+        detail::NodeBatch<Node, max_nodes_per_call> batch;
+        AOS_TRY(batch.take(nodes_));
+        Result<Alloc> result = error(Errc::no_memory);
+        {
+            core::LockGuard guard(lock_);
+            std::uint64_t start = 0;
+            Node* seg =
+                whole ? find_by_policy(size, align, start) : find_in_range(size, align, lo, hi, start);
+            if (seg != nullptr) {
+                Result<Cap> cap = caps_.retype(seg->region->cap, start - seg->region->base, size);
+                if (!cap) {
+                    result = error(cap.error());
+                } else {
+                    commit_alloc(*seg, start, size, *cap, batch);
+                    result = Alloc{start, size, *cap};
+                }
+            }
+        }
+        batch.give_back(nodes_);
+        return result;
+    }
+
+    // Returns [base, base + size), which must lie within one piece of one allocation (a whole allocation
+    // or a sub-range of what is left of it). Errors: zero_size, misaligned, overflow, not_allocated (some
+    // byte is free or outside every region: a double free), invalid_argument (the range runs on into
+    // another allocation), no_memory (no metadata node for the split).
+    Result<void> free(std::uint64_t base, std::uint64_t size) {
+        AOS_TRY(check_range(base, size));
+        std::uint64_t end = base + size;
+        detail::NodeBatch<Node, 2> batch;
+        Node* dead[3] = {};
+        std::size_t ndead = 0;
+        Result<void> result = ok();
+        // Nodes are taken only as needed, outside the lock (taking one may refill a slab from this very
+        // allocator, which changes the trees: hence the re-check). Freeing a whole piece needs none, so an
+        // allocator whose slab ran dry can always take back whole allocations.
+        for (;;) {
+            std::size_t need = 0;
+            {
+                core::LockGuard guard(lock_);
+                Result<Node*> piece = find_piece(base, end);
+                if (!piece) {
+                    result = error(piece.error());
+                    break;
+                }
+                need = nodes_needed(**piece, base, end);
+                if (need <= batch.count) {
+                    commit_free(**piece, base, end, batch, dead, ndead);
+                    break;
+                }
+            }
+            if (Result<void> taken = batch.take(nodes_, need); !taken) {
+                result = taken;
+                break;
+            }
+        }
+        batch.give_back(nodes_);
+        for (std::size_t i = 0; i < ndead; ++i)
+            nodes_.deallocate(dead[i]);
+        return result;
+    }
+
+    // Metadata nodes held: regions, free segments, pieces and allocation records.
+    std::size_t node_count() const {
+        core::LockGuard guard(lock_);
+        return regions_.size() + free_.size() + pieces_.size() + records_;
+    }
+
+    RegionStats stats() const {
+        core::LockGuard guard(lock_);
+        Node* root = free_.root();
+        return RegionStats{total_, free_bytes_, total_ - free_bytes_, free_.size(),
+                           root != nullptr ? root->max_size : 0};
+    }
+
+    // Checks every tree, that free segments and pieces tile each region exactly, that free segments of one
+    // region are coalesced, and the byte counters. O(n).
+    [[nodiscard]] bool check_invariants() const {
+        core::LockGuard guard(lock_);
+        if (!regions_.check_invariants() || !free_.check_invariants() || !pieces_.check_invariants())
+            return false;
+        if constexpr (std::same_as<Fit, BestFit>) {
+            if (!by_size_.check_invariants() || by_size_.size() != free_.size())
+                return false;
+        }
+        std::uint64_t total = 0;
+        std::uint64_t free_bytes = 0;
+        const Node* f = free_.first();
+        const Node* p = pieces_.first();
+        const Node* prev_region = nullptr;
+        for (const Node* r = regions_.first(); r != nullptr; r = RegionTree::next(*r)) {
+            if (r->size == 0 || (prev_region != nullptr && prev_region->end() > r->base))
+                return false;
+            total += r->size;
+            std::uint64_t pos = r->base;
+            const Node* prev_free = nullptr;
+            while (pos < r->end()) {
+                if (f != nullptr && f->base == pos) {
+                    if (f->region != r || f->size == 0 || !arch::page_aligned(f->size) || prev_free == f)
+                        return false;
+                    if (prev_free != nullptr && prev_free->end() == f->base)
+                        return false; // not coalesced
+                    if constexpr (std::same_as<Fit, BestFit>) {
+                        if (!by_size_.contains(*f))
+                            return false;
+                    }
+                    free_bytes += f->size;
+                    pos = f->end();
+                    prev_free = f;
+                    f = FreeTree::next(*f);
+                } else if (p != nullptr && p->base == pos) {
+                    const Node* rec = p->record;
+                    if (p->region != r || p->size == 0 || rec == nullptr || p->base < rec->base ||
+                        p->end() > rec->end() || rec->outstanding < p->size)
+                        return false;
+                    pos = p->end();
+                    p = PieceTree::next(*p);
+                } else {
+                    return false; // a hole or an overlap
+                }
+            }
+            if (pos != r->end())
+                return false;
+            prev_region = r;
+        }
+        return f == nullptr && p == nullptr && total == total_ && free_bytes == free_bytes_;
+    }
+
+private:
+    using RegionTree = core::AvlTree<Node, &Node::hook, detail::ByBase<Node>>;
+    using FreeTree = RegionTree;
+    using PieceTree = RegionTree;
+    using SizeTree = core::AvlTree<Node, &Node::size_hook, detail::BySize<Node>>;
+    static constexpr std::uint64_t u64_max = std::numeric_limits<std::uint64_t>::max();
+
+    static void must(Result<void> r) { AOS_ASSERT(r.has_value()); }
+    static constexpr std::uint64_t round_up(std::uint64_t x, std::uint64_t a) {
+        return (x + a - 1) & ~(a - 1);
+    }
+
+    static Result<void> check_range(std::uint64_t base, std::uint64_t size) {
+        if (size == 0)
+            return error(Errc::zero_size);
+        if (!arch::page_aligned(base) || !arch::page_aligned(size))
+            return error(Errc::misaligned);
+        if (base > u64_max - size)
+            return error(Errc::overflow);
+        return ok();
+    }
+
+    bool overlaps_region(std::uint64_t base, std::uint64_t end) const {
+        Node* below = regions_.floor([&](const Node& n) { return core::three_way(n.base, base); });
+        if (below != nullptr && below->end() > base)
+            return true;
+        Node* above = regions_.lower_bound([&](const Node& n) { return core::three_way(n.base, base); });
+        return above != nullptr && above->base < end;
+    }
+
+    // The aligned start of a `size` fit within seg clipped to [lo, hi), if there is one.
+    static bool fit(const Node& seg, std::uint64_t size, std::uint64_t align, std::uint64_t lo,
+                    std::uint64_t hi, std::uint64_t& start) {
+        std::uint64_t b = seg.base > lo ? seg.base : lo;
+        std::uint64_t e = seg.end() < hi ? seg.end() : hi;
+        if (b > u64_max - (align - 1))
+            return false;
+        std::uint64_t s = round_up(b, align);
+        if (s >= e || e - s < size)
+            return false;
+        start = s;
+        return true;
+    }
+
+    // Lowest free segment with base in [lo_base, hi_base) that has a fit clipped to [lo, hi): descends only
+    // into subtrees whose largest segment is big enough, so O(log n) unless alignment rejects candidates.
+    static Node* find_lowest(Node* n, std::uint64_t lo_base, std::uint64_t hi_base, std::uint64_t size,
+                             std::uint64_t align, std::uint64_t lo, std::uint64_t hi, std::uint64_t& start) {
+        if (n == nullptr || n->max_size < size)
+            return nullptr;
+        if (n->base >= lo_base) {
+            if (Node* r = find_lowest(FreeTree::left(*n), lo_base, hi_base, size, align, lo, hi, start))
+                return r;
+        }
+        if (n->base >= hi_base)
+            return nullptr;
+        if (n->base >= lo_base && fit(*n, size, align, lo, hi, start))
+            return n;
+        return find_lowest(FreeTree::right(*n), lo_base, hi_base, size, align, lo, hi, start);
+    }
+
+    Node* find_by_policy(std::uint64_t size, std::uint64_t align, std::uint64_t& start) {
+        if constexpr (std::same_as<Fit, FirstFit>) {
+            return find_lowest(free_.root(), 0, u64_max, size, align, 0, u64_max, start);
+        } else if constexpr (std::same_as<Fit, NextFit>) {
+            Node* n = find_lowest(free_.root(), cursor_, u64_max, size, align, 0, u64_max, start);
+            return n != nullptr ? n : find_lowest(free_.root(), 0, cursor_, size, align, 0, u64_max, start);
+        } else {
+            Node* n = by_size_.lower_bound([&](const Node& x) { return core::three_way(x.size, size); });
+            for (; n != nullptr; n = SizeTree::next(*n)) {
+                if (fit(*n, size, align, 0, u64_max, start))
+                    return n;
+            }
+            return nullptr;
+        }
+    }
+
+    Node* find_in_range(std::uint64_t size, std::uint64_t align, std::uint64_t lo, std::uint64_t hi,
+                        std::uint64_t& start) {
+        // The segment containing lo starts below it; every other candidate starts in [lo, hi).
+        Node* below = free_.floor([&](const Node& n) { return core::three_way(n.base, lo); });
+        if (below != nullptr && below->base < lo && fit(*below, size, align, lo, hi, start))
+            return below;
+        return find_lowest(free_.root(), lo, hi, size, align, lo, hi, start);
+    }
+
+    void insert_free(Node& seg) {
+        must(free_.insert(seg));
+        if constexpr (std::same_as<Fit, BestFit>)
+            must(by_size_.insert(seg));
+    }
+    void erase_free(Node& seg) {
+        must(free_.erase(seg));
+        if constexpr (std::same_as<Fit, BestFit>)
+            must(by_size_.erase(seg));
+    }
+    // Resizes a linked free segment in place. Its base may move only within the gap to its neighbours,
+    // so its position in the base-ordered tree stays valid; the size tree re-sorts it.
+    void reshape_free(Node& seg, std::uint64_t base, std::uint64_t size) {
+        if constexpr (std::same_as<Fit, BestFit>)
+            must(by_size_.erase(seg));
+        seg.base = base;
+        seg.size = size;
+        must(free_.update(seg));
+        if constexpr (std::same_as<Fit, BestFit>)
+            must(by_size_.insert(seg));
+    }
+
+    // Commit steps: every check has passed, nothing below can fail.
+    void commit_alloc(Node& seg, std::uint64_t start, std::uint64_t size, const Cap& cap,
+                      detail::NodeBatch<Node, max_nodes_per_call>& batch) {
+        Node* region = seg.region;
+        Node* rec = batch.pop();
+        rec->base = start;
+        rec->size = size;
+        rec->outstanding = size;
+        rec->region = region;
+        rec->cap = cap;
+        ++records_;
+        Node* piece = batch.pop();
+        piece->base = start;
+        piece->size = size;
+        piece->region = region;
+        piece->record = rec;
+        must(pieces_.insert(*piece));
+
+        std::uint64_t seg_end = seg.end();
+        std::uint64_t end = start + size;
+        bool left = start > seg.base;
+        bool right = end < seg_end;
+        if (left && right) {
+            reshape_free(seg, seg.base, start - seg.base);
+            Node* tail = batch.pop();
+            tail->base = end;
+            tail->size = seg_end - end;
+            tail->region = region;
+            insert_free(*tail);
+        } else if (left) {
+            reshape_free(seg, seg.base, start - seg.base);
+        } else if (right) {
+            reshape_free(seg, end, seg_end - end);
+        } else {
+            erase_free(seg);
+            batch.nodes[batch.count++] = &seg; // handed back with the unused nodes
+        }
+        free_bytes_ -= size;
+        cursor_ = end;
+    }
+
+    // The piece holding all of [base, end), or why there is none.
+    Result<Node*> find_piece(std::uint64_t base, std::uint64_t end) const {
+        Node* piece = pieces_.floor([&](const Node& n) { return core::three_way(n.base, base); });
+        if (piece == nullptr || base >= piece->end())
+            return error(Errc::not_allocated);
+        if (end > piece->end()) {
+            Node* next = PieceTree::next(*piece);
+            bool runs_on = next != nullptr && next->base == piece->end();
+            return error(runs_on ? Errc::invalid_argument : Errc::not_allocated);
+        }
+        return piece;
+    }
+
+    // Free neighbours of [base, end) that it coalesces with (same original region only).
+    void free_neighbours(const Node* region, std::uint64_t base, std::uint64_t end, Node*& prev,
+                         Node*& next) const {
+        Node* below = free_.floor([&](const Node& n) { return core::three_way(n.base, base); });
+        Node* above = below != nullptr ? FreeTree::next(*below) : free_.first();
+        prev = below != nullptr && below->end() == base && below->region == region ? below : nullptr;
+        next = above != nullptr && above->base == end && above->region == region ? above : nullptr;
+    }
+
+    // New nodes a free of [base, end) from piece needs beyond the ones it releases (piece, record).
+    std::size_t nodes_needed(const Node& piece, std::uint64_t base, std::uint64_t end) const {
+        bool left = base > piece.base;
+        bool right = end < piece.end();
+        Node* prev = nullptr;
+        Node* next = nullptr;
+        free_neighbours(piece.region, base, end, prev, next);
+        std::size_t need = (left && right ? 1 : 0) + (prev == nullptr && next == nullptr ? 1 : 0);
+        std::size_t spare = (!left && !right ? 1 : 0) + (piece.record->outstanding == end - base ? 1 : 0);
+        return need > spare ? need - spare : 0;
+    }
+
+    void commit_free(Node& piece, std::uint64_t base, std::uint64_t end, detail::NodeBatch<Node, 2>& batch,
+                     Node* (&dead)[3], std::size_t& ndead) {
+        Node* region = piece.region;
+        Node* rec = piece.record;
+        std::uint64_t piece_end = piece.end();
+        bool left = base > piece.base;
+        bool right = end < piece_end;
+        // Nodes released by this free, reused before the batch is touched (nodes_needed counted on it).
+        Node* spare[2] = {};
+        std::size_t nspare = 0;
+        // Pieces never move past a neighbour, so they are resized in place like free segments.
+        if (left && right) {
+            piece.size = base - piece.base;
+            Node* tail = batch.pop();
+            tail->base = end;
+            tail->size = piece_end - end;
+            tail->region = region;
+            tail->record = rec;
+            must(pieces_.insert(*tail));
+        } else if (left) {
+            piece.size = base - piece.base;
+        } else if (right) {
+            piece.base = end;
+            piece.size = piece_end - end;
+        } else {
+            must(pieces_.erase(piece));
+            spare[nspare++] = &piece;
+        }
+        if (left || right)
+            must(pieces_.update(piece));
+
+        std::uint64_t size = end - base;
+        rec->outstanding -= size;
+        caps_.release(rec->cap, base - rec->base, size);
+        if (rec->outstanding == 0) {
+            caps_.destroy(rec->cap);
+            spare[nspare++] = rec;
+            --records_;
+        }
+
+        Node* prev = nullptr;
+        Node* next = nullptr;
+        free_neighbours(region, base, end, prev, next);
+        if (prev != nullptr && next != nullptr) {
+            std::uint64_t merged_end = next->end();
+            erase_free(*next);
+            dead[ndead++] = next;
+            reshape_free(*prev, prev->base, merged_end - prev->base);
+        } else if (prev != nullptr) {
+            reshape_free(*prev, prev->base, end - prev->base);
+        } else if (next != nullptr) {
+            reshape_free(*next, base, next->end() - base);
+        } else {
+            Node* seg = nspare > 0 ? spare[--nspare] : batch.pop();
+            // A released node still carries its old fields; a free segment needs only these.
+            seg->base = base;
+            seg->size = size;
+            seg->region = region;
+            seg->record = nullptr;
+            seg->outstanding = 0;
+            insert_free(*seg);
+        }
+        while (nspare > 0)
+            dead[ndead++] = spare[--nspare];
+        free_bytes_ += size;
+    }
+
+    void drain(RegionTree& tree, bool free_list) {
+        while (Node* n = tree.first()) {
+            if (free_list)
+                erase_free(*n);
+            else
+                must(tree.erase(*n));
+            nodes_.deallocate(n);
+        }
+    }
+
+    Caps& caps_;
+    NodeAlloc& nodes_;
+    mutable L lock_;
+    RegionTree regions_;
+    FreeTree free_;
+    PieceTree pieces_;
+    SizeTree by_size_; // BestFit only; empty otherwise
+    std::uint64_t total_ = 0;
+    std::uint64_t free_bytes_ = 0;
+    std::size_t records_ = 0;
+    std::uint64_t cursor_ = 0; // NextFit: where the next search starts
+};
+
+// The capability policy of an embedder without capabilities (a hobby kernel managing its own RAM): the
+// "capability" is the range itself, so retype cannot fail and nothing needs destroying.
+struct RangeCap {
+    std::uint64_t base = 0;
+    std::uint64_t size = 0;
+    bool operator==(const RangeCap&) const = default;
+};
+struct RangeCaps {
+    using Cap = RangeCap;
+    Result<Cap> retype(const Cap& original, std::uint64_t offset, std::uint64_t size) {
+        return Cap{original.base + offset, size};
+    }
+    void release(const Cap&, std::uint64_t, std::uint64_t) {}
+    void destroy(const Cap&) {}
+};
+
+static_assert(CapPolicy<RangeCaps>);
+static_assert(NodeAllocator<Slab<RegionNode<RangeCap>, ArenaRefill>, RegionNode<RangeCap>>);
+
+} // namespace aos::mm
