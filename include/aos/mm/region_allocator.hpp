@@ -36,14 +36,6 @@ concept CapPolicy = requires(P& p, const typename P::Cap& c, std::uint64_t offse
     { p.destroy(c) } -> std::same_as<void>;
 };
 
-// Where metadata nodes come from: one default-constructed Node per call, or no_memory. The OS plugs in an
-// aos::mm::Slab of nodes (refilled from this very allocator), hosted tests a counting heap allocator.
-template <class A, class Node>
-concept NodeAllocator = requires(A& a, Node* n) {
-    { a.allocate() } -> std::same_as<Result<Node*>>;
-    { a.deallocate(n) } -> std::same_as<void>;
-};
-
 // Fit policies, all O(log n) in the number of free segments when the alignment does not exceed a page
 // (larger alignments also visit the big-enough segments that miss the alignment).
 struct FirstFit {}; // lowest address: the classic behaviour

@@ -29,6 +29,15 @@ concept RefillPolicy = requires(R& r, std::size_t bytes) {
     { r.refill(bytes) } -> std::same_as<Result<std::span<std::byte>>>;
 };
 
+// Where a container's metadata nodes come from: one default-constructed Node per call, or no_memory; a
+// node goes back with deallocate. The OS plugs in an aos::mm::Slab of nodes (refilled from the region
+// allocator it feeds), hosted tests a counting heap allocator.
+template <class A, class Node>
+concept NodeAllocator = requires(A& a, Node* n) {
+    { a.allocate() } -> std::same_as<Result<Node*>>;
+    { a.deallocate(n) } -> std::same_as<void>;
+};
+
 struct SlabConfig {
     std::size_t chunk_bytes = 16384; // what one refill asks for
     std::size_t low_water = 8;       // refill as soon as no more than this many objects are free
@@ -228,5 +237,6 @@ private:
 };
 
 static_assert(RefillPolicy<ArenaRefill>);
+static_assert(NodeAllocator<Slab<SlabConfig, ArenaRefill>, SlabConfig>);
 
 } // namespace aos::mm
