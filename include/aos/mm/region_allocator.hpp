@@ -267,9 +267,12 @@ public:
                     result = error(piece.error());
                     break;
                 }
-                need = nodes_needed(**piece, base, end);
+                Node* prev = nullptr;
+                Node* next = nullptr;
+                free_neighbours((*piece)->region, base, end, prev, next);
+                need = nodes_needed(**piece, base, end, prev, next);
                 if (need <= batch.count) {
-                    commit_free(**piece, base, end, batch, dead, ndead);
+                    commit_free(**piece, base, end, prev, next, batch, dead, ndead);
                     break;
                 }
             }
@@ -522,19 +525,18 @@ private:
     }
 
     // New nodes a free of [base, end) from piece needs beyond the ones it releases (piece, record).
-    std::size_t nodes_needed(const Node& piece, std::uint64_t base, std::uint64_t end) const {
+    static std::size_t nodes_needed(const Node& piece, std::uint64_t base, std::uint64_t end,
+                                    const Node* prev, const Node* next) {
         bool left = base > piece.base;
         bool right = end < piece.end();
-        Node* prev = nullptr;
-        Node* next = nullptr;
-        free_neighbours(piece.region, base, end, prev, next);
         std::size_t need = (left && right ? 1 : 0) + (prev == nullptr && next == nullptr ? 1 : 0);
         std::size_t spare = (!left && !right ? 1 : 0) + (piece.record->outstanding == end - base ? 1 : 0);
         return need > spare ? need - spare : 0;
     }
 
-    void commit_free(Node& piece, std::uint64_t base, std::uint64_t end, detail::NodeBatch<Node, 2>& batch,
-                     Node* (&dead)[3], std::size_t& ndead) {
+    // prev and next: the free neighbours it coalesces with (free_neighbours), looked up once by the caller.
+    void commit_free(Node& piece, std::uint64_t base, std::uint64_t end, Node* prev, Node* next,
+                     detail::NodeBatch<Node, 2>& batch, Node* (&dead)[3], std::size_t& ndead) {
         Node* region = piece.region;
         Node* rec = piece.record;
         std::uint64_t piece_end = piece.end();
@@ -573,9 +575,6 @@ private:
             --records_;
         }
 
-        Node* prev = nullptr;
-        Node* next = nullptr;
-        free_neighbours(region, base, end, prev, next);
         if (prev != nullptr && next != nullptr) {
             std::uint64_t merged_end = next->end();
             erase_free(*next);
