@@ -48,16 +48,18 @@ concept FitPolicy = std::same_as<F, FirstFit> || std::same_as<F, BestFit> || std
 // One metadata node. The same type serves as an original region, a free segment, an allocated piece and
 // an allocation record, so a single slab feeds the allocator.
 template <class Cap>
-struct RegionNode {
-    core::TreeHook<RegionNode> hook;      // regions, free segments or pieces, keyed by base
-    core::TreeHook<RegionNode> size_hook; // BestFit: free segments keyed by (size, base)
+struct alignas(64) RegionNode {
+    // What a tree descent reads comes first: one cache line per visited node (the alignment keeps it so).
+    core::TreeHook<RegionNode> hook; // regions, free segments or pieces, keyed by base
     std::uint64_t base = 0;
     std::uint64_t size = 0;
-    std::uint64_t max_size = 0;    // augmented: largest size in the subtree
-    RegionNode* region = nullptr;  // free segment, piece: the original region it lies in
-    RegionNode* record = nullptr;  // piece: the allocation it belongs to
-    std::uint64_t outstanding = 0; // record: bytes of it still handed out
-    Cap cap{};                     // region: the original capability; record: the derived one
+    std::uint64_t max_size = 0; // augmented: largest size in the subtree
+
+    core::TreeHook<RegionNode> size_hook; // BestFit: free segments keyed by (size, base)
+    RegionNode* region = nullptr;         // free segment, piece: the original region it lies in
+    RegionNode* record = nullptr;         // piece: the allocation it belongs to
+    std::uint64_t outstanding = 0;        // record: bytes of it still handed out
+    Cap cap{};                            // region: the original capability; record: the derived one
 
     std::uint64_t end() const { return base + size; }
 };
