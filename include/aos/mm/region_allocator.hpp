@@ -50,14 +50,14 @@ concept FitPolicy = std::same_as<F, FirstFit> || std::same_as<F, BestFit> || std
 template <class Cap>
 struct alignas(64) RegionNode {
     // What a tree descent reads comes first: one cache line per visited node (the alignment keeps it so).
-    core::TreeHook<RegionNode> hook; // regions, free segments or pieces, keyed by base
+    core::TreeHook<RegionNode> hook; // the regions tree, or the segments tree (free and allocated)
     std::uint64_t base = 0;
     std::uint64_t size = 0;
     std::uint64_t max_size = 0; // augmented: largest size in the subtree
 
     core::TreeHook<RegionNode> size_hook; // BestFit: free segments keyed by (size, base)
     RegionNode* region = nullptr;         // free segment, piece: the original region it lies in
-    RegionNode* record = nullptr;         // piece: the allocation it belongs to
+    RegionNode* record = nullptr;         // piece: the allocation it belongs to; null: a free segment
     std::uint64_t outstanding = 0;        // record: bytes of it still handed out
     Cap cap{};                            // region: the original capability; record: the derived one
 
@@ -85,8 +85,15 @@ namespace detail {
 template <class N>
 struct ByBase {
     static bool less(const N& a, const N& b) { return a.base < b.base; }
+};
+
+// Free segments and pieces share one tree (the neighbours of a freed range are its tree neighbours); the
+// aggregate counts free segments only (a piece has record set).
+template <class N>
+struct Segments {
+    static bool less(const N& a, const N& b) { return a.base < b.base; }
     static bool aggregate(N& n, const N* l, const N* r) {
-        std::uint64_t m = n.size;
+        std::uint64_t m = n.record == nullptr ? n.size : 0;
         if (l != nullptr && l->max_size > m)
             m = l->max_size;
         if (r != nullptr && r->max_size > m)
@@ -158,18 +165,20 @@ public:
 
     // Returns every node to the node allocator. Capabilities are the embedder's: none is destroyed here.
     ~RegionAllocator() {
-        drain(free_, true);
-        while (Node* p = pieces_.first()) {
-            must(pieces_.erase(*p));
-            Node* rec = p->record;
-            rec->outstanding -= p->size;
-            if (rec->outstanding == 0) {
-                --records_;
-                nodes_.deallocate(rec);
+        by_size_.clear();
+        while (Node* n = segs_.first()) {
+            must(segs_.erase(*n));
+            if (Node* rec = n->record) {
+                rec->outstanding -= n->size;
+                if (rec->outstanding == 0)
+                    nodes_.deallocate(rec);
             }
-            nodes_.deallocate(p);
+            nodes_.deallocate(n);
         }
-        drain(regions_, false);
+        while (Node* r = regions_.first()) {
+            must(regions_.erase(*r));
+            nodes_.deallocate(r);
+        }
     }
 
     // Adds the original region [base, base + size) held by `cap`. Errors: zero_size, misaligned (base or
@@ -189,11 +198,7 @@ public:
                 region->size = size;
                 region->cap = cap;
                 must(regions_.insert(*region));
-                Node* seg = batch.pop();
-                seg->base = base;
-                seg->size = size;
-                seg->region = region;
-                insert_free(*seg);
+                insert_free(*batch.pop(), base, size, region);
                 total_ += size;
                 free_bytes_ += size;
             }
@@ -206,7 +211,7 @@ public:
     // alignment below a page means a page). Errors: zero_size, invalid_argument (align not a power of two),
     // overflow, no_memory (no fit, or no metadata node), or the CapPolicy's retype error.
     Result<Alloc> alloc(std::uint64_t size, std::uint64_t align = arch::page_size) {
-        return alloc_in_range(size, align, 0, std::numeric_limits<std::uint64_t>::max());
+        return alloc_in_range(size, align, 0, u64_max);
     }
 
     // As alloc, but the allocation lies within [lo, hi); lowest address first whatever the fit policy (a
@@ -217,12 +222,12 @@ public:
             return error(Errc::zero_size);
         if (!detail::is_pow2(align) || lo >= hi)
             return error(Errc::invalid_argument);
-        if (size > std::numeric_limits<std::uint64_t>::max() - (arch::page_size - 1))
+        if (size > u64_max - (arch::page_size - 1))
             return error(Errc::overflow);
         size = round_up(size, arch::page_size);
         if (align < arch::page_size)
             align = arch::page_size;
-        bool whole = lo == 0 && hi == std::numeric_limits<std::uint64_t>::max();
+        bool whole = lo == 0 && hi == u64_max;
 
         detail::NodeBatch<Node, max_nodes_per_call> batch;
         AOS_TRY(batch.take(nodes_));
@@ -258,7 +263,7 @@ public:
         std::size_t ndead = 0;
         Result<void> result = ok();
         // Nodes are taken only as needed, outside the lock (taking one may refill a slab from this very
-        // allocator, which changes the trees: hence the re-check). Freeing a whole piece needs none, so an
+        // allocator, which changes the tree: hence the re-check). Freeing a whole piece needs none, so an
         // allocator whose slab ran dry can always take back whole allocations.
         for (;;) {
             std::size_t need = 0;
@@ -269,12 +274,10 @@ public:
                     result = error(piece.error());
                     break;
                 }
-                Node* prev = nullptr;
-                Node* next = nullptr;
-                free_neighbours((*piece)->region, base, end, prev, next);
-                need = nodes_needed(**piece, base, end, prev, next);
+                Neighbours nb = free_neighbours(**piece, base, end);
+                need = nodes_needed(**piece, base, end, nb);
                 if (need <= batch.count) {
-                    commit_free(**piece, base, end, prev, next, batch, dead, ndead);
+                    commit_free(**piece, base, end, nb, batch, dead, ndead);
                     break;
                 }
             }
@@ -292,80 +295,85 @@ public:
     // Metadata nodes held: regions, free segments, pieces and allocation records.
     std::size_t node_count() const {
         core::LockGuard guard(lock_);
-        return regions_.size() + free_.size() + pieces_.size() + records_;
+        return regions_.size() + segs_.size() + records_;
     }
 
     RegionStats stats() const {
         core::LockGuard guard(lock_);
-        Node* root = free_.root();
-        return RegionStats{total_, free_bytes_, total_ - free_bytes_, free_.size(),
+        Node* root = segs_.root();
+        return RegionStats{total_, free_bytes_, total_ - free_bytes_, free_count_,
                            root != nullptr ? root->max_size : 0};
     }
 
     // Checks every tree, that free segments and pieces tile each region exactly, that free segments of one
-    // region are coalesced, and the byte counters. O(n).
+    // region are coalesced, and the counters. O(n).
     [[nodiscard]] bool check_invariants() const {
         core::LockGuard guard(lock_);
-        if (!regions_.check_invariants() || !free_.check_invariants() || !pieces_.check_invariants())
+        if (!regions_.check_invariants() || !segs_.check_invariants())
             return false;
         if constexpr (std::same_as<Fit, BestFit>) {
-            if (!by_size_.check_invariants() || by_size_.size() != free_.size())
+            if (!by_size_.check_invariants() || by_size_.size() != free_count_)
                 return false;
         }
         std::uint64_t total = 0;
         std::uint64_t free_bytes = 0;
-        const Node* f = free_.first();
-        const Node* p = pieces_.first();
+        std::size_t free_count = 0;
+        const Node* s = segs_.first();
         const Node* prev_region = nullptr;
         for (const Node* r = regions_.first(); r != nullptr; r = RegionTree::next(*r)) {
             if (r->size == 0 || (prev_region != nullptr && prev_region->end() > r->base))
                 return false;
             total += r->size;
             std::uint64_t pos = r->base;
-            const Node* prev_free = nullptr;
-            while (pos < r->end()) {
-                if (f != nullptr && f->base == pos) {
-                    if (f->region != r || f->size == 0 || !arch::page_aligned(f->size) || prev_free == f)
-                        return false;
-                    if (prev_free != nullptr && prev_free->end() == f->base)
+            bool prev_free = false;
+            for (; pos < r->end(); s = SegTree::next(*s)) {
+                if (s == nullptr || s->base != pos || s->region != r || s->size == 0 ||
+                    !arch::page_aligned(s->size))
+                    return false; // a hole, an overlap or a stray segment
+                bool is_free = s->record == nullptr;
+                if (is_free) {
+                    if (prev_free)
                         return false; // not coalesced
                     if constexpr (std::same_as<Fit, BestFit>) {
-                        if (!by_size_.contains(*f))
+                        if (!by_size_.contains(*s))
                             return false;
                     }
-                    free_bytes += f->size;
-                    pos = f->end();
-                    prev_free = f;
-                    f = FreeTree::next(*f);
-                } else if (p != nullptr && p->base == pos) {
-                    const Node* rec = p->record;
-                    if (p->region != r || p->size == 0 || rec == nullptr || p->base < rec->base ||
-                        p->end() > rec->end() || rec->outstanding < p->size)
-                        return false;
-                    pos = p->end();
-                    p = PieceTree::next(*p);
+                    free_bytes += s->size;
+                    ++free_count;
                 } else {
-                    return false; // a hole or an overlap
+                    const Node* rec = s->record;
+                    if (s->base < rec->base || s->end() > rec->end() || rec->outstanding < s->size ||
+                        s->size_hook.linked())
+                        return false;
                 }
+                prev_free = is_free;
+                pos = s->end();
             }
             if (pos != r->end())
                 return false;
             prev_region = r;
         }
-        return f == nullptr && p == nullptr && total == total_ && free_bytes == free_bytes_;
+        return s == nullptr && total == total_ && free_bytes == free_bytes_ && free_count == free_count_;
     }
 
 private:
     using RegionTree = core::AvlTree<Node, &Node::hook, detail::ByBase<Node>>;
-    using FreeTree = RegionTree;
-    using PieceTree = RegionTree;
+    using SegTree = core::AvlTree<Node, &Node::hook, detail::Segments<Node>>;
     using SizeTree = core::AvlTree<Node, &Node::size_hook, detail::BySize<Node>>;
     static constexpr std::uint64_t u64_max = std::numeric_limits<std::uint64_t>::max();
+
+    // The free segments next to a range being freed that it coalesces with (same original region only: a
+    // retype needs one source capability).
+    struct Neighbours {
+        Node* prev = nullptr;
+        Node* next = nullptr;
+    };
 
     static void must(Result<void> r) { AOS_ASSERT(r.has_value()); }
     static constexpr std::uint64_t round_up(std::uint64_t x, std::uint64_t a) {
         return (x + a - 1) & ~(a - 1);
     }
+    static bool is_free(const Node& n) { return n.record == nullptr; }
 
     static Result<void> check_range(std::uint64_t base, std::uint64_t size) {
         if (size == 0)
@@ -400,28 +408,29 @@ private:
     }
 
     // Lowest free segment with base in [lo_base, hi_base) that has a fit clipped to [lo, hi): descends only
-    // into subtrees whose largest segment is big enough, so O(log n) unless alignment rejects candidates.
+    // into subtrees whose largest free segment is big enough, so O(log n) unless alignment rejects
+    // candidates.
     static Node* find_lowest(Node* n, std::uint64_t lo_base, std::uint64_t hi_base, std::uint64_t size,
                              std::uint64_t align, std::uint64_t lo, std::uint64_t hi, std::uint64_t& start) {
         if (n == nullptr || n->max_size < size)
             return nullptr;
         if (n->base >= lo_base) {
-            if (Node* r = find_lowest(FreeTree::left(*n), lo_base, hi_base, size, align, lo, hi, start))
+            if (Node* r = find_lowest(SegTree::left(*n), lo_base, hi_base, size, align, lo, hi, start))
                 return r;
         }
         if (n->base >= hi_base)
             return nullptr;
-        if (n->base >= lo_base && fit(*n, size, align, lo, hi, start))
+        if (n->base >= lo_base && is_free(*n) && fit(*n, size, align, lo, hi, start))
             return n;
-        return find_lowest(FreeTree::right(*n), lo_base, hi_base, size, align, lo, hi, start);
+        return find_lowest(SegTree::right(*n), lo_base, hi_base, size, align, lo, hi, start);
     }
 
     Node* find_by_policy(std::uint64_t size, std::uint64_t align, std::uint64_t& start) {
         if constexpr (std::same_as<Fit, FirstFit>) {
-            return find_lowest(free_.root(), 0, u64_max, size, align, 0, u64_max, start);
+            return find_lowest(segs_.root(), 0, u64_max, size, align, 0, u64_max, start);
         } else if constexpr (std::same_as<Fit, NextFit>) {
-            Node* n = find_lowest(free_.root(), cursor_, u64_max, size, align, 0, u64_max, start);
-            return n != nullptr ? n : find_lowest(free_.root(), 0, cursor_, size, align, 0, u64_max, start);
+            Node* n = find_lowest(segs_.root(), cursor_, u64_max, size, align, 0, u64_max, start);
+            return n != nullptr ? n : find_lowest(segs_.root(), 0, cursor_, size, align, 0, u64_max, start);
         } else {
             Node* n = by_size_.lower_bound([&](const Node& x) { return core::three_way(x.size, size); });
             for (; n != nullptr; n = SizeTree::next(*n)) {
@@ -435,32 +444,98 @@ private:
     Node* find_in_range(std::uint64_t size, std::uint64_t align, std::uint64_t lo, std::uint64_t hi,
                         std::uint64_t& start) {
         // The segment containing lo starts below it; every other candidate starts in [lo, hi).
-        Node* below = free_.floor([&](const Node& n) { return core::three_way(n.base, lo); });
-        if (below != nullptr && below->base < lo && fit(*below, size, align, lo, hi, start))
+        Node* below = segs_.floor([&](const Node& n) { return core::three_way(n.base, lo); });
+        if (below != nullptr && below->base < lo && is_free(*below) &&
+            fit(*below, size, align, lo, hi, start))
             return below;
-        return find_lowest(free_.root(), lo, hi, size, align, lo, hi, start);
+        return find_lowest(segs_.root(), lo, hi, size, align, lo, hi, start);
     }
 
-    void insert_free(Node& seg) {
-        must(free_.insert(seg));
-        if constexpr (std::same_as<Fit, BestFit>)
-            must(by_size_.insert(seg));
+    // The piece holding all of [base, end), or why there is none.
+    Result<Node*> find_piece(std::uint64_t base, std::uint64_t end) const {
+        Node* piece = segs_.floor([&](const Node& n) { return core::three_way(n.base, base); });
+        if (piece == nullptr || is_free(*piece) || base >= piece->end())
+            return error(Errc::not_allocated);
+        if (end > piece->end()) {
+            Node* next = SegTree::next(*piece);
+            bool runs_on = next != nullptr && !is_free(*next) && next->base == piece->end();
+            return error(runs_on ? Errc::invalid_argument : Errc::not_allocated);
+        }
+        return piece;
     }
-    void erase_free(Node& seg) {
-        must(free_.erase(seg));
-        if constexpr (std::same_as<Fit, BestFit>)
-            must(by_size_.erase(seg));
+
+    // A range freed from the start of piece joins the free segment before it, one freed up to its end the
+    // free segment after it: both are its tree neighbours.
+    static Neighbours free_neighbours(const Node& piece, std::uint64_t base, std::uint64_t end) {
+        Neighbours nb;
+        if (base == piece.base) {
+            Node* p = SegTree::prev(piece);
+            if (p != nullptr && is_free(*p) && p->region == piece.region && p->end() == base)
+                nb.prev = p;
+        }
+        if (end == piece.end()) {
+            Node* n = SegTree::next(piece);
+            if (n != nullptr && is_free(*n) && n->region == piece.region && n->base == end)
+                nb.next = n;
+        }
+        return nb;
     }
-    // Resizes a linked free segment in place. Its base may move only within the gap to its neighbours,
-    // so its position in the base-ordered tree stays valid; the size tree re-sorts it.
-    void reshape_free(Node& seg, std::uint64_t base, std::uint64_t size) {
+
+    // New nodes a free of [base, end) from piece needs: a whole piece turns into (or joins) free space in
+    // place; a middle range needs the tail piece and a free segment; an edge range a free segment unless it
+    // joins a neighbour.
+    static std::size_t nodes_needed(const Node& piece, std::uint64_t base, std::uint64_t end, Neighbours nb) {
+        bool left = base > piece.base;
+        bool right = end < piece.end();
+        if (left && right)
+            return 2;
+        if (left)
+            return nb.next != nullptr ? 0 : 1;
+        if (right)
+            return nb.prev != nullptr ? 0 : 1;
+        return 0;
+    }
+
+    void index_size(Node& n) {
         if constexpr (std::same_as<Fit, BestFit>)
-            must(by_size_.erase(seg));
-        seg.base = base;
-        seg.size = size;
-        must(free_.update(seg));
+            must(by_size_.insert(n));
+    }
+    void unindex_size(Node& n) {
         if constexpr (std::same_as<Fit, BestFit>)
-            must(by_size_.insert(seg));
+            must(by_size_.erase(n));
+    }
+    void insert_free(Node& n, std::uint64_t base, std::uint64_t size, Node* region) {
+        n.base = base;
+        n.size = size;
+        n.region = region;
+        n.record = nullptr;
+        must(segs_.insert(n));
+        index_size(n);
+        ++free_count_;
+    }
+    void erase_free(Node& n) {
+        unindex_size(n);
+        must(segs_.erase(n));
+        --free_count_;
+    }
+    // Resizes a linked segment in place. Its base moves only within the gap to its neighbours, so its
+    // position in the tree stays valid; the size index re-sorts a free one.
+    void reshape(Node& n, std::uint64_t base, std::uint64_t size) {
+        bool indexed = is_free(n);
+        if (indexed)
+            unindex_size(n);
+        n.base = base;
+        n.size = size;
+        must(segs_.update(n));
+        if (indexed)
+            index_size(n);
+    }
+    void insert_piece(Node& n, std::uint64_t base, std::uint64_t size, Node* region, Node* rec) {
+        n.base = base;
+        n.size = size;
+        n.region = region;
+        n.record = rec;
+        must(segs_.insert(n));
     }
 
     // Commit steps: every check has passed, nothing below can fail.
@@ -474,152 +549,96 @@ private:
         rec->region = region;
         rec->cap = cap;
         ++records_;
-        Node* piece = batch.pop();
-        piece->base = start;
-        piece->size = size;
-        piece->region = region;
-        piece->record = rec;
-        must(pieces_.insert(*piece));
 
+        std::uint64_t seg_base = seg.base;
         std::uint64_t seg_end = seg.end();
         std::uint64_t end = start + size;
-        bool left = start > seg.base;
+        bool left = start > seg_base;
         bool right = end < seg_end;
-        if (left && right) {
-            reshape_free(seg, seg.base, start - seg.base);
-            Node* tail = batch.pop();
-            tail->base = end;
-            tail->size = seg_end - end;
-            tail->region = region;
-            insert_free(*tail);
+        if (!left && !right) {
+            // An exact fit: the free segment becomes the piece.
+            unindex_size(seg);
+            seg.record = rec;
+            must(segs_.update(seg));
+            --free_count_;
         } else if (left) {
-            reshape_free(seg, seg.base, start - seg.base);
-        } else if (right) {
-            reshape_free(seg, end, seg_end - end);
+            reshape(seg, seg_base, start - seg_base);
+            insert_piece(*batch.pop(), start, size, region, rec);
+            if (right)
+                insert_free(*batch.pop(), end, seg_end - end, region);
         } else {
-            erase_free(seg);
-            batch.nodes[batch.count++] = &seg; // handed back with the unused nodes
+            reshape(seg, end, seg_end - end);
+            insert_piece(*batch.pop(), start, size, region, rec);
         }
         free_bytes_ -= size;
         cursor_ = end;
     }
 
-    // The piece holding all of [base, end), or why there is none.
-    Result<Node*> find_piece(std::uint64_t base, std::uint64_t end) const {
-        Node* piece = pieces_.floor([&](const Node& n) { return core::three_way(n.base, base); });
-        if (piece == nullptr || base >= piece->end())
-            return error(Errc::not_allocated);
-        if (end > piece->end()) {
-            Node* next = PieceTree::next(*piece);
-            bool runs_on = next != nullptr && next->base == piece->end();
-            return error(runs_on ? Errc::invalid_argument : Errc::not_allocated);
-        }
-        return piece;
-    }
-
-    // Free neighbours of [base, end) that it coalesces with (same original region only).
-    void free_neighbours(const Node* region, std::uint64_t base, std::uint64_t end, Node*& prev,
-                         Node*& next) const {
-        Node* below = free_.floor([&](const Node& n) { return core::three_way(n.base, base); });
-        Node* above = below != nullptr ? FreeTree::next(*below) : free_.first();
-        prev = below != nullptr && below->end() == base && below->region == region ? below : nullptr;
-        next = above != nullptr && above->base == end && above->region == region ? above : nullptr;
-    }
-
-    // New nodes a free of [base, end) from piece needs beyond the ones it releases (piece, record).
-    static std::size_t nodes_needed(const Node& piece, std::uint64_t base, std::uint64_t end,
-                                    const Node* prev, const Node* next) {
-        bool left = base > piece.base;
-        bool right = end < piece.end();
-        std::size_t need = (left && right ? 1 : 0) + (prev == nullptr && next == nullptr ? 1 : 0);
-        std::size_t spare = (!left && !right ? 1 : 0) + (piece.record->outstanding == end - base ? 1 : 0);
-        return need > spare ? need - spare : 0;
-    }
-
-    // prev and next: the free neighbours it coalesces with (free_neighbours), looked up once by the caller.
-    void commit_free(Node& piece, std::uint64_t base, std::uint64_t end, Node* prev, Node* next,
+    void commit_free(Node& piece, std::uint64_t base, std::uint64_t end, Neighbours nb,
                      detail::NodeBatch<Node, 2>& batch, Node* (&dead)[3], std::size_t& ndead) {
         Node* region = piece.region;
         Node* rec = piece.record;
+        std::uint64_t piece_base = piece.base;
         std::uint64_t piece_end = piece.end();
-        bool left = base > piece.base;
-        bool right = end < piece_end;
-        // Nodes released by this free, reused before the batch is touched (nodes_needed counted on it).
-        Node* spare[2] = {};
-        std::size_t nspare = 0;
-        // Pieces never move past a neighbour, so they are resized in place like free segments.
-        if (left && right) {
-            piece.size = base - piece.base;
-            Node* tail = batch.pop();
-            tail->base = end;
-            tail->size = piece_end - end;
-            tail->region = region;
-            tail->record = rec;
-            must(pieces_.insert(*tail));
-        } else if (left) {
-            piece.size = base - piece.base;
-        } else if (right) {
-            piece.base = end;
-            piece.size = piece_end - end;
-        } else {
-            must(pieces_.erase(piece));
-            spare[nspare++] = &piece;
-        }
-        if (left || right)
-            must(pieces_.update(piece));
-
         std::uint64_t size = end - base;
+        bool left = base > piece_base;
+        bool right = end < piece_end;
+        if (left && right) {
+            reshape(piece, piece_base, base - piece_base);
+            insert_piece(*batch.pop(), end, piece_end - end, region, rec);
+            insert_free(*batch.pop(), base, size, region);
+        } else if (left) {
+            reshape(piece, piece_base, base - piece_base);
+            if (nb.next != nullptr)
+                reshape(*nb.next, base, nb.next->end() - base);
+            else
+                insert_free(*batch.pop(), base, size, region);
+        } else if (right) {
+            reshape(piece, end, piece_end - end);
+            if (nb.prev != nullptr)
+                reshape(*nb.prev, nb.prev->base, end - nb.prev->base);
+            else
+                insert_free(*batch.pop(), base, size, region);
+        } else if (nb.prev != nullptr || nb.next != nullptr) {
+            must(segs_.erase(piece));
+            dead[ndead++] = &piece;
+            if (nb.prev != nullptr && nb.next != nullptr) {
+                std::uint64_t merged_end = nb.next->end();
+                erase_free(*nb.next);
+                dead[ndead++] = nb.next;
+                reshape(*nb.prev, nb.prev->base, merged_end - nb.prev->base);
+            } else if (nb.prev != nullptr) {
+                reshape(*nb.prev, nb.prev->base, piece_end - nb.prev->base);
+            } else {
+                reshape(*nb.next, piece_base, nb.next->end() - piece_base);
+            }
+        } else {
+            // A whole piece with no free neighbour turns into a free segment in place.
+            piece.record = nullptr;
+            must(segs_.update(piece));
+            index_size(piece);
+            ++free_count_;
+        }
+
         rec->outstanding -= size;
         caps_.release(rec->cap, base - rec->base, size);
         if (rec->outstanding == 0) {
             caps_.destroy(rec->cap);
-            spare[nspare++] = rec;
+            dead[ndead++] = rec;
             --records_;
         }
-
-        if (prev != nullptr && next != nullptr) {
-            std::uint64_t merged_end = next->end();
-            erase_free(*next);
-            dead[ndead++] = next;
-            reshape_free(*prev, prev->base, merged_end - prev->base);
-        } else if (prev != nullptr) {
-            reshape_free(*prev, prev->base, end - prev->base);
-        } else if (next != nullptr) {
-            reshape_free(*next, base, next->end() - base);
-        } else {
-            Node* seg = nspare > 0 ? spare[--nspare] : batch.pop();
-            // A released node still carries its old fields; a free segment needs only these.
-            seg->base = base;
-            seg->size = size;
-            seg->region = region;
-            seg->record = nullptr;
-            seg->outstanding = 0;
-            insert_free(*seg);
-        }
-        while (nspare > 0)
-            dead[ndead++] = spare[--nspare];
         free_bytes_ += size;
-    }
-
-    void drain(RegionTree& tree, bool free_list) {
-        while (Node* n = tree.first()) {
-            if (free_list)
-                erase_free(*n);
-            else
-                must(tree.erase(*n));
-            nodes_.deallocate(n);
-        }
     }
 
     Caps& caps_;
     NodeAlloc& nodes_;
     mutable L lock_;
     RegionTree regions_;
-    FreeTree free_;
-    PieceTree pieces_;
-    SizeTree by_size_; // BestFit only; empty otherwise
+    SegTree segs_;     // free segments and allocated pieces, tiling every region
+    SizeTree by_size_; // BestFit only: free segments by (size, base)
     std::uint64_t total_ = 0;
     std::uint64_t free_bytes_ = 0;
+    std::size_t free_count_ = 0;
     std::size_t records_ = 0;
     std::uint64_t cursor_ = 0; // NextFit: where the next search starts
 };
