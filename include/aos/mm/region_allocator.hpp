@@ -113,37 +113,6 @@ constexpr bool is_pow2(std::uint64_t x) {
     return x != 0 && (x & (x - 1)) == 0;
 }
 
-// Nodes taken from the node allocator before the lock is held: taking one may refill a slab, and that
-// refill may allocate from this very allocator.
-template <class Node, std::size_t N>
-struct NodeBatch {
-    Node* nodes[N] = {};
-    std::size_t count = 0;
-
-    template <class A>
-    Result<void> take(A& alloc, std::size_t want = N) {
-        AOS_ASSERT(want <= N);
-        for (; count < want; ++count) {
-            Result<Node*> r = alloc.allocate();
-            if (!r) {
-                give_back(alloc);
-                return error(r.error());
-            }
-            nodes[count] = *r;
-        }
-        return ok();
-    }
-    Node* pop() {
-        AOS_ASSERT(count > 0);
-        return nodes[--count];
-    }
-    template <class A>
-    void give_back(A& alloc) {
-        while (count > 0)
-            alloc.deallocate(nodes[--count]);
-    }
-};
-
 } // namespace detail
 
 template <class Caps, class NodeAlloc, class Fit = FirstFit, core::Lock L = core::NullLock>
@@ -185,7 +154,7 @@ public:
     // size not page-aligned), overflow (the range wraps), overlap (with a region already added), no_memory.
     Result<void> add(const Cap& cap, std::uint64_t base, std::uint64_t size) {
         AOS_TRY(check_range(base, size));
-        detail::NodeBatch<Node, 2> batch;
+        NodeBatch<Node, 2> batch;
         AOS_TRY(batch.take(nodes_));
         Result<void> result = ok();
         {
@@ -229,7 +198,7 @@ public:
             align = arch::page_size;
         bool whole = lo == 0 && hi == u64_max;
 
-        detail::NodeBatch<Node, max_nodes_per_call> batch;
+        NodeBatch<Node, max_nodes_per_call> batch;
         AOS_TRY(batch.take(nodes_));
         Result<Alloc> result = error(Errc::no_memory);
         {
@@ -258,7 +227,7 @@ public:
     Result<void> free(std::uint64_t base, std::uint64_t size) {
         AOS_TRY(check_range(base, size));
         std::uint64_t end = base + size;
-        detail::NodeBatch<Node, 2> batch;
+        NodeBatch<Node, 2> batch;
         Node* dead[3] = {};
         std::size_t ndead = 0;
         Result<void> result = ok();
@@ -540,7 +509,7 @@ private:
 
     // Commit steps: every check has passed, nothing below can fail.
     void commit_alloc(Node& seg, std::uint64_t start, std::uint64_t size, const Cap& cap,
-                      detail::NodeBatch<Node, max_nodes_per_call>& batch) {
+                      NodeBatch<Node, max_nodes_per_call>& batch) {
         Node* region = seg.region;
         Node* rec = batch.pop();
         rec->base = start;
@@ -575,7 +544,7 @@ private:
     }
 
     void commit_free(Node& piece, std::uint64_t base, std::uint64_t end, Neighbours nb,
-                     detail::NodeBatch<Node, 2>& batch, Node* (&dead)[3], std::size_t& ndead) {
+                     NodeBatch<Node, 2>& batch, Node* (&dead)[3], std::size_t& ndead) {
         Node* region = piece.region;
         Node* rec = piece.record;
         std::uint64_t piece_base = piece.base;

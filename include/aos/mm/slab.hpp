@@ -38,6 +38,38 @@ concept NodeAllocator = requires(A& a, Node* n) {
     { a.deallocate(n) } -> std::same_as<void>;
 };
 
+// Up to N nodes taken from a NodeAllocator before a container locks and commits: taking one may refill a
+// slab, and that refill may call back into the very container the nodes are for. What the commit does not
+// use goes back with give_back.
+template <class Node, std::size_t N>
+struct NodeBatch {
+    Node* nodes[N] = {};
+    std::size_t count = 0;
+
+    template <class A>
+    Result<void> take(A& alloc, std::size_t want = N) {
+        AOS_ASSERT(want <= N);
+        for (; count < want; ++count) {
+            Result<Node*> r = alloc.allocate();
+            if (!r) {
+                give_back(alloc);
+                return error(r.error());
+            }
+            nodes[count] = *r;
+        }
+        return ok();
+    }
+    Node* pop() {
+        AOS_ASSERT(count > 0);
+        return nodes[--count];
+    }
+    template <class A>
+    void give_back(A& alloc) {
+        while (count > 0)
+            alloc.deallocate(nodes[--count]);
+    }
+};
+
 struct SlabConfig {
     std::size_t chunk_bytes = 16384; // what one refill asks for
     std::size_t low_water = 8;       // refill as soon as no more than this many objects are free

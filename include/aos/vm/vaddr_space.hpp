@@ -144,7 +144,7 @@ public:
             align = arch::page_size;
 
         Batch batch;
-        AOS_TRY(take(batch, backing == Backing::Eager ? 2 : 1));
+        AOS_TRY(batch.take(nodes_, backing == Backing::Eager ? 2 : 1));
         Result<std::uint64_t> result = error(Errc::no_memory);
         {
             core::LockGuard guard_lock(lock_);
@@ -157,7 +157,7 @@ public:
                 result = region->usable();
             }
         }
-        give_back(batch);
+        batch.give_back(nodes_);
         return result;
     }
 
@@ -168,7 +168,7 @@ public:
         AOS_TRY(check_range(addr, size));
         std::uint64_t end = addr + size;
         Batch batch;
-        AOS_TRY(take(batch, 2));
+        AOS_TRY(batch.take(nodes_, 2));
         Result<void> result = ok();
         {
             core::LockGuard guard_lock(lock_);
@@ -189,7 +189,7 @@ public:
                     insert_backed(*r, addr, size, batch);
             }
         }
-        give_back(batch);
+        batch.give_back(nodes_);
         return result;
     }
 
@@ -215,7 +215,7 @@ public:
         AOS_TRY(check_range(addr, size));
         std::uint64_t end = addr + size;
         Batch batch;
-        AOS_TRY(take(batch, 1));
+        AOS_TRY(batch.take(nodes_, 1));
         Result<void> result = ok();
         {
             core::LockGuard guard_lock(lock_);
@@ -229,7 +229,7 @@ public:
             else
                 insert_backed(*region, addr, size, batch);
         }
-        give_back(batch);
+        batch.give_back(nodes_);
         return result;
     }
 
@@ -312,31 +312,8 @@ private:
     using RegionTree = core::AvlTree<Node, &Node::hook, detail::RegionOrder>;
     using BackedTree = core::AvlTree<Node, &Node::hook, detail::RangeOrder>;
     static constexpr std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
-
-    // Nodes taken before the lock (a slab refill may need this space's caller); at most two per call.
-    struct Batch {
-        Node* nodes[2] = {};
-        std::size_t count = 0;
-        Node* pop() {
-            AOS_ASSERT(count > 0);
-            return nodes[--count];
-        }
-    };
-    Result<void> take(Batch& b, std::size_t n) {
-        for (; b.count < n; ++b.count) {
-            Result<Node*> r = nodes_.allocate();
-            if (!r) {
-                give_back(b);
-                return error(r.error());
-            }
-            b.nodes[b.count] = *r;
-        }
-        return ok();
-    }
-    void give_back(Batch& b) {
-        while (b.count > 0)
-            nodes_.deallocate(b.nodes[--b.count]);
-    }
+    // Nodes are taken before the lock (a slab refill may call into this space's embedder); two at most.
+    using Batch = mm::NodeBatch<Node, 2>;
 
     static void must(Result<void> r) { AOS_ASSERT(r.has_value()); }
     static constexpr std::uint64_t round_up(std::uint64_t x, std::uint64_t a) {
