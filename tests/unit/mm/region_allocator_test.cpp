@@ -6,6 +6,7 @@
 
 #include <aos/mm/region_allocator.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <iterator>
 #include <limits>
@@ -305,11 +306,25 @@ struct Model {
         return best;
     }
 
+    // alloc_in_range: the lowest fit clipped to [lo, hi), whatever the policy.
+    std::map<std::uint64_t, Seg>::iterator pick_in(std::uint64_t size, std::uint64_t align, std::uint64_t lo,
+                                                   std::uint64_t hi, std::uint64_t& start) {
+        for (auto it = free.begin(); it != free.end(); ++it) {
+            std::uint64_t b = std::max(it->first, lo);
+            std::uint64_t e = std::min(it->first + it->second.size, hi);
+            if (b < e && fits(b, e, size, align, start))
+                return it;
+        }
+        return free.end();
+    }
+
     template <class Fit>
-    bool alloc(std::uint64_t size, std::uint64_t align, std::uint64_t& start) {
+    bool alloc(std::uint64_t size, std::uint64_t align, std::uint64_t& start, std::uint64_t lo = 0,
+               std::uint64_t hi = ~std::uint64_t{0}) {
         size = (size + page - 1) & ~(page - 1);
         align = align < page ? page : align;
-        auto it = pick<Fit>(size, align, start);
+        bool whole = lo == 0 && hi == ~std::uint64_t{0};
+        auto it = whole ? pick<Fit>(size, align, start) : pick_in(size, align, lo, hi, start);
         if (it == free.end())
             return false;
         Seg seg = it->second;
@@ -404,11 +419,19 @@ void run_model(const char* name, unsigned ops) {
             std::uint64_t size = rnd(4) == 0 ? 1 + rnd(16 * page) : page * (1 + rnd(24));
             std::uint64_t align = std::uint64_t{1} << (rnd(4) == 0 ? rnd(23) : 12);
             std::uint64_t want = 0;
-            bool ok = m.alloc<Fit>(size, align, want);
-            auto r = f.ra.alloc(size, align);
+            // One in five asks for a place: a window around one of the regions.
+            std::uint64_t lo = 0;
+            std::uint64_t hi = ~std::uint64_t{0};
+            if (rnd(5) == 0) {
+                lo = bases[rnd(3)] + page * rnd(512) + rnd(page);
+                hi = lo + page * (1 + rnd(1024));
+            }
+            bool ok = m.alloc<Fit>(size, align, want, lo, hi);
+            auto r = lo == 0 ? f.ra.alloc(size, align) : f.ra.alloc_in_range(size, align, lo, hi);
             // Plain checks in the loop, the Catch2 report only on a mismatch: keeps 10^5 steps to seconds.
             if (r.has_value() != ok || (ok ? r->base != want : r.error() != Errc::no_memory))
-                FAIL("step " << step << ": alloc(" << size << ", " << align << ") differs from the model");
+                FAIL("step " << step << ": alloc(" << size << ", " << align << ", " << lo << ", " << hi
+                             << ") differs from the model");
         } else {
             // A live piece, whole or a page-aligned part of it; sometimes a range running past it.
             auto it = m.pieces.begin();

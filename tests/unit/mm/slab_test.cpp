@@ -4,6 +4,7 @@
 #include "mm_test_support.hpp"
 #include "test_support.hpp"
 
+#include <aos/core/lock.hpp>
 #include <aos/mm/region_allocator.hpp>
 #include <aos/mm/slab.hpp>
 
@@ -16,6 +17,7 @@
 #include <random>
 #include <set>
 #include <span>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -264,4 +266,98 @@ TEST_CASE("slab: randomized allocate/deallocate keeps the counts") {
     }
     CHECK(slab.check_invariants());
     CHECK(slab.stats().free > 0);
+}
+
+namespace {
+
+// The same recursion shared by two threads, with spin locks on both the slab and the region allocator.
+using SharedNode = aos::mm::RegionNode<aos::mm::RangeCap>;
+struct SharedRefill {
+    struct Context;
+    Context* ctx = nullptr;
+    aos::Result<std::span<std::byte>> refill(std::size_t bytes);
+};
+using SharedSlab = aos::mm::Slab<SharedNode, SharedRefill, aos::core::SpinLock>;
+using SharedRa =
+    aos::mm::RegionAllocator<aos::mm::RangeCaps, SharedSlab, aos::mm::FirstFit, aos::core::SpinLock>;
+
+struct SharedRefill::Context {
+    SharedRa* ra = nullptr;
+    std::byte* host = nullptr;
+    std::size_t chunks = 0; // written only by the one refill in progress
+};
+
+aos::Result<std::span<std::byte>> SharedRefill::refill(std::size_t bytes) {
+    auto a = ctx->ra->alloc(bytes);
+    if (!a)
+        return aos::error(a.error());
+    ++ctx->chunks;
+    return std::span<std::byte>(ctx->host + (a->base - phys_base), a->size);
+}
+
+} // namespace
+
+TEST_CASE("slab: two threads share the recursion under spin locks") {
+    std::uint64_t seed = aos_test::seed("slab threads");
+    std::vector<std::byte> host(phys_size + page);
+    auto host_addr = reinterpret_cast<std::uintptr_t>(host.data());
+    SharedRefill::Context ctx;
+    ctx.host = host.data() + ((page - host_addr % page) % page);
+    SharedRefill refill{&ctx};
+    SharedSlab slab(refill, {.chunk_bytes = page, .low_water = 12}); // 3 nodes per call, 2 callers, margin
+    alignas(64) static std::byte boot[4096];
+    REQUIRE(slab.grow(boot));
+    aos::mm::RangeCaps caps;
+    SharedRa ra(caps, slab);
+    ctx.ra = &ra;
+    REQUIRE(ra.add({phys_base, phys_size}, phys_base, phys_size));
+
+    unsigned steps = aos_test::iterations(20000);
+    auto worker = [&](std::uint64_t s, std::vector<aos::mm::Allocation<aos::mm::RangeCap>>& held,
+                      int& errors) {
+        std::mt19937_64 rng(s);
+        for (unsigned i = 0; i < steps; ++i) {
+            if (held.empty() || rng() % 100 < 55) {
+                auto a = ra.alloc(page * (1 + rng() % 4));
+                if (a)
+                    held.push_back(*a);
+                else if (a.error() != Errc::no_memory)
+                    ++errors;
+            } else {
+                std::size_t k = rng() % held.size();
+                auto a = held[k];
+                if (a.size > page && rng() % 2 == 0) {
+                    // Give back the first page only; the rest stays held.
+                    if (!ra.free(a.base, page))
+                        ++errors;
+                    held[k] = {a.base + page, a.size - page, a.cap};
+                } else {
+                    if (!ra.free(a.base, a.size))
+                        ++errors;
+                    held[k] = held.back();
+                    held.pop_back();
+                }
+            }
+        }
+    };
+    std::vector<aos::mm::Allocation<aos::mm::RangeCap>> held_a;
+    std::vector<aos::mm::Allocation<aos::mm::RangeCap>> held_b;
+    int errors_a = 0;
+    int errors_b = 0;
+    std::thread ta(worker, seed, std::ref(held_a), std::ref(errors_a));
+    std::thread tb(worker, seed ^ 0x9e3779b97f4a7c15, std::ref(held_b), std::ref(errors_b));
+    ta.join();
+    tb.join();
+    CHECK(errors_a == 0);
+    CHECK(errors_b == 0);
+    REQUIRE(ra.check_invariants());
+    REQUIRE(slab.check_invariants());
+    REQUIRE(slab.stats().in_use == ra.node_count());
+    for (const auto* held : {&held_a, &held_b}) {
+        for (const auto& a : *held)
+            REQUIRE(ra.free(a.base, a.size));
+    }
+    REQUIRE(ra.stats().allocated == ctx.chunks * page);
+    REQUIRE(slab.stats().chunks == ctx.chunks + 1);
+    REQUIRE(ra.check_invariants());
 }
