@@ -2,8 +2,7 @@
 // exact accounting, and a counting heap node allocator that can be told to run dry.
 #pragma once
 
-#include "catch.hpp"
-
+#include <aos/arch/page.hpp>
 #include <aos/core/result.hpp>
 
 #include <cstddef>
@@ -58,7 +57,7 @@ public:
             violations++;
             return;
         }
-        for (std::uint64_t p = offset; p < offset + size; p += 4096) {
+        for (std::uint64_t p = offset; p < offset + size; p += aos::arch::page_size) {
             if (!it->second.returned_pages.insert(p).second)
                 violations++;
         }
@@ -66,7 +65,7 @@ public:
     void destroy(const Cap& c) {
         auto it = derived_.find(c.id);
         if (it == derived_.end() || it->second.destroyed ||
-            it->second.returned_pages.size() * 4096 != it->second.size) {
+            it->second.returned_pages.size() * aos::arch::page_size != it->second.size) {
             violations++;
             return;
         }

@@ -23,7 +23,7 @@ using aos::mm::NextFit;
 using Node = aos::mm::RegionNode<mm_test::FakeCap>;
 using Nodes = mm_test::HeapNodes<Node>;
 
-constexpr std::uint64_t page = 4096;
+constexpr std::uint64_t page = aos::arch::page_size;
 constexpr std::uint64_t mib = 1 << 20;
 
 template <class Fit>

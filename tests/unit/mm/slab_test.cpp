@@ -170,7 +170,7 @@ using Ra = aos::mm::RegionAllocator<mm_test::FakeCaps, NodeSlab>;
 
 constexpr std::uint64_t phys_base = 0x4000'0000;
 constexpr std::uint64_t phys_size = 2 << 20;
-constexpr std::uint64_t page = 4096;
+constexpr std::uint64_t page = aos::arch::page_size;
 
 struct RaRefill::Context {
     Ra* ra = nullptr;

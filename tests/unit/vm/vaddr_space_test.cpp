@@ -26,7 +26,7 @@ using Nodes = mm_test::HeapNodes<aos::vm::VaddrNode>;
 using Space = aos::vm::VaddrSpace<Nodes>;
 using Ranges = std::vector<std::pair<std::uint64_t, std::uint64_t>>;
 
-constexpr std::uint64_t page = 4096;
+constexpr std::uint64_t page = aos::arch::page_size;
 constexpr std::uint64_t lo = 0x10'0000;
 constexpr std::uint64_t hi = 0x1000'0000;
 
