@@ -224,41 +224,14 @@ public:
     // or a sub-range of what is left of it). Errors: zero_size, misaligned, overflow, not_allocated (some
     // byte is free or outside every region: a double free), invalid_argument (the range runs on into
     // another allocation), no_memory (no metadata node for the split).
-    Result<void> free(std::uint64_t base, std::uint64_t size) {
-        AOS_TRY(check_range(base, size));
-        std::uint64_t end = base + size;
-        NodeBatch<Node, 2> batch;
-        Node* dead[3] = {};
-        std::size_t ndead = 0;
-        Result<void> result = ok();
-        // Nodes are taken only as needed, outside the lock (taking one may refill a slab from this very
-        // allocator, which changes the tree: hence the re-check). Freeing a whole piece needs none, so an
-        // allocator whose slab ran dry can always take back whole allocations.
-        for (;;) {
-            std::size_t need = 0;
-            {
-                core::LockGuard guard(lock_);
-                Result<Node*> piece = find_piece(base, end);
-                if (!piece) {
-                    result = error(piece.error());
-                    break;
-                }
-                Neighbours nb = free_neighbours(**piece, base, end);
-                need = nodes_needed(**piece, base, end, nb);
-                if (need <= batch.count) {
-                    commit_free(**piece, base, end, nb, batch, dead, ndead);
-                    break;
-                }
-            }
-            if (Result<void> taken = batch.take(nodes_, need); !taken) {
-                result = taken;
-                break;
-            }
-        }
-        batch.give_back(nodes_);
-        for (std::size_t i = 0; i < ndead; ++i)
-            nodes_.deallocate(dead[i]);
-        return result;
+    Result<void> free(std::uint64_t base, std::uint64_t size) { return free_checked(nullptr, base, size); }
+
+    // As free, but also checks that the range belongs to the allocation `cap` was handed out with (a server
+    // freeing on a client's behalf): permission_denied when it does not.
+    Result<void> free(const Cap& cap, std::uint64_t base, std::uint64_t size)
+        requires std::equality_comparable<Cap>
+    {
+        return free_checked(&cap, base, size);
     }
 
     // Metadata nodes held: regions, free segments, pieces and allocation records.
@@ -326,6 +299,50 @@ public:
     }
 
 private:
+    // free, with the capability check when cap is given.
+    Result<void> free_checked(const Cap* cap, std::uint64_t base, std::uint64_t size) {
+        AOS_TRY(check_range(base, size));
+        std::uint64_t end = base + size;
+        NodeBatch<Node, 2> batch;
+        Node* dead[3] = {};
+        std::size_t ndead = 0;
+        Result<void> result = ok();
+        // Nodes are taken only as needed, outside the lock (taking one may refill a slab from this very
+        // allocator, which changes the tree: hence the re-check). Freeing a whole piece needs none, so an
+        // allocator whose slab ran dry can always take back whole allocations.
+        for (;;) {
+            std::size_t need = 0;
+            {
+                core::LockGuard guard(lock_);
+                Result<Node*> piece = find_piece(base, end);
+                if (!piece) {
+                    result = error(piece.error());
+                    break;
+                }
+                if constexpr (std::equality_comparable<Cap>) {
+                    if (cap != nullptr && !((*piece)->record->cap == *cap)) {
+                        result = error(Errc::permission_denied);
+                        break;
+                    }
+                }
+                Neighbours nb = free_neighbours(**piece, base, end);
+                need = nodes_needed(**piece, base, end, nb);
+                if (need <= batch.count) {
+                    commit_free(**piece, base, end, nb, batch, dead, ndead);
+                    break;
+                }
+            }
+            if (Result<void> taken = batch.take(nodes_, need); !taken) {
+                result = taken;
+                break;
+            }
+        }
+        batch.give_back(nodes_);
+        for (std::size_t i = 0; i < ndead; ++i)
+            nodes_.deallocate(dead[i]);
+        return result;
+    }
+
     using RegionTree = core::AvlTree<Node, &Node::hook, detail::ByBase<Node>>;
     using SegTree = core::AvlTree<Node, &Node::hook, detail::Segments<Node>>;
     using SizeTree = core::AvlTree<Node, &Node::size_hook, detail::BySize<Node>>;

@@ -181,7 +181,9 @@ TEST_CASE("sub-range frees return exactly those bytes and destroy the capability
     CHECK(b.base == a.base + 3 * page);
     require_error_unchanged(f.ra, Errc::invalid_argument,
                             [&] { return f.ra.free(a.base + 2 * page, 2 * page); });
-    REQUIRE(f.ra.free(a.base, 3 * page));
+    // Freeing with the capability checks that the range belongs to that allocation.
+    require_error_unchanged(f.ra, Errc::permission_denied, [&] { return f.ra.free(b.cap, a.base, page); });
+    REQUIRE(f.ra.free(a.cap, a.base, 3 * page));
     REQUIRE(f.ra.free(a.base + 5 * page, page));
     REQUIRE(f.ra.free(a.base + 7 * page, page));
     CHECK_FALSE(f.caps.derived(a.cap).destroyed);
