@@ -22,12 +22,13 @@
 
 namespace aos::mm {
 
-// What the allocator asks of capabilities. The kernel-side OS (init) plugs in real invocations: `retype`
-// derives a RAM/Frame capability for [offset, offset + size) of an original RAM capability, `release` is
-// told that a sub-range of a derived capability came back (init may record it; the bytes are retyped again
-// from the original later), and `destroy` deletes a derived capability once nothing of it is handed out.
-// Hosted tests plug in a fake capability that records parentage and checks the exact accounting. `release`
-// and `destroy` cannot fail: they run in the commit step, after every check passed.
+// What the allocator asks of capabilities. Init plugs in real invocations: `retype` derives a RAM/Frame
+// capability for [offset, offset + size) of an original RAM capability, `release` is told that a sub-range
+// of a derived capability came back (init may record it; the bytes are retyped again from the original
+// later), and `destroy` deletes a derived capability once nothing of it is handed out. A kernel (which
+// keeps this policy out of itself) or a capability-less hobby OS plugs in RangeCaps below; hosted tests a
+// fake capability that records parentage and checks the exact accounting. `release` and `destroy` cannot
+// fail: they run in the commit step, after every check passed.
 template <class P>
 concept CapPolicy = requires(P& p, const typename P::Cap& c, std::uint64_t offset, std::uint64_t size) {
     requires std::default_initializable<typename P::Cap> && std::copyable<typename P::Cap>;
@@ -37,7 +38,8 @@ concept CapPolicy = requires(P& p, const typename P::Cap& c, std::uint64_t offse
 };
 
 // Fit policies, all O(log n) in the number of free segments when the alignment does not exceed a page
-// (larger alignments also visit the big-enough segments that miss the alignment).
+// (larger alignments also visit the big-enough segments that miss the alignment). Init picks one for its
+// memory server (BestFit keeps large holes for large requests); hosted tests run all three against a model.
 struct FirstFit {}; // lowest address: the classic behaviour
 struct BestFit {};  // smallest segment that fits, lowest address among equals
 struct NextFit {};  // lowest address at or after the end of the previous allocation, wrapping around

@@ -30,8 +30,8 @@ concept RefillPolicy = requires(R& r, std::size_t bytes) {
 };
 
 // Where a container's metadata nodes come from: one default-constructed Node per call, or no_memory; a
-// node goes back with deallocate. The OS plugs in an aos::mm::Slab of nodes (refilled from the region
-// allocator it feeds), hosted tests a counting heap allocator.
+// node goes back with deallocate. The kernel plugs in an aos::mm::Slab over a static arena, init a Slab
+// refilled from the region allocator it feeds, hosted tests a counting heap allocator.
 template <class A, class Node>
 concept NodeAllocator = requires(A& a, Node* n) {
     { a.allocate() } -> std::same_as<Result<Node*>>;
