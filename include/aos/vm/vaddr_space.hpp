@@ -51,14 +51,15 @@ constexpr const char* to_string(FaultError e) {
 }
 
 // One metadata node: a region, or a backed range of one.
-struct VaddrNode {
+struct alignas(64) VaddrNode {
+    // What a tree descent reads comes first: one cache line per visited node (the alignment keeps it so).
     core::TreeHook<VaddrNode> hook;
     std::uint64_t base = 0; // a region's base includes its guard pages
     std::uint64_t size = 0;
+    std::uint64_t max_gap = 0; // region: augmented, the largest gap in the subtree
     // Region only:
-    std::uint64_t guard = 0;   // bytes of guard pages at the bottom
-    std::uint64_t gap = 0;     // free bytes between the previous region (or lo) and base
-    std::uint64_t max_gap = 0; // augmented: largest gap in the subtree
+    std::uint64_t guard = 0; // bytes of guard pages at the bottom
+    std::uint64_t gap = 0;   // free bytes between the previous region (or lo) and base
     std::uint64_t backed_ranges = 0;
     std::uint64_t backed_bytes = 0;
     Backing backing = Backing::Lazy;
@@ -343,10 +344,12 @@ private:
         Node* b = backed_.floor([&](const Node& n) { return core::three_way(n.base, addr); });
         return b != nullptr && addr < b->end() ? b : nullptr;
     }
+    // One descent: the backed range at or below addr, then its successor.
     bool overlaps_backed(std::uint64_t addr, std::uint64_t end) const {
-        if (backed_at(addr) != nullptr)
+        Node* prev = backed_.floor([&](const Node& n) { return core::three_way(n.base, addr); });
+        if (prev != nullptr && prev->end() > addr)
             return true;
-        Node* next = backed_.upper_bound([&](const Node& n) { return core::three_way(n.base, addr); });
+        Node* next = prev != nullptr ? BackedTree::next(*prev) : backed_.first();
         return next != nullptr && next->base < end;
     }
 
