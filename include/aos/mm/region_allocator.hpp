@@ -201,21 +201,35 @@ public:
         bool whole = lo == 0 && hi == u64_max;
 
         NodeBatch<Node, max_nodes_per_call> batch;
-        AOS_TRY(batch.take(nodes_));
         Result<Alloc> result = error(Errc::no_memory);
-        {
-            core::LockGuard guard(lock_);
-            std::uint64_t start = 0;
-            Node* seg =
-                whole ? find_by_policy(size, align, start) : find_in_range(size, align, lo, hi, start);
-            if (seg != nullptr) {
-                Result<Cap> cap = caps_.retype(seg->region->cap, start - seg->region->base, size);
-                if (!cap) {
-                    result = error(cap.error());
-                } else {
-                    commit_alloc(*seg, start, size, *cap, batch);
-                    result = Alloc{start, size, *cap};
+        // As in free: nodes are taken outside the lock, only as many as the fit found needs (an exact fit
+        // needs just the record), and the search is repeated after taking them.
+        for (;;) {
+            std::size_t need = 0;
+            {
+                core::LockGuard guard(lock_);
+                std::uint64_t start = 0;
+                Node* seg =
+                    whole ? find_by_policy(size, align, start) : find_in_range(size, align, lo, hi, start);
+                if (seg == nullptr)
+                    break;
+                bool left = start > seg->base;
+                bool right = start + size < seg->end();
+                need = 1 + (left || right ? 1 : 0) + (left && right ? 1 : 0);
+                if (need <= batch.count) {
+                    Result<Cap> cap = caps_.retype(seg->region->cap, start - seg->region->base, size);
+                    if (!cap) {
+                        result = error(cap.error());
+                    } else {
+                        commit_alloc(*seg, start, size, *cap, batch);
+                        result = Alloc{start, size, *cap};
+                    }
+                    break;
                 }
+            }
+            if (Result<void> taken = batch.take(nodes_, need); !taken) {
+                result = error(taken.error());
+                break;
             }
         }
         batch.give_back(nodes_);

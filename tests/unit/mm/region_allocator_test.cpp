@@ -114,7 +114,7 @@ TEST_CASE("alloc validates its arguments, rounds sizes and honours any power-of-
     f.caps.fail_retypes = 1;
     require_error_unchanged(f.ra, Errc::permission_denied, [&] { return f.ra.alloc(page); });
     // The node allocator running dry also leaves everything unchanged.
-    f.nodes.limit = f.nodes.live + 2;
+    f.nodes.limit = f.nodes.live + 1; // a split needs the record and the piece
     require_error_unchanged(f.ra, Errc::no_memory, [&] { return f.ra.alloc(page); });
 }
 
@@ -196,6 +196,19 @@ TEST_CASE("sub-range frees return exactly those bytes and destroy the capability
     auto s = f.ra.stats();
     CHECK(s.free == mib);
     CHECK(s.free_segments == 1);
+    CHECK(f.ra.check_invariants());
+}
+
+TEST_CASE("an exact fit needs one node and a whole free none") {
+    Fixture<FirstFit> f;
+    REQUIRE(f.ra.add(f.caps.original(mib), 0, mib));
+    f.nodes.limit = f.nodes.live + 1;
+    auto a = f.ra.alloc(mib);
+    REQUIRE(a);
+    CHECK(f.ra.node_count() == 3); // the region, the free segment turned piece, the record
+    REQUIRE(f.ra.free(a->base, a->size));
+    CHECK(f.ra.node_count() == 2);
+    CHECK(f.ra.stats().free_segments == 1);
     CHECK(f.ra.check_invariants());
 }
 
