@@ -202,8 +202,11 @@ public:
 
         NodeBatch<Node, max_nodes_per_call> batch;
         Result<Alloc> result = error(Errc::no_memory);
-        // As in free: nodes are taken outside the lock, only as many as the fit found needs (an exact fit
-        // needs just the record), and the search is repeated after taking them.
+        // As in free: nodes are taken outside the lock, as many as the fit found needs (an exact fit needs
+        // just the record), and the search is repeated after taking more. To search only once in the usual
+        // case, the most a fit can need is taken up front; if that fails (take then keeps none), the loop
+        // takes what the fit found needs.
+        (void)batch.take(nodes_);
         for (;;) {
             std::size_t need = 0;
             {
