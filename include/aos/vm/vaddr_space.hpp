@@ -168,30 +168,23 @@ public:
     Result<void> reserve_at(std::uint64_t addr, std::uint64_t size, Backing backing = Backing::Eager) {
         AOS_TRY(check_range(addr, size));
         std::uint64_t end = addr + size;
-        Batch batch;
-        AOS_TRY(batch.take(nodes_, 2));
-        Result<void> result = ok();
-        {
-            core::LockGuard guard_lock(lock_);
-            Node* region = containing(addr);
-            if (region != nullptr) {
+        return with_nodes(2, [&](Batch& batch) -> Result<void> {
+            if (Node* region = containing(addr)) {
                 bool inside_lazy =
                     region->backing == Backing::Lazy && addr >= region->usable() && end <= region->end();
                 if (!inside_lazy || overlaps_backed(addr, end))
-                    result = error(Errc::overlap);
-                else
-                    insert_backed(*region, addr, size, batch);
-            } else if (Node* next = above(addr); next != nullptr && next->base < end) {
-                result = error(Errc::overlap);
-            } else {
-                Node* r = batch.pop();
-                insert_region(*r, addr, 0, size, backing);
-                if (backing == Backing::Eager)
-                    insert_backed(*r, addr, size, batch);
+                    return error(Errc::overlap);
+                insert_backed(*region, addr, size, batch);
+                return ok();
             }
-        }
-        batch.give_back(nodes_);
-        return result;
+            if (Node* next = above(addr); next != nullptr && next->base < end)
+                return error(Errc::overlap);
+            Node* r = batch.pop();
+            insert_region(*r, addr, 0, size, backing);
+            if (backing == Backing::Eager)
+                insert_backed(*r, addr, size, batch);
+            return ok();
+        });
     }
 
     // What to do about a fault at addr: the page to back, or why not.
@@ -215,23 +208,17 @@ public:
     Result<void> mark_backed(std::uint64_t addr, std::uint64_t size) {
         AOS_TRY(check_range(addr, size));
         std::uint64_t end = addr + size;
-        Batch batch;
-        AOS_TRY(batch.take(nodes_, 1));
-        Result<void> result = ok();
-        {
-            core::LockGuard guard_lock(lock_);
+        return with_nodes(1, [&](Batch& batch) -> Result<void> {
             Node* region = containing(addr);
             if (region == nullptr)
-                result = error(Errc::not_found);
-            else if (addr < region->usable() || end > region->end())
-                result = error(Errc::out_of_range);
-            else if (overlaps_backed(addr, end))
-                result = error(Errc::overlap);
-            else
-                insert_backed(*region, addr, size, batch);
-        }
-        batch.give_back(nodes_);
-        return result;
+                return error(Errc::not_found);
+            if (addr < region->usable() || end > region->end())
+                return error(Errc::out_of_range);
+            if (overlaps_backed(addr, end))
+                return error(Errc::overlap);
+            insert_backed(*region, addr, size, batch);
+            return ok();
+        });
     }
 
     // Frees the region whose usable part starts at addr. Before it is gone, on_backed(base, size) is called
@@ -315,6 +302,20 @@ private:
     static constexpr std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
     // Nodes are taken before the lock (a slab refill may call into this space's embedder); two at most.
     using Batch = mm::NodeBatch<Node, 2>;
+
+    // Runs change(batch) under the lock with n nodes taken before it; the nodes it does not use go back.
+    template <class F>
+    Result<void> with_nodes(std::size_t n, F&& change) {
+        Batch batch;
+        AOS_TRY(batch.take(nodes_, n));
+        Result<void> result = ok();
+        {
+            core::LockGuard guard_lock(lock_);
+            result = change(batch);
+        }
+        batch.give_back(nodes_);
+        return result;
+    }
 
     static void must(Result<void> r) { AOS_ASSERT(r.has_value()); }
     static constexpr std::uint64_t round_up(std::uint64_t x, std::uint64_t a) {
