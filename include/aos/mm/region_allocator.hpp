@@ -55,7 +55,7 @@ struct alignas(64) RegionNode {
     core::TreeHook<RegionNode> hook; // the regions tree, or the segments tree (free and allocated)
     std::uint64_t base = 0;
     std::uint64_t size = 0;
-    std::uint64_t max_size = 0; // augmented: largest size in the subtree
+    std::uint64_t max_size = 0; // segments tree: augmented, the largest free segment in the subtree
 
     core::TreeHook<RegionNode> size_hook; // BestFit: free segments keyed by (size, base)
     RegionNode* region = nullptr;         // free segment, piece: the original region it lies in
