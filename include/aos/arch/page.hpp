@@ -1,0 +1,20 @@
+// The page geometry the memory library works in: the 4 KiB translation granule, which AArch64 (with a
+// 4 KiB granule, as aos configures it) and x86-64 share. Named once here so no component repeats it.
+//
+//   if (!aos::arch::page_aligned(base)) return aos::error(aos::Errc::misaligned);
+#pragma once
+
+#include <cstdint>
+
+namespace aos::arch {
+
+inline constexpr std::uint64_t page_shift = 12;
+inline constexpr std::uint64_t page_size = std::uint64_t{1} << page_shift;
+
+constexpr bool page_aligned(std::uint64_t x) {
+    return (x & (page_size - 1)) == 0;
+}
+
+static_assert(page_size == 4096, "the library's bookkeeping assumes the 4 KiB granule");
+
+} // namespace aos::arch
