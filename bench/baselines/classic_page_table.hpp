@@ -70,7 +70,9 @@ public:
     std::size_t metadata_bytes() const { return sizeof(*this) + used_ * sizeof(Node); }
 
 private:
-    static unsigned index(std::uint64_t va, unsigned level) { return (va >> (39 - 9 * level)) & (entries - 1); }
+    static unsigned index(std::uint64_t va, unsigned level) {
+        return (va >> (39 - 9 * level)) & (entries - 1);
+    }
 
     Node* new_node() {
         if (used_ == capacity_)

@@ -12,6 +12,7 @@ namespace kernel {
 // TLB maintenance for the inner-shareable domain: the kernel's TlbPolicy.
 struct KernelTlb {
     void invalidate(std::uint64_t va, aos::vm::TlbScope scope);
+    void invalidate_all();
     void publish();
     void sync();
 };

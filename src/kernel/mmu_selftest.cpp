@@ -85,15 +85,18 @@ bool alias() {
     std::uint64_t seen_original = *original;
     *original = second;
     std::uint64_t seen_alias = *aliased;
-    print("mmu-alias: {:x} written at {:x} reads {:x} at {:x}\n", first, reinterpret_cast<std::uintptr_t>(aliased),
-          seen_original, reinterpret_cast<std::uintptr_t>(original));
+    print("mmu-alias: {:x} written at {:x} reads {:x} at {:x}\n", first,
+          reinterpret_cast<std::uintptr_t>(aliased), seen_original,
+          reinterpret_cast<std::uintptr_t>(original));
     print("mmu-alias: {:x} written at {:x} reads {:x} at {:x}\n", second,
           reinterpret_cast<std::uintptr_t>(original), seen_alias, reinterpret_cast<std::uintptr_t>(aliased));
     auto t = kernel_page_table().translate(window + probe_offset);
     std::uint64_t hw = hardware_translate(window + probe_offset);
     print("mmu-alias: AT S1E1R {:x}, tree {:x}\n", hw, t ? t->pa : 0);
-    bool ok = check(seen_original == first && seen_alias == second, "alias reads what the other address wrote");
-    ok = check(t && hw == t->pa && hw == pa_of(test_pages[0]) + probe_offset, "hardware and tree agree") && ok;
+    bool ok =
+        check(seen_original == first && seen_alias == second, "alias reads what the other address wrote");
+    ok =
+        check(t && hw == t->pa && hw == pa_of(test_pages[0]) + probe_offset, "hardware and tree agree") && ok;
     return unmap(window, page) && ok;
 }
 
@@ -120,8 +123,9 @@ bool no_execute() {
     FaultRecord x = probe(window, Access::execute);
     report_fault("mmu-nx", x);
     auto ec = static_cast<a64::ExceptionClass>(a64::esr::Ec::get(x.esr));
-    bool ok = check(is_fault(x, a64::fsc::permission, 3, window) && ec == a64::ExceptionClass::inst_abort_same,
-                    "instruction fetch raises a level-3 permission fault (instruction abort) at the page");
+    bool ok =
+        check(is_fault(x, a64::fsc::permission, 3, window) && ec == a64::ExceptionClass::inst_abort_same,
+              "instruction fetch raises a level-3 permission fault (instruction abort) at the page");
     return unmap(window, page) && ok;
 }
 
@@ -136,7 +140,8 @@ bool kernel_w_xor_x() {
     FaultRecord x = probe(pa_of(test_pages[1]), Access::execute);
     report_fault("mmu-wx data", x);
     bool ok = check(is_fault(w, a64::fsc::permission, 3, text), "kernel text is read-only");
-    return check(is_fault(x, a64::fsc::permission, 3, pa_of(test_pages[1])), "kernel data is not executable") &&
+    return check(is_fault(x, a64::fsc::permission, 3, pa_of(test_pages[1])),
+                 "kernel data is not executable") &&
            ok;
 }
 
@@ -150,7 +155,7 @@ bool unmapped() {
     FaultRecord f3 = probe(window + page + probe_offset, Access::read);
     report_fault("mmu-unmap", f3);
     ok = ok && check(is_fault(f3, a64::fsc::translation, 3, window + page + probe_offset),
-                "access after unmap raises a level-3 translation fault");
+                     "access after unmap raises a level-3 translation fault");
     if (!unmap(window, page))
         return false;
     // The window's tables are gone: the walk now stops at level 0.

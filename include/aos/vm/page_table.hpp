@@ -43,7 +43,8 @@ struct NewTable {
 // - hosted tests: tables in ordinary aligned memory, invalidations counted.
 // Contract: create_table returns a zeroed table; write stores one descriptor single-copy atomically;
 // publish orders all earlier table writes before later ones (DSB ISHST), invalidate removes TLB entries for
-// one address, sync waits for all invalidations and makes the new tables take effect (DSB ISH; ISB).
+// one address, invalidate_all every entry this table may have cached (TLBI VMALLE1IS, or ASIDE1IS for a
+// process), sync waits for all invalidations and makes the new tables take effect (DSB ISH; ISB).
 template <class B>
 concept PageTableBackend = requires(B& b, const B& cb, typename B::Handle h, unsigned i, std::uint64_t d) {
     typename B::Handle;
@@ -53,7 +54,17 @@ concept PageTableBackend = requires(B& b, const B& cb, typename B::Handle h, uns
     b.free_table(h);
     b.publish();
     b.invalidate(d, TlbScope::leaf);
+    b.invalidate_all();
     b.sync();
+};
+
+// Optional Backend ability: one pointer of storage per table, found from the table's physical address in
+// O(1). With it the tree finds a table's record without searching; without it, an O(log tables) search by
+// physical address. record() returns null when the backend keeps no record for that address.
+template <class B>
+concept TableRecords = requires(B& b, const B& cb, std::uint64_t pa, void* p) {
+    { cb.record(pa) } -> std::same_as<void*>;
+    b.set_record(pa, p);
 };
 
 // The bookkeeping of one live table: its handle, physical address and number of valid entries. Keyed by
@@ -127,11 +138,8 @@ public:
     // Frees every table. The caller must have stopped the hardware from walking it (switched TTBR and
     // invalidated the ASID) first.
     ~PageTable() {
-        while (Node* n = tables_.first()) {
-            (void)tables_.erase(*n);
-            backend_.free_table(n->handle);
-            nodes_.deallocate(n);
-        }
+        while (Node* n = tables_.first())
+            destroy(n);
     }
 
     // Creates the empty root table; call once before anything else.
@@ -240,6 +248,29 @@ private:
         Descriptor leaf[Arch::levels]{};
     };
 
+    // TLB invalidations collected during one operation and issued at its end; past `capacity` addresses one
+    // invalidate_all is cheaper than many single ones (as Zircon's consistency manager does).
+    struct Pending {
+        static constexpr unsigned capacity = 32;
+        std::uint64_t va[capacity];
+        TlbScope scope[capacity];
+        unsigned count = 0;
+        bool all = false;
+        unsigned room() const { return all ? 0 : capacity - count; }
+    };
+
+    void queue_invalidate(std::uint64_t va, TlbScope scope) {
+        if (pending_.all)
+            return;
+        if (pending_.count == Pending::capacity) {
+            pending_.all = true;
+            return;
+        }
+        pending_.va[pending_.count] = va;
+        pending_.scope[pending_.count] = scope;
+        ++pending_.count;
+    }
+
     // Tables created before a split so that the commit cannot fail. A split unlinks at most one table per
     // level at each end of the range.
     struct Reserve {
@@ -290,11 +321,19 @@ private:
         n->next = nullptr;
         if (!tables_.insert(*n)) [[unlikely]]
             core::panic("page table backend returned a table that is already in use");
+        if constexpr (TableRecords<Backend>)
+            backend_.set_record(n->pa, n);
         return n;
     }
 
-    void destroy(Node* n) {
+    void forget(Node* n) {
         (void)tables_.erase(*n);
+        if constexpr (TableRecords<Backend>)
+            backend_.set_record(n->pa, nullptr);
+    }
+
+    void destroy(Node* n) {
+        forget(n);
         backend_.free_table(n->handle);
         nodes_.deallocate(n);
     }
@@ -303,6 +342,10 @@ private:
     // consecutive operations mostly stay in the same tables.
     Node* child(Descriptor d, unsigned level) const {
         std::uint64_t pa = Arch::next_table(d);
+        if constexpr (TableRecords<Backend>) {
+            if (void* r = backend_.record(pa)) [[likely]]
+                return static_cast<Node*>(r);
+        }
         if (cache_[level] != nullptr && cache_[level]->pa == pa)
             return cache_[level];
         Node* n = tables_.find([pa](const Node& x) { return core::three_way(x.pa, pa); });
@@ -342,10 +385,16 @@ private:
             Descriptor d = backend_.read(t.handle, Arch::index(va, level));
             if (!Arch::is_valid(d))
                 return error(Errc::not_found);
-            if (Arch::is_leaf(d, level))
+            if (Arch::is_leaf(d, level)) {
                 splits += split_cost(level, entry_base(va, level), va, next);
-            else
-                AOS_TRY(check_mapped(*child(d, level + 1), va, next, splits));
+                continue;
+            }
+            const Node* c = child(d, level + 1);
+            bool whole =
+                va == entry_base(va, level) && next == entry_base(va, level) + Arch::entry_size(level);
+            if (whole && c->level == Arch::levels - 1 && c->live == Arch::entries)
+                continue; // a full last-level table: every page mapped
+            AOS_TRY(check_mapped(*c, va, next, splits));
         }
         return ok();
     }
@@ -366,7 +415,8 @@ private:
         return n;
     }
 
-    // Validates [va, end) for unmap/protect and creates the tables the splits need, so the commit cannot fail.
+    // Validates [va, end) for unmap/protect and creates the tables the splits need, so the commit cannot
+    // fail.
     Result<void> prepare(std::uint64_t va, std::uint64_t end, Reserve& r) {
         unsigned splits = 0;
         AOS_TRY(check_mapped(root(), va, end, splits));
@@ -383,15 +433,16 @@ private:
         return ok();
     }
 
-    bool leaf_fits(unsigned level, std::uint64_t va, std::uint64_t next, std::uint64_t pa, Blocks blocks) const {
+    bool leaf_fits(unsigned level, std::uint64_t va, std::uint64_t next, std::uint64_t pa,
+                   Blocks blocks) const {
         std::uint64_t size = Arch::entry_size(level);
         if (level != Arch::levels - 1 && (blocks == Blocks::forbidden || !Arch::block_allowed(level)))
             return false;
         return next - va == size && ((va | pa) & (size - 1)) == 0;
     }
 
-    Result<void> map_level(Node& t, std::uint64_t va, std::uint64_t end, std::uint64_t pa, const Templates& tpl,
-                           Blocks blocks) {
+    Result<void> map_level(Node& t, std::uint64_t va, std::uint64_t end, std::uint64_t pa,
+                           const Templates& tpl, Blocks blocks) {
         unsigned level = t.level;
         while (va < end) {
             std::uint64_t next = entry_end(va, end, level);
@@ -433,19 +484,28 @@ private:
                 if (va == base && next == base + Arch::entry_size(level)) {
                     backend_.write(t.handle, idx, 0);
                     --t.live;
-                    backend_.invalidate(base, TlbScope::leaf);
+                    queue_invalidate(base, TlbScope::leaf);
                     continue;
                 }
                 AOS_ASSERT(r != nullptr);
                 c = split(t, idx, d, base, *r);
             } else {
                 c = child(d, level + 1);
+                if (va == base && next == base + Arch::entry_size(level) && c->live > pending_.room()) {
+                    // The whole subtree goes and the TLB will be flushed entirely anyway: unlink it without
+                    // clearing its entries one by one.
+                    pending_.all = true;
+                    backend_.write(t.handle, idx, 0);
+                    --t.live;
+                    retire_subtree(c);
+                    continue;
+                }
             }
             unmap_level(*c, va, next, r);
             if (c->live == 0) {
                 backend_.write(t.handle, idx, 0);
                 --t.live;
-                backend_.invalidate(base, TlbScope::all_levels);
+                queue_invalidate(base, TlbScope::all_levels);
                 retire(c);
             }
         }
@@ -484,7 +544,7 @@ private:
             backend_.sync();
         }
         backend_.write(t.handle, idx, now);
-        backend_.invalidate(base, TlbScope::leaf);
+        queue_invalidate(base, TlbScope::leaf);
     }
 
     // Replaces the block `d` at t[idx] by a table of next-level leaves with the same attributes, using
@@ -511,7 +571,7 @@ private:
     // Unlinked tables are freed only after the invalidations that follow are complete (finish), since the
     // walker may still hold them in its caches until then.
     void retire(Node* n) {
-        (void)tables_.erase(*n);
+        forget(n);
         for (Node*& c : cache_) {
             if (c == n)
                 c = nullptr;
@@ -520,7 +580,26 @@ private:
         retired_ = n;
     }
 
+    void retire_subtree(Node* n) {
+        unsigned level = n->level;
+        if (level + 1 < Arch::levels) {
+            for (unsigned i = 0; i < Arch::entries; ++i) {
+                Descriptor d = backend_.read(n->handle, i);
+                if (Arch::is_table(d, level))
+                    retire_subtree(child(d, level + 1));
+            }
+        }
+        retire(n);
+    }
+
     void finish() {
+        if (pending_.all) {
+            backend_.invalidate_all();
+        } else {
+            for (unsigned i = 0; i < pending_.count; ++i)
+                backend_.invalidate(pending_.va[i], pending_.scope[i]);
+        }
+        pending_ = Pending{};
         backend_.sync();
         while (Node* n = retired_) {
             retired_ = n->next;
@@ -552,6 +631,11 @@ private:
             const Node* c = tables_.find([pa](const Node& x) { return core::three_way(x.pa, pa); });
             if (c == nullptr || c->live == 0 || !check_table(*c, level + 1, seen))
                 return false;
+            if constexpr (TableRecords<Backend>) {
+                void* r = backend_.record(pa);
+                if (r != nullptr && r != c)
+                    return false;
+            }
         }
         return live == t.live;
     }
@@ -561,6 +645,7 @@ private:
     Tree tables_;
     Node* root_ = nullptr;
     Node* retired_ = nullptr;
+    Pending pending_;
     mutable Node* cache_[Arch::levels]{};
 };
 
@@ -618,6 +703,7 @@ private:
 template <class T>
 concept TlbPolicy = requires(T& t, std::uint64_t va) {
     t.invalidate(va, TlbScope::leaf);
+    t.invalidate_all();
     t.publish();
     t.sync();
 };
@@ -630,16 +716,21 @@ struct alignas(Arch::table_bytes) TableFrame {
 
 // The reference Backend: tables from a caller-provided array of frames whose physical address is the
 // virtual one plus `phys_offset` (0 for an identity-mapped kernel; hosted tests use the pointer itself).
+// With a `records` array as long as `frames` it offers TableRecords (O(1) record lookup, 8 bytes per frame).
 template <class Arch, TlbPolicy Tlb>
 class SpanTableBackend {
 public:
     using Frame = TableFrame<Arch>;
     using Handle = Frame*;
 
-    SpanTableBackend(std::span<Frame> frames, std::uint64_t phys_offset, Tlb& tlb)
-        : frames_(frames), phys_offset_(phys_offset), tlb_(tlb) {
+    SpanTableBackend(std::span<Frame> frames, std::uint64_t phys_offset, Tlb& tlb,
+                     std::span<void*> records = {})
+        : frames_(frames), records_(records), phys_offset_(phys_offset), tlb_(tlb) {
+        AOS_ASSERT(records.empty() || records.size() == frames.size());
         for (Frame& f : frames)
             push(&f);
+        for (void*& r : records_)
+            r = nullptr;
     }
     SpanTableBackend(const SpanTableBackend&) = delete;
     SpanTableBackend& operator=(const SpanTableBackend&) = delete;
@@ -663,25 +754,42 @@ public:
     }
     void publish() { tlb_.publish(); }
     void invalidate(std::uint64_t va, TlbScope scope) { tlb_.invalidate(va, scope); }
+    void invalidate_all() { tlb_.invalidate_all(); }
     void sync() { tlb_.sync(); }
 
     std::size_t used() const { return used_; }
     std::size_t capacity() const { return frames_.size(); }
     // For a software walker: the frame at a physical address, or null if it is not one of ours.
     const Frame* frame_at(std::uint64_t pa) const {
-        std::uint64_t first = reinterpret_cast<std::uintptr_t>(frames_.data()) + phys_offset_;
-        if (pa < first || pa - first >= frames_.size() * sizeof(Frame) || (pa - first) % sizeof(Frame) != 0)
-            return nullptr;
-        return &frames_[(pa - first) / sizeof(Frame)];
+        std::size_t i = index_of(pa);
+        return i < frames_.size() ? &frames_[i] : nullptr;
+    }
+    void* record(std::uint64_t pa) const {
+        std::size_t i = index_of(pa);
+        return i < records_.size() ? records_[i] : nullptr;
+    }
+    void set_record(std::uint64_t pa, void* r) {
+        std::size_t i = index_of(pa);
+        if (i < records_.size())
+            records_[i] = r;
     }
 
 private:
+    // The frame index of `pa`, or frames_.size() when `pa` is not the start of one of our frames.
+    std::size_t index_of(std::uint64_t pa) const {
+        std::uint64_t first = reinterpret_cast<std::uintptr_t>(frames_.data()) + phys_offset_;
+        if (pa < first || pa - first >= frames_.size() * sizeof(Frame) || (pa - first) % sizeof(Frame) != 0)
+            return frames_.size();
+        return static_cast<std::size_t>((pa - first) / sizeof(Frame));
+    }
+
     void push(Frame* f) {
         f->entry[0] = reinterpret_cast<std::uintptr_t>(free_);
         free_ = f;
     }
 
     std::span<Frame> frames_;
+    std::span<void*> records_;
     Frame* free_ = nullptr;
     std::uint64_t phys_offset_;
     Tlb& tlb_;
@@ -692,6 +800,7 @@ private:
 struct CountingTlb {
     std::uint64_t invalidations = 0;
     std::uint64_t table_invalidations = 0;
+    std::uint64_t full_invalidations = 0;
     std::uint64_t publishes = 0;
     std::uint64_t syncs = 0;
     void invalidate(std::uint64_t, TlbScope scope) {
@@ -699,6 +808,7 @@ struct CountingTlb {
         if (scope == TlbScope::all_levels)
             ++table_invalidations;
     }
+    void invalidate_all() { ++full_invalidations; }
     void publish() { ++publishes; }
     void sync() { ++syncs; }
 };
@@ -707,7 +817,9 @@ using DefaultArch = arch::aarch64::Granule4k;
 static_assert(PageTableArch<DefaultArch>);
 static_assert(TlbPolicy<CountingTlb>);
 static_assert(PageTableBackend<SpanTableBackend<DefaultArch, CountingTlb>>);
-static_assert(NodeAllocator<NodePool<TableNode<TableFrame<DefaultArch>*>>, TableNode<TableFrame<DefaultArch>*>>);
+static_assert(TableRecords<SpanTableBackend<DefaultArch, CountingTlb>>);
+static_assert(
+    NodeAllocator<NodePool<TableNode<TableFrame<DefaultArch>*>>, TableNode<TableFrame<DefaultArch>*>>);
 static_assert(sizeof(TableFrame<DefaultArch>) == DefaultArch::table_bytes);
 
 } // namespace aos::vm

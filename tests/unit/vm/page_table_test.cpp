@@ -5,6 +5,7 @@
 
 #include <aos/vm/page_table.hpp>
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -28,12 +29,17 @@ constexpr std::uint64_t gib512 = 512ull << 30;
 
 // Tables, records and the tree over them.
 struct Fixture {
-    explicit Fixture(std::size_t frames = 256)
-        : frame_store(new Backend::Frame[frames]), slot_store(new Pool::Slot[frames]),
-          backend({frame_store.get(), frames}, 0, tlb), pool({slot_store.get(), frames}), pt(backend, pool) {
+    // With `records`, the backend finds a table's record in O(1); without, the tree searches by address.
+    explicit Fixture(std::size_t frames = 256, bool records = true)
+        : frame_store(new Backend::Frame[frames]), record_store(new void*[frames]),
+          slot_store(new Pool::Slot[frames]),
+          backend({frame_store.get(), frames}, 0, tlb,
+                  records ? std::span<void*>(record_store.get(), frames) : std::span<void*>{}),
+          pool({slot_store.get(), frames}), pt(backend, pool) {
         REQUIRE(pt.init());
     }
     std::unique_ptr<Backend::Frame[]> frame_store;
+    std::unique_ptr<void*[]> record_store;
     std::unique_ptr<Pool::Slot[]> slot_store;
     aos::vm::CountingTlb tlb;
     Backend backend;
@@ -95,10 +101,10 @@ HwEntry walk(const Backend& b, std::uint64_t root_pa, std::uint64_t va) {
             table = d & oa_mask;
             continue;
         }
-        FAST_REQUIRE((level == 3) == bit1);   // L3 with bit 1 clear is reserved
-        FAST_REQUIRE(level != 0);             // no L0 blocks without LPA2
-        FAST_REQUIRE(((d >> 10) & 1) == 1);   // AF set, or the first access faults
-        FAST_REQUIRE(((d >> 52) & 1) == 0);   // no contiguous hint
+        FAST_REQUIRE((level == 3) == bit1);            // L3 with bit 1 clear is reserved
+        FAST_REQUIRE(level != 0);                      // no L0 blocks without LPA2
+        FAST_REQUIRE(((d >> 10) & 1) == 1);            // AF set, or the first access faults
+        FAST_REQUIRE(((d >> 52) & 1) == 0);            // no contiguous hint
         FAST_REQUIRE((d & oa_mask & (size - 1)) == 0); // a block's low output bits are RES0
         return HwEntry{true, va & ~(size - 1), size, d & oa_mask, decode_bits(d)};
     }
@@ -106,7 +112,8 @@ HwEntry walk(const Backend& b, std::uint64_t root_pa, std::uint64_t va) {
     return {};
 }
 
-// ---- The reference: disjoint intervals ----------------------------------------------------------------------
+// ---- The reference: disjoint intervals
+// ----------------------------------------------------------------------
 
 struct Interval {
     std::uint64_t end;
@@ -176,8 +183,8 @@ const a64::PageAttrs kernel_rw{.kernel = a64::prot_rw};
 const a64::PageAttrs kernel_ro{.kernel = a64::prot_read};
 const a64::PageAttrs kernel_rx{.kernel = a64::prot_rx};
 const a64::PageAttrs user_rw{.kernel = a64::prot_rw, .user = a64::prot_rw, .global = false};
-const a64::PageAttrs device{.kernel = a64::prot_rw, .memory = a64::MemoryType::device,
-                            .share = a64::Shareability::non};
+const a64::PageAttrs device{
+    .kernel = a64::prot_rw, .memory = a64::MemoryType::device, .share = a64::Shareability::non};
 
 } // namespace
 
@@ -286,7 +293,8 @@ TEST_CASE("bad arguments are rejected precisely and change nothing") {
     REQUIRE(f.pt.unmap(gib1, mib2 + kib4).error() == E::not_found); // last page not mapped
     REQUIRE(f.pt.unmap(gib1 - kib4, 2 * kib4).error() == E::not_found);
     REQUIRE(f.pt.protect(gib1, mib2 + kib4, kernel_ro).error() == E::not_found);
-    REQUIRE(f.pt.protect(gib1, kib4, {.kernel = a64::prot_read, .user = a64::prot_rw}).error() == E::unsupported);
+    REQUIRE(f.pt.protect(gib1, kib4, {.kernel = a64::prot_read, .user = a64::prot_rw}).error() ==
+            E::unsupported);
     REQUIRE(f.pt.translate(1ull << 48).error() == E::out_of_range);
     REQUIRE(f.pt.translate(0).error() == E::not_found);
     REQUIRE(f.pt.init().error() == E::already_exists);
@@ -320,14 +328,36 @@ TEST_CASE("unmap splits blocks, frees tables that become empty, and invalidates 
     REQUIRE(f.pt.translate(gib1 + 8 * mib2 + kib4)->level == 3);
     REQUIRE(f.pt.translate(gib1 + 7 * mib2).error() == aos::Errc::not_found);
     REQUIRE(f.pt.check_invariants());
-    auto table_inv = f.tlb.table_invalidations;
+    auto table_inv = f.tlb.table_invalidations + f.tlb.full_invalidations;
     // The rest goes: every table but the root is freed, walk caches invalidated.
     REQUIRE(f.pt.unmap(gib1, 3 * mib2 + 5 * kib4));
     REQUIRE(f.pt.unmap(gib1 + 3 * mib2 + 6 * kib4, 4 * mib2 - 7 * kib4));
     REQUIRE(f.pt.unmap(gib1 + 8 * mib2 + kib4, gib1 - 8 * mib2 - kib4));
     REQUIRE(f.pt.table_count() == 1);
-    REQUIRE(f.tlb.table_invalidations > table_inv);
+    REQUIRE(f.tlb.table_invalidations + f.tlb.full_invalidations > table_inv);
     REQUIRE(f.backend.used() == 1);
+    REQUIRE(f.pt.check_invariants());
+}
+
+TEST_CASE("TLB invalidations are batched: one per page up to a limit, then one for everything") {
+    Fixture f;
+    REQUIRE(f.pt.map(gib1, gib1, 64 * kib4, kernel_rw, aos::vm::Blocks::forbidden));
+    auto leaf = f.tlb.invalidations, full = f.tlb.full_invalidations, syncs = f.tlb.syncs;
+    REQUIRE(f.pt.unmap(gib1, 3 * kib4));
+    REQUIRE(f.tlb.invalidations == leaf + 3);
+    REQUIRE(f.tlb.full_invalidations == full);
+    REQUIRE(f.tlb.syncs > syncs);
+    leaf = f.tlb.invalidations;
+    REQUIRE(f.pt.protect(gib1 + 3 * kib4, 40 * kib4, kernel_ro));
+    REQUIRE(f.tlb.full_invalidations == full + 1);
+    REQUIRE(f.tlb.invalidations == leaf);
+    // A whole last-level table dropped at once: its tables freed, one full invalidation.
+    REQUIRE(f.pt.map(2 * gib1, 2 * gib1, mib2, kernel_rw, aos::vm::Blocks::forbidden));
+    auto tables = f.pt.table_count();
+    REQUIRE(f.pt.unmap(2 * gib1, mib2));
+    REQUIRE(f.pt.table_count() == tables - 2);
+    REQUIRE(f.tlb.full_invalidations == full + 2);
+    REQUIRE(f.pt.translate(2 * gib1).error() == aos::Errc::not_found);
     REQUIRE(f.pt.check_invariants());
 }
 
@@ -387,14 +417,16 @@ TEST_CASE("a 1 GiB aligned map writes a single block descriptor") {
 
 TEST_CASE("model-based: random map/unmap/protect agree with an independent walker after every step") {
     std::mt19937_64 rng(aos_test::seed("page_table model"));
-    Fixture f(4096);
+    // Half the run without the backend's record array, so both lookups are exercised.
+    const bool records = GENERATE(true, false);
+    Fixture f(4096, records);
     Model model;
     // A window straddling an L0 boundary, so ranges cross tables at every level.
     const std::uint64_t lo = gib512 - 2 * gib1;
     const std::uint64_t hi = gib512 + 2 * gib1;
     const a64::PageAttrs attrs[] = {kernel_rw, kernel_ro, kernel_rx, user_rw, device};
     auto pick = [&](std::uint64_t n) { return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng); };
-    const unsigned ops = aos_test::iterations(100000);
+    const unsigned ops = aos_test::iterations(50000); // per lookup mode: 10^5 operations in all
     unsigned done[3] = {};
     for (unsigned i = 0; i < ops; ++i) {
         // Mostly small ranges, some 2 MiB-scale and a few 1 GiB-scale, aligned so that blocks happen.
@@ -412,8 +444,8 @@ TEST_CASE("model-based: random map/unmap/protect agree with an independent walke
         }
         if (va + size > hi)
             size = hi - va;
-        // Half of the unmaps and protects aim at (part of) an existing mapping, so they mostly succeed and the
-        // tree both grows and shrinks.
+        // Half of the unmaps and protects aim at (part of) an existing mapping, so they mostly succeed and
+        // the tree both grows and shrinks.
         if (!model.empty() && pick(2) == 0) {
             auto it = model.lower_bound(va);
             if (it == model.end())
@@ -439,7 +471,8 @@ TEST_CASE("model-based: random map/unmap/protect agree with an independent walke
         }
         if (op == 0) {
             // Pages only now and then: many small leaves under one block-sized range.
-            auto blocks = pick(16) == 0 && size <= 4 * mib2 ? aos::vm::Blocks::forbidden : aos::vm::Blocks::allowed;
+            auto blocks =
+                pick(16) == 0 && size <= 4 * mib2 ? aos::vm::Blocks::forbidden : aos::vm::Blocks::allowed;
             auto r = f.pt.map(va, pa, size, a, blocks);
             if (model_any(model, va, end)) {
                 FAST_REQUIRE(!r && r.error() == aos::Errc::overlap);
@@ -482,4 +515,85 @@ TEST_CASE("model-based: random map/unmap/protect agree with an independent walke
     REQUIRE(done[0] > 0);
     REQUIRE(done[1] > 0);
     REQUIRE(done[2] > 0);
+}
+
+// ---- A custom backend, as docs/paging.md shows it
+// -----------------------------------------------------------
+
+namespace {
+
+// What init's backend will look like: the tables belong to someone else (the kernel, behind VNode
+// capabilities) and every change is a request to them; the backend keeps a shadow copy of each table so
+// reads cost no request. Here the "kernel" is a simple table service in the same process.
+struct TableService {
+    std::vector<std::array<std::uint64_t, 512>> tables; // index = capability slot
+    std::vector<bool> in_use;
+    unsigned requests = 0;
+};
+
+class CapabilityBackend {
+public:
+    using Handle = std::uint32_t; // a capability slot
+    explicit CapabilityBackend(TableService& s) : service_(s) {}
+
+    aos::Result<aos::vm::NewTable<Handle>> create_table() {
+        ++service_.requests; // "retype a RAM capability into a VNode"
+        for (Handle h = 0; h < service_.in_use.size(); ++h) {
+            if (!service_.in_use[h]) {
+                service_.in_use[h] = true;
+                service_.tables[h].fill(0);
+                shadow_[h].fill(0);
+                return aos::vm::NewTable<Handle>{h, physical_base + h * 4096ull};
+            }
+        }
+        return aos::error(aos::Errc::no_memory);
+    }
+    std::uint64_t read(Handle h, unsigned i) const { return shadow_.at(h)[i]; }
+    void write(Handle h, unsigned i, std::uint64_t d) {
+        ++service_.requests; // "invoke the VNode: write entry i"
+        service_.tables[h][i] = d;
+        shadow_[h][i] = d;
+    }
+    void free_table(Handle h) {
+        ++service_.requests; // "delete the VNode capability"
+        service_.in_use[h] = false;
+    }
+    // The kernel does its own TLB maintenance when a VNode entry changes.
+    void publish() {}
+    void invalidate(std::uint64_t, aos::vm::TlbScope) {}
+    void invalidate_all() {}
+    void sync() {}
+
+    static constexpr std::uint64_t physical_base = 0x8000'0000;
+
+private:
+    TableService& service_;
+    std::map<Handle, std::array<std::uint64_t, 512>> shadow_;
+};
+static_assert(aos::vm::PageTableBackend<CapabilityBackend>);
+static_assert(!aos::vm::TableRecords<CapabilityBackend>); // records are found by the tree's search
+
+} // namespace
+
+TEST_CASE("a custom backend: tables behind capabilities, reads from a shadow copy") {
+    TableService service;
+    service.tables.resize(16);
+    service.in_use.resize(16);
+    CapabilityBackend backend(service);
+    using CapNode = aos::vm::TableNode<CapabilityBackend::Handle>;
+    std::vector<aos::vm::NodePool<CapNode>::Slot> slots(16);
+    aos::vm::NodePool<CapNode> nodes({slots.data(), slots.size()});
+    aos::vm::PageTable<Arch, CapabilityBackend, aos::vm::NodePool<CapNode>> pt(backend, nodes);
+    REQUIRE(pt.init());
+    REQUIRE(pt.map(gib1, 0x4000'0000, 3 * mib2 + kib4, kernel_rw));
+    REQUIRE(pt.translate(gib1 + mib2)->level == 2);
+    REQUIRE(pt.translate(gib1 + 3 * mib2)->pa == 0x4000'0000 + 3 * mib2);
+    REQUIRE(pt.table_count() == 4);
+    // The service holds what the shadow says: slots 0-3 are L0-L3; 2 MiB blocks in L2, the page in L3.
+    REQUIRE((service.tables[2][1] & 3) == 1);
+    REQUIRE((service.tables[3][0] & 3) == 3);
+    REQUIRE(pt.unmap(gib1, 3 * mib2 + kib4));
+    REQUIRE(pt.table_count() == 1);
+    REQUIRE(service.requests > 0);
+    REQUIRE(pt.check_invariants());
 }

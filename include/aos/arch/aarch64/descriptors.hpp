@@ -35,8 +35,8 @@ using Af = core::BitFlag<Descriptor, 10>; // access flag: 0 faults on first acce
 using NG = core::BitFlag<Descriptor, 11>; // not global: tagged with the ASID
 // Upper attributes.
 using Contiguous = core::BitFlag<Descriptor, 52>;
-using Pxn = core::BitFlag<Descriptor, 53>; // privileged (EL1) execute never
-using Uxn = core::BitFlag<Descriptor, 54>; // unprivileged (EL0) execute never (XN)
+using Pxn = core::BitFlag<Descriptor, 53>;          // privileged (EL1) execute never
+using Uxn = core::BitFlag<Descriptor, 54>;          // unprivileged (EL0) execute never (XN)
 using Software = core::BitField<Descriptor, 55, 4>; // ignored by hardware
 
 // Hierarchical attributes of table descriptors (not used by aos: all limits live in the leaves).
@@ -61,7 +61,8 @@ static_assert(desc::Valid::mask == 0x1 && desc::TypeTableOrPage::mask == 0x2);
 static_assert(desc::AttrIndx::mask == 0x1c && desc::Ns::mask == 0x20 && desc::Ap::mask == 0xc0);
 static_assert(desc::Sh::mask == 0x300 && desc::Af::mask == 0x400 && desc::NG::mask == 0x800);
 static_assert(desc::OutputAddress::mask == 0x0000'ffff'ffff'f000);
-static_assert(desc::Contiguous::mask == 1ull << 52 && desc::Pxn::mask == 1ull << 53 && desc::Uxn::mask == 1ull << 54);
+static_assert(desc::Contiguous::mask == 1ull << 52 && desc::Pxn::mask == 1ull << 53 &&
+              desc::Uxn::mask == 1ull << 54);
 static_assert(desc::PxnTable::mask == 1ull << 59 && desc::UxnTable::mask == 1ull << 60 &&
               desc::ApTable::mask == 3ull << 61 && desc::NsTable::mask == 1ull << 63);
 
@@ -124,7 +125,9 @@ struct Granule4k {
     using Attrs = PageAttrs;
 
     // Bytes one entry of `level` maps: 512 GiB, 1 GiB, 2 MiB, 4 KiB.
-    static constexpr unsigned shift(unsigned level) { return page_shift + bits_per_level * (levels - 1 - level); }
+    static constexpr unsigned shift(unsigned level) {
+        return page_shift + bits_per_level * (levels - 1 - level);
+    }
     static constexpr std::uint64_t entry_size(unsigned level) { return std::uint64_t{1} << shift(level); }
     static constexpr unsigned index(std::uint64_t va, unsigned level) {
         return static_cast<unsigned>((va >> shift(level)) & (entries - 1));
@@ -138,7 +141,8 @@ struct Granule4k {
         return is_valid(d) && !is_last_level(level) && desc::TypeTableOrPage::get(d);
     }
     static constexpr bool is_leaf(Descriptor d, unsigned level) {
-        return is_valid(d) && (is_last_level(level) ? desc::TypeTableOrPage::get(d) : !desc::TypeTableOrPage::get(d));
+        return is_valid(d) &&
+               (is_last_level(level) ? desc::TypeTableOrPage::get(d) : !desc::TypeTableOrPage::get(d));
     }
     static constexpr std::uint64_t next_table(Descriptor d) { return d & desc::address_mask; }
 
@@ -193,8 +197,10 @@ struct Granule4k {
         Descriptor ap = desc::Ap::get(d);
         bool read_only = (ap & desc::ap_el1_ro) != 0;
         bool el0 = (ap & desc::ap_el1_rw_el0_rw) != 0;
-        l.attrs.kernel = static_cast<Prot>(prot_read | (read_only ? 0 : prot_write) | (desc::Pxn::get(d) ? 0 : prot_exec));
-        l.attrs.user = static_cast<Prot>((el0 ? (read_only ? prot_read : prot_rw) : 0) | (desc::Uxn::get(d) ? 0 : prot_exec));
+        l.attrs.kernel =
+            static_cast<Prot>(prot_read | (read_only ? 0 : prot_write) | (desc::Pxn::get(d) ? 0 : prot_exec));
+        l.attrs.user = static_cast<Prot>((el0 ? (read_only ? prot_read : prot_rw) : 0) |
+                                         (desc::Uxn::get(d) ? 0 : prot_exec));
         l.attrs.memory = static_cast<MemoryType>(desc::AttrIndx::get(d));
         l.attrs.share = static_cast<Shareability>(desc::Sh::get(d));
         l.attrs.global = !desc::NG::get(d);
@@ -202,8 +208,9 @@ struct Granule4k {
     }
 };
 
-static_assert(Granule4k::entry_size(0) == std::uint64_t{512} << 30 && Granule4k::entry_size(1) == 1ull << 30 &&
-              Granule4k::entry_size(2) == 2ull << 20 && Granule4k::entry_size(3) == 4096);
+static_assert(Granule4k::entry_size(0) == std::uint64_t{512} << 30 &&
+              Granule4k::entry_size(1) == 1ull << 30 && Granule4k::entry_size(2) == 2ull << 20 &&
+              Granule4k::entry_size(3) == 4096);
 static_assert(Granule4k::table_bytes == Granule4k::page_size, "a table fills exactly one granule");
 static_assert(Granule4k::shift(0) + Granule4k::bits_per_level == Granule4k::va_bits);
 

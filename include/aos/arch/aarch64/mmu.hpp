@@ -18,13 +18,14 @@ namespace mair {
 constexpr std::uint64_t attr_shift(unsigned n) {
     return 8u * n;
 }
-inline constexpr std::uint64_t normal_write_back = 0xff;  // inner and outer WB non-transient, RW-allocate
+inline constexpr std::uint64_t normal_write_back = 0xff;    // inner and outer WB non-transient, RW-allocate
 inline constexpr std::uint64_t normal_non_cacheable = 0x44; // inner and outer non-cacheable
-inline constexpr std::uint64_t device_ngnre = 0x04;        // Device-nGnRE
+inline constexpr std::uint64_t device_ngnre = 0x04;         // Device-nGnRE
 // The MAIR_EL1 value that makes AttrIndx == MemoryType.
-inline constexpr std::uint64_t value = (normal_write_back << attr_shift(static_cast<unsigned>(MemoryType::normal))) |
-                                       (normal_non_cacheable << attr_shift(static_cast<unsigned>(MemoryType::normal_uncached))) |
-                                       (device_ngnre << attr_shift(static_cast<unsigned>(MemoryType::device)));
+inline constexpr std::uint64_t value =
+    (normal_write_back << attr_shift(static_cast<unsigned>(MemoryType::normal))) |
+    (normal_non_cacheable << attr_shift(static_cast<unsigned>(MemoryType::normal_uncached))) |
+    (device_ngnre << attr_shift(static_cast<unsigned>(MemoryType::device)));
 static_assert(value == 0x0000'0000'0004'44ff);
 } // namespace mair
 
@@ -47,7 +48,8 @@ using Ips = core::BitField<Reg, 32, 3>; // intermediate physical address size, s
 using As = core::BitFlag<Reg, 36>;      // 16-bit ASIDs
 
 static_assert(T0sz::mask == 0x3f && Epd0::mask == 0x80 && Tg0::mask == 0xc000 && T1sz::mask == 0x3f0000);
-static_assert(Epd1::mask == 1u << 23 && Tg1::mask == 0xc000'0000 && Ips::mask == 0x7ull << 32 && As::mask == 1ull << 36);
+static_assert(Epd1::mask == 1u << 23 && Tg1::mask == 0xc000'0000 && Ips::mask == 0x7ull << 32 &&
+              As::mask == 1ull << 36);
 
 // Walk cacheability (IRGNn/ORGNn).
 inline constexpr Reg rgn_write_back_allocate = 0b01;
@@ -90,11 +92,11 @@ inline constexpr std::uint64_t tgran4_absent = 0xf;
 
 namespace sctlr {
 using Reg = std::uint64_t;
-using M = core::BitFlag<Reg, 0>;  // stage 1 MMU enable
-using A = core::BitFlag<Reg, 1>;  // alignment checking
-using C = core::BitFlag<Reg, 2>;  // data cacheability
-using Sa = core::BitFlag<Reg, 3>; // SP alignment checking
-using I = core::BitFlag<Reg, 12>; // instruction cacheability
+using M = core::BitFlag<Reg, 0>;    // stage 1 MMU enable
+using A = core::BitFlag<Reg, 1>;    // alignment checking
+using C = core::BitFlag<Reg, 2>;    // data cacheability
+using Sa = core::BitFlag<Reg, 3>;   // SP alignment checking
+using I = core::BitFlag<Reg, 12>;   // instruction cacheability
 using Wxn = core::BitFlag<Reg, 19>; // writable implies execute-never
 static_assert(M::mask == 1 && C::mask == 4 && I::mask == 0x1000 && Wxn::mask == 0x80000);
 } // namespace sctlr

@@ -31,6 +31,10 @@ void KernelTlb::invalidate(std::uint64_t va, aos::vm::TlbScope scope) {
         __asm__ volatile("dsb ishst\n tlbi vae1is, %0" ::"r"(arg) : "memory");
 }
 
+void KernelTlb::invalidate_all() {
+    __asm__ volatile("dsb ishst\n tlbi vmalle1is" ::: "memory");
+}
+
 void KernelTlb::publish() {
     __asm__ volatile("dsb ishst" ::: "memory");
 }
@@ -45,6 +49,7 @@ namespace {
 constexpr unsigned table_frames = 64;
 KernelTableBackend::Frame frame_store[table_frames];
 KernelNodePool::Slot node_store[table_frames];
+void* record_store[table_frames];
 
 KernelTlb tlb;
 // Constructed in mmu_init, before any other use (no static constructors for these).
@@ -101,7 +106,8 @@ void mmu_init(const Platform& p) {
     if (a64::mmfr0::TGran4::get(mmfr0) == a64::mmfr0::tgran4_absent)
         KERNEL_PANIC("the CPU has no 4 KiB translation granule");
 
-    auto* backend = ::new (backend_storage) KernelTableBackend({frame_store, table_frames}, 0, tlb);
+    auto* backend = ::new (backend_storage)
+        KernelTableBackend({frame_store, table_frames}, 0, tlb, {record_store, table_frames});
     auto* pool = ::new (pool_storage) KernelNodePool({node_store, table_frames});
     table = ::new (table_storage) KernelPageTable(*backend, *pool);
     KernelPageTable& pt = *table;
@@ -112,8 +118,8 @@ void mmu_init(const Platform& p) {
     const a64::PageAttrs text{.kernel = a64::prot_rx};
     const a64::PageAttrs rodata{.kernel = a64::prot_read};
     const a64::PageAttrs data{.kernel = a64::prot_rw};
-    const a64::PageAttrs device{.kernel = a64::prot_rw, .memory = a64::MemoryType::device,
-                                .share = a64::Shareability::non};
+    const a64::PageAttrs device{
+        .kernel = a64::prot_rw, .memory = a64::MemoryType::device, .share = a64::Shareability::non};
     map_or_panic(pt, addr(__kernel_start), addr(__text_end), text, "text");
     map_or_panic(pt, addr(__rodata_start), addr(__rodata_end), rodata, "rodata");
     map_or_panic(pt, addr(__data_start), addr(__kernel_end), data, "data");
