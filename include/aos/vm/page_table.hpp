@@ -363,16 +363,48 @@ private:
         return e < end ? e : end;
     }
 
+    // The entries of one level that [va, end) touches, each with the part of the range inside it.
+    struct EntrySpan {
+        unsigned idx;
+        std::uint64_t va, next, base; // the part [va, next) of the entry starting at base
+        bool whole;                   // the range covers the entire entry
+    };
+    class EntrySpans {
+    public:
+        EntrySpans(unsigned level, std::uint64_t va, std::uint64_t end) : level_(level), va_(va), end_(end) {}
+        struct Iterator {
+            const EntrySpans* spans;
+            std::uint64_t va;
+            EntrySpan operator*() const {
+                unsigned level = spans->level_;
+                std::uint64_t next = entry_end(va, spans->end_, level), base = entry_base(va, level);
+                return {Arch::index(va, level), va, next, base,
+                        va == base && next == base + Arch::entry_size(level)};
+            }
+            Iterator& operator++() {
+                va = entry_end(va, spans->end_, spans->level_);
+                return *this;
+            }
+            bool operator!=(const Iterator& o) const { return va < o.va; }
+        };
+        Iterator begin() const { return {this, va_}; }
+        Iterator end() const { return {this, end_}; }
+
+    private:
+        unsigned level_;
+        std::uint64_t va_, end_;
+    };
+
     // Validation for map: every entry in [va, end) is invalid, directly or further down.
     Result<void> check_free(const Node& t, std::uint64_t va, std::uint64_t end) const {
         unsigned level = t.level;
-        for (; va < end; va = entry_end(va, end, level)) {
-            Descriptor d = backend_.read(t.handle, Arch::index(va, level));
+        for (EntrySpan e : EntrySpans(level, va, end)) {
+            Descriptor d = backend_.read(t.handle, e.idx);
             if (!Arch::is_valid(d))
                 continue;
             if (Arch::is_leaf(d, level))
                 return error(Errc::overlap);
-            AOS_TRY(check_free(*child(d, level + 1), va, entry_end(va, end, level)));
+            AOS_TRY(check_free(*child(d, level + 1), e.va, e.next));
         }
         return ok();
     }
@@ -380,21 +412,18 @@ private:
     // Validation for unmap/protect: every page of [va, end) is mapped; counts the tables block splits need.
     Result<void> check_mapped(const Node& t, std::uint64_t va, std::uint64_t end, unsigned& splits) const {
         unsigned level = t.level;
-        for (; va < end; va = entry_end(va, end, level)) {
-            std::uint64_t next = entry_end(va, end, level);
-            Descriptor d = backend_.read(t.handle, Arch::index(va, level));
+        for (EntrySpan e : EntrySpans(level, va, end)) {
+            Descriptor d = backend_.read(t.handle, e.idx);
             if (!Arch::is_valid(d))
                 return error(Errc::not_found);
             if (Arch::is_leaf(d, level)) {
-                splits += split_cost(level, entry_base(va, level), va, next);
+                splits += split_cost(level, e.base, e.va, e.next);
                 continue;
             }
             const Node* c = child(d, level + 1);
-            bool whole =
-                va == entry_base(va, level) && next == entry_base(va, level) + Arch::entry_size(level);
-            if (whole && c->level == Arch::levels - 1 && c->live == Arch::entries)
+            if (e.whole && c->level == Arch::levels - 1 && c->live == Arch::entries)
                 continue; // a full last-level table: every page mapped
-            AOS_TRY(check_mapped(*c, va, next, splits));
+            AOS_TRY(check_mapped(*c, e.va, e.next, splits));
         }
         return ok();
     }
@@ -444,27 +473,24 @@ private:
     Result<void> map_level(Node& t, std::uint64_t va, std::uint64_t end, std::uint64_t pa,
                            const Templates& tpl, Blocks blocks) {
         unsigned level = t.level;
-        while (va < end) {
-            std::uint64_t next = entry_end(va, end, level);
-            unsigned idx = Arch::index(va, level);
-            Descriptor d = backend_.read(t.handle, idx);
-            if (!Arch::is_valid(d) && leaf_fits(level, va, next, pa, blocks)) {
-                backend_.write(t.handle, idx, tpl.leaf[level] | pa);
+        for (EntrySpan e : EntrySpans(level, va, end)) {
+            Descriptor d = backend_.read(t.handle, e.idx);
+            std::uint64_t epa = pa + (e.va - va);
+            if (!Arch::is_valid(d) && leaf_fits(level, e.va, e.next, epa, blocks)) {
+                backend_.write(t.handle, e.idx, tpl.leaf[level] | epa);
                 ++t.live;
-            } else {
-                Node* c;
-                if (Arch::is_valid(d)) {
-                    c = child(d, level + 1);
-                } else {
-                    c = AOS_TRY(create(level + 1));
-                    backend_.publish(); // the zeroed table is visible before the descriptor that links it
-                    backend_.write(t.handle, idx, Arch::encode_table(c->pa));
-                    ++t.live;
-                }
-                AOS_TRY(map_level(*c, va, next, pa, tpl, blocks));
+                continue;
             }
-            pa += next - va;
-            va = next;
+            Node* c;
+            if (Arch::is_valid(d)) {
+                c = child(d, level + 1);
+            } else {
+                c = AOS_TRY(create(level + 1));
+                backend_.publish(); // the zeroed table is visible before the descriptor that links it
+                backend_.write(t.handle, e.idx, Arch::encode_table(c->pa));
+                ++t.live;
+            }
+            AOS_TRY(map_level(*c, e.va, e.next, epa, tpl, blocks));
         }
         return ok();
     }
@@ -472,40 +498,37 @@ private:
     // Cannot fail: splits take their tables from `r` (null only when rolling back a map, which never splits).
     void unmap_level(Node& t, std::uint64_t va, std::uint64_t end, Reserve* r) {
         unsigned level = t.level;
-        for (; va < end; va = entry_end(va, end, level)) {
-            std::uint64_t next = entry_end(va, end, level);
-            std::uint64_t base = entry_base(va, level);
-            unsigned idx = Arch::index(va, level);
-            Descriptor d = backend_.read(t.handle, idx);
+        for (EntrySpan e : EntrySpans(level, va, end)) {
+            Descriptor d = backend_.read(t.handle, e.idx);
             if (!Arch::is_valid(d))
                 continue;
             Node* c;
             if (Arch::is_leaf(d, level)) {
-                if (va == base && next == base + Arch::entry_size(level)) {
-                    backend_.write(t.handle, idx, 0);
+                if (e.whole) {
+                    backend_.write(t.handle, e.idx, 0);
                     --t.live;
-                    queue_invalidate(base, TlbScope::leaf);
+                    queue_invalidate(e.base, TlbScope::leaf);
                     continue;
                 }
                 AOS_ASSERT(r != nullptr);
-                c = split(t, idx, d, base, *r);
+                c = split(t, e.idx, d, e.base, *r);
             } else {
                 c = child(d, level + 1);
-                if (va == base && next == base + Arch::entry_size(level) && c->live > pending_.room()) {
+                if (e.whole && c->live > pending_.room()) {
                     // The whole subtree goes and the TLB will be flushed entirely anyway: unlink it without
                     // clearing its entries one by one.
                     pending_.all = true;
-                    backend_.write(t.handle, idx, 0);
+                    backend_.write(t.handle, e.idx, 0);
                     --t.live;
                     retire_subtree(c);
                     continue;
                 }
             }
-            unmap_level(*c, va, next, r);
+            unmap_level(*c, e.va, e.next, r);
             if (c->live == 0) {
-                backend_.write(t.handle, idx, 0);
+                backend_.write(t.handle, e.idx, 0);
                 --t.live;
-                queue_invalidate(base, TlbScope::all_levels);
+                queue_invalidate(e.base, TlbScope::all_levels);
                 retire(c);
             }
         }
@@ -513,20 +536,14 @@ private:
 
     void protect_level(Node& t, std::uint64_t va, std::uint64_t end, const Templates& tpl, Reserve& r) {
         unsigned level = t.level;
-        for (; va < end; va = entry_end(va, end, level)) {
-            std::uint64_t next = entry_end(va, end, level);
-            std::uint64_t base = entry_base(va, level);
-            unsigned idx = Arch::index(va, level);
-            Descriptor d = backend_.read(t.handle, idx);
-            if (Arch::is_leaf(d, level)) {
-                if (va == base && next == base + Arch::entry_size(level)) {
-                    replace_leaf(t, idx, d, tpl.leaf[level] | Arch::decode_leaf(d, level).pa, base);
-                    continue;
-                }
-                protect_level(*split(t, idx, d, base, r), va, next, tpl, r);
-            } else {
-                protect_level(*child(d, level + 1), va, next, tpl, r);
-            }
+        for (EntrySpan e : EntrySpans(level, va, end)) {
+            Descriptor d = backend_.read(t.handle, e.idx);
+            if (!Arch::is_leaf(d, level))
+                protect_level(*child(d, level + 1), e.va, e.next, tpl, r);
+            else if (e.whole)
+                replace_leaf(t, e.idx, d, tpl.leaf[level] | Arch::decode_leaf(d, level).pa, e.base);
+            else
+                protect_level(*split(t, e.idx, d, e.base, r), e.va, e.next, tpl, r);
         }
     }
 

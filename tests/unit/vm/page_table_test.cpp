@@ -134,6 +134,12 @@ void cut(Model& m, std::uint64_t at) {
         m.emplace(at, tail);
     }
 }
+// Cuts the intervals at va and end; returns the first interval inside [va, end).
+Model::iterator carve(Model& m, std::uint64_t va, std::uint64_t end) {
+    cut(m, va);
+    cut(m, end);
+    return m.lower_bound(va);
+}
 bool model_any(const Model& m, std::uint64_t va, std::uint64_t end) {
     auto it = m.upper_bound(va);
     if (it != m.begin() && std::prev(it)->second.end > va)
@@ -486,9 +492,7 @@ TEST_CASE("model-based: random map/unmap/protect agree with an independent walke
                 FAST_REQUIRE(!r && r.error() == aos::Errc::not_found);
             } else {
                 FAST_REQUIRE(r);
-                cut(model, va);
-                cut(model, end);
-                model.erase(model.lower_bound(va), model.lower_bound(end));
+                model.erase(carve(model, va, end), model.lower_bound(end));
             }
         } else {
             auto r = f.pt.protect(va, size, a);
@@ -496,9 +500,7 @@ TEST_CASE("model-based: random map/unmap/protect agree with an independent walke
                 FAST_REQUIRE(!r && r.error() == aos::Errc::not_found);
             } else {
                 FAST_REQUIRE(r);
-                cut(model, va);
-                cut(model, end);
-                for (auto it = model.lower_bound(va); it != model.end() && it->first < end; ++it)
+                for (auto it = carve(model, va, end); it != model.end() && it->first < end; ++it)
                     it->second.attrs = a;
             }
         }
