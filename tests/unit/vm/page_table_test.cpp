@@ -194,41 +194,6 @@ const a64::PageAttrs device{
 
 } // namespace
 
-TEST_CASE("descriptors: bit positions and round trip of every expressible attribute set") {
-    STATIC_REQUIRE(a64::desc::Pxn::mask == 1ull << 53);
-    unsigned expressible = 0;
-    for (unsigned k = 0; k < 8; ++k)
-        for (unsigned u = 0; u < 8; ++u)
-            for (unsigned mt = 0; mt < a64::memory_type_count; ++mt) {
-                a64::PageAttrs a{static_cast<a64::Prot>(k), static_cast<a64::Prot>(u),
-                                 static_cast<a64::MemoryType>(mt), a64::Shareability::inner, (k & 1) != 0};
-                auto d = Arch::encode_leaf(0x1234'5000, a, 3);
-                if (!d)
-                    continue;
-                ++expressible;
-                REQUIRE(Arch::is_leaf(*d, 3));
-                REQUIRE(Arch::decode_leaf(*d, 3).attrs == a);
-                REQUIRE(decode_bits(*d) == a); // the walker reads the same thing from the raw bits
-                REQUIRE(*d == (*Arch::encode_leaf(0, a, 3) | 0x1234'5000));
-            }
-    // kernel R or RW (x2 exec) x user none/exec/same-as-kernel (x2 exec, minus EL0-write with EL1-exec).
-    REQUIRE(expressible > 0);
-    REQUIRE(Arch::encode_leaf(0, {.kernel = a64::prot_write}, 3).error() == aos::Errc::unsupported);
-    REQUIRE(Arch::encode_leaf(0, {.kernel = a64::prot_read, .user = a64::prot_rw}, 3).error() ==
-            aos::Errc::unsupported);
-    REQUIRE(Arch::encode_leaf(0, {.kernel = a64::prot_all, .user = a64::prot_rw}, 3).error() ==
-            aos::Errc::unsupported);
-    REQUIRE(Arch::encode_leaf(0, {.kernel = 0x8 | a64::prot_read}, 3).error() == aos::Errc::invalid_argument);
-    REQUIRE(Arch::encode_leaf(0, kernel_rw, 0).error() == aos::Errc::invalid_argument);
-    REQUIRE(Arch::encode_leaf(mib2 + kib4, kernel_rw, 2).error() == aos::Errc::misaligned);
-    REQUIRE(Arch::encode_leaf(1ull << 48, kernel_rw, 3).error() == aos::Errc::out_of_range);
-    // A block has bit 1 clear, a page bit 1 set; device memory uses AttrIndx 2.
-    REQUIRE((*Arch::encode_leaf(gib1, kernel_rw, 1) & 3) == 1);
-    REQUIRE((*Arch::encode_leaf(0, kernel_rw, 3) & 3) == 3);
-    REQUIRE(a64::desc::AttrIndx::get(*Arch::encode_leaf(0, device, 3)) == 2);
-    REQUIRE((Arch::encode_table(0x4000'1000) & 3) == 3);
-}
-
 TEST_CASE("map uses the largest leaf alignment allows, unless blocks are forbidden") {
     Fixture f;
     REQUIRE(f.pt.map(gib1, 2 * gib1, gib1, kernel_rw));
