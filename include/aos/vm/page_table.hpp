@@ -67,6 +67,14 @@ concept TableRecords = requires(B& b, const B& cb, std::uint64_t pa, void* p) {
     b.set_record(pa, p);
 };
 
+// Optional Backend ability: the handle of a table from its physical address, without the tree's record.
+// Validation walks and translate then read the tables without touching the records (one cache miss per
+// level instead of two dependent ones).
+template <class B>
+concept TableHandles = requires(const B& cb, std::uint64_t pa) {
+    { cb.handle_at(pa) } -> std::same_as<typename B::Handle>;
+};
+
 // The bookkeeping of one live table: its handle, physical address and number of valid entries. Keyed by
 // physical address in an intrusive tree, so a descriptor leads to its table's record in O(log tables).
 template <class Handle>
@@ -168,7 +176,7 @@ public:
         if (pa + size > pa_limit)
             return error(Errc::out_of_range);
         AOS_TRY(Arch::check_attrs(attrs));
-        AOS_TRY(check_free(root(), va, va + size));
+        AOS_TRY(check_free(root().handle, 0, va, va + size));
         Templates t = AOS_TRY(templates(attrs));
         Result<void> r = map_level(root(), va, va + size, pa, t, blocks);
         if (!r) {
@@ -211,16 +219,16 @@ public:
     Result<Translation> translate(std::uint64_t va) const {
         if (va >= va_limit)
             return error(Errc::out_of_range);
-        const Node* t = &root();
+        Handle h = root().handle;
         for (unsigned level = 0;; ++level) {
-            Descriptor d = backend_.read(t->handle, Arch::index(va, level));
+            Descriptor d = backend_.read(h, Arch::index(va, level));
             if (!Arch::is_valid(d))
                 return error(Errc::not_found);
             if (Arch::is_leaf(d, level)) {
                 auto leaf = Arch::decode_leaf(d, level);
                 return Translation{leaf.pa + (va & (Arch::entry_size(level) - 1)), leaf.attrs, level};
             }
-            t = child(d, level + 1);
+            h = child_handle(d, level + 1);
         }
     }
 
@@ -355,6 +363,18 @@ private:
         return n;
     }
 
+    // The handle of the table a table descriptor points to; its record is only prefetched, for the commit.
+    Handle child_handle(Descriptor d, unsigned level) const {
+        if constexpr (TableHandles<Backend>) {
+            std::uint64_t pa = Arch::next_table(d);
+            if constexpr (TableRecords<Backend>)
+                __builtin_prefetch(backend_.record(pa));
+            return backend_.handle_at(pa);
+        } else {
+            return child(d, level)->handle;
+        }
+    }
+
     static std::uint64_t entry_base(std::uint64_t va, unsigned level) {
         return va & ~(Arch::entry_size(level) - 1);
     }
@@ -396,34 +416,32 @@ private:
     };
 
     // Validation for map: every entry in [va, end) is invalid, directly or further down.
-    Result<void> check_free(const Node& t, std::uint64_t va, std::uint64_t end) const {
-        unsigned level = t.level;
+    Result<void> check_free(Handle h, unsigned level, std::uint64_t va, std::uint64_t end) const {
         for (EntrySpan e : EntrySpans(level, va, end)) {
-            Descriptor d = backend_.read(t.handle, e.idx);
+            Descriptor d = backend_.read(h, e.idx);
             if (!Arch::is_valid(d))
                 continue;
             if (Arch::is_leaf(d, level))
                 return error(Errc::overlap);
-            AOS_TRY(check_free(*child(d, level + 1), e.va, e.next));
+            AOS_TRY(check_free(child_handle(d, level + 1), level + 1, e.va, e.next));
         }
         return ok();
     }
 
     // Validation for unmap/protect: every page of [va, end) is mapped; counts the tables block splits need.
-    Result<void> check_mapped(const Node& t, std::uint64_t va, std::uint64_t end, unsigned& splits) const {
-        unsigned level = t.level;
+    Result<void> check_mapped(Handle h, unsigned level, std::uint64_t va, std::uint64_t end,
+                              unsigned& splits) const {
         for (EntrySpan e : EntrySpans(level, va, end)) {
-            Descriptor d = backend_.read(t.handle, e.idx);
+            Descriptor d = backend_.read(h, e.idx);
             if (!Arch::is_valid(d))
                 return error(Errc::not_found);
             if (Arch::is_leaf(d, level)) {
                 splits += split_cost(level, e.base, e.va, e.next);
                 continue;
             }
-            const Node* c = child(d, level + 1);
-            if (e.whole && c->level == Arch::levels - 1 && c->live == Arch::entries)
+            if (e.whole && level + 1 == Arch::levels - 1 && child(d, level + 1)->live == Arch::entries)
                 continue; // a full last-level table: every page mapped
-            AOS_TRY(check_mapped(*c, e.va, e.next, splits));
+            AOS_TRY(check_mapped(child_handle(d, level + 1), level + 1, e.va, e.next, splits));
         }
         return ok();
     }
@@ -448,7 +466,7 @@ private:
     // fail.
     Result<void> prepare(std::uint64_t va, std::uint64_t end, Reserve& r) {
         unsigned splits = 0;
-        AOS_TRY(check_mapped(root(), va, end, splits));
+        AOS_TRY(check_mapped(root().handle, 0, va, end, splits));
         AOS_ASSERT(splits <= Reserve::capacity);
         while (r.count < splits) {
             Result<Node*> n = create(0);
@@ -781,6 +799,10 @@ public:
         std::size_t i = index_of(pa);
         return i < frames_.size() ? &frames_[i] : nullptr;
     }
+    Handle handle_at(std::uint64_t pa) const {
+        std::size_t i = index_of(pa);
+        return i < frames_.size() ? &frames_[i] : nullptr;
+    }
     void* record(std::uint64_t pa) const {
         std::size_t i = index_of(pa);
         return i < records_.size() ? records_[i] : nullptr;
@@ -835,6 +857,7 @@ static_assert(PageTableArch<DefaultArch>);
 static_assert(TlbPolicy<CountingTlb>);
 static_assert(PageTableBackend<SpanTableBackend<DefaultArch, CountingTlb>>);
 static_assert(TableRecords<SpanTableBackend<DefaultArch, CountingTlb>>);
+static_assert(TableHandles<SpanTableBackend<DefaultArch, CountingTlb>>);
 static_assert(
     NodeAllocator<NodePool<TableNode<TableFrame<DefaultArch>*>>, TableNode<TableFrame<DefaultArch>*>>);
 static_assert(sizeof(TableFrame<DefaultArch>) == DefaultArch::table_bytes);
