@@ -7,6 +7,7 @@
 #include "mmu.hpp"
 
 #include <aos/arch/aarch64/mmu.hpp>
+#include <aos/arch/aarch64/qemu_virt.hpp>
 #include <aos/arch/aarch64/registers.hpp>
 
 namespace kernel {
@@ -20,8 +21,6 @@ constexpr std::uint64_t window = std::uint64_t{1} << KernelArch::shift(0);
 constexpr std::uint64_t page = KernelArch::page_size;
 // An offset inside the page, to show that FAR reports the exact byte address.
 constexpr std::uint64_t probe_offset = 0x18;
-// AArch64 `ret`, placed in the page that must not execute.
-constexpr std::uint32_t ret_instruction = 0xd65f03c0;
 
 alignas(page) unsigned char test_pages[2][page];
 
@@ -30,6 +29,13 @@ const a64::PageAttrs kernel_ro{.kernel = a64::prot_read};
 
 std::uint64_t pa_of(const void* p) {
     return reinterpret_cast<std::uintptr_t>(p); // the kernel is identity-mapped
+}
+
+// Writes a `ret` at the start of `page` and makes it visible to instruction fetch.
+void place_ret(unsigned char* page_start) {
+    auto* code = reinterpret_cast<volatile std::uint32_t*>(page_start);
+    *code = a64::insn::ret;
+    __asm__ volatile("dc cvau, %0\n dsb ish\n ic ivau, %0\n dsb ish\n isb" ::"r"(code) : "memory");
 }
 
 bool check(bool ok, const char* what) {
@@ -56,10 +62,9 @@ bool unmap(std::uint64_t va, std::uint64_t size) {
 std::uint64_t hardware_translate(std::uint64_t va) {
     std::uint64_t par;
     __asm__ volatile("at s1e1r, %1\n isb\n mrs %0, par_el1" : "=r"(par) : "r"(va) : "memory");
-    constexpr std::uint64_t par_fault = 1;
-    if ((par & par_fault) != 0)
+    if (a64::par::F::get(par))
         return ~std::uint64_t{0};
-    return (par & a64::desc::address_mask) | (va & (page - 1));
+    return (a64::par::Pa::get(par) << KernelArch::page_shift) | (va & (page - 1));
 }
 
 void report_fault(const char* test, const FaultRecord& f) {
@@ -115,9 +120,7 @@ bool read_only() {
 
 bool no_execute() {
     // The page holds a `ret`, so an execution that wrongly succeeds comes back instead of running wild.
-    auto* code = reinterpret_cast<volatile std::uint32_t*>(test_pages[1]);
-    *code = ret_instruction;
-    __asm__ volatile("dc cvau, %0\n dsb ish\n ic ivau, %0\n dsb ish\n isb" ::"r"(code) : "memory");
+    place_ret(test_pages[1]);
     if (!map(window, pa_of(test_pages[1]), page, kernel_ro))
         return false;
     FaultRecord x = probe(window, Access::execute);
@@ -131,9 +134,7 @@ bool no_execute() {
 
 // The kernel's own image: text is not writable, data is not executable.
 bool kernel_w_xor_x() {
-    auto* code = reinterpret_cast<volatile std::uint32_t*>(test_pages[1]);
-    *code = ret_instruction;
-    __asm__ volatile("dc cvau, %0\n dsb ish\n ic ivau, %0\n dsb ish\n isb" ::"r"(code) : "memory");
+    place_ret(test_pages[1]);
     auto text = reinterpret_cast<std::uintptr_t>(&run_mmu_selftest);
     FaultRecord w = probe(text, Access::write, 0);
     report_fault("mmu-wx text", w);
@@ -177,7 +178,7 @@ bool reclaim() {
     constexpr std::uint64_t mib2 = std::uint64_t{1} << KernelArch::shift(2);
     std::uint64_t base = window + gib - mib2 - page;
     bool ok = map(base, pa_of(test_pages[0]), page, kernel_rw) &&
-              map(base + page, 0x4000'0000, 2 * mib2, kernel_ro) && // RAM base, 2 MiB-aligned
+              map(base + page, a64::qemu_virt::ram_base, 2 * mib2, kernel_ro) && // 2 MiB-aligned RAM
               map(base + page + 2 * mib2, pa_of(test_pages[1]), page, kernel_ro);
     std::size_t during = pt.table_count();
     ok = ok && check(!probe(base + page + mib2, Access::read).taken, "block mapping reads");

@@ -1,7 +1,8 @@
 // aos::vm::PageTable: a hardware page-table tree (AArch64 VMSAv8-64 by default) with 1 GiB / 2 MiB blocks,
 // block splitting, table reclaim and batched TLB maintenance. The tables themselves are reached only
 // through a Backend policy, the per-table bookkeeping (one small TableNode per live table) comes from a
-// NodeAlloc policy; nothing is allocated behind the caller's back.
+// NodeAlloc policy; nothing is allocated behind the caller's back. Not synchronised: callers serialise the
+// operations on one tree (the kernel under its lock).
 //
 //   using Backend = aos::vm::SpanTableBackend<aos::arch::aarch64::Granule4k, MyTlb>;
 //   using Node = aos::vm::TableNode<Backend::Handle>;

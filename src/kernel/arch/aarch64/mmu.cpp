@@ -7,6 +7,7 @@
 #include "sysreg.hpp"
 
 #include <aos/arch/aarch64/mmu.hpp>
+#include <aos/arch/aarch64/registers.hpp>
 
 extern "C" {
 extern char __kernel_start[];
@@ -82,10 +83,7 @@ std::uint64_t page_up(std::uint64_t x) {
 // Before the walker reads the tables through the (now enabled) cache, drop any stale lines for them: they
 // were written with the MMU off, that is, uncached.
 void invalidate_table_lines() {
-    std::uint64_t ctr = KERNEL_READ_SYSREG(ctr_el0);
-    constexpr unsigned dminline_shift = 16;
-    constexpr std::uint64_t dminline_mask = 0xf;
-    std::uint64_t line = std::uint64_t{4} << ((ctr >> dminline_shift) & dminline_mask); // words -> bytes
+    std::uint64_t line = a64::ctr::dcache_line_bytes(KERNEL_READ_SYSREG(ctr_el0));
     auto begin = reinterpret_cast<std::uintptr_t>(frame_store);
     auto end = begin + sizeof(frame_store);
     for (std::uintptr_t p = begin & ~(line - 1); p < end; p += line)
