@@ -1,4 +1,5 @@
 // The VMSAv8-64 descriptor encoding (4 KiB granule) against bit positions taken from the Arm ARM (D8.3).
+#include "arch/raw_descriptor.hpp"
 #include "catch.hpp"
 
 #include <aos/arch/aarch64/descriptors.hpp>
@@ -14,18 +15,7 @@ constexpr std::uint64_t kib4 = 4096;
 constexpr std::uint64_t mib2 = 2ull << 20;
 constexpr std::uint64_t gib1 = 1ull << 30;
 
-// Attributes read from raw bits, independently of decode_leaf: AP[2:1] = bits 7:6, PXN 53, UXN 54,
-// AttrIndx 4:2, SH 9:8, nG 11. An EL0-writable page is never EL1-executable (the hardware forces PXN).
-a64::PageAttrs from_bits(std::uint64_t d) {
-    bool ap2 = (d >> 7) & 1, ap1 = (d >> 6) & 1, pxn = (d >> 53) & 1, uxn = (d >> 54) & 1;
-    a64::PageAttrs a;
-    a.kernel = a64::prot_read | (ap2 ? 0 : a64::prot_write) | (pxn || (ap1 && !ap2) ? 0 : a64::prot_exec);
-    a.user = (ap1 ? a64::prot_read : 0) | (ap1 && !ap2 ? a64::prot_write : 0) | (uxn ? 0 : a64::prot_exec);
-    a.memory = static_cast<a64::MemoryType>((d >> 2) & 7);
-    a.share = static_cast<a64::Shareability>((d >> 8) & 3);
-    a.global = ((d >> 11) & 1) == 0;
-    return a;
-}
+using aos_test::attrs_from_bits;
 
 const a64::PageAttrs kernel_rw{.kernel = a64::prot_rw};
 const a64::PageAttrs device{
@@ -48,7 +38,7 @@ TEST_CASE("descriptors: every expressible attribute set round-trips, and the raw
                 REQUIRE(((*d >> 10) & 1) == 1); // AF
                 REQUIRE((*d & 0x0000'ffff'ffff'f000ull) == 0x1234'5000);
                 REQUIRE(Arch::decode_leaf(*d, 3).attrs == a);
-                REQUIRE(from_bits(*d) == a);
+                REQUIRE(attrs_from_bits(*d) == a);
                 REQUIRE(*d == (*Arch::encode_leaf(0, a, 3) | 0x1234'5000));
             }
     // EL1 R or RX or RW or RWX (4) x EL0 none or X (2) x 3 types = 24, plus EL0 with the same R/W as EL1

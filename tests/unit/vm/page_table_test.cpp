@@ -1,5 +1,6 @@
 // aos::vm::PageTable against an independent software walker that reads only the raw descriptors, written
 // from the Arm ARM's VMSAv8-64 description (4 KiB granule, 48-bit VA, D8.3), and a plain reference map.
+#include "arch/raw_descriptor.hpp"
 #include "catch.hpp"
 #include "test_support.hpp"
 
@@ -69,20 +70,6 @@ struct HwEntry {
     a64::PageAttrs attrs;
 };
 
-a64::PageAttrs decode_bits(std::uint64_t d) {
-    bool ap2 = (d >> 7) & 1; // read-only
-    bool ap1 = (d >> 6) & 1; // EL0 access
-    bool pxn = (d >> 53) & 1;
-    bool uxn = (d >> 54) & 1;
-    a64::PageAttrs a;
-    a.kernel = a64::prot_read | (ap2 ? 0 : a64::prot_write) | (pxn || (ap1 && !ap2) ? 0 : a64::prot_exec);
-    a.user = (ap1 ? a64::prot_read : 0) | (ap1 && !ap2 ? a64::prot_write : 0) | (uxn ? 0 : a64::prot_exec);
-    a.memory = static_cast<a64::MemoryType>((d >> 2) & 7);
-    a.share = static_cast<a64::Shareability>((d >> 8) & 3);
-    a.global = ((d >> 11) & 1) == 0;
-    return a;
-}
-
 // The walk the MMU does from the root table's physical address (D8.2: 4 KiB granule, 48-bit VA, start at
 // level 0, 9 index bits per level).
 HwEntry walk(const Backend& b, std::uint64_t root_pa, std::uint64_t va) {
@@ -106,7 +93,7 @@ HwEntry walk(const Backend& b, std::uint64_t root_pa, std::uint64_t va) {
         FAST_REQUIRE(((d >> 10) & 1) == 1);            // AF set, or the first access faults
         FAST_REQUIRE(((d >> 52) & 1) == 0);            // no contiguous hint
         FAST_REQUIRE((d & oa_mask & (size - 1)) == 0); // a block's low output bits are RES0
-        return HwEntry{true, va & ~(size - 1), size, d & oa_mask, decode_bits(d)};
+        return HwEntry{true, va & ~(size - 1), size, d & oa_mask, aos_test::attrs_from_bits(d)};
     }
     fail_check("walk fell off the last level", __LINE__);
     return {};
