@@ -2,6 +2,7 @@
 // command line asks for, and end the run.
 #include "arch/aarch64/sysreg.hpp"
 #include "console.hpp"
+#include "mmu.hpp"
 #include "panic.hpp"
 #include "platform.hpp"
 #include "power.hpp"
@@ -56,6 +57,8 @@ void print_banner(const Platform& p, std::uint64_t entry_current_el) {
     print("  kernel image     [{:x}, {:x})\n", reinterpret_cast<std::uintptr_t>(__kernel_start),
           reinterpret_cast<std::uintptr_t>(__kernel_end));
     print("  command line     \"{}\"\n", p.bootargs);
+    print("  mmu              on, 4 KiB granule, identity map via TTBR0, {} tables\n",
+          kernel_page_table().table_count());
 }
 
 } // namespace
@@ -82,6 +85,7 @@ void print_banner(const Platform& p, std::uint64_t entry_current_el) {
         KERNEL_PANIC(
             "kernel loaded away from its link address; boot it with a loader that honours text_offset");
 
+    mmu_init(*platform);
     print_banner(*platform, entry_current_el);
 
     if (aos::Result<aos::boot::StringRef> test = cmdline.value("selftest"))

@@ -55,7 +55,7 @@ unsigned count_cpus(const Fdt& fdt) {
 }
 
 // The UART named by /chosen/stdout-path (its options after ':' ignored), else the first PL011.
-aos::Result<std::uint64_t> find_console(const Fdt& fdt) {
+aos::Result<MemoryRange> find_console(const Fdt& fdt) {
     FdtNode uart{};
     bool found = false;
     if (aos::Result<FdtNode> chosen = fdt.find_path("/chosen")) {
@@ -74,14 +74,36 @@ aos::Result<std::uint64_t> find_console(const Fdt& fdt) {
     }
     if (!found)
         uart = AOS_TRY(fdt.find_compatible(aos::arch::aarch64::pl011::compatible));
-    std::uint64_t base = 0;
-    AOS_TRY(fdt.for_each_reg(uart, fdt.parent_of(uart), [&](std::uint64_t addr, std::uint64_t) {
-        if (base == 0)
-            base = addr;
+    MemoryRange r;
+    AOS_TRY(fdt.for_each_reg(uart, fdt.parent_of(uart), [&](std::uint64_t addr, std::uint64_t size) {
+        if (r.base == 0)
+            r = MemoryRange{addr, size};
     }));
-    if (base == 0)
+    if (r.base == 0)
         return aos::error(aos::Errc::not_found);
-    return base;
+    return r;
+}
+
+// The interrupt controller's register frames (GICv3 or GICv2), for the kernel's device mappings.
+aos::Result<void> find_gic(const Fdt& fdt, Platform& p) {
+    constexpr const char* compatibles[] = {"arm,gic-v3", "arm,cortex-a15-gic", "arm,gic-400"};
+    for (const char* c : compatibles) {
+        aos::Result<FdtNode> n = fdt.find_compatible(c);
+        if (!n)
+            continue;
+        aos::Result<void> status = aos::ok();
+        AOS_TRY(fdt.for_each_reg(*n, fdt.parent_of(*n), [&](std::uint64_t base, std::uint64_t size) {
+            if (size == 0)
+                return;
+            if (p.mmio_count == Platform::max_mmio_ranges) {
+                status = aos::error(aos::Errc::unsupported);
+                return;
+            }
+            p.mmio[p.mmio_count++] = MemoryRange{base, size};
+        }));
+        return status;
+    }
+    return aos::ok(); // no known GIC: nothing to map yet
 }
 
 psci::Conduit find_psci(const Fdt& fdt) {
@@ -104,7 +126,10 @@ aos::Result<Platform> discover_platform(const Fdt& fdt) {
     Platform p;
     AOS_TRY(find_ram(fdt, p));
     p.cpu_count = count_cpus(fdt);
-    p.uart_base = AOS_TRY(find_console(fdt));
+    MemoryRange uart = AOS_TRY(find_console(fdt));
+    p.uart_base = uart.base;
+    p.mmio[p.mmio_count++] = uart;
+    AOS_TRY(find_gic(fdt, p));
     p.psci = find_psci(fdt);
     if (aos::Result<FdtNode> chosen = fdt.find_path("/chosen")) {
         if (aos::Result<const char*> args = fdt.string(*chosen, "bootargs"))

@@ -20,6 +20,10 @@ struct Platform {
     unsigned ram_count = 0;
     unsigned cpu_count = 0;
     std::uint64_t uart_base = 0;
+    // Device register frames the kernel maps as Device-nGnRE: the console UART, then the GIC's frames.
+    static constexpr unsigned max_mmio_ranges = 8;
+    MemoryRange mmio[max_mmio_ranges];
+    unsigned mmio_count = 0;
     aos::arch::aarch64::psci::Conduit psci = aos::arch::aarch64::psci::Conduit::none;
     const char* bootargs = "";
     std::uint64_t dtb_base = 0;

@@ -2,6 +2,7 @@
 #include "selftest.hpp"
 
 #include "console.hpp"
+#include "mmu_selftest.hpp"
 
 #include <aos/core/hooks.hpp>
 
@@ -9,8 +10,8 @@ namespace kernel {
 
 namespace {
 
-// An address above any implemented physical address: with the MMU off this is an address-size fault, with
-// it on a translation fault. Either way a data abort.
+// An address outside the TTBR0 range, with TTBR1 walks disabled: a level-0 translation fault (with the MMU
+// off it would be an address-size fault). Either way a data abort.
 constexpr std::uintptr_t unbacked_address = 0xfff0'0000'0000'0000;
 
 // Each fault test ends the run through the exception report; returning from it is itself a failure (and no
@@ -42,11 +43,14 @@ ExitStatus run_selftest(aos::boot::StringRef name) {
         print("selftest: the expected fault did not happen\n");
         return ExitStatus::test_failed;
     }
+    if (ExitStatus status; run_mmu_selftest(name, status))
+        return status;
     if (name.equals("pass")) {
         print("selftest: pass\n");
         return ExitStatus::success;
     }
-    print("selftest: unknown test; known: undefined, data-abort, assert, pass\n");
+    print("selftest: unknown test; known: undefined, data-abort, assert, pass, mmu-alias, "
+          "mmu-readonly, mmu-nx, mmu-wx, mmu-unmap, mmu-reclaim\n");
     return ExitStatus::test_failed;
 }
 

@@ -148,4 +148,24 @@ using I = core::BitFlag<Reg, 7>;
 using F = core::BitFlag<Reg, 6>;
 } // namespace spsr
 
+// CTR_EL0: cache type; DminLine is log2 of the smallest data cache line in 4-byte words.
+namespace ctr {
+using DminLine = core::BitField<Reg, 16, 4>;
+inline constexpr Reg word_bytes = 4;
+constexpr Reg dcache_line_bytes(Reg ctr) {
+    return word_bytes << DminLine::get(ctr);
+}
+} // namespace ctr
+
+// PAR_EL1 after an AT instruction: F set means the translation faulted; otherwise PA[47:12].
+namespace par {
+using F = core::BitFlag<Reg, 0>;
+using Pa = core::BitField<Reg, 12, 36>;
+} // namespace par
+
+// A64 encodings the kernel writes into memory (its self tests place a `ret` where execution must fault).
+namespace insn {
+inline constexpr std::uint32_t ret = 0xd65f03c0; // RET (X30)
+} // namespace insn
+
 } // namespace aos::arch::aarch64

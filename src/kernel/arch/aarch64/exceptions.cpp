@@ -3,8 +3,10 @@
 #include "trap_frame.hpp"
 
 #include "../../console.hpp"
+#include "../../fault_probe.hpp"
 #include "../../power.hpp"
 
+#include <aos/arch/aarch64/mmu.hpp>
 #include <aos/arch/aarch64/registers.hpp>
 
 namespace kernel {
@@ -32,6 +34,14 @@ void report_exception(unsigned index, const TrapFrame& f) {
           index);
     print("  ESR_EL1  {:016x}  EC {:x} {}, IL {}, ISS {:x}\n", f.esr, ec, a64::exception_class_name(ec),
           static_cast<unsigned>(a64::esr::Il::get(f.esr)), a64::esr::Iss::get(f.esr));
+    if (ec == static_cast<a64::Reg>(a64::ExceptionClass::data_abort_same) ||
+        ec == static_cast<a64::Reg>(a64::ExceptionClass::data_abort_lower) ||
+        ec == static_cast<a64::Reg>(a64::ExceptionClass::inst_abort_same) ||
+        ec == static_cast<a64::Reg>(a64::ExceptionClass::inst_abort_lower)) {
+        auto status = a64::esr::Dfsc::get(f.esr);
+        print("  fault    {}, level {}, {}\n", a64::fsc::name(status), status & a64::fsc::level_mask,
+              a64::esr::Wnr::get(f.esr) ? "write" : "read");
+    }
     print("  FAR_EL1  {:016x}\n", f.far);
     print("  ELR_EL1  {:016x}\n", f.elr);
     print("  SPSR_EL1 {:016x}\n", f.spsr);
@@ -41,6 +51,8 @@ void report_exception(unsigned index, const TrapFrame& f) {
 } // namespace kernel
 
 extern "C" void handle_exception(unsigned index, kernel::TrapFrame* frame) {
+    if (kernel::handle_expected_fault(index, *frame))
+        return;
     kernel::report_exception(index, *frame);
     kernel::shutdown(kernel::ExitStatus::panic);
 }

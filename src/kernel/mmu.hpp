@@ -1,0 +1,36 @@
+// The kernel's own translation tables, built with aos::vm::PageTable, and the MMU switch-on.
+#pragma once
+
+#include "platform.hpp"
+
+#include <aos/vm/page_table.hpp>
+
+#include <cstdint>
+
+namespace kernel {
+
+// TLB maintenance for the inner-shareable domain: the kernel's TlbPolicy.
+struct KernelTlb {
+    void invalidate(std::uint64_t va, aos::vm::TlbScope scope);
+    void invalidate_all();
+    void publish();
+    void sync();
+};
+
+using KernelArch = aos::arch::aarch64::Granule4k;
+using KernelTableBackend = aos::vm::SpanTableBackend<KernelArch, KernelTlb>;
+using KernelTableNode = aos::vm::TableNode<KernelTableBackend::Handle>;
+using KernelNodePool = aos::vm::NodePool<KernelTableNode>;
+using KernelPageTable = aos::vm::PageTable<KernelArch, KernelTableBackend, KernelNodePool>;
+static_assert(aos::vm::TlbPolicy<KernelTlb>);
+static_assert(aos::vm::PageTableBackend<KernelTableBackend>);
+
+// Builds the identity map of the kernel image (text RX, rodata R, data/bss RW), RAM (RW, no execute,
+// blocks where aligned) and the platform's devices (Device-nGnRE), then turns on the MMU and caches.
+// Panics if the tables do not fit or the CPU lacks the 4 KiB granule.
+void mmu_init(const Platform& p);
+
+// The live kernel table (valid after mmu_init).
+KernelPageTable& kernel_page_table();
+
+} // namespace kernel
