@@ -6,6 +6,7 @@
 #include "platform.hpp"
 #include "power.hpp"
 #include "selftest.hpp"
+#include "timer.hpp"
 #include "version.hpp"
 
 #include <aos/arch/aarch64/qemu_virt.hpp>
@@ -52,6 +53,9 @@ void print_banner(const Platform& p, std::uint64_t entry_current_el) {
     }
     print("  RAM total        {} MiB\n", p.total_ram() / mib);
     print("  console          pl011 at {:x}\n", p.uart_base);
+    print("  interrupts       GICv{} (distributor at {:x})\n", static_cast<unsigned>(p.gic.version),
+          p.gic.distributor);
+    print("  timer            {} Hz, INTID {}\n", timer_frequency(), p.timer_intid);
     print("  device tree      at {:x}, {} bytes\n", p.dtb_base, p.dtb_size);
     print("  kernel image     [{:x}, {:x})\n", reinterpret_cast<std::uintptr_t>(__kernel_start),
           reinterpret_cast<std::uintptr_t>(__kernel_end));
@@ -82,10 +86,15 @@ void print_banner(const Platform& p, std::uint64_t entry_current_el) {
         KERNEL_PANIC(
             "kernel loaded away from its link address; boot it with a loader that honours text_offset");
 
+    if (aos::Result<void> g = gic_init(platform->gic); !g)
+        KERNEL_PANIC("interrupt controller: no redistributor for this core");
+    timer_init(platform->timer_intid);
+    gic_enable(platform->timer_intid);
+
     print_banner(*platform, entry_current_el);
 
     if (aos::Result<aos::boot::StringRef> test = cmdline.value("selftest"))
-        shutdown(run_selftest(*test));
+        shutdown(run_selftest(*test, cmdline));
 
     print("aos: boot complete; no init program to start yet, powering off\n");
     shutdown(ExitStatus::success);

@@ -1,6 +1,8 @@
 // What the kernel learns about the machine from the device tree at boot.
 #include "platform.hpp"
 
+#include <aos/arch/aarch64/generic_timer.hpp>
+#include <aos/arch/aarch64/gic.hpp>
 #include <aos/arch/aarch64/pl011.hpp>
 
 namespace kernel {
@@ -98,6 +100,23 @@ psci::Conduit find_psci(const Fdt& fdt) {
     return psci::Conduit::none;
 }
 
+// The EL1 physical timer's INTID from the timer node's "interrupts" (a PPI in GIC specifier form).
+std::uint32_t find_timer_intid(const Fdt& fdt) {
+    namespace gt = aos::arch::aarch64::generic_timer;
+    namespace gic = aos::arch::aarch64::gic;
+    aos::Result<FdtNode> timer = fdt.find_compatible(gt::compatible);
+    if (!timer)
+        return gt::default_el1_physical_intid;
+    aos::Result<aos::boot::FdtProperty> irqs = fdt.property(*timer, "interrupts");
+    constexpr std::uint32_t entry_size = 4 * gic::dt_interrupt_cells;
+    std::uint32_t at = gt::dt_index_el1_physical * entry_size;
+    if (!irqs || irqs->size < at + entry_size)
+        return gt::default_el1_physical_intid;
+    std::uint32_t type = Fdt::be32(irqs->data + at);
+    std::uint32_t number = Fdt::be32(irqs->data + at + 4);
+    return type == gic::dt_type_ppi ? gic::ppi_base + number : gic::spi_base + number;
+}
+
 } // namespace
 
 aos::Result<Platform> discover_platform(const Fdt& fdt) {
@@ -106,6 +125,8 @@ aos::Result<Platform> discover_platform(const Fdt& fdt) {
     p.cpu_count = count_cpus(fdt);
     p.uart_base = AOS_TRY(find_console(fdt));
     p.psci = find_psci(fdt);
+    p.gic = AOS_TRY(find_gic(fdt));
+    p.timer_intid = find_timer_intid(fdt);
     if (aos::Result<FdtNode> chosen = fdt.find_path("/chosen")) {
         if (aos::Result<const char*> args = fdt.string(*chosen, "bootargs"))
             p.bootargs = *args;

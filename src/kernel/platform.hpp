@@ -1,6 +1,8 @@
 // What the kernel learns about the machine from the device tree at boot.
 #pragma once
 
+#include "drivers/gic.hpp"
+
 #include <aos/arch/aarch64/psci.hpp>
 #include <aos/boot/fdt.hpp>
 #include <aos/core/result.hpp>
@@ -21,6 +23,8 @@ struct Platform {
     unsigned cpu_count = 0;
     std::uint64_t uart_base = 0;
     aos::arch::aarch64::psci::Conduit psci = aos::arch::aarch64::psci::Conduit::none;
+    GicConfig gic;
+    std::uint32_t timer_intid = 0;
     const char* bootargs = "";
     std::uint64_t dtb_base = 0;
     std::uint32_t dtb_size = 0;

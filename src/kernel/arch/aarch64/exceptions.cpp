@@ -2,7 +2,9 @@
 // its syndrome and registers, and the run ends with a panic status.
 #include "trap_frame.hpp"
 
+#include "../../backtrace.hpp"
 #include "../../console.hpp"
+#include "../../irq.hpp"
 #include "../../power.hpp"
 
 #include <aos/arch/aarch64/registers.hpp>
@@ -36,11 +38,18 @@ void report_exception(unsigned index, const TrapFrame& f) {
     print("  ELR_EL1  {:016x}\n", f.elr);
     print("  SPSR_EL1 {:016x}\n", f.spsr);
     report_registers(f);
+    print_backtrace(f.elr, f.x[29]);
 }
 
 } // namespace kernel
 
 extern "C" void handle_exception(unsigned index, kernel::TrapFrame* frame) {
+    namespace a64 = aos::arch::aarch64;
+    if (a64::vector_kind(index) == a64::VectorKind::irq &&
+        a64::vector_source(index) != a64::VectorSource::lower_el_a32) {
+        kernel::handle_irq();
+        return;
+    }
     kernel::report_exception(index, *frame);
     kernel::shutdown(kernel::ExitStatus::panic);
 }
