@@ -56,26 +56,48 @@ ensure_packages() {
     apt-get install -y -qq --no-install-recommends $missing >/dev/null
 }
 
+# Runs a command quietly; on failure shows the tail of what it printed.
+quietly() {
+    local out
+    out=$(mktemp)
+    if ! "$@" >"$out" 2>&1; then
+        tail -40 "$out"
+        rm -f "$out"
+        log "failed: $*"
+        exit 1
+    fi
+    rm -f "$out"
+}
+
 configure_cross() {
     [ -f "$CROSS_DIR/build.ninja" ] && return 0
-    meson setup "$CROSS_DIR" "$ROOT" --cross-file "$ROOT/tools/cross/aarch64-freestanding.ini" \
-        --buildtype=debugoptimized >/dev/null
+    quietly meson setup "$CROSS_DIR" "$ROOT" --cross-file "$ROOT/tools/cross/aarch64-freestanding.ini" \
+        --buildtype=debugoptimized
 }
 
 configure_host() {
     [ -f "$HOST_DIR/build.ninja" ] && return 0
-    meson setup "$HOST_DIR" "$ROOT" --native-file "$ROOT/tools/cross/host-clang.ini" --buildtype=debug \
-        -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+    quietly meson setup "$HOST_DIR" "$ROOT" --native-file "$ROOT/tools/cross/host-clang.ini" --buildtype=debug \
+        -Db_sanitize=address,undefined -Db_lundef=false
 }
 
 configure_bench() {
     [ -f "$BENCH_DIR/build.ninja" ] && return 0
-    meson setup "$BENCH_DIR" "$ROOT" --native-file "$ROOT/tools/cross/host-clang.ini" --buildtype=release \
-        -Db_ndebug=true >/dev/null
+    quietly meson setup "$BENCH_DIR" "$ROOT" --native-file "$ROOT/tools/cross/host-clang.ini" --buildtype=release \
+        -Db_ndebug=true
 }
 
-build_cross() { configure_cross && ninja -C "$CROSS_DIR" >/dev/null; }
-build_host() { configure_host && ninja -C "$HOST_DIR" >/dev/null; }
+# Builds quietly; on failure shows the compiler's output.
+build_dir() {
+    local dir=$1
+    if ! ninja -C "$dir" >"$dir/build-output.txt" 2>&1; then
+        grep -v '^\[[0-9]*/[0-9]*\] ' "$dir/build-output.txt" | tail -60
+        log "build failed in $dir (full output: $dir/build-output.txt)"
+        exit 1
+    fi
+}
+build_cross() { configure_cross && build_dir "$CROSS_DIR"; }
+build_host() { configure_host && build_dir "$HOST_DIR"; }
 
 cmd_run() {
     local args=()
@@ -125,7 +147,7 @@ cmd_test() {
 cmd_bench() {
     ensure_packages "${PACKAGES[@]}"
     configure_bench
-    ninja -C "$BENCH_DIR" >/dev/null
+    build_dir "$BENCH_DIR"
     local b found=0
     for b in "$BENCH_DIR"/bench/*_bench; do
         [ -x "$b" ] || continue

@@ -24,7 +24,10 @@ def qemu_command(a, interactive):
     if a.el2:
         machine += ",virtualization=on"
     append = a.append
-    cmd = [QEMU, "-M", machine, "-cpu", a.cpu, "-smp", str(a.smp), "-m", a.mem, "-kernel", a.image, "-no-reboot"]
+    # No network card: the image has no driver for one, and virt's default NIC needs an option ROM that a
+    # minimal QEMU install (no ipxe-qemu) lacks.
+    cmd = [QEMU, "-M", machine, "-cpu", a.cpu, "-smp", str(a.smp), "-m", a.mem, "-kernel", a.image, "-no-reboot",
+           "-nic", "none"]
     if not a.no_semihosting:
         # The kernel ends the run with semihosting SYS_EXIT, so QEMU's exit code is the image's status.
         cmd += ["-semihosting-config", "enable=on,target=native"]
