@@ -19,12 +19,18 @@ void handle_irq() {
         return; // spurious or special: nothing to end
     if (intid == timer_intid()) {
         timer_handle_interrupt();
+    } else if (intid == console_input_intid()) {
+        console_handle_interrupt();
     } else {
         ++unexpected;
         print("aos: unexpected interrupt {}; disabled\n", intid);
         gic_disable(intid);
     }
     gic_end_of_interrupt(intid);
+}
+
+void wait_for_interrupt() {
+    __asm__ volatile("wfi\n\tmsr daifclr, #2\n\tisb\n\tmsr daifset, #2" ::: "memory");
 }
 
 void irq_enable_local() {

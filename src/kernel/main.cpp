@@ -52,7 +52,7 @@ void print_banner(const Platform& p, std::uint64_t entry_current_el) {
               p.ram[i].size / mib);
     }
     print("  RAM total        {} MiB\n", p.total_ram() / mib);
-    print("  console          pl011 at {:x}\n", p.uart_base);
+    print("  console          pl011 at {:x}, INTID {}\n", p.uart_base, p.uart_intid);
     print("  interrupts       GICv{} (distributor at {:x})\n", static_cast<unsigned>(p.gic.version),
           p.gic.distributor);
     print("  timer            {} Hz, INTID {}\n", timer_frequency(), p.timer_intid);
@@ -90,6 +90,8 @@ void print_banner(const Platform& p, std::uint64_t entry_current_el) {
         KERNEL_PANIC("interrupt controller: no redistributor for this core");
     timer_init(platform->timer_intid);
     gic_enable(platform->timer_intid);
+    if (platform->uart_intid != 0)
+        console_enable_input(platform->uart_intid);
 
     print_banner(*platform, entry_current_el);
 

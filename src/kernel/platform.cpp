@@ -56,8 +56,21 @@ unsigned count_cpus(const Fdt& fdt) {
     return count;
 }
 
+// The INTID of a node's index-th interrupt specifier (GIC form: type, number, flags); 0 when absent.
+std::uint32_t interrupt_at(const Fdt& fdt, FdtNode n, unsigned index) {
+    namespace gic = aos::arch::aarch64::gic;
+    constexpr std::uint32_t entry_size = 4 * gic::dt_interrupt_cells;
+    aos::Result<aos::boot::FdtProperty> irqs = fdt.property(n, "interrupts");
+    std::uint32_t at = index * entry_size;
+    if (!irqs || irqs->size < at + entry_size)
+        return 0;
+    std::uint32_t type = Fdt::be32(irqs->data + at);
+    std::uint32_t number = Fdt::be32(irqs->data + at + 4);
+    return type == gic::dt_type_ppi ? gic::ppi_base + number : gic::spi_base + number;
+}
+
 // The UART named by /chosen/stdout-path (its options after ':' ignored), else the first PL011.
-aos::Result<std::uint64_t> find_console(const Fdt& fdt) {
+aos::Result<FdtNode> find_console(const Fdt& fdt) {
     FdtNode uart{};
     bool found = false;
     if (aos::Result<FdtNode> chosen = fdt.find_path("/chosen")) {
@@ -76,8 +89,12 @@ aos::Result<std::uint64_t> find_console(const Fdt& fdt) {
     }
     if (!found)
         uart = AOS_TRY(fdt.find_compatible(aos::arch::aarch64::pl011::compatible));
+    return uart;
+}
+
+aos::Result<std::uint64_t> first_reg_base(const Fdt& fdt, FdtNode n) {
     std::uint64_t base = 0;
-    AOS_TRY(fdt.for_each_reg(uart, fdt.parent_of(uart), [&](std::uint64_t addr, std::uint64_t) {
+    AOS_TRY(fdt.for_each_reg(n, fdt.parent_of(n), [&](std::uint64_t addr, std::uint64_t) {
         if (base == 0)
             base = addr;
     }));
@@ -100,21 +117,12 @@ psci::Conduit find_psci(const Fdt& fdt) {
     return psci::Conduit::none;
 }
 
-// The EL1 physical timer's INTID from the timer node's "interrupts" (a PPI in GIC specifier form).
+// The EL1 physical timer's INTID from the timer node, or the usual PPI when the tree does not say.
 std::uint32_t find_timer_intid(const Fdt& fdt) {
     namespace gt = aos::arch::aarch64::generic_timer;
-    namespace gic = aos::arch::aarch64::gic;
     aos::Result<FdtNode> timer = fdt.find_compatible(gt::compatible);
-    if (!timer)
-        return gt::default_el1_physical_intid;
-    aos::Result<aos::boot::FdtProperty> irqs = fdt.property(*timer, "interrupts");
-    constexpr std::uint32_t entry_size = 4 * gic::dt_interrupt_cells;
-    std::uint32_t at = gt::dt_index_el1_physical * entry_size;
-    if (!irqs || irqs->size < at + entry_size)
-        return gt::default_el1_physical_intid;
-    std::uint32_t type = Fdt::be32(irqs->data + at);
-    std::uint32_t number = Fdt::be32(irqs->data + at + 4);
-    return type == gic::dt_type_ppi ? gic::ppi_base + number : gic::spi_base + number;
+    std::uint32_t intid = timer ? interrupt_at(fdt, *timer, gt::dt_index_el1_physical) : 0;
+    return intid != 0 ? intid : gt::default_el1_physical_intid;
 }
 
 } // namespace
@@ -123,7 +131,9 @@ aos::Result<Platform> discover_platform(const Fdt& fdt) {
     Platform p;
     AOS_TRY(find_ram(fdt, p));
     p.cpu_count = count_cpus(fdt);
-    p.uart_base = AOS_TRY(find_console(fdt));
+    FdtNode uart = AOS_TRY(find_console(fdt));
+    p.uart_base = AOS_TRY(first_reg_base(fdt, uart));
+    p.uart_intid = interrupt_at(fdt, uart, 0);
     p.psci = find_psci(fdt);
     p.gic = AOS_TRY(find_gic(fdt));
     p.timer_intid = find_timer_intid(fdt);

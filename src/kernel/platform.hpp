@@ -22,6 +22,7 @@ struct Platform {
     unsigned ram_count = 0;
     unsigned cpu_count = 0;
     std::uint64_t uart_base = 0;
+    std::uint32_t uart_intid = 0; // 0 when the device tree names none: no console input
     aos::arch::aarch64::psci::Conduit psci = aos::arch::aarch64::psci::Conduit::none;
     GicConfig gic;
     std::uint32_t timer_intid = 0;

@@ -45,11 +45,10 @@ ExitStatus timer_ticks_arrive(const aos::boot::CommandLine& cmdline) {
     std::uint64_t quantum_ms = cmdline.number("quantum_ms").value_or(default_quantum_ms);
     std::uint64_t first = timer_ticks();
     std::uint64_t start = timer_counter();
-    timer_start_periodic(quantum_ms * us_per_ms);
-    irq_enable_local();
-    while (timer_ticks() - first < timer_test_ticks)
-        __asm__ volatile("wfi");
     irq_disable_local();
+    timer_start_periodic(quantum_ms * us_per_ms);
+    while (timer_ticks() - first < timer_test_ticks)
+        wait_for_interrupt();
     timer_stop();
     std::uint64_t elapsed_us = (timer_counter() - start) * us_per_ms * us_per_ms / timer_frequency();
     print("timer: {} ticks of {} ms in {} us on GICv{}\n", timer_ticks() - first, quantum_ms, elapsed_us,
@@ -62,6 +61,30 @@ ExitStatus timer_ticks_arrive(const aos::boot::CommandLine& cmdline) {
         print("timer: unexpected interrupts\n");
         return ExitStatus::test_failed;
     }
+    return ExitStatus::success;
+}
+
+constexpr std::size_t echo_line_max = 80;
+
+// Reads one line from the console through the receive interrupt (sleeping in wfi between characters) and
+// prints it back.
+ExitStatus echo_line() {
+    char line[echo_line_max + 1];
+    std::size_t n = 0;
+    irq_disable_local();
+    while (n < echo_line_max) {
+        int c = console_try_getchar();
+        if (c < 0) {
+            wait_for_interrupt();
+            continue;
+        }
+        if (c == '\n' || c == '\r')
+            break;
+        line[n++] = static_cast<char>(c);
+    }
+    line[n] = '\0';
+    print("echo: {} ({} characters, {} dropped)\n", static_cast<const char*>(line), n,
+          console_input_dropped());
     return ExitStatus::success;
 }
 
@@ -82,13 +105,15 @@ ExitStatus run_selftest(aos::boot::StringRef name, const aos::boot::CommandLine&
         print("selftest: the expected fault did not happen\n");
         return ExitStatus::test_failed;
     }
+    if (name.equals("echo"))
+        return echo_line();
     if (name.equals("timer"))
         return timer_ticks_arrive(cmdline);
     if (name.equals("pass")) {
         print("selftest: pass\n");
         return ExitStatus::success;
     }
-    print("selftest: unknown test; known: undefined, data-abort, assert, panic, timer, pass\n");
+    print("selftest: unknown test; known: undefined, data-abort, assert, panic, echo, timer, pass\n");
     return ExitStatus::test_failed;
 }
 
