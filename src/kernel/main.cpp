@@ -2,6 +2,7 @@
 // command line asks for, and end the run.
 #include "arch/aarch64/sysreg.hpp"
 #include "console.hpp"
+#include "modules.hpp"
 #include "panic.hpp"
 #include "platform.hpp"
 #include "power.hpp"
@@ -60,6 +61,13 @@ void print_banner(const Platform& p, std::uint64_t entry_current_el) {
     print("  kernel image     [{:x}, {:x})\n", reinterpret_cast<std::uintptr_t>(__kernel_start),
           reinterpret_cast<std::uintptr_t>(__kernel_end));
     print("  command line     \"{}\"\n", p.bootargs);
+    aos::Result<aos::abi::ModuleTable> modules = boot_modules();
+    if (!modules)
+        print("  boot modules     unreadable table: {}\n", modules.error());
+    else {
+        print("  boot modules     {}\n", modules->count());
+        print_boot_modules(*modules);
+    }
 }
 
 } // namespace
