@@ -73,8 +73,8 @@ def cmd_test(a):
     start = time.monotonic()
     timed_out = False
     try:
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              timeout=a.timeout)
+        proc = subprocess.run(cmd, input=a.input.encode() if a.input is not None else b"", stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=a.timeout)
         out, rc = proc.stdout, proc.returncode
     except subprocess.TimeoutExpired as e:
         out, rc, timed_out = e.stdout or b"", None, True
@@ -126,6 +126,7 @@ def main():
     t.add_argument("--reject", action="append", default=[], help="regex the console must not match")
     t.add_argument("--exit-status", type=int, default=0)
     t.add_argument("--timeout", type=float, default=60)
+    t.add_argument("--input", help="text typed on the serial console")
     a = ap.parse_args()
     return cmd_run(a) if a.command == "run" else cmd_test(a)
 

@@ -3,10 +3,12 @@
 #include "arch/aarch64/sysreg.hpp"
 #include "console.hpp"
 #include "mmu.hpp"
+#include "modules.hpp"
 #include "panic.hpp"
 #include "platform.hpp"
 #include "power.hpp"
 #include "selftest.hpp"
+#include "timer.hpp"
 #include "version.hpp"
 
 #include <aos/arch/aarch64/qemu_virt.hpp>
@@ -52,13 +54,23 @@ void print_banner(const Platform& p, std::uint64_t entry_current_el) {
               p.ram[i].size / mib);
     }
     print("  RAM total        {} MiB\n", p.total_ram() / mib);
-    print("  console          pl011 at {:x}\n", p.uart_base);
+    print("  console          pl011 at {:x}, INTID {}\n", p.uart_base, p.uart_intid);
+    print("  interrupts       GICv{} (distributor at {:x})\n", static_cast<unsigned>(p.gic.version),
+          p.gic.distributor);
+    print("  timer            {} Hz, INTID {}\n", timer_frequency(), p.timer_intid);
     print("  device tree      at {:x}, {} bytes\n", p.dtb_base, p.dtb_size);
     print("  kernel image     [{:x}, {:x})\n", reinterpret_cast<std::uintptr_t>(__kernel_start),
           reinterpret_cast<std::uintptr_t>(__kernel_end));
     print("  command line     \"{}\"\n", p.bootargs);
     print("  mmu              on, 4 KiB granule, identity map via TTBR0, {} tables\n",
           kernel_page_table().table_count());
+    aos::Result<aos::abi::ModuleTable> modules = boot_modules();
+    if (!modules)
+        print("  boot modules     unreadable table: {}\n", modules.error());
+    else {
+        print("  boot modules     {}\n", modules->count());
+        print_boot_modules(*modules);
+    }
 }
 
 } // namespace
@@ -86,10 +98,17 @@ void print_banner(const Platform& p, std::uint64_t entry_current_el) {
             "kernel loaded away from its link address; boot it with a loader that honours text_offset");
 
     mmu_init(*platform);
+    if (aos::Result<void> g = gic_init(platform->gic); !g)
+        KERNEL_PANIC("interrupt controller: no redistributor for this core");
+    timer_init(platform->timer_intid);
+    gic_enable(platform->timer_intid);
+    if (platform->uart_intid != 0)
+        console_enable_input(platform->uart_intid);
+
     print_banner(*platform, entry_current_el);
 
     if (aos::Result<aos::boot::StringRef> test = cmdline.value("selftest"))
-        shutdown(run_selftest(*test));
+        shutdown(run_selftest(*test, cmdline));
 
     print("aos: boot complete; no init program to start yet, powering off\n");
     shutdown(ExitStatus::success);

@@ -1,6 +1,8 @@
 // What the kernel learns about the machine from the device tree at boot.
 #include "platform.hpp"
 
+#include <aos/arch/aarch64/generic_timer.hpp>
+#include <aos/arch/aarch64/gic.hpp>
 #include <aos/arch/aarch64/pl011.hpp>
 
 namespace kernel {
@@ -54,8 +56,21 @@ unsigned count_cpus(const Fdt& fdt) {
     return count;
 }
 
+// The INTID of a node's index-th interrupt specifier (GIC form: type, number, flags); 0 when absent.
+std::uint32_t interrupt_at(const Fdt& fdt, FdtNode n, unsigned index) {
+    namespace gic = aos::arch::aarch64::gic;
+    constexpr std::uint32_t entry_size = 4 * gic::dt_interrupt_cells;
+    aos::Result<aos::boot::FdtProperty> irqs = fdt.property(n, "interrupts");
+    std::uint32_t at = index * entry_size;
+    if (!irqs || irqs->size < at + entry_size)
+        return 0;
+    std::uint32_t type = Fdt::be32(irqs->data + at);
+    std::uint32_t number = Fdt::be32(irqs->data + at + 4);
+    return type == gic::dt_type_ppi ? gic::ppi_base + number : gic::spi_base + number;
+}
+
 // The UART named by /chosen/stdout-path (its options after ':' ignored), else the first PL011.
-aos::Result<MemoryRange> find_console(const Fdt& fdt) {
+aos::Result<FdtNode> find_console(const Fdt& fdt) {
     FdtNode uart{};
     bool found = false;
     if (aos::Result<FdtNode> chosen = fdt.find_path("/chosen")) {
@@ -74,36 +89,33 @@ aos::Result<MemoryRange> find_console(const Fdt& fdt) {
     }
     if (!found)
         uart = AOS_TRY(fdt.find_compatible(aos::arch::aarch64::pl011::compatible));
-    MemoryRange r;
-    AOS_TRY(fdt.for_each_reg(uart, fdt.parent_of(uart), [&](std::uint64_t addr, std::uint64_t size) {
-        if (r.base == 0)
-            r = MemoryRange{addr, size};
-    }));
-    if (r.base == 0)
-        return aos::error(aos::Errc::not_found);
-    return r;
+    return uart;
 }
 
-// The interrupt controller's register frames (GICv3 or GICv2), for the kernel's device mappings.
-aos::Result<void> find_gic(const Fdt& fdt, Platform& p) {
-    constexpr const char* compatibles[] = {"arm,gic-v3", "arm,cortex-a15-gic", "arm,gic-400"};
-    for (const char* c : compatibles) {
-        aos::Result<FdtNode> n = fdt.find_compatible(c);
-        if (!n)
-            continue;
-        aos::Result<void> status = aos::ok();
-        AOS_TRY(fdt.for_each_reg(*n, fdt.parent_of(*n), [&](std::uint64_t base, std::uint64_t size) {
-            if (size == 0)
-                return;
-            if (p.mmio_count == Platform::max_mmio_ranges) {
-                status = aos::error(aos::Errc::unsupported);
-                return;
-            }
-            p.mmio[p.mmio_count++] = MemoryRange{base, size};
-        }));
-        return status;
-    }
-    return aos::ok(); // no known GIC: nothing to map yet
+aos::Result<std::uint64_t> first_reg_base(const Fdt& fdt, FdtNode n) {
+    std::uint64_t base = 0;
+    AOS_TRY(fdt.for_each_reg(n, fdt.parent_of(n), [&](std::uint64_t addr, std::uint64_t) {
+        if (base == 0)
+            base = addr;
+    }));
+    if (base == 0)
+        return aos::error(aos::Errc::not_found);
+    return base;
+}
+
+// Adds every register frame of a device node to the ranges the kernel maps as device memory.
+aos::Result<void> add_mmio_ranges(const Fdt& fdt, FdtNode n, Platform& p) {
+    aos::Result<void> status = aos::ok();
+    AOS_TRY(fdt.for_each_reg(n, fdt.parent_of(n), [&](std::uint64_t base, std::uint64_t size) {
+        if (size == 0)
+            return;
+        if (p.mmio_count == Platform::max_mmio_ranges) {
+            status = aos::error(aos::Errc::unsupported);
+            return;
+        }
+        p.mmio[p.mmio_count++] = MemoryRange{base, size};
+    }));
+    return status;
 }
 
 psci::Conduit find_psci(const Fdt& fdt) {
@@ -120,17 +132,28 @@ psci::Conduit find_psci(const Fdt& fdt) {
     return psci::Conduit::none;
 }
 
+// The EL1 physical timer's INTID from the timer node, or the usual PPI when the tree does not say.
+std::uint32_t find_timer_intid(const Fdt& fdt) {
+    namespace gt = aos::arch::aarch64::generic_timer;
+    aos::Result<FdtNode> timer = fdt.find_compatible(gt::compatible);
+    std::uint32_t intid = timer ? interrupt_at(fdt, *timer, gt::dt_index_el1_physical) : 0;
+    return intid != 0 ? intid : gt::default_el1_physical_intid;
+}
+
 } // namespace
 
 aos::Result<Platform> discover_platform(const Fdt& fdt) {
     Platform p;
     AOS_TRY(find_ram(fdt, p));
     p.cpu_count = count_cpus(fdt);
-    MemoryRange uart = AOS_TRY(find_console(fdt));
-    p.uart_base = uart.base;
-    p.mmio[p.mmio_count++] = uart;
-    AOS_TRY(find_gic(fdt, p));
+    FdtNode uart = AOS_TRY(find_console(fdt));
+    p.uart_base = AOS_TRY(first_reg_base(fdt, uart));
+    p.uart_intid = interrupt_at(fdt, uart, 0);
+    AOS_TRY(add_mmio_ranges(fdt, uart, p));
     p.psci = find_psci(fdt);
+    p.gic = AOS_TRY(find_gic(fdt));
+    AOS_TRY(add_mmio_ranges(fdt, AOS_TRY(find_gic_node(fdt)), p));
+    p.timer_intid = find_timer_intid(fdt);
     if (aos::Result<FdtNode> chosen = fdt.find_path("/chosen")) {
         if (aos::Result<const char*> args = fdt.string(*chosen, "bootargs"))
             p.bootargs = *args;

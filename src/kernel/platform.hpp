@@ -1,6 +1,8 @@
 // What the kernel learns about the machine from the device tree at boot.
 #pragma once
 
+#include "drivers/gic.hpp"
+
 #include <aos/arch/aarch64/psci.hpp>
 #include <aos/boot/fdt.hpp>
 #include <aos/core/result.hpp>
@@ -20,11 +22,14 @@ struct Platform {
     unsigned ram_count = 0;
     unsigned cpu_count = 0;
     std::uint64_t uart_base = 0;
+    std::uint32_t uart_intid = 0; // 0 when the device tree names none: no console input
     // Device register frames the kernel maps as Device-nGnRE: the console UART, then the GIC's frames.
     static constexpr unsigned max_mmio_ranges = 8;
     MemoryRange mmio[max_mmio_ranges];
     unsigned mmio_count = 0;
     aos::arch::aarch64::psci::Conduit psci = aos::arch::aarch64::psci::Conduit::none;
+    GicConfig gic;
+    std::uint32_t timer_intid = 0;
     const char* bootargs = "";
     std::uint64_t dtb_base = 0;
     std::uint32_t dtb_size = 0;

@@ -9,6 +9,6 @@
 namespace kernel {
 
 // Runs the named test; returns its status (a fault test does not return: the fault ends the run).
-ExitStatus run_selftest(aos::boot::StringRef name);
+ExitStatus run_selftest(aos::boot::StringRef name, const aos::boot::CommandLine& cmdline);
 
 } // namespace kernel

@@ -9,6 +9,7 @@
 #include <aos/core/string_ref.hpp>
 
 #include <cstddef>
+#include <cstdint>
 
 namespace aos::boot {
 
@@ -59,6 +60,40 @@ public:
             return true;
         });
         return found;
+    }
+
+    // The value of "name=N" as an unsigned decimal (or 0x-prefixed hexadecimal) number.
+    Result<std::uint64_t> number(const char* name) const {
+        StringRef v = AOS_TRY(value(name));
+        return parse_u64(v);
+    }
+
+    static Result<std::uint64_t> parse_u64(StringRef s) {
+        std::size_t i = 0;
+        std::uint64_t base = 10;
+        if (s.size > 2 && s.data[0] == '0' && (s.data[1] == 'x' || s.data[1] == 'X')) {
+            base = 16;
+            i = 2;
+        }
+        if (i == s.size)
+            return error(Errc::invalid_argument);
+        std::uint64_t v = 0;
+        for (; i < s.size; ++i) {
+            char c = s.data[i];
+            std::uint64_t d = 0;
+            if (c >= '0' && c <= '9')
+                d = static_cast<std::uint64_t>(c - '0');
+            else if (base == 16 && c >= 'a' && c <= 'f')
+                d = static_cast<std::uint64_t>(c - 'a' + 10);
+            else if (base == 16 && c >= 'A' && c <= 'F')
+                d = static_cast<std::uint64_t>(c - 'A' + 10);
+            else
+                return error(Errc::invalid_argument);
+            if (v > (~std::uint64_t{0} - d) / base)
+                return error(Errc::overflow);
+            v = v * base + d;
+        }
+        return v;
     }
 
 private:

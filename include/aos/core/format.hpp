@@ -1,5 +1,6 @@
 // Type-safe, allocation-free text formatting for consoles and logs: `{}` for a value, `{:x}` for 0x-prefixed
-// hexadecimal, `{:016x}` zero-padded to 16 digits, `{:d}` decimal. A sink only needs `put(char)`.
+// hexadecimal, `{:016x}` zero-padded to 16 digits, `{:d}` decimal, `{:8}` a string padded to 8 columns. A
+// sink only needs `put(char)`.
 //
 //   aos::core::FixedString<128> line;
 //   aos::core::format_to(line, "RAM [{:x}, {:x}) {} MiB\n", base, end, size >> 20);
@@ -102,8 +103,11 @@ void put_value(S& s, const T& v, const FormatSpec& spec) {
     } else if constexpr (std::is_same_v<T, StringRef>) {
         for (std::size_t i = 0; i < v.size; ++i)
             s.put(v.data[i]);
+        for (std::size_t i = v.size; i < spec.width; ++i)
+            s.put(' ');
     } else if constexpr (std::is_convertible_v<T, const char*>) {
-        put_str(s, static_cast<const char*>(v));
+        // Strings pad on the right, so columns of names line up.
+        put_value(s, StringRef::from_c_str(v != nullptr ? static_cast<const char*>(v) : "(null)"), spec);
     } else if constexpr (std::is_pointer_v<T>) {
         put_unsigned(s, reinterpret_cast<std::uintptr_t>(v), FormatSpec{true, true, 16});
     } else {

@@ -28,3 +28,20 @@ int Pl011::try_get() const {
 }
 
 } // namespace kernel
+
+namespace kernel {
+
+void Pl011::enable_receive_interrupt() const {
+    if (base_ == 0)
+        return;
+    // No clearing first: a character that arrived before this point must still raise the interrupt.
+    std::uint32_t mask = pl011::IntRx::set(pl011::IntRxTimeout::set(0, true), true);
+    reg(base_, pl011::reg_imsc) = reg(base_, pl011::reg_imsc) | mask;
+}
+
+void Pl011::acknowledge_receive_interrupt() const {
+    if (base_ != 0)
+        reg(base_, pl011::reg_icr) = pl011::IntRx::set(pl011::IntRxTimeout::set(0, true), true);
+}
+
+} // namespace kernel

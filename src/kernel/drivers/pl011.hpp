@@ -1,4 +1,4 @@
-// Polled PL011 UART: the kernel console.
+// Polled PL011 UART output and interrupt-driven input: the kernel console's device.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +15,10 @@ public:
     void put(char c) const;
     // Returns -1 when no character is waiting.
     int try_get() const;
+    // Raises the UART's interrupt while received characters wait (receive and receive-timeout).
+    void enable_receive_interrupt() const;
+    // Clears the receive interrupt; call before draining the FIFO.
+    void acknowledge_receive_interrupt() const;
 
 private:
     std::uint64_t base_ = 0;

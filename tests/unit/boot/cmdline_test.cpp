@@ -39,3 +39,17 @@ TEST_CASE("null and empty lines") {
     });
     REQUIRE(words == 3);
 }
+
+TEST_CASE("numbers: decimal, hex, errors") {
+    CommandLine cl(
+        "quantum_ms=10 base=0x4000 bad=12a empty= huge=18446744073709551616 max=18446744073709551615");
+    REQUIRE(*cl.number("quantum_ms") == 10);
+    REQUIRE(*cl.number("base") == 0x4000);
+    REQUIRE(cl.number("bad").error() == aos::Errc::invalid_argument);
+    REQUIRE(cl.number("empty").error() == aos::Errc::invalid_argument);
+    REQUIRE(cl.number("huge").error() == aos::Errc::overflow);
+    REQUIRE(*cl.number("max") == 18446744073709551615ull);
+    REQUIRE(cl.number("missing").error() == aos::Errc::not_found);
+    REQUIRE(CommandLine::parse_u64(aos::core::StringRef::from_c_str("0x")).error() ==
+            aos::Errc::invalid_argument);
+}

@@ -31,6 +31,8 @@ TEST_CASE("strings, chars, bools, error codes, string refs") {
     const char* null_str = nullptr;
     REQUIRE(fmt("{}", null_str) == "(null)");
     REQUIRE(fmt("<{}>", aos::core::StringRef{"abcdef", 3}) == "<abc>");
+    REQUIRE(fmt("[{:6}]", "init") == "[init  ]");
+    REQUIRE(fmt("[{:2}]", "init") == "[init]");
 }
 
 TEST_CASE("escaped braces and missing arguments") {

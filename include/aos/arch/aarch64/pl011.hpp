@@ -14,6 +14,7 @@ inline constexpr std::uint32_t reg_fbrd = 0x028; // fractional baud divisor
 inline constexpr std::uint32_t reg_lcr_h = 0x02c;
 inline constexpr std::uint32_t reg_cr = 0x030;
 inline constexpr std::uint32_t reg_imsc = 0x038; // interrupt mask
+inline constexpr std::uint32_t reg_mis = 0x040;  // masked interrupt status
 inline constexpr std::uint32_t reg_icr = 0x044;  // interrupt clear
 
 using FrRxEmpty = core::BitFlag<std::uint32_t, 4>;
@@ -22,6 +23,9 @@ using FrBusy = core::BitFlag<std::uint32_t, 3>;
 using CrUartEnable = core::BitFlag<std::uint32_t, 0>;
 using CrTxEnable = core::BitFlag<std::uint32_t, 8>;
 using CrRxEnable = core::BitFlag<std::uint32_t, 9>;
+// Interrupt bits, the same in IMSC, MIS and ICR.
+using IntRx = core::BitFlag<std::uint32_t, 4>;
+using IntRxTimeout = core::BitFlag<std::uint32_t, 6>;
 using LcrFifoEnable = core::BitFlag<std::uint32_t, 4>;
 using LcrWordLength = core::BitField<std::uint32_t, 5, 2>;
 inline constexpr std::uint32_t word_length_8 = 0b11;

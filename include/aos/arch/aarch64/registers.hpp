@@ -13,6 +13,18 @@ using Reg = std::uint64_t;
 // CurrentEL: the exception level in bits [3:2].
 using CurrentElLevel = core::BitField<Reg, 2, 2>;
 
+// MPIDR_EL1: the core's affinity levels.
+namespace mpidr {
+using Aff0 = core::BitField<Reg, 0, 8>;
+using Aff1 = core::BitField<Reg, 8, 8>;
+using Aff2 = core::BitField<Reg, 16, 8>;
+using Aff3 = core::BitField<Reg, 32, 8>;
+// The affinity as GICv3 packs it (GICR_TYPER, GICD_IROUTER's low bits): Aff3.Aff2.Aff1.Aff0.
+constexpr Reg packed_affinity(Reg v) {
+    return Aff3::get(v) << 24 | Aff2::get(v) << 16 | Aff1::get(v) << 8 | Aff0::get(v);
+}
+} // namespace mpidr
+
 // ESR_ELx: exception syndrome.
 namespace esr {
 using Ec = core::BitField<Reg, 26, 6>;  // exception class

@@ -2,8 +2,10 @@
 // its syndrome and registers, and the run ends with a panic status.
 #include "trap_frame.hpp"
 
+#include "../../backtrace.hpp"
 #include "../../console.hpp"
 #include "../../fault_probe.hpp"
+#include "../../irq.hpp"
 #include "../../power.hpp"
 
 #include <aos/arch/aarch64/mmu.hpp>
@@ -46,6 +48,7 @@ void report_exception(unsigned index, const TrapFrame& f) {
     print("  ELR_EL1  {:016x}\n", f.elr);
     print("  SPSR_EL1 {:016x}\n", f.spsr);
     report_registers(f);
+    print_backtrace(f.elr, f.x[29]);
 }
 
 } // namespace kernel
@@ -53,6 +56,12 @@ void report_exception(unsigned index, const TrapFrame& f) {
 extern "C" void handle_exception(unsigned index, kernel::TrapFrame* frame) {
     if (kernel::handle_expected_fault(index, *frame))
         return;
+    namespace a64 = aos::arch::aarch64;
+    if (a64::vector_kind(index) == a64::VectorKind::irq &&
+        a64::vector_source(index) != a64::VectorSource::lower_el_a32) {
+        kernel::handle_irq();
+        return;
+    }
     kernel::report_exception(index, *frame);
     kernel::shutdown(kernel::ExitStatus::panic);
 }

@@ -1,5 +1,5 @@
-// The four memory functions the compiler may call on its own (struct copies, zeroing); the library and the
-// kernel depend on nothing else from a C library. Byte loops: the kernel runs with strict alignment.
+// The four memory functions the compiler may call on its own (struct copies, zeroing): the kernel and user
+// programs link these and nothing else from a C library. Byte loops: the kernel starts with strict alignment.
 #include <cstddef>
 #include <cstdint>
 

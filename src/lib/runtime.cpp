@@ -1,0 +1,32 @@
+// User runtime start-up and the library hooks for user programs: static constructors, panic and log through
+// the kernel's debug print.
+#include "syscalls.hpp"
+
+#include <aos/core/format.hpp>
+#include <aos/core/hooks.hpp>
+
+extern "C" {
+using InitFn = void (*)();
+extern InitFn __init_array_start[];
+extern InitFn __init_array_end[];
+
+void aos_runtime_init() {
+    for (InitFn* fn = __init_array_start; fn != __init_array_end; ++fn)
+        (*fn)();
+}
+
+void aos_hook_log(const char* message) {
+    std::size_t n = 0;
+    while (message[n] != '\0')
+        ++n;
+    (void)aos::sys::debug_print(message, n);
+    (void)aos::sys::debug_print("\n", 1);
+}
+
+void aos_hook_panic(const char* message, const char* file, int line) {
+    aos::core::FixedString<256> text;
+    aos::core::format_to(text, "panic: {} at {}:{}\n", message, file, line);
+    (void)aos::sys::debug_print(text.c_str(), text.size());
+    aos::sys::exit(-1);
+}
+}

@@ -1,0 +1,45 @@
+// The user runtime's system-call stubs.
+#include "syscalls.hpp"
+
+namespace aos::sys {
+
+SyscallResult syscall(abi::Syscall number, std::uint64_t a0, std::uint64_t a1, std::uint64_t a2,
+                      std::uint64_t a3, std::uint64_t a4, std::uint64_t a5) {
+    register std::uint64_t x0 __asm__("x0") = a0;
+    register std::uint64_t x1 __asm__("x1") = a1;
+    register std::uint64_t x2 __asm__("x2") = a2;
+    register std::uint64_t x3 __asm__("x3") = a3;
+    register std::uint64_t x4 __asm__("x4") = a4;
+    register std::uint64_t x5 __asm__("x5") = a5;
+    register std::uint64_t x8 __asm__("x8") = static_cast<std::uint64_t>(number);
+    __asm__ volatile("svc #0" : "+r"(x0), "+r"(x1) : "r"(x2), "r"(x3), "r"(x4), "r"(x5), "r"(x8) : "memory");
+    return {x0, x1};
+}
+
+namespace {
+Result<void> as_result(SyscallResult r) {
+    if (r.error == abi::syscall_success)
+        return ok();
+    return error(static_cast<Errc>(r.error));
+}
+} // namespace
+
+Result<void> debug_print(const char* text, std::size_t length) {
+    return as_result(syscall(abi::Syscall::debug_print, reinterpret_cast<std::uintptr_t>(text), length));
+}
+
+Result<void> yield() {
+    return as_result(syscall(abi::Syscall::yield));
+}
+
+void exit(int status) {
+    syscall(abi::Syscall::exit, static_cast<std::uint64_t>(static_cast<std::int64_t>(status)));
+    for (;;) // the kernel never returns from exit
+        ;
+}
+
+} // namespace aos::sys
+
+extern "C" void aos_exit(int status) {
+    aos::sys::exit(status);
+}

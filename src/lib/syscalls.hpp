@@ -1,0 +1,26 @@
+// The user runtime's system-call stubs (the ABI is include/aos/abi/syscall.hpp).
+#pragma once
+
+#include <aos/abi/syscall.hpp>
+#include <aos/core/result.hpp>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace aos::sys {
+
+struct SyscallResult {
+    std::uint64_t error; // 0 or an Errc value
+    std::uint64_t value;
+};
+
+SyscallResult syscall(abi::Syscall number, std::uint64_t a0 = 0, std::uint64_t a1 = 0, std::uint64_t a2 = 0,
+                      std::uint64_t a3 = 0, std::uint64_t a4 = 0, std::uint64_t a5 = 0);
+
+Result<void> debug_print(const char* text, std::size_t length);
+Result<void> yield();
+[[noreturn]] void exit(int status);
+
+} // namespace aos::sys
+
+extern "C" [[noreturn]] void aos_exit(int status);
