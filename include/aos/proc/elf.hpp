@@ -8,6 +8,7 @@
 //   bytes, zeroes BSS, then loader.commit() per segment start_at(image->entry());
 #pragma once
 
+#include <aos/arch/page.hpp>
 #include <aos/core/result.hpp>
 
 #include <concepts>
@@ -43,7 +44,7 @@ inline constexpr std::size_t p_type = 0, p_flags = 4, p_offset = 8, p_vaddr = 16
 // Limits the reader enforces beyond the format itself.
 inline constexpr unsigned elf_max_segments = 16;
 inline constexpr std::uint16_t elf_max_program_headers = 256;
-inline constexpr std::uint64_t elf_page_size = 4096;
+inline constexpr std::uint64_t elf_page_size = aos::arch::page_size;
 
 struct SegmentPermissions {
     bool read = false;

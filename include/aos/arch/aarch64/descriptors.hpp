@@ -8,6 +8,7 @@
 //   auto leaf = a64::Granule4k::decode_leaf(d, 3);                     // back: pa and attrs
 #pragma once
 
+#include <aos/arch/page.hpp>
 #include <aos/core/bitfield.hpp>
 #include <aos/core/result.hpp>
 
@@ -115,7 +116,7 @@ struct Leaf {
 // aos::vm::PageTable.
 struct Granule4k {
     static constexpr unsigned levels = 4;
-    static constexpr unsigned page_shift = 12;
+    static constexpr unsigned page_shift = static_cast<unsigned>(aos::arch::page_shift);
     static constexpr unsigned bits_per_level = 9;
     static constexpr unsigned entries = 1u << bits_per_level;
     static constexpr unsigned va_bits = 48;
