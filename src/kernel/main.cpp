@@ -2,6 +2,7 @@
 // command line asks for, and end the run.
 #include "arch/aarch64/sysreg.hpp"
 #include "console.hpp"
+#include "memory_layout.hpp"
 #include "mmu.hpp"
 #include "modules.hpp"
 #include "panic.hpp"
@@ -38,7 +39,7 @@ void run_static_constructors() {
 }
 
 [[noreturn]] void fail_without_device_tree(const char* what, aos::Errc e, const char* field) {
-    console_init(aos::arch::aarch64::qemu_virt::fallback_uart_base);
+    console_init(phys_to_virt(aos::arch::aarch64::qemu_virt::fallback_uart_base));
     print("aos: cannot boot: {}: {} ({})\n", what, e, field != nullptr ? field : "-");
     shutdown(ExitStatus::panic);
 }
@@ -59,10 +60,12 @@ void print_banner(const Platform& p, std::uint64_t entry_current_el) {
           p.gic.distributor);
     print("  timer            {} Hz, INTID {}\n", timer_frequency(), p.timer_intid);
     print("  device tree      at {:x}, {} bytes\n", p.dtb_base, p.dtb_size);
-    print("  kernel image     [{:x}, {:x})\n", reinterpret_cast<std::uintptr_t>(__kernel_start),
-          reinterpret_cast<std::uintptr_t>(__kernel_end));
+    print("  kernel image     [{:x}, {:x}) linked at {:x}\n",
+          virt_to_phys(reinterpret_cast<std::uintptr_t>(__kernel_start)),
+          virt_to_phys(reinterpret_cast<std::uintptr_t>(__kernel_end)),
+          reinterpret_cast<std::uintptr_t>(__kernel_start));
     print("  command line     \"{}\"\n", p.bootargs);
-    print("  mmu              on, 4 KiB granule, identity map via TTBR0, {} tables\n",
+    print("  mmu              on, 4 KiB granule, kernel in the upper half via TTBR1, {} tables\n",
           kernel_page_table().table_count());
     aos::Result<aos::abi::ModuleTable> modules = boot_modules();
     if (!modules)
@@ -78,11 +81,12 @@ void print_banner(const Platform& p, std::uint64_t entry_current_el) {
 [[noreturn]] void kernel_main(std::uint64_t dtb_address, std::uint64_t load_address,
                               std::uint64_t entry_current_el) {
     run_static_constructors();
-    const void* dtb = reinterpret_cast<const void*>(dtb_address);
-    if (dtb == nullptr)
+    if (dtb_address == 0)
         fail_without_device_tree("no device tree in x0 (boot the flat Image, not the ELF)",
                                  aos::Errc::not_found, nullptr);
     const char* field = nullptr;
+    // The early tables map the first GiB of RAM, where QEMU and the Linux boot protocol place the tree.
+    const void* dtb = reinterpret_cast<const void*>(phys_to_virt(dtb_address));
     aos::Result<aos::boot::Fdt> fdt = aos::boot::Fdt::parse(dtb, max_dtb_size, &field);
     if (!fdt)
         fail_without_device_tree("device tree", fdt.error(), field);
@@ -90,15 +94,18 @@ void print_banner(const Platform& p, std::uint64_t entry_current_el) {
     if (!platform)
         fail_without_device_tree("device tree lacks RAM or a console", platform.error(), nullptr);
 
-    console_init(platform->uart_base);
+    console_init(phys_to_virt(platform->uart_base));
     aos::boot::CommandLine cmdline(platform->bootargs);
     power_configure(platform->psci, cmdline.has_flag("semihosting"));
-    if (load_address != reinterpret_cast<std::uintptr_t>(__kernel_start))
+    if (phys_to_virt(load_address) != reinterpret_cast<std::uintptr_t>(__kernel_start))
         KERNEL_PANIC(
             "kernel loaded away from its link address; boot it with a loader that honours text_offset");
 
     mmu_init(*platform);
-    if (aos::Result<void> g = gic_init(platform->gic); !g)
+    GicConfig gic = platform->gic;
+    gic.distributor = phys_to_virt(gic.distributor);
+    gic.cpu_or_redistributor = phys_to_virt(gic.cpu_or_redistributor);
+    if (aos::Result<void> g = gic_init(gic); !g)
         KERNEL_PANIC("interrupt controller: no redistributor for this core");
     timer_init(platform->timer_intid);
     gic_enable(platform->timer_intid);

@@ -4,6 +4,7 @@
 
 #include "console.hpp"
 #include "fault_probe.hpp"
+#include "memory_layout.hpp"
 #include "mmu.hpp"
 
 #include <aos/arch/aarch64/mmu.hpp>
@@ -16,8 +17,9 @@ namespace {
 
 namespace a64 = aos::arch::aarch64;
 
-// 512 GiB: level-0 index 1, untouched by the kernel's own identity map (RAM and devices lie below 512 GiB).
-constexpr std::uint64_t window = std::uint64_t{1} << KernelArch::shift(0);
+// 512 GiB into the upper half: level-0 index 1, untouched by the kernel's own mappings (the image, RAM and
+// devices lie in the first 512 GiB of the upper half).
+constexpr std::uint64_t window = upper_half(std::uint64_t{1} << KernelArch::shift(0));
 constexpr std::uint64_t page = KernelArch::page_size;
 // An offset inside the page, to show that FAR reports the exact byte address.
 constexpr std::uint64_t probe_offset = 0x18;
@@ -28,7 +30,7 @@ const a64::PageAttrs kernel_rw{.kernel = a64::prot_rw};
 const a64::PageAttrs kernel_ro{.kernel = a64::prot_read};
 
 std::uint64_t pa_of(const void* p) {
-    return reinterpret_cast<std::uintptr_t>(p); // the kernel is identity-mapped
+    return virt_to_phys(reinterpret_cast<std::uintptr_t>(p));
 }
 
 // Writes a `ret` at the start of `page` and makes it visible to instruction fetch.
@@ -45,14 +47,14 @@ bool check(bool ok, const char* what) {
 }
 
 bool map(std::uint64_t va, std::uint64_t pa, std::uint64_t size, const a64::PageAttrs& a) {
-    aos::Result<void> r = kernel_page_table().map(va, pa, size, a);
+    aos::Result<void> r = kernel_page_table().map(table_address(va), pa, size, a);
     if (!r)
         print("selftest: map [{:x}, +{:x}) failed: {}\n", va, size, r.error());
     return static_cast<bool>(r);
 }
 
 bool unmap(std::uint64_t va, std::uint64_t size) {
-    aos::Result<void> r = kernel_page_table().unmap(va, size);
+    aos::Result<void> r = kernel_page_table().unmap(table_address(va), size);
     if (!r)
         print("selftest: unmap [{:x}, +{:x}) failed: {}\n", va, size, r.error());
     return static_cast<bool>(r);
@@ -95,7 +97,7 @@ bool alias() {
           reinterpret_cast<std::uintptr_t>(original));
     print("mmu-alias: {:x} written at {:x} reads {:x} at {:x}\n", second,
           reinterpret_cast<std::uintptr_t>(original), seen_alias, reinterpret_cast<std::uintptr_t>(aliased));
-    auto t = kernel_page_table().translate(window + probe_offset);
+    auto t = kernel_page_table().translate(table_address(window + probe_offset));
     std::uint64_t hw = hardware_translate(window + probe_offset);
     print("mmu-alias: AT S1E1R {:x}, tree {:x}\n", hw, t ? t->pa : 0);
     bool ok =
@@ -138,12 +140,11 @@ bool kernel_w_xor_x() {
     auto text = reinterpret_cast<std::uintptr_t>(&run_mmu_selftest);
     FaultRecord w = probe(text, Access::write, 0);
     report_fault("mmu-wx text", w);
-    FaultRecord x = probe(pa_of(test_pages[1]), Access::execute);
+    auto data = reinterpret_cast<std::uintptr_t>(test_pages[1]);
+    FaultRecord x = probe(data, Access::execute);
     report_fault("mmu-wx data", x);
     bool ok = check(is_fault(w, a64::fsc::permission, 3, text), "kernel text is read-only");
-    return check(is_fault(x, a64::fsc::permission, 3, pa_of(test_pages[1])),
-                 "kernel data is not executable") &&
-           ok;
+    return check(is_fault(x, a64::fsc::permission, 3, data), "kernel data is not executable") && ok;
 }
 
 bool unmapped() {

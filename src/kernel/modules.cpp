@@ -2,6 +2,7 @@
 #include "modules.hpp"
 
 #include "console.hpp"
+#include "memory_layout.hpp"
 
 #include <aos/proc/elf.hpp>
 
@@ -21,7 +22,7 @@ aos::Result<aos::abi::ModuleTable> boot_modules() {
 
 void print_boot_modules(const aos::abi::ModuleTable& table) {
     for (unsigned i = 0; i < table.count(); ++i) {
-        auto base = reinterpret_cast<std::uintptr_t>(table.data(i));
+        std::uint64_t base = virt_to_phys(reinterpret_cast<std::uintptr_t>(table.data(i)));
         print("  module {:8} [{:x}, {:x}) {} bytes", table.name(i), base, base + table.size(i),
               table.size(i));
         const char* field = nullptr;

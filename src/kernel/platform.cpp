@@ -1,6 +1,8 @@
 // What the kernel learns about the machine from the device tree at boot.
 #include "platform.hpp"
 
+#include "memory_layout.hpp"
+
 #include <aos/arch/aarch64/generic_timer.hpp>
 #include <aos/arch/aarch64/gic.hpp>
 #include <aos/arch/aarch64/pl011.hpp>
@@ -158,7 +160,7 @@ aos::Result<Platform> discover_platform(const Fdt& fdt) {
         if (aos::Result<const char*> args = fdt.string(*chosen, "bootargs"))
             p.bootargs = *args;
     }
-    p.dtb_base = reinterpret_cast<std::uintptr_t>(fdt.data());
+    p.dtb_base = virt_to_phys(reinterpret_cast<std::uintptr_t>(fdt.data()));
     p.dtb_size = fdt.total_size();
     return p;
 }

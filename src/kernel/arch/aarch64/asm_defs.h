@@ -8,6 +8,33 @@
 #define IMAGE_FLAGS 0x2
 #define IMAGE_MAGIC_STRING "ARM\x64"
 
+/* The kernel's upper-half offset: virtual = physical + KERNEL_VIRT_OFFSET (memory_layout.hpp). */
+#define KERNEL_VIRT_OFFSET 0xffff000000000000
+
+/* The early translation tables boot.S builds so the kernel can run at its link address before mmu_init
+   builds the real ones with the library: one level-0 table, shared by TTBR0 (identity, for the instruction
+   that turns the MMU on) and TTBR1 (the upper half), pointing at one level-1 table of 1 GiB blocks: the
+   first GiB as device memory (UART, GIC), the next three as normal memory (the kernel and the device tree
+   are in the first GiB of RAM). mmu.cpp checks these values against the library's encodings. */
+#define EARLY_MAIR 0x00000000000444ff
+/* T0SZ = T1SZ = 16 (48-bit), 4 KiB granules (TG0 0b00, TG1 0b10), inner/outer write-back walks, inner
+   shareable; IPS is filled in from ID_AA64MMFR0_EL1.PARange at run time. */
+#define EARLY_TCR 0x00000000b5103510
+#define EARLY_TCR_IPS_SHIFT 32
+#define EARLY_PARANGE_MASK 0x7 /* ID_AA64MMFR0_EL1.PARange values that fit TCR_EL1.IPS */
+/* CTR_EL0.DminLine: log2 of the smallest data cache line in words, bits [19:16]. */
+#define CTR_DMINLINE_SHIFT 16
+#define CTR_DMINLINE_MASK 0xf
+#define EARLY_TABLE_DESCRIPTOR 0x3
+/* Level-1 blocks: valid block, AF, inner shareable, AttrIndx 0 (normal) or 2 (device); never executable at
+   EL0, device never executable at all. */
+#define EARLY_BLOCK_NORMAL 0x0040000000000701
+#define EARLY_BLOCK_DEVICE 0x0060000000000409
+#define EARLY_GIB_SHIFT 30
+#define EARLY_NORMAL_GIBS 3
+/* SCTLR_EL1 bits the early switch sets: M (MMU), C (data cache), I (instruction cache). */
+#define SCTLR_EL1_MMU_CACHES 0x1005
+
 /* Per-core boot stack. */
 #define KERNEL_STACK_SIZE 0x4000
 

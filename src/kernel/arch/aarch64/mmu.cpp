@@ -1,8 +1,10 @@
-// MMU bring-up: the kernel's page tables through aos::vm::PageTable, identity-mapped through TTBR0 (the
-// upper-half move to TTBR1 comes with the kernel-core work), and the TLBI/DSB/ISB policy.
+// MMU bring-up: the kernel's page tables through aos::vm::PageTable for the upper half (TTBR1): the image
+// with W^X, a direct map of RAM and the devices, all at physical address + kernel_virt_offset. The lower
+// half (TTBR0) is left for user address spaces and walks nothing until one is installed.
 #include "../../mmu.hpp"
 
 #include "../../console.hpp"
+#include "../../memory_layout.hpp"
 #include "../../panic.hpp"
 #include "sysreg.hpp"
 
@@ -25,7 +27,9 @@ namespace a64 = aos::arch::aarch64;
 void KernelTlb::invalidate(std::uint64_t va, aos::vm::TlbScope scope) {
     // TLBI takes VA[55:12]; the kernel's mappings are global, so no ASID. The DSB makes the descriptor
     // change visible to the walkers before the invalidation.
-    std::uint64_t arg = va >> KernelArch::page_shift;
+    // The table works on 48-bit addresses; TLBI wants the real upper-half VA[55:12] in bits [43:0].
+    constexpr std::uint64_t tlbi_va_mask = (std::uint64_t{1} << 44) - 1;
+    std::uint64_t arg = (upper_half(va) >> KernelArch::page_shift) & tlbi_va_mask;
     if (scope == aos::vm::TlbScope::leaf)
         __asm__ volatile("dsb ishst\n tlbi vale1is, %0" ::"r"(arg) : "memory");
     else
@@ -59,8 +63,28 @@ alignas(KernelNodePool) unsigned char pool_storage[sizeof(KernelNodePool)];
 alignas(KernelPageTable) unsigned char table_storage[sizeof(KernelPageTable)];
 KernelPageTable* table = nullptr;
 
+// A symbol's address in the kernel table's 48-bit terms (numerically its physical address).
 std::uintptr_t addr(const char* symbol) {
-    return reinterpret_cast<std::uintptr_t>(symbol);
+    return table_address(reinterpret_cast<std::uintptr_t>(symbol));
+}
+
+// TTBR1 walks for the kernel, TTBR0 (user address spaces) off until one is installed; 48-bit VAs, 4 KiB
+// granules, cacheable inner-shareable walks.
+constexpr std::uint64_t kernel_tcr(std::uint64_t pa_range) {
+    namespace tcr = a64::tcr;
+    std::uint64_t r = 0;
+    r = tcr::T0sz::set(r, tcr::tsz_for(KernelArch::va_bits));
+    r = tcr::T1sz::set(r, tcr::tsz_for(KernelArch::va_bits));
+    r = tcr::Tg0::set(r, tcr::tg0_4k);
+    r = tcr::Tg1::set(r, tcr::tg1_4k);
+    r = tcr::Irgn0::set(r, tcr::rgn_write_back_allocate);
+    r = tcr::Orgn0::set(r, tcr::rgn_write_back_allocate);
+    r = tcr::Irgn1::set(r, tcr::rgn_write_back_allocate);
+    r = tcr::Orgn1::set(r, tcr::rgn_write_back_allocate);
+    r = tcr::Sh0::set(r, a64::desc::sh_inner);
+    r = tcr::Sh1::set(r, a64::desc::sh_inner);
+    r = tcr::Ips::set(r, pa_range);
+    return r;
 }
 
 void map_or_panic(KernelPageTable& pt, std::uint64_t base, std::uint64_t end, const a64::PageAttrs& attrs,
@@ -104,8 +128,8 @@ void mmu_init(const Platform& p) {
     if (a64::mmfr0::TGran4::get(mmfr0) == a64::mmfr0::tgran4_absent)
         KERNEL_PANIC("the CPU has no 4 KiB translation granule");
 
-    auto* backend = ::new (backend_storage)
-        KernelTableBackend({frame_store, table_frames}, 0, tlb, {record_store, table_frames});
+    auto* backend = ::new (backend_storage) KernelTableBackend(
+        {frame_store, table_frames}, 0 - kernel_virt_offset, tlb, {record_store, table_frames});
     auto* pool = ::new (pool_storage) KernelNodePool({node_store, table_frames});
     table = ::new (table_storage) KernelPageTable(*backend, *pool);
     KernelPageTable& pt = *table;
@@ -139,9 +163,12 @@ void mmu_init(const Platform& p) {
         KERNEL_PANIC("kernel page table invariants");
 
     invalidate_table_lines();
+    std::uint64_t pa_range = a64::mmfr0::PaRange::get(mmfr0);
     KERNEL_WRITE_SYSREG(mair_el1, a64::mair::value);
-    KERNEL_WRITE_SYSREG(tcr_el1, a64::tcr::ttbr0_only_4k(a64::mmfr0::PaRange::get(mmfr0)));
-    KERNEL_WRITE_SYSREG(ttbr0_el1, a64::ttbr::make(pt.root_pa(), 0));
+    // Switch the upper half from the early blocks to these tables (both map the running code the same
+    // way), then stop TTBR0 walks: the early identity map, null page included, is gone.
+    KERNEL_WRITE_SYSREG(ttbr1_el1, a64::ttbr::make(pt.root_pa(), 0));
+    KERNEL_WRITE_SYSREG(tcr_el1, a64::tcr::Epd0::set(kernel_tcr(pa_range), true));
     __asm__ volatile("isb\n tlbi vmalle1\n dsb nsh\n isb" ::: "memory");
     std::uint64_t sctlr = KERNEL_READ_SYSREG(sctlr_el1);
     sctlr = a64::sctlr::M::set(sctlr, true);
@@ -151,5 +178,17 @@ void mmu_init(const Platform& p) {
     KERNEL_WRITE_SYSREG(sctlr_el1, sctlr);
     __asm__ volatile("isb" ::: "memory");
 }
+
+// boot.S turns the MMU on with constants of its own; they must say what the library says.
+static_assert(EARLY_MAIR == a64::mair::value);
+static_assert(EARLY_TCR == kernel_tcr(0), "boot.S's TCR_EL1 (before IPS) differs from mmu_init's");
+static_assert(EARLY_BLOCK_NORMAL ==
+              (a64::desc::Valid::mask |
+               a64::desc::AttrIndx::make(static_cast<a64::Descriptor>(a64::MemoryType::normal)) |
+               a64::desc::Sh::make(a64::desc::sh_inner) | a64::desc::Af::mask | a64::desc::Uxn::mask));
+static_assert(EARLY_BLOCK_DEVICE ==
+              (a64::desc::Valid::mask |
+               a64::desc::AttrIndx::make(static_cast<a64::Descriptor>(a64::MemoryType::device)) |
+               a64::desc::Af::mask | a64::desc::Pxn::mask | a64::desc::Uxn::mask));
 
 } // namespace kernel
