@@ -64,6 +64,8 @@ struct FrameHeader {
         return static_cast<std::uint8_t>(Flags::get(f.words[0]));
     }
     static constexpr bool carries_cap(const Frame& f) { return (flags(f) & flag_carries_cap) != 0; }
+    // The message carries a capability and this is its fragment 0, which the capability travels beside.
+    static constexpr bool cap_beside(const Frame& f) { return carries_cap(f) && fragment(f) == 0; }
 };
 
 // Word 1 of fragment 0.
