@@ -35,17 +35,22 @@
 // Declares a record's fields, in wire order: `AOS_IPC_FIELDS(a, b, c)` inside the struct.
 #define AOS_IPC_FIELDS(...)                                                                                  \
     template <class AosF>                                                                                    \
-    constexpr decltype(auto) fields(AosF&& aos_f) {                                                          \
+    __attribute__((always_inline)) constexpr decltype(auto) fields(AosF&& aos_f) {                           \
         return aos_f(__VA_ARGS__);                                                                           \
     }                                                                                                        \
     template <class AosF>                                                                                    \
-    constexpr decltype(auto) fields(AosF&& aos_f) const {                                                    \
+    __attribute__((always_inline)) constexpr decltype(auto) fields(AosF&& aos_f) const {                     \
         return aos_f(__VA_ARGS__);                                                                           \
     }
 // Declares a message: its type id (unique in its protocol) and its fields.
 #define AOS_IPC_MESSAGE(type_id_value, ...)                                                                  \
     static constexpr ::aos::ipc::TypeId type_id = (type_id_value);                                           \
     AOS_IPC_FIELDS(__VA_ARGS__)
+
+// Field-by-field helpers must inline into the message's own encode/decode: a call per field costs more than
+// the field's work.
+#define AOS_IPC_INLINE __attribute__((always_inline)) inline
+#define AOS_IPC_INLINE_LAMBDA __attribute__((always_inline))
 
 namespace aos::ipc {
 
@@ -172,7 +177,7 @@ bool sized_fits(const T& v) {
 
 // Writes one field through `w.put(src, n)`.
 template <class W, class T>
-void put_field(W& w, const T& v) {
+AOS_IPC_INLINE void put_field(W& w, const T& v) {
     if constexpr (Scalar<T> || ScalarArray<T>) {
         w.put(&v, sizeof(T));
     } else if constexpr (Sized<T>) {
@@ -204,7 +209,7 @@ public:
         frame_.words[1] = first_word;
         pos_ = first_payload_offset;
     }
-    void put(const void* src, std::size_t n) {
+    AOS_IPC_INLINE void put(const void* src, std::size_t n) {
         if (pos_ + n <= frame_bytes) [[likely]] {
             if (n != 0)
                 __builtin_memcpy(frame_bytes_of(frame_) + pos_, src, n);
@@ -256,7 +261,7 @@ private:
 struct SpanReader {
     std::span<const std::byte> in;
     std::size_t pos = 0;
-    bool get(void* dst, std::size_t n) {
+    AOS_IPC_INLINE bool get(void* dst, std::size_t n) {
         if (n > in.size() - pos)
             return false;
         if (n != 0)
@@ -286,7 +291,7 @@ constexpr bool scalar_valid(T v) {
 }
 
 template <class T>
-Errc get_scalar(SpanReader& r, T& out) {
+AOS_IPC_INLINE Errc get_scalar(SpanReader& r, T& out) {
     if constexpr (std::same_as<T, bool>) {
         std::uint8_t raw = 0;
         if (!r.get(&raw, 1))
@@ -304,7 +309,7 @@ Errc get_scalar(SpanReader& r, T& out) {
 
 // Reads one field; returns Errc{} (zero) on success. Views point into the reader's span.
 template <class T>
-Errc get_field(SpanReader& r, T& out, const Capability* cap) {
+AOS_IPC_INLINE Errc get_field(SpanReader& r, T& out, const Capability* cap) {
     if constexpr (Scalar<T>) {
         return get_scalar(r, out);
     } else if constexpr (ScalarArray<T>) {
@@ -349,12 +354,15 @@ struct DecodeFailure {
 template <Record R>
 Result<R> decode_record(std::span<const std::byte> payload, const Capability* cap = nullptr,
                         DecodeFailure* where = nullptr) {
-    R r{};
+    // Decoded in place inside the result: copying a freshly decoded record out reloads bytes just stored
+    // one field at a time as wide vectors (a store-forwarding stall on x86 and AArch64 alike).
+    Result<R> out{R{}};
+    R& r = *out;
     detail::SpanReader reader{payload};
     Errc err{};
     unsigned index = 0;
     std::size_t field_start = 0;
-    auto one = [&](auto& f) {
+    auto one = [&](auto& f) AOS_IPC_INLINE_LAMBDA {
         if (err != Errc{})
             return;
         field_start = reader.pos;
@@ -362,7 +370,7 @@ Result<R> decode_record(std::span<const std::byte> payload, const Capability* ca
         if (err == Errc{})
             ++index;
     };
-    r.fields([&](auto&... f) { (one(f), ...); });
+    r.fields([&](auto&... f) AOS_IPC_INLINE_LAMBDA { (one(f), ...); });
     if (err == Errc{} && reader.pos != payload.size())
         err = Errc::malformed;
     if (err != Errc{}) {
@@ -370,7 +378,7 @@ Result<R> decode_record(std::span<const std::byte> payload, const Capability* ca
             *where = DecodeFailure{index, err == Errc::malformed && index > 0 ? reader.pos : field_start};
         return error(err);
     }
-    return r;
+    return out;
 }
 
 // Appends record `r` at `pos` in `out` (records nested in a blob, e.g. a process list).
@@ -439,7 +447,7 @@ Result<void> encode(const M& m, RequestId request, std::uint8_t flags, Sink&& si
     std::uint64_t first_word =
         FirstWord::PayloadLength::make(length) | FirstWord::FragmentCount::make(fragments_for(length));
     detail::FrameWriter<std::remove_reference_t<Sink>> w(sink, header0, first_word, cap);
-    m.fields([&](const auto&... f) { (detail::put_field(w, f), ...); });
+    m.fields([&](const auto&... f) AOS_IPC_INLINE_LAMBDA { (detail::put_field(w, f), ...); });
     return w.finish();
 }
 
@@ -583,9 +591,13 @@ private:
         length_ = FirstWord::PayloadLength::get(f.words[1]);
         expected_ = static_cast<std::uint32_t>(FirstWord::FragmentCount::get(f.words[1]));
         received_ = 1;
-        message_ = Incoming{FrameHeader::type(f), FrameHeader::request(f), FrameHeader::flags(f), {}, {}};
-        if (message_.has_cap())
-            message_.cap = cap;
+        // Field by field: building a temporary and copying it made the compiler reload freshly stored bytes
+        // as one vector (a store-forwarding stall that cost more than the rest of push).
+        message_.type = FrameHeader::type(f);
+        message_.request = FrameHeader::request(f);
+        message_.flags = FrameHeader::flags(f);
+        message_.payload = {};
+        message_.cap = message_.has_cap() ? cap : Capability{};
         if (expected_ == 1) {
             filled_ = length_;
         } else {
@@ -616,13 +628,17 @@ private:
             return next_payload_bytes;
         return length_ - first_payload_bytes - (std::size_t{expected_} - 2) * next_payload_bytes;
     }
+    // Whether bytes [from, 64) are zero, a word at a time (payload bytes are little-endian in the words, so
+    // the bytes past `from` in a partial word are its high bits).
     static bool padding_zero(const Frame& f, std::size_t from) {
-        const std::byte* b = detail::frame_bytes_of(f);
-        for (std::size_t i = from; i < frame_bytes; ++i) {
-            if (b[i] != std::byte{0})
-                return false;
-        }
-        return true;
+        std::size_t w = from / sizeof(std::uint64_t);
+        std::size_t bits = (from % sizeof(std::uint64_t)) * 8;
+        std::uint64_t extra = 0;
+        if (bits != 0)
+            extra = f.words[w++] >> bits;
+        for (; w < frame_words; ++w)
+            extra |= f.words[w];
+        return extra == 0;
     }
 
     std::span<std::byte> buffer_;

@@ -101,8 +101,10 @@ static_assert(offsetof(SpscRing<1>, head) == arch::aarch64::cache_line_size);
 static_assert(offsetof(SpscRing<1>, slots) == 2 * arch::aarch64::cache_line_size);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free && sizeof(std::atomic<std::uint64_t>) == 8);
 
+// The two ends keep their private indices on their own cache lines, so that even when both ends live in one
+// address space (threads, or a RingTransport's pair) a store to one never invalidates the other's line.
 template <std::size_t Capacity>
-class SpscProducer {
+class alignas(arch::aarch64::cache_line_size) SpscProducer {
 public:
     explicit SpscProducer(SpscRing<Capacity>& ring)
         : ring_(&ring), tail_(ring.tail.load(std::memory_order_relaxed)),
@@ -146,7 +148,7 @@ private:
 };
 
 template <std::size_t Capacity>
-class SpscConsumer {
+class alignas(arch::aarch64::cache_line_size) SpscConsumer {
 public:
     explicit SpscConsumer(SpscRing<Capacity>& ring)
         : ring_(&ring), head_(ring.head.load(std::memory_order_relaxed)),
