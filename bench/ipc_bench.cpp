@@ -26,14 +26,6 @@
 #include <tuple>
 #include <vector>
 
-extern "C" void aos_hook_panic(const char* message, const char* file, int line) {
-    std::fprintf(stderr, "panic: %s at %s:%d\n", message, file, line);
-    std::abort();
-}
-extern "C" void aos_hook_log(const char* message) {
-    std::puts(message);
-}
-
 namespace {
 
 using aos::ipc::Frame;

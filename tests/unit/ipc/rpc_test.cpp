@@ -106,16 +106,24 @@ struct RunServer {
     }
 };
 
+// A loopback channel with a server on one end.
+struct LoopbackRig {
+    LoopbackPair lp;
+    std::vector<std::byte> request_buffer;
+    LoopServer server;
+    LoopbackRig(std::size_t frames, std::size_t buffer)
+        : lp(frames), request_buffer(buffer), server(lp.server_end, request_buffer) {}
+};
+using LoopClient = aos::ipc::Client<aos::ipc::LoopbackTransport, aos::core::NullLock, RunServer>;
+
 } // namespace
 
 TEST_CASE("a call over the loopback transport gets its reply", "[rpc]") {
-    LoopbackPair lp(64);
-    std::vector<std::byte> request_buffer(4096);
-    LoopServer server(lp.server_end, request_buffer);
+    LoopbackRig rig(64, 4096);
+    auto& server = rig.server;
     AddHandler add;
     REQUIRE(server.on<Add>(add));
-    aos::ipc::Client<aos::ipc::LoopbackTransport, aos::core::NullLock, RunServer> client(lp.client_end,
-                                                                                         RunServer{&server});
+    LoopClient client(rig.lp.client_end, RunServer{&server});
     auto sum = client.call(Add{2, 3, 0});
     REQUIRE(sum);
     CHECK(sum->total == 5);
@@ -146,13 +154,11 @@ TEST_CASE("long strings and a capability go through the loopback both ways", "[r
     auto seed = aos_test::seed("rpc echo");
     std::mt19937_64 rng(seed);
     const std::size_t max = 1u << 20;
-    LoopbackPair lp(aos::ipc::fragments_for(max + 16) + 1);
-    std::vector<std::byte> request_buffer(max + 16), reply_buffer(max + 16);
-    LoopServer server(lp.server_end, request_buffer);
+    LoopbackRig rig(aos::ipc::fragments_for(max + 16) + 1, max + 16);
+    std::vector<std::byte> reply_buffer(max + 16);
     EchoHandler echo;
-    REQUIRE(server.on<Echo>(echo));
-    aos::ipc::Client<aos::ipc::LoopbackTransport, aos::core::NullLock, RunServer> client(lp.client_end,
-                                                                                         RunServer{&server});
+    REQUIRE(rig.server.on<Echo>(echo));
+    LoopClient client(rig.lp.client_end, RunServer{&rig.server});
     for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{100}, max, std::size_t(rng() % max)}) {
         std::string s(n, 'a');
         for (auto& c : s)
@@ -174,11 +180,9 @@ TEST_CASE("long strings and a capability go through the loopback both ways", "[r
 }
 
 TEST_CASE("a deferred reply arrives when the server answers later", "[rpc]") {
-    LoopbackPair lp(64);
-    std::vector<std::byte> request_buffer(256);
-    LoopServer server(lp.server_end, request_buffer);
+    LoopbackRig rig(64, 256);
     WaitHandler waits;
-    REQUIRE(server.on<WaitFor>(waits));
+    REQUIRE(rig.server.on<WaitFor>(waits));
     // The server's loop also "runs the process" that exits after a few polls.
     struct ExitLater {
         LoopServer* server;
@@ -194,23 +198,21 @@ TEST_CASE("a deferred reply arrives when the server answers later", "[rpc]") {
         }
     };
     aos::ipc::Client<aos::ipc::LoopbackTransport, aos::core::NullLock, ExitLater> client(
-        lp.client_end, ExitLater{&server, &waits});
+        rig.lp.client_end, ExitLater{&rig.server, &waits});
     auto r = client.call(WaitFor{7});
     REQUIRE(r);
     CHECK(r->status == 42);
 }
 
 TEST_CASE("a reply nobody waits for is counted as a stray and dropped", "[rpc]") {
-    LoopbackPair lp(64);
-    std::vector<std::byte> request_buffer(256);
-    LoopServer server(lp.server_end, request_buffer);
+    LoopbackRig rig(64, 256);
     AddHandler add;
-    REQUIRE(server.on<Add>(add));
+    REQUIRE(rig.server.on<Add>(add));
     // A forged reply to request id 0x7fff, sent before any call.
-    REQUIRE(aos::ipc::encode(Sum{1, 0}, 0x7fff, aos::ipc::FrameHeader::flag_response,
-                             [&](const Frame& f, const Capability* c) { return lp.server_end.send(f, c); }));
-    aos::ipc::Client<aos::ipc::LoopbackTransport, aos::core::NullLock, RunServer> client(lp.client_end,
-                                                                                         RunServer{&server});
+    REQUIRE(
+        aos::ipc::encode(Sum{1, 0}, 0x7fff, aos::ipc::FrameHeader::flag_response,
+                         [&](const Frame& f, const Capability* c) { return rig.lp.server_end.send(f, c); }));
+    LoopClient client(rig.lp.client_end, RunServer{&rig.server});
     auto sum = client.call(Add{4, 5, 0});
     REQUIRE(sum);
     CHECK(sum->total == 9);
