@@ -190,7 +190,16 @@ private:
                 broken_ = r.error(); // the channel is unusable: every caller learns why
             return;
         }
-        if (rx_.idle() && FrameHeader::fragment(f) == 0) {
+        if (FrameHeader::fragment(f) == 0) {
+            if (!rx_.idle()) {
+                // The previous reply ended early. Its caller learns so now, and the new reply must not be
+                // reassembled into that caller's buffer, which it may free as soon as it returns.
+                rx_.reset();
+                if (current_)
+                    deliver_error(*current_, Errc::truncated);
+                else
+                    ++strays_;
+            }
             current_ = find_waiting(FrameHeader::request(f), f);
             (void)rx_.set_buffer(current_ ? slots_[*current_].buffer : std::span<std::byte>{});
         }

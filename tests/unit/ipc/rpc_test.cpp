@@ -4,6 +4,7 @@
 
 #include <aos/ipc/rpc.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <memory>
@@ -296,5 +297,51 @@ TEST_CASE("threads share a client over a ring transport and each gets its own re
     CHECK(server_errors.load() == 0);
     CHECK(client.strays() == 0);
     CHECK(add.calls == threads * calls);
+    CHECK(client.check_invariants());
+}
+
+// A server that sends the first fragment of a long reply, then another complete long reply for the same
+// request: the call fails, and the second reply must not land in the failed caller's buffer.
+TEST_CASE("a reply cut short fails its call with truncated and the next frames go nowhere else", "[rpc]") {
+    LoopbackPair lp(64);
+    struct CutShort {
+        LoopbackPair* lp;
+        bool answered = false;
+        void wait(unsigned) {
+            Frame f{};
+            Capability cap{};
+            aos::ipc::RequestId id = 0;
+            bool got = false;
+            while (lp->server_end.try_recv(f, cap)) {
+                id = aos::ipc::FrameHeader::request(f);
+                got = true;
+            }
+            if (!got || answered)
+                return;
+            answered = true;
+            std::string long_text(300, 'x');
+            int sent = 0;
+            auto first_only = [&](const Frame& fr, const Capability* c) -> aos::Result<void> {
+                if (sent++ != 0)
+                    return aos::ok(); // the rest is "lost"
+                return lp->server_end.send(fr, c);
+            };
+            REQUIRE(aos::ipc::encode(Echoed{{long_text.data(), long_text.size()}, {}}, id,
+                                     aos::ipc::FrameHeader::flag_response, first_only));
+            std::string other(200, 'y');
+            REQUIRE(aos::ipc::encode(
+                Echoed{{other.data(), other.size()}, {}}, id, aos::ipc::FrameHeader::flag_response,
+                [&](const Frame& fr, const Capability* c) { return lp->server_end.send(fr, c); }));
+        }
+    };
+    aos::ipc::Client<aos::ipc::LoopbackTransport, aos::core::NullLock, CutShort> client(lp.client_end,
+                                                                                        CutShort{&lp});
+    std::vector<std::byte> buffer(1024, std::byte{0x5a});
+    auto r = client.call(Echo{aos::core::StringRef::from_c_str("hi"), {}}, buffer);
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == Errc::truncated);
+    CHECK(std::count(buffer.begin(), buffer.end(), std::byte{'y'}) == 0);
+    CHECK(std::count(buffer.begin(), buffer.end(), std::byte{'x'}) > 0);
+    CHECK(client.strays() >= 1);
     CHECK(client.check_invariants());
 }
