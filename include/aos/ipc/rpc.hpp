@@ -26,6 +26,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <span>
 #include <type_traits>
@@ -250,7 +251,8 @@ private:
         slots_[slot].state = State::done;
     }
 
-    static constexpr std::uint32_t generation_mask = (std::uint32_t{1} << (16 - slot_bits)) - 1;
+    static constexpr std::uint32_t generation_mask =
+        (std::uint32_t{1} << (std::numeric_limits<RequestId>::digits - slot_bits)) - 1;
 
     T& transport_;
     W wait_;
@@ -316,6 +318,15 @@ public:
         return true;
     }
 
+    // Every table entry is empty or complete; the reassembler is consistent.
+    bool check_invariants() const {
+        for (const auto& e : table_) {
+            if ((e.handler == nullptr) != (e.fn == nullptr))
+                return false;
+        }
+        return rx_.check_invariants();
+    }
+
     template <Request Req>
     Result<void> reply(ReplyToken<Req> token, const typename Req::Response& response) {
         return encode(response, token.request, FrameHeader::flag_response, sink());
@@ -353,5 +364,19 @@ private:
     Reassembler rx_;
     std::array<Entry, MaxTypes> table_{};
 };
+
+namespace detail {
+struct ExamplePong {
+    std::uint64_t n = 0;
+    AOS_IPC_MESSAGE(65, n)
+};
+struct ExamplePing {
+    std::uint64_t n = 0;
+    using Response = ExamplePong;
+    AOS_IPC_MESSAGE(1, n)
+};
+static_assert(Request<ExamplePing> && !has_views<ExamplePong> && fixed_payload_size<ExamplePong> == 8);
+static_assert(core::Lock<core::SpinLock> && WaitPolicy<SpinWait> && Transport<LoopbackTransport>);
+} // namespace detail
 
 } // namespace aos::ipc

@@ -130,6 +130,7 @@ TEST_CASE("a call over the loopback transport gets its reply", "[rpc]") {
     CHECK(sum->total == 5);
     CHECK(add.calls == 1);
     CHECK(client.check_invariants());
+    CHECK(server.check_invariants());
 
     SECTION("a handler's error comes back as the call's error") {
         auto r = client.call(Add{0, 0, 0});
