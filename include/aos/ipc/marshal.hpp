@@ -482,6 +482,45 @@ Result<void> encode_error(TypeId type, RequestId request, Errc code, Sink&& sink
     return w.finish();
 }
 
+namespace detail {
+// Whether bytes [from, 64) are zero, a word at a time (payload bytes are little-endian in the words, so
+// the bytes past `from` in a partial word are its high bits).
+inline bool padding_zero(const Frame& f, std::size_t from) {
+    std::size_t w = from / sizeof(std::uint64_t);
+    std::size_t bits = (from % sizeof(std::uint64_t)) * 8;
+    std::uint64_t extra = 0;
+    if (bits != 0)
+        extra = f.words[w++] >> bits;
+    for (; w < frame_words; ++w)
+        extra |= f.words[w];
+    return extra == 0;
+}
+} // namespace detail
+
+// Whether `f` is a whole message by itself (fragment 0 of a one-fragment message): most protocol messages
+// are, and a receiver that is between messages may take them without the Reassembler.
+inline bool is_whole_message(const Frame& f) {
+    return FrameHeader::fragment(f) == 0 && FirstWord::FragmentCount::get(f.words[1]) == 1;
+}
+
+// Validates a whole one-frame message exactly as Reassembler::push does (known flags, length consistent
+// with one fragment, zero bytes after the payload; Errc::malformed otherwise) without copying it: the
+// payload views `f`, so decode before `f` goes away.
+inline Result<Incoming> whole_message(const Frame& f, const Capability& cap) {
+    std::uint8_t flags = FrameHeader::flags(f);
+    std::uint64_t length = FirstWord::PayloadLength::get(f.words[1]);
+    if (!is_whole_message(f) || (flags & ~FrameHeader::known_flags) != 0 || length > first_payload_bytes ||
+        !detail::padding_zero(f, first_payload_offset + length))
+        return error(Errc::malformed);
+    Incoming in;
+    in.type = FrameHeader::type(f);
+    in.request = FrameHeader::request(f);
+    in.flags = flags;
+    in.payload = {detail::frame_bytes_of(f) + first_payload_offset, static_cast<std::size_t>(length)};
+    in.cap = in.has_cap() ? cap : Capability{};
+    return in;
+}
+
 // The Errc an error reply carries (Errc::malformed if the reply itself is malformed).
 inline Errc error_of(const Incoming& in) {
     auto r = decode_record<ErrorReply>(in.payload);
@@ -545,7 +584,7 @@ public:
             return error(Errc::malformed);
         }
         std::size_t n = chunk(index);
-        if (index + 1 == expected_ && !padding_zero(f, next_payload_offset + n)) {
+        if (index + 1 == expected_ && !detail::padding_zero(f, next_payload_offset + n)) {
             reset();
             return error(Errc::malformed);
         }
@@ -582,7 +621,7 @@ private:
             return Errc::malformed;
         if (count > 1 && length > buffer_.size())
             return Errc::out_of_range;
-        if (count == 1 && !padding_zero(f, first_payload_offset + length))
+        if (count == 1 && !detail::padding_zero(f, first_payload_offset + length))
             return Errc::malformed;
         return Errc{};
     }
@@ -627,18 +666,6 @@ private:
         if (index + 1 < expected_)
             return next_payload_bytes;
         return length_ - first_payload_bytes - (std::size_t{expected_} - 2) * next_payload_bytes;
-    }
-    // Whether bytes [from, 64) are zero, a word at a time (payload bytes are little-endian in the words, so
-    // the bytes past `from` in a partial word are its high bits).
-    static bool padding_zero(const Frame& f, std::size_t from) {
-        std::size_t w = from / sizeof(std::uint64_t);
-        std::size_t bits = (from % sizeof(std::uint64_t)) * 8;
-        std::uint64_t extra = 0;
-        if (bits != 0)
-            extra = f.words[w++] >> bits;
-        for (; w < frame_words; ++w)
-            extra |= f.words[w];
-        return extra == 0;
     }
 
     std::span<std::byte> buffer_;

@@ -202,6 +202,18 @@ private:
                     ++strays_;
             }
             current_ = find_waiting(FrameHeader::request(f), f);
+            if (is_whole_message(f)) {
+                // Most replies are one frame: validated in place, copied once, into the caller's buffer.
+                auto whole = whole_message(f, cap);
+                if (whole)
+                    complete(*whole);
+                else if (current_)
+                    deliver_error(*current_, whole.error());
+                else
+                    ++strays_;
+                current_.reset();
+                return;
+            }
             (void)rx_.set_buffer(current_ ? slots_[*current_].buffer : std::span<std::byte>{});
         }
         auto pushed = rx_.push(f, cap);
@@ -216,15 +228,19 @@ private:
         }
         if (!*pushed)
             return;
+        complete(rx_.message());
+        current_.reset();
+    }
+
+    // Hands a complete reply to the caller of slot current_ (or counts it as a stray).
+    void complete(Incoming in) {
         if (!current_) {
             ++strays_;
             return;
         }
         Slot& s = slots_[*current_];
-        current_.reset();
-        Incoming in = rx_.message();
         if (in.payload.data() != s.buffer.data()) {
-            // A one-fragment reply lives in the reassembler until the next frame: move it to its caller.
+            // A one-frame reply lives in the received frame: move it to its caller.
             if (in.payload.size() > s.buffer.size()) {
                 deliver_error(static_cast<std::size_t>(&s - slots_.data()), Errc::out_of_range);
                 return;
@@ -305,17 +321,13 @@ public:
         auto r = transport_.try_recv(f, cap);
         if (!r)
             return r.error() == Errc::would_block ? Result<bool>(false) : Result<bool>(error(r.error()));
+        if (rx_.idle() && is_whole_message(f)) {
+            // Most requests are one frame: validated and dispatched in place, without the reassembler.
+            return dispatch(AOS_TRY(whole_message(f, cap)));
+        }
         if (!AOS_TRY(rx_.push(f, cap)))
             return false;
-        const Incoming& in = rx_.message();
-        if (in.is_response())
-            return error(Errc::malformed); // servers take requests only
-        if (in.type >= MaxTypes || table_[in.type].fn == nullptr) {
-            AOS_TRY(encode_error(in.type, in.request, Errc::unsupported, sink()));
-            return true;
-        }
-        AOS_TRY(table_[in.type].fn(table_[in.type].handler, *this, in));
-        return true;
+        return dispatch(rx_.message());
     }
 
     // Every table entry is empty or complete; the reassembler is consistent.
@@ -327,6 +339,19 @@ public:
         return rx_.check_invariants();
     }
 
+private:
+    Result<bool> dispatch(const Incoming& in) {
+        if (in.is_response())
+            return error(Errc::malformed); // servers take requests only
+        if (in.type >= MaxTypes || table_[in.type].fn == nullptr) {
+            AOS_TRY(encode_error(in.type, in.request, Errc::unsupported, sink()));
+            return true;
+        }
+        AOS_TRY(table_[in.type].fn(table_[in.type].handler, *this, in));
+        return true;
+    }
+
+public:
     template <Request Req>
     Result<void> reply(ReplyToken<Req> token, const typename Req::Response& response) {
         return encode(response, token.request, FrameHeader::flag_response, sink());
