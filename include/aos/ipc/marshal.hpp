@@ -178,7 +178,9 @@ bool sized_fits(const T& v) {
 // Writes one field through `w.put(src, n)`.
 template <class W, class T>
 AOS_IPC_INLINE void put_field(W& w, const T& v) {
-    if constexpr (Scalar<T> || ScalarArray<T>) {
+    if constexpr (Scalar<T> && requires { w.put_scalar(v); }) {
+        w.put_scalar(v);
+    } else if constexpr (Scalar<T> || ScalarArray<T>) {
         w.put(&v, sizeof(T));
     } else if constexpr (Sized<T>) {
         auto n = static_cast<std::uint32_t>(sized_length(v));
@@ -197,6 +199,17 @@ struct SpanWriter {
         pos += n;
     }
 };
+
+// A scalar's bytes on the wire, zero-extended to a word.
+template <class T>
+AOS_IPC_INLINE constexpr std::uint64_t wire_bits(T v) {
+    if constexpr (std::is_enum_v<T>)
+        return static_cast<std::make_unsigned_t<std::underlying_type_t<T>>>(v);
+    else if constexpr (std::same_as<T, bool>)
+        return v ? 1 : 0;
+    else
+        return static_cast<std::make_unsigned_t<T>>(v);
+}
 
 // Streams payload bytes into frames, handing each full frame to the sink. The first sink error stops the
 // stream and is kept for the caller.
@@ -218,6 +231,21 @@ public:
         }
         put_slow(static_cast<const std::byte*>(src), n);
     }
+    // A scalar that fits in the current word is OR-ed into it (the frame starts zeroed): word-sized
+    // accesses let the compiler keep the frame in registers, where byte-wise stores followed by the wide
+    // copy into the sink stalled store forwarding (a 4-byte field cost 5 ns on its own).
+    template <class T>
+    AOS_IPC_INLINE void put_scalar(T v) {
+        constexpr std::size_t word_bytes = sizeof(std::uint64_t);
+        std::size_t shift = pos_ % word_bytes;
+        if (pos_ + sizeof(T) <= frame_bytes && shift + sizeof(T) <= word_bytes) [[likely]] {
+            frame_.words[pos_ / word_bytes] |= wire_bits(v) << (shift * 8);
+            pos_ += sizeof(T);
+            return;
+        }
+        put(&v, sizeof(T));
+    }
+
     // Sends the last, partly filled frame (its unused bytes are zero).
     Result<void> finish() {
         flush();
