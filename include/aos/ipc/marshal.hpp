@@ -484,8 +484,9 @@ struct Incoming {
     TypeId type = 0;
     RequestId request = 0;
     std::uint8_t flags = 0;
-    std::span<const std::byte> payload; // in the reassembly buffer, or (one fragment) in the Reassembler
-    Capability cap{};                   // valid when flags has flag_carries_cap
+    std::span<const std::byte>
+        payload;      // in the reassembly buffer, the Reassembler or (whole_message) the frame
+    Capability cap{}; // valid when flags has flag_carries_cap
 
     bool is_response() const { return (flags & FrameHeader::flag_response) != 0; }
     bool is_error() const { return (flags & FrameHeader::flag_error) != 0; }
