@@ -109,7 +109,10 @@ public:
     }
 
     // Replies whose caller was gone (or never existed), and malformed frames that belonged to no call.
-    std::uint64_t strays() const { return strays_; }
+    std::uint64_t strays() {
+        core::LockGuard guard(lock_); // counted by whichever caller pumps
+        return strays_;
+    }
 
     bool check_invariants() {
         core::LockGuard guard(lock_);
