@@ -6,6 +6,7 @@
 #include <aos/ipc/rpc.hpp>
 #include <aos/proto/messages.hpp>
 
+#include <atomic>
 #include <cstdlib>
 #include <deque>
 #include <functional>
@@ -257,4 +258,141 @@ TEST_CASE("an out-of-range process state is rejected", "[proto]") {
     REQUIRE_FALSE(r);
     CHECK(r.error() == aos::Errc::out_of_range);
     CHECK(where.field == 1);
+}
+
+namespace {
+
+// A server handler that checks it received the expected request and answers with a prepared response.
+template <class Request>
+struct Scripted {
+    using Req = Request;
+    using Resp = typename Req::Response;
+    const Req* expect = nullptr;
+    const Resp* answer = nullptr;
+    unsigned calls = 0;
+    unsigned mismatches = 0;
+    aos::Result<std::optional<Resp>> operator()(const Req& r, aos::ipc::ReplyToken<Req>) {
+        ++calls;
+        if (!equal(r, *expect))
+            ++mismatches;
+        return std::optional<Resp>{*answer};
+    }
+};
+template <class... R>
+std::tuple<Scripted<R>...> scripted_for(std::tuple<R...>*);
+using Handlers = decltype(scripted_for(static_cast<aos::proto::Requests*>(nullptr)));
+
+template <class Server>
+void register_all(Server& server, Handlers& handlers) {
+    std::apply(
+        [&](auto&... h) {
+            auto one = [&](auto& handler) {
+                REQUIRE(server.template on<typename std::remove_cvref_t<decltype(handler)>::Req>(handler));
+            };
+            (one(h), ...);
+        },
+        handlers);
+}
+
+// Calls every request `rounds()` times with random contents; returns how many replies differed.
+template <class Client>
+unsigned call_all(Client& client, Handlers& handlers, std::mt19937_64& rng,
+                  std::vector<std::byte>& reply_buffer, unsigned& calls) {
+    unsigned wrong = 0;
+    std::apply(
+        [&](auto&... h) {
+            auto one = [&](auto& handler) {
+                using H = std::remove_cvref_t<decltype(handler)>;
+                for (unsigned i = 0; i < rounds(); ++i) {
+                    std::deque<std::string> store;
+                    Filler filler{rng, store};
+                    auto req = filler.make<typename H::Req>();
+                    auto resp = filler.make<typename H::Resp>();
+                    handler.expect = &req;
+                    handler.answer = &resp;
+                    auto r = client.call(req, reply_buffer);
+                    ++calls;
+                    if (!r || !equal(*r, resp))
+                        ++wrong;
+                }
+            };
+            (one(h), ...);
+        },
+        handlers);
+    return wrong;
+}
+
+template <class... H>
+unsigned total_mismatches(const std::tuple<H...>& handlers) {
+    return std::apply([](const auto&... h) { return (0u + ... + h.mismatches); }, handlers);
+}
+
+} // namespace
+
+TEST_CASE("every request and its response go through Client and Server over both transports", "[proto]") {
+    auto seed = aos_test::seed("proto rpc");
+    std::mt19937_64 rng(seed);
+    const std::size_t buffer_size = 8 * (max_string + 8);
+    std::vector<std::byte> request_buffer(buffer_size), reply_buffer(buffer_size);
+    const unsigned expected_calls = std::tuple_size_v<aos::proto::Requests> * rounds();
+
+    SECTION("loopback, one thread: waiting runs the server") {
+        const std::size_t frames = aos::ipc::fragments_for(buffer_size) + 8;
+        std::vector<Frame> f1(frames), f2(frames);
+        std::vector<Capability> c1(frames), c2(frames);
+        auto q1 = *aos::ipc::LoopbackQueue::create(f1, c1);
+        auto q2 = *aos::ipc::LoopbackQueue::create(f2, c2);
+        aos::ipc::LoopbackTransport client_end(q1, q2), server_end(q2, q1);
+        using LoopServer = aos::ipc::Server<aos::ipc::LoopbackTransport>;
+        LoopServer server(server_end, request_buffer);
+        Handlers handlers;
+        register_all(server, handlers);
+        struct RunServer {
+            LoopServer* server;
+            void wait(unsigned) { (void)server->poll(); }
+        };
+        aos::ipc::Client<aos::ipc::LoopbackTransport, aos::core::NullLock, RunServer> client(
+            client_end, RunServer{&server});
+        unsigned calls = 0;
+        CHECK(call_all(client, handlers, rng, reply_buffer, calls) == 0);
+        CHECK(calls == expected_calls);
+        CHECK(total_mismatches(handlers) == 0);
+    }
+    SECTION("ring pair, a server thread") {
+        using Ring = aos::ipc::SpscRing<aos::ipc::urpc_ring_capacity>;
+        struct FreeDelete {
+            void operator()(Ring* p) const { std::free(p); }
+        };
+        std::unique_ptr<Ring, FreeDelete> up(Ring::create(std::aligned_alloc(alignof(Ring), sizeof(Ring))));
+        std::unique_ptr<Ring, FreeDelete> down(Ring::create(std::aligned_alloc(alignof(Ring), sizeof(Ring))));
+        struct ThreadYield {
+            void operator()() const { std::this_thread::yield(); }
+        };
+        using Wait = aos::ipc::SpinThenYield<ThreadYield>;
+        using Ump = aos::ipc::RingTransport<aos::ipc::urpc_ring_capacity, Wait>;
+        Ump client_end(*up, *down), server_end(*down, *up);
+        aos::ipc::Server<Ump> server(server_end, request_buffer);
+        Handlers handlers;
+        register_all(server, handlers);
+        std::atomic<bool> stop{false};
+        std::atomic<unsigned> server_errors{0};
+        std::thread server_thread([&] {
+            while (!stop.load()) {
+                auto r = server.poll();
+                if (!r)
+                    server_errors.fetch_add(1);
+                else if (!*r)
+                    std::this_thread::yield();
+            }
+        });
+        aos::ipc::Client<Ump, aos::core::NullLock, Wait> client(client_end);
+        unsigned calls = 0;
+        unsigned wrong = call_all(client, handlers, rng, reply_buffer, calls);
+        stop.store(true);
+        server_thread.join();
+        CHECK(wrong == 0);
+        CHECK(calls == expected_calls);
+        CHECK(server_errors.load() == 0);
+        CHECK(total_mismatches(handlers) == 0);
+    }
 }
