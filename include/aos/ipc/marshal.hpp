@@ -575,7 +575,9 @@ Result<M> decode(const Incoming& in, DecodeFailure* where = nullptr) {
 //   fragment count consistent with the length (Errc::malformed);
 // - later fragments: the next index, same type, request and flags (Errc::malformed: out of order or from
 //   another message; Errc::truncated when a new fragment 0 arrives before the message ended — the old
-//   message is dropped and the new one started, so a sender that failed mid-message loses only that one);
+//   message is dropped and the new one started, so a sender that failed mid-message loses only that one,
+//   unless the new one is a single frame: that is complete at once and, being reported as this error, lost
+//   too; receivers that care (Client, Server) drop the old message themselves before a new fragment 0);
 // - unused bytes of the last frame are zero (Errc::malformed).
 // After any error the partial message is dropped and the next fragment 0 starts afresh.
 class Reassembler {
@@ -604,11 +606,14 @@ public:
             }
             bool abandoned = !idle();
             start(f, cap);
+            // Finished even when reporting the abandoned one, so a one-frame message never stays "in
+            // progress" where a stray fragment 1 could be appended to it (found by the fuzzer).
+            auto done = finish_if_complete();
             if (abandoned)
                 return error(Errc::truncated);
-            return finish_if_complete();
+            return done;
         }
-        if (idle() || index != received_ || !same_message(f)) {
+        if (idle() || index != received_ || index >= expected_ || !same_message(f)) {
             reset();
             return error(Errc::malformed);
         }

@@ -324,8 +324,10 @@ public:
         auto r = transport_.try_recv(f, cap);
         if (!r)
             return r.error() == Errc::would_block ? Result<bool>(false) : Result<bool>(error(r.error()));
-        if (rx_.idle() && is_whole_message(f)) {
-            // Most requests are one frame: validated and dispatched in place, without the reassembler.
+        if (is_whole_message(f)) {
+            // Most requests are one frame: validated and dispatched in place, without the reassembler. One
+            // arriving mid-message means the client gave up on the last request (its reply is lost with it).
+            rx_.reset();
             return dispatch(AOS_TRY(whole_message(f, cap)));
         }
         if (!AOS_TRY(rx_.push(f, cap)))

@@ -274,6 +274,18 @@ TEST_CASE("the reassembler rejects stray, skipped, foreign and oversize fragment
         CHECK(*done);
         CHECK(aos::ipc::decode<Text>(r.rx.message()));
     }
+    SECTION("a one-frame message after an abandoned one is complete, never extended") {
+        // Found by the fuzzer: the one-frame message stayed "in progress" and took a stray fragment 1.
+        Reassembled r(length);
+        REQUIRE_FALSE(*r.rx.push((*frames)[0].frame));
+        auto one = encode_all(Small{}, 3);
+        REQUIRE(one);
+        CHECK(r.rx.push((*one)[0].frame).error() == Errc::truncated);
+        CHECK(r.rx.idle());
+        CHECK(r.rx.check_invariants());
+        CHECK(r.rx.push((*frames)[1].frame).error() == Errc::malformed);
+        CHECK(r.rx.check_invariants());
+    }
     SECTION("a payload longer than the receiver's buffer") {
         Reassembled r(length - 1);
         CHECK(r.rx.push((*frames)[0].frame).error() == Errc::out_of_range);
