@@ -10,14 +10,6 @@
 #include <set>
 #include <vector>
 
-extern "C" void aos_hook_panic(const char* message, const char* file, int line) {
-    std::fprintf(stderr, "panic: %s at %s:%d\n", message, file, line);
-    std::abort();
-}
-extern "C" void aos_hook_log(const char* message) {
-    std::puts(message);
-}
-
 namespace {
 
 struct Node {

@@ -20,14 +20,6 @@
 #include <span>
 #include <vector>
 
-extern "C" void aos_hook_panic(const char* message, const char* file, int line) {
-    std::fprintf(stderr, "panic: %s at %s:%d\n", message, file, line);
-    std::abort();
-}
-extern "C" void aos_hook_log(const char* message) {
-    std::puts(message);
-}
-
 namespace {
 
 constexpr std::uint64_t page = aos::arch::page_size;

@@ -8,6 +8,7 @@ BUILD=${AOS_BUILD_DIR:-$ROOT/build}
 HOST_DIR=$BUILD/host       # native: unit tests (ASan+UBSan), hosted header check, consumer example
 CROSS_DIR=$BUILD/aarch64   # cross: kernel image, freestanding header check, QEMU system tests, link check
 BENCH_DIR=$BUILD/bench     # native, optimized: benchmarks
+TSAN_DIR=$BUILD/tsan       # native, ThreadSanitizer: the unit tests tagged [tsan] (threads sharing memory)
 
 # Debian bookworm packages the build needs (and nothing downloaded at build time).
 PACKAGES=(clang-19 lld-19 llvm-19 libclang-rt-19-dev clang-format-19 meson ninja-build python3 git qemu-system-arm catch2
@@ -21,8 +22,9 @@ usage: tools/aos.sh COMMAND [options]
           build and boot the reference image in QEMU on the serial console (Ctrl-A X quits).
           --headless boots, prints, powers off and exits with the image's status;
           --debug makes QEMU wait for gdb and prints the gdb command line.
-  test    build and run every suite: hosted unit tests (ASan+UBSan), header checks, the consumer
-          example, the kernel link check and the QEMU system tests. Ends with "N passed, N failed".
+  test    build and run every suite: hosted unit tests (ASan+UBSan), the threaded ones again under
+          ThreadSanitizer, header checks, the consumer example, the kernel link check and the QEMU
+          system tests. Ends with "N passed, N failed".
   bench   build with optimization and run every benchmark under bench/ (RATIO lines).
   deps    install the Debian packages the build needs (as root), or print the apt-get line.
   build   configure and build both build directories without running anything.
@@ -81,6 +83,12 @@ configure_host() {
         -Db_sanitize=address,undefined -Db_lundef=false
 }
 
+configure_tsan() {
+    [ -f "$TSAN_DIR/build.ninja" ] && return 0
+    meson setup "$TSAN_DIR" "$ROOT" --native-file "$ROOT/tools/cross/host-clang.ini" --buildtype=debugoptimized \
+        -Db_sanitize=thread -Db_lundef=false >/dev/null
+}
+
 configure_bench() {
     [ -f "$BENCH_DIR/build.ninja" ] && return 0
     quietly meson setup "$BENCH_DIR" "$ROOT" --native-file "$ROOT/tools/cross/host-clang.ini" --buildtype=release \
@@ -98,6 +106,7 @@ build_dir() {
 }
 build_cross() { configure_cross && build_dir "$CROSS_DIR"; }
 build_host() { configure_host && build_dir "$HOST_DIR"; }
+build_tsan() { configure_tsan && build_dir "$TSAN_DIR"; }
 
 cmd_run() {
     local args=()
@@ -134,14 +143,16 @@ cmd_test() {
     local start
     start=$(date +%s)
     ensure_packages "${PACKAGES[@]}"
-    log "building (host with sanitizers, and the aarch64 image)"
+    log "building (host with sanitizers, host with ThreadSanitizer, and the aarch64 image)"
     build_host
+    build_tsan
     build_cross
     log "built in $(( $(date +%s) - start )) s"
     run_suite host "$HOST_DIR"
+    run_suite tsan "$TSAN_DIR"
     run_suite aarch64 "$CROSS_DIR"
     log "all suites in $(( $(date +%s) - start )) s"
-    python3 "$ROOT/tools/test_summary.py" --final "$HOST_DIR" "$CROSS_DIR"
+    python3 "$ROOT/tools/test_summary.py" --final "$HOST_DIR" "$TSAN_DIR" "$CROSS_DIR"
 }
 
 cmd_bench() {
@@ -171,7 +182,7 @@ main() {
         test) cmd_test "$@" ;;
         bench) cmd_bench "$@" ;;
         deps) ensure_packages "${PACKAGES[@]}" ;;
-        build) ensure_packages "${PACKAGES[@]}"; build_host; build_cross ;;
+        build) ensure_packages "${PACKAGES[@]}"; build_host; build_tsan; build_cross ;;
         format) cmd_format ;;
         help|-h|--help) usage ;;
         *) log "unknown command $cmd"; usage; exit 2 ;;

@@ -10,6 +10,16 @@
 
 namespace aos::core {
 
+// A hint to the core that this thread is busy-waiting (lets an SMT sibling or the interconnect make
+// progress).
+inline void cpu_relax() {
+#if defined(__aarch64__)
+    __asm__ volatile("yield");
+#elif defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 // What a container needs of a lock: exclusive lock and unlock. The kernel plugs in SpinLock (with
 // interrupts masked by the caller), init a NullLock or its thread mutex, hosted tests NullLock or SpinLock.
 template <class L>
@@ -29,7 +39,7 @@ public:
         // Test-and-test-and-set: spin on a plain load so waiters share the line instead of bouncing it.
         while (held_.exchange(true, std::memory_order_acquire)) {
             while (held_.load(std::memory_order_relaxed))
-                relax();
+                cpu_relax();
         }
     }
     bool try_lock() { return !held_.exchange(true, std::memory_order_acquire); }
@@ -37,13 +47,6 @@ public:
     bool is_locked() const { return held_.load(std::memory_order_relaxed); }
 
 private:
-    static void relax() {
-#if defined(__aarch64__)
-        __asm__ volatile("yield");
-#elif defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-    }
     std::atomic<bool> held_{false};
 };
 
