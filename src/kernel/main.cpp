@@ -2,6 +2,7 @@
 // command line asks for, and end the run.
 #include "arch/aarch64/sysreg.hpp"
 #include "console.hpp"
+#include "dispatch.hpp"
 #include "memory_layout.hpp"
 #include "mmu.hpp"
 #include "modules.hpp"
@@ -36,6 +37,28 @@ constexpr std::size_t max_dtb_size = 2 * mib;
 void run_static_constructors() {
     for (InitFn* fn = __init_array_start; fn != __init_array_end; ++fn)
         (*fn)();
+}
+
+constexpr std::uint64_t default_quantum_ms = 10;
+constexpr std::uint64_t us_per_ms = 1000;
+
+// Starts the boot modules named in `names` (comma separated) at EL0 and runs them to completion.
+[[noreturn]] void run_programs(const Platform& p, aos::boot::StringRef names,
+                               const aos::boot::CommandLine& cmdline) {
+    aos::Result<aos::abi::ModuleTable> modules = boot_modules();
+    if (!modules)
+        KERNEL_PANIC("no readable boot-module table");
+    dispatch_init(p);
+    std::size_t start = 0;
+    for (std::size_t i = 0; i <= names.size; ++i) {
+        if (i < names.size && names.data[i] != ',')
+            continue;
+        aos::boot::StringRef name{names.data + start, i - start};
+        if (aos::Result<unsigned> r = spawn_module(*modules, name); !r)
+            print("aos: cannot start {}: {}\n", name, r.error());
+        start = i + 1;
+    }
+    run_dispatchers(cmdline.number("quantum_ms").value_or(default_quantum_ms) * us_per_ms);
 }
 
 [[noreturn]] void fail_without_device_tree(const char* what, aos::Errc e, const char* field) {
@@ -117,7 +140,10 @@ void print_banner(const Platform& p, std::uint64_t entry_current_el) {
     if (aos::Result<aos::boot::StringRef> test = cmdline.value("selftest"))
         shutdown(run_selftest(*test, cmdline));
 
-    print("aos: boot complete; no init program to start yet, powering off\n");
+    if (aos::Result<aos::boot::StringRef> programs = cmdline.value("run"))
+        run_programs(*platform, *programs, cmdline);
+
+    print("aos: boot complete; no program to run (run=NAME,NAME on the command line), powering off\n");
     shutdown(ExitStatus::success);
 }
 

@@ -35,6 +35,9 @@
 /* SCTLR_EL1 bits the early switch sets: M (MMU), C (data cache), I (instruction cache). */
 #define SCTLR_EL1_MMU_CACHES 0x1005
 
+/* CPACR_EL1.FPEN = 0b11: FP/SIMD instructions do not trap at EL0 (nor at EL1, which never uses them). */
+#define CPACR_EL1_FPEN_ALL (3 << 20)
+
 /* Per-core boot stack. */
 #define KERNEL_STACK_SIZE 0x4000
 
@@ -55,4 +58,6 @@
 #define TRAP_FRAME_SPSR (33 * 8)
 #define TRAP_FRAME_ESR (34 * 8)
 #define TRAP_FRAME_FAR (35 * 8)
-#define TRAP_FRAME_SIZE (36 * 8)
+#define TRAP_FRAME_SP_EL0 (36 * 8)
+#define TRAP_FRAME_TPIDR_EL0 (37 * 8)
+#define TRAP_FRAME_SIZE (38 * 8)

@@ -56,6 +56,8 @@ bss_clear:
 upper_half:
     ldr     x1, =boot_stack_top
     mov     sp, x1
+    mov     x1, #CPACR_EL1_FPEN_ALL
+    msr     cpacr_el1, x1
     ldr     x1, =exception_vectors
     msr     vbar_el1, x1
     isb
@@ -132,6 +134,15 @@ early_l1:
 
     .section .bss.stack, "aw", %nobits
     .balign 16
+    .global boot_stack_top
 boot_stack:
     .space  KERNEL_STACK_SIZE
 boot_stack_top:
+
+/* Leaves the kernel for a dispatcher: x0 points at a TrapFrame placed at the top of the kernel stack, which
+   exception_return loads before its eret; the next exception from EL0 starts on an empty stack again. */
+    .text
+    .global enter_user
+enter_user:
+    mov     sp, x0
+    b       exception_return

@@ -4,6 +4,7 @@
 
 #include "../../backtrace.hpp"
 #include "../../console.hpp"
+#include "../../dispatch.hpp"
 #include "../../fault_probe.hpp"
 #include "../../irq.hpp"
 #include "../../power.hpp"
@@ -54,6 +55,10 @@ void report_exception(unsigned index, const TrapFrame& f) {
 } // namespace kernel
 
 extern "C" void handle_exception(unsigned index, kernel::TrapFrame* frame) {
+    if (aos::arch::aarch64::vector_source(index) == aos::arch::aarch64::VectorSource::lower_el_a64) {
+        kernel::handle_user_exception(index, *frame);
+        return;
+    }
     if (kernel::handle_expected_fault(index, *frame))
         return;
     namespace a64 = aos::arch::aarch64;

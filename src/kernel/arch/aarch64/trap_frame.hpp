@@ -15,6 +15,8 @@ struct TrapFrame {
     std::uint64_t spsr;
     std::uint64_t esr;
     std::uint64_t far;
+    std::uint64_t sp_el0;
+    std::uint64_t tpidr_el0;
 };
 
 // vectors.S stores into this layout by offset: keep the two in step.
@@ -25,6 +27,8 @@ static_assert(offsetof(TrapFrame, elr) == TRAP_FRAME_ELR);
 static_assert(offsetof(TrapFrame, spsr) == TRAP_FRAME_SPSR);
 static_assert(offsetof(TrapFrame, esr) == TRAP_FRAME_ESR);
 static_assert(offsetof(TrapFrame, far) == TRAP_FRAME_FAR);
+static_assert(offsetof(TrapFrame, sp_el0) == TRAP_FRAME_SP_EL0);
+static_assert(offsetof(TrapFrame, tpidr_el0) == TRAP_FRAME_TPIDR_EL0);
 static_assert(sizeof(TrapFrame) == TRAP_FRAME_SIZE);
 static_assert(sizeof(TrapFrame) % 16 == 0, "SP must stay 16-byte aligned");
 

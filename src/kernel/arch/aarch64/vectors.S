@@ -53,10 +53,19 @@ trap_common:
     mrs     x2, esr_el1
     mrs     x3, far_el1
     stp     x2, x3, [sp, #TRAP_FRAME_ESR]
+    mrs     x2, sp_el0
+    mrs     x3, tpidr_el0
+    stp     x2, x3, [sp, #TRAP_FRAME_SP_EL0]
     mov     x1, sp
     bl      handle_exception
 
-    /* A handled exception resumes where it was taken, with ELR/SPSR as the handler left them. */
+    /* A handled exception resumes where it was taken, with the frame as the handler left it (a switch to
+       another dispatcher replaces the whole frame). enter_user jumps here with SP at a prepared frame. */
+    .global exception_return
+exception_return:
+    ldp     x2, x3, [sp, #TRAP_FRAME_SP_EL0]
+    msr     sp_el0, x2
+    msr     tpidr_el0, x3
     ldp     x2, x3, [sp, #TRAP_FRAME_ELR]
     msr     elr_el1, x2
     msr     spsr_el1, x3

@@ -1,0 +1,367 @@
+// Dispatchers at EL0: address spaces built with aos::vm::PageTable, ELF loading with aos::proc::ElfImage,
+// round-robin preemption, the system-call dispatcher and user-fault reports.
+#include "dispatch.hpp"
+
+#include "arch/aarch64/sysreg.hpp"
+#include "console.hpp"
+#include "irq.hpp"
+#include "memory_layout.hpp"
+#include "mmu.hpp"
+#include "panic.hpp"
+#include "power.hpp"
+#include "timer.hpp"
+
+#include <aos/abi/syscall.hpp>
+#include <aos/arch/aarch64/mmu.hpp>
+#include <aos/arch/aarch64/registers.hpp>
+#include <aos/core/list.hpp>
+#include <aos/proc/elf.hpp>
+
+#include <new>
+
+extern "C" {
+extern char __kernel_start[];
+extern char __kernel_end[];
+extern char boot_stack_top[];
+[[noreturn]] void enter_user(kernel::TrapFrame* frame);
+void fp_state_save(void* state);
+void fp_state_restore(const void* state);
+}
+
+namespace kernel {
+
+namespace a64 = aos::arch::aarch64;
+
+namespace {
+
+constexpr std::uint64_t page = KernelArch::page_size;
+constexpr unsigned max_dispatchers = 8;
+constexpr unsigned tables_per_space = 16;
+constexpr std::size_t name_max = 32;
+// User address-space layout: programs are linked at 0x400000 (src/lib/user.ld); the stack ends below the
+// top of the 48-bit lower half, with an unmapped guard page under it.
+constexpr std::uint64_t user_space_end = std::uint64_t{1} << KernelArch::va_bits;
+constexpr std::uint64_t user_stack_top = user_space_end - 16 * page;
+constexpr std::uint64_t user_stack_size = 16 * page;
+constexpr std::uint64_t fp_state_bytes = 32 * 16 + 2 * 8;
+
+// The boot frame allocator: hands out RAM above the kernel image, skipping the device tree. init will own
+// memory through capabilities; this only feeds the programs the kernel itself starts.
+struct BootFrames {
+    std::uint64_t next = 0;
+    std::uint64_t end = 0;
+    std::uint64_t avoid_lo = 0;
+    std::uint64_t avoid_hi = 0;
+
+    aos::Result<std::uint64_t> alloc(std::uint64_t bytes) {
+        bytes = (bytes + page - 1) & ~(page - 1);
+        if (next < avoid_hi && next + bytes > avoid_lo)
+            next = avoid_hi;
+        if (next + bytes > end || next + bytes < next)
+            return aos::error(aos::Errc::no_memory);
+        std::uint64_t pa = next;
+        next += bytes;
+        auto* p = reinterpret_cast<unsigned char*>(phys_to_virt(pa));
+        for (std::uint64_t i = 0; i < bytes; ++i)
+            p[i] = 0;
+        return pa;
+    }
+};
+constinit BootFrames frames;
+
+// TLB maintenance for one address space: by VA within its ASID.
+struct UserTlb {
+    std::uint64_t asid = 0;
+    static constexpr unsigned asid_shift = 48;
+    static constexpr std::uint64_t va_mask = (std::uint64_t{1} << 44) - 1;
+    void invalidate(std::uint64_t va, aos::vm::TlbScope scope) {
+        std::uint64_t arg = (asid << asid_shift) | ((va >> KernelArch::page_shift) & va_mask);
+        if (scope == aos::vm::TlbScope::leaf)
+            __asm__ volatile("dsb ishst\n tlbi vale1is, %0" ::"r"(arg) : "memory");
+        else
+            __asm__ volatile("dsb ishst\n tlbi vae1is, %0" ::"r"(arg) : "memory");
+    }
+    void invalidate_all() {
+        __asm__ volatile("dsb ishst\n tlbi aside1is, %0" ::"r"(asid << asid_shift) : "memory");
+    }
+    void publish() { __asm__ volatile("dsb ishst" ::: "memory"); }
+    void sync() { __asm__ volatile("dsb ish\n isb" ::: "memory"); }
+};
+using UserBackend = aos::vm::SpanTableBackend<KernelArch, UserTlb>;
+using UserPageTable = aos::vm::PageTable<KernelArch, UserBackend, KernelNodePool>;
+
+enum class DispatcherState : std::uint8_t { free, runnable, exited, stopped };
+
+struct alignas(16) FpState {
+    unsigned char bytes[fp_state_bytes];
+};
+
+struct Dispatcher {
+    aos::core::ListHook<Dispatcher> run_hook;
+    DispatcherState state = DispatcherState::free;
+    unsigned id = 0;
+    char name[name_max] = {};
+    TrapFrame frame = {};
+    FpState fp = {};
+    UserTlb tlb;
+    KernelNodePool::Slot node_slots[tables_per_space];
+    void* records[tables_per_space] = {};
+    alignas(UserBackend) unsigned char backend_storage[sizeof(UserBackend)];
+    alignas(KernelNodePool) unsigned char pool_storage[sizeof(KernelNodePool)];
+    alignas(UserPageTable) unsigned char table_storage[sizeof(UserPageTable)];
+    UserPageTable* table = nullptr;
+
+    std::uint64_t ttbr0() const { return a64::ttbr::make(table->root_pa(), tlb.asid); }
+};
+
+Dispatcher dispatchers[max_dispatchers]; // zero-initialized .bss; constructed in place by new_dispatcher
+aos::core::IntrusiveList<Dispatcher, &Dispatcher::run_hook> run_queue;
+constinit Dispatcher* current = nullptr;
+constinit unsigned finished = 0;
+
+a64::Prot prot_of(const aos::proc::SegmentPermissions& p) {
+    return static_cast<a64::Prot>((p.read ? a64::prot_read : 0) | (p.write ? a64::prot_write : 0) |
+                                  (p.execute ? a64::prot_exec : 0));
+}
+
+// EL0 rights as the segment says; EL1 keeps read and whatever EL0 has (the architecture's rule).
+a64::PageAttrs user_attrs(a64::Prot user) {
+    return a64::PageAttrs{
+        .kernel = static_cast<a64::Prot>(user | a64::prot_read), .user = user, .global = false};
+}
+
+// The ELF loader policy: fresh frames per segment, filled through the direct map, then mapped for EL0.
+struct SegmentLoader {
+    Dispatcher& d;
+    std::uint64_t pa = 0;
+    aos::Result<std::uint8_t*> writable(const aos::proc::ElfSegment& s) {
+        pa = AOS_TRY(frames.alloc(s.page_end() - s.page_start()));
+        return reinterpret_cast<std::uint8_t*>(phys_to_virt(pa));
+    }
+    aos::Result<void> commit(const aos::proc::ElfSegment& s) {
+        return d.table->map(s.page_start(), pa, s.page_end() - s.page_start(), user_attrs(prot_of(s.perms)));
+    }
+};
+static_assert(aos::proc::ElfLoader<SegmentLoader>);
+
+aos::Result<Dispatcher*> new_dispatcher(aos::core::StringRef name) {
+    for (unsigned i = 0; i < max_dispatchers; ++i) {
+        Dispatcher& d = dispatchers[i];
+        if (d.state != DispatcherState::free)
+            continue;
+        std::uint64_t tables_pa = AOS_TRY(frames.alloc(tables_per_space * page));
+        auto* table_frames = reinterpret_cast<UserBackend::Frame*>(phys_to_virt(tables_pa));
+        d.tlb.asid = i + 1; // ASID 0 stays unused: nothing global is tagged with it
+        auto* backend = ::new (d.backend_storage) UserBackend(
+            {table_frames, tables_per_space}, 0 - kernel_virt_offset, d.tlb, {d.records, tables_per_space});
+        auto* pool = ::new (d.pool_storage) KernelNodePool({d.node_slots, tables_per_space});
+        d.table = ::new (d.table_storage) UserPageTable(*backend, *pool);
+        AOS_TRY(d.table->init());
+        d.id = i + 1;
+        std::size_t n = name.size < name_max - 1 ? name.size : name_max - 1;
+        for (std::size_t c = 0; c < n; ++c)
+            d.name[c] = name.data[c];
+        d.name[n] = '\0';
+        return &d;
+    }
+    return aos::error(aos::Errc::no_memory);
+}
+
+void activate_address_space(const Dispatcher& d) {
+    KERNEL_WRITE_SYSREG(ttbr0_el1, d.ttbr0());
+    std::uint64_t tcr = KERNEL_READ_SYSREG(tcr_el1);
+    KERNEL_WRITE_SYSREG(tcr_el1, a64::tcr::Epd0::set(tcr, false));
+    __asm__ volatile("isb" ::: "memory");
+}
+
+// Saves the interrupted dispatcher's state from the exception frame and loads the next one's into it.
+void switch_to(Dispatcher& next, TrapFrame& frame) {
+    if (current == &next)
+        return;
+    if (current != nullptr && current->state == DispatcherState::runnable) {
+        current->frame = frame;
+        fp_state_save(&current->fp);
+    }
+    current = &next;
+    frame = next.frame;
+    fp_state_restore(&next.fp);
+    activate_address_space(next);
+}
+
+[[noreturn]] void all_finished() {
+    print("aos: all {} programs finished\n", finished);
+    shutdown(ExitStatus::success);
+}
+
+// The current dispatcher is done: take it off the run queue and continue with the next one (or end).
+void retire_current(TrapFrame& frame, DispatcherState why) {
+    Dispatcher* d = current;
+    d->state = why;
+    (void)run_queue.erase(*d);
+    ++finished;
+    Dispatcher* next = run_queue.front();
+    if (next == nullptr)
+        all_finished();
+    switch_to(*next, frame);
+}
+
+// User memory the kernel may read: every page mapped and readable at EL0 in the current address space.
+bool user_readable(std::uint64_t va, std::uint64_t size) {
+    if (size == 0)
+        return true;
+    if (va >= user_space_end || size > user_space_end - va)
+        return false;
+    for (std::uint64_t p = va & ~(page - 1); p < va + size; p += page) {
+        aos::Result<UserPageTable::Translation> t = current->table->translate(p);
+        if (!t || (t->attrs.user & a64::prot_read) == 0)
+            return false;
+    }
+    return true;
+}
+
+void set_result(TrapFrame& frame, aos::Result<std::uint64_t> r) {
+    frame.x[0] = r ? aos::abi::syscall_success : aos::abi::encode_error(r.error());
+    frame.x[1] = r ? *r : 0;
+}
+
+aos::Result<std::uint64_t> sys_debug_print(std::uint64_t ptr, std::uint64_t len) {
+    if (len > aos::abi::debug_print_max)
+        return aos::error(aos::Errc::out_of_range);
+    if (!user_readable(ptr, len))
+        return aos::error(aos::Errc::invalid_argument);
+    ConsoleGuard guard;
+    ConsoleSink sink;
+    const auto* text = reinterpret_cast<const char*>(ptr);
+    for (std::uint64_t i = 0; i < len; ++i)
+        sink.put(text[i]);
+    return len;
+}
+
+void handle_syscall(TrapFrame& frame) {
+    using aos::abi::Syscall;
+    switch (static_cast<Syscall>(frame.x[aos::abi::syscall_number_register])) {
+    case Syscall::debug_print:
+        set_result(frame, sys_debug_print(frame.x[0], frame.x[1]));
+        return;
+    case Syscall::yield: {
+        set_result(frame, std::uint64_t{0});
+        Dispatcher* d = current;
+        if (run_queue.size() > 1) {
+            (void)run_queue.erase(*d);
+            (void)run_queue.push_back(*d);
+            switch_to(*run_queue.front(), frame);
+        }
+        return;
+    }
+    case Syscall::exit:
+        print("aos: {} (dispatcher {}) exited with status {}\n", static_cast<const char*>(current->name),
+              current->id, static_cast<std::int64_t>(frame.x[0]));
+        retire_current(frame, DispatcherState::exited);
+        return;
+    case Syscall::invoke:
+        set_result(frame, aos::error(aos::Errc::unsupported));
+        return;
+    }
+    set_result(frame, aos::error(aos::Errc::invalid_argument));
+}
+
+void stop_faulting(TrapFrame& frame) {
+    auto ec = a64::esr::Ec::get(frame.esr);
+    print("aos: {} (dispatcher {}) stopped: {} at ELR {:x}, FAR {:x}, ESR {:x}\n",
+          static_cast<const char*>(current->name), current->id, a64::exception_class_name(ec), frame.elr,
+          frame.far, frame.esr);
+    retire_current(frame, DispatcherState::stopped);
+}
+
+// On a tick, the next runnable dispatcher gets the CPU.
+void preempt(TrapFrame& frame) {
+    if (run_queue.size() < 2)
+        return;
+    Dispatcher* d = current;
+    (void)run_queue.erase(*d);
+    (void)run_queue.push_back(*d);
+    switch_to(*run_queue.front(), frame);
+}
+
+} // namespace
+
+void dispatch_init(const Platform& p) {
+    std::uint64_t image_end = virt_to_phys(reinterpret_cast<std::uintptr_t>(__kernel_end));
+    for (unsigned i = 0; i < p.ram_count; ++i) {
+        if (image_end > p.ram[i].base && image_end <= p.ram[i].base + p.ram[i].size) {
+            frames.next = image_end;
+            frames.end = p.ram[i].base + p.ram[i].size;
+        }
+    }
+    frames.avoid_lo = p.dtb_base & ~(page - 1);
+    frames.avoid_hi = (p.dtb_base + p.dtb_size + page - 1) & ~(page - 1);
+}
+
+aos::Result<unsigned> spawn_module(const aos::abi::ModuleTable& modules, aos::core::StringRef name) {
+    char wanted[name_max];
+    if (name.size >= name_max)
+        return aos::error(aos::Errc::invalid_argument);
+    for (std::size_t i = 0; i < name.size; ++i)
+        wanted[i] = name.data[i];
+    wanted[name.size] = '\0';
+    unsigned index = AOS_TRY(modules.find(wanted));
+    const char* field = nullptr;
+    aos::proc::ElfImage image = AOS_TRY(
+        aos::proc::ElfImage::parse(modules.data(index), modules.size(index),
+                                   {.lo = page, .hi = user_stack_top - user_stack_size - page}, &field));
+    Dispatcher* d = AOS_TRY(new_dispatcher(name));
+    SegmentLoader loader{*d};
+    AOS_TRY(image.load(loader));
+    std::uint64_t stack_pa = AOS_TRY(frames.alloc(user_stack_size));
+    AOS_TRY(
+        d->table->map(user_stack_top - user_stack_size, stack_pa, user_stack_size, user_attrs(a64::prot_rw)));
+    d->frame = TrapFrame{};
+    d->frame.elr = image.entry();
+    d->frame.spsr = a64::spsr::Mode::make(a64::spsr::mode_el0t); // interrupts unmasked
+    d->frame.sp_el0 = user_stack_top;
+    d->state = DispatcherState::runnable;
+    (void)run_queue.push_back(*d);
+    print("aos: started {} (dispatcher {}, entry {:x})\n", static_cast<const char*>(d->name), d->id,
+          image.entry());
+    return d->id;
+}
+
+void run_dispatchers(std::uint64_t quantum_us) {
+    Dispatcher* first = run_queue.front();
+    if (first == nullptr)
+        all_finished();
+    current = first;
+    activate_address_space(*first);
+    fp_state_restore(&first->fp);
+    timer_start_periodic(quantum_us);
+    // The frame goes where the vectors would have put it, at the top of the kernel stack.
+    auto* frame =
+        reinterpret_cast<TrapFrame*>(reinterpret_cast<std::uintptr_t>(boot_stack_top) - sizeof(TrapFrame));
+    *frame = first->frame;
+    enter_user(frame);
+}
+
+void handle_user_exception(unsigned index, TrapFrame& frame) {
+    if (current == nullptr)
+        KERNEL_PANIC("exception from EL0 with no dispatcher");
+    switch (a64::vector_kind(index)) {
+    case a64::VectorKind::irq: {
+        std::uint64_t ticks = timer_ticks();
+        handle_irq();
+        if (timer_ticks() != ticks)
+            preempt(frame);
+        return;
+    }
+    case a64::VectorKind::sync:
+        if (a64::esr::Ec::get(frame.esr) == static_cast<a64::Reg>(a64::ExceptionClass::svc_a64))
+            handle_syscall(frame);
+        else
+            stop_faulting(frame);
+        return;
+    default:
+        stop_faulting(frame);
+        return;
+    }
+}
+
+} // namespace kernel

@@ -1,0 +1,28 @@
+// Dispatchers: user programs from the boot modules running at EL0, each in its own address space (TTBR0,
+// its own ASID), scheduled round robin on the timer tick. System calls and user faults arrive here.
+#pragma once
+
+#include "arch/aarch64/trap_frame.hpp"
+#include "platform.hpp"
+
+#include <aos/abi/modules.hpp>
+#include <aos/boot/cmdline.hpp>
+#include <aos/core/result.hpp>
+
+#include <cstdint>
+
+namespace kernel {
+
+// Prepares the boot-time frame allocator over the RAM the kernel image and the device tree do not use.
+void dispatch_init(const Platform& p);
+
+// Loads module `name` into a new address space and makes it runnable.
+aos::Result<unsigned> spawn_module(const aos::abi::ModuleTable& modules, aos::core::StringRef name);
+
+// Runs the dispatchers until every one has exited or been stopped, then ends the run.
+[[noreturn]] void run_dispatchers(std::uint64_t quantum_us);
+
+// Exceptions taken from EL0 (vector index from the lower-EL AArch64 group).
+void handle_user_exception(unsigned index, TrapFrame& frame);
+
+} // namespace kernel
