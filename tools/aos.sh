@@ -11,7 +11,7 @@ BENCH_DIR=$BUILD/bench     # native, optimized: benchmarks
 TSAN_DIR=$BUILD/tsan       # native, ThreadSanitizer: the unit tests tagged [tsan] (threads sharing memory)
 
 # Debian bookworm packages the build needs (and nothing downloaded at build time).
-PACKAGES=(clang-19 lld-19 llvm-19 libclang-rt-19-dev clang-format-19 meson ninja-build python3 git qemu-system-arm catch2
+PACKAGES=(clang-19 lld-19 llvm-19 libclang-rt-19-dev clang-format-19 clang-tidy-19 meson ninja-build python3 git qemu-system-arm catch2
           libstdc++-12-dev-arm64-cross libc6-dev-arm64-cross libbenchmark-dev libboost-dev)
 
 usage() {

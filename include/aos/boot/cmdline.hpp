@@ -82,11 +82,11 @@ public:
             char c = s.data[i];
             std::uint64_t d = 0;
             if (c >= '0' && c <= '9')
-                d = static_cast<std::uint64_t>(c - '0');
+                d = static_cast<std::uint64_t>(c) - '0';
             else if (base == 16 && c >= 'a' && c <= 'f')
-                d = static_cast<std::uint64_t>(c - 'a' + 10);
+                d = static_cast<std::uint64_t>(c) - 'a' + 10;
             else if (base == 16 && c >= 'A' && c <= 'F')
-                d = static_cast<std::uint64_t>(c - 'A' + 10);
+                d = static_cast<std::uint64_t>(c) - 'A' + 10;
             else
                 return error(Errc::invalid_argument);
             if (v > (~std::uint64_t{0} - d) / base)

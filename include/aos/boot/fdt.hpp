@@ -279,7 +279,7 @@ public:
             return error(Errc::malformed);
         for (std::uint32_t i = 0; i < p.size; i += entry) {
             std::uint64_t addr = cells(p.data + i, ac);
-            std::uint64_t size = sc == 0 ? 0 : cells(p.data + i + 4 * ac, sc);
+            std::uint64_t size = sc == 0 ? 0 : cells(p.data + i + std::size_t{4} * ac, sc);
             f(addr, size);
         }
         return ok();

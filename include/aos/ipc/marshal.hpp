@@ -310,9 +310,8 @@ constexpr bool enum_in_range(E e) {
 
 template <class T>
 constexpr bool scalar_valid(T v) {
-    if constexpr (std::same_as<T, bool>)
-        return true; // checked on the raw byte, see get_scalar
-    else if constexpr (std::is_enum_v<T>)
+    // bools are checked on the raw byte (see get_scalar); other integers take any value
+    if constexpr (std::is_enum_v<T>)
         return enum_in_range(v);
     else
         return true;

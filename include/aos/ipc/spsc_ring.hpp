@@ -66,12 +66,15 @@ struct SpinThenYield {
 // Indices count frames since creation (64 bits never wrap in practice); slot = index % Capacity, which
 // lets a page hold 62 slots instead of the 32 a power of two would allow.
 template <std::size_t Capacity>
+// NOLINTNEXTLINE(cppcoreguidelines-pro-type-member-init): the slots stay uninitialized, see below
 struct SpscRing {
     static_assert(Capacity > 0, "a ring holds at least one frame");
     static constexpr std::size_t capacity = Capacity;
 
     alignas(arch::aarch64::cache_line_size) std::atomic<std::uint64_t> tail; // frames sent (producer writes)
     alignas(arch::aarch64::cache_line_size) std::atomic<std::uint64_t> head; // frames taken (consumer writes)
+    // Left uninitialized on purpose: a slot is written before its index publishes it, and zeroing a page of
+    // shared memory at setup would be wasted work.
     Frame slots[Capacity];
 
     // Constructs an empty ring in `memory` (at least sizeof(SpscRing), aligned to a cache line), e.g. a

@@ -261,8 +261,8 @@ private:
     // invalidate_all is cheaper than many single ones (as Zircon's consistency manager does).
     struct Pending {
         static constexpr unsigned capacity = 32;
-        std::uint64_t va[capacity];
-        TlbScope scope[capacity];
+        std::uint64_t va[capacity]{};
+        TlbScope scope[capacity]{};
         unsigned count = 0;
         bool all = false;
         unsigned room() const { return all ? 0 : capacity - count; }
@@ -500,7 +500,7 @@ private:
                 ++t.live;
                 continue;
             }
-            Node* c;
+            Node* c = nullptr;
             if (Arch::is_valid(d)) {
                 c = child(d, level + 1);
             } else {
@@ -521,7 +521,7 @@ private:
             Descriptor d = backend_.read(t.handle, e.idx);
             if (!Arch::is_valid(d))
                 continue;
-            Node* c;
+            Node* c = nullptr;
             if (Arch::is_leaf(d, level)) {
                 if (e.whole) {
                     backend_.write(t.handle, e.idx, 0);

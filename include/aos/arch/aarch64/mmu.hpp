@@ -16,7 +16,7 @@ namespace aos::arch::aarch64 {
 namespace mair {
 // Attr<n> is byte n of MAIR_EL1.
 constexpr std::uint64_t attr_shift(unsigned n) {
-    return 8u * n;
+    return std::uint64_t{8} * n;
 }
 inline constexpr std::uint64_t normal_write_back = 0xff;    // inner and outer WB non-transient, RW-allocate
 inline constexpr std::uint64_t normal_non_cacheable = 0x44; // inner and outer non-cacheable
@@ -129,6 +129,8 @@ constexpr const char* name(std::uint64_t status) {
         return "access flag fault";
     case permission:
         return "permission fault";
+    default:
+        break;
     }
     return "other fault";
 }
