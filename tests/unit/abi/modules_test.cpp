@@ -1,6 +1,7 @@
 // aos::abi::ModuleTable against a table written by tools/pack_modules.py (the tool the image build uses),
 // and every validation rule.
 #include "catch.hpp"
+#include "test_files.hpp"
 
 #include <aos/abi/modules.hpp>
 
@@ -16,13 +17,6 @@ using aos::Errc;
 using aos::abi::ModuleTable;
 
 namespace {
-std::vector<std::uint8_t> read_file(const char* env) {
-    const char* path = std::getenv(env);
-    REQUIRE(path != nullptr);
-    std::ifstream f(path, std::ios::binary);
-    REQUIRE(f.good());
-    return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
 // Offsets in the packed layout.
 constexpr std::size_t entry0 = sizeof(aos::abi::ModuleTableHeader);
 constexpr std::size_t entry_offset_field = aos::abi::module_name_max;
@@ -30,8 +24,8 @@ constexpr std::size_t entry_size_field = aos::abi::module_name_max + 8;
 } // namespace
 
 TEST_CASE("the packing tool's table reads back: names, sizes, contents, alignment") {
-    auto blob = read_file("AOS_MODULE_TABLE");
-    auto program = read_file("AOS_ELF_PROGRAM");
+    auto blob = aos_test::read_test_file("AOS_MODULE_TABLE");
+    auto program = aos_test::read_test_file("AOS_ELF_PROGRAM");
     auto table = ModuleTable::parse(blob.data(), blob.size());
     REQUIRE(table);
     REQUIRE(table->count() == 2);
@@ -47,7 +41,7 @@ TEST_CASE("the packing tool's table reads back: names, sizes, contents, alignmen
 }
 
 TEST_CASE("table errors") {
-    auto good = read_file("AOS_MODULE_TABLE");
+    auto good = aos_test::read_test_file("AOS_MODULE_TABLE");
     auto with = [&](std::size_t off, std::uint64_t v, unsigned bytes) {
         auto b = good;
         for (unsigned i = 0; i < bytes; ++i)

@@ -2,6 +2,7 @@
 // -machine dumpdtb), against small trees built here, and against corrupted blobs: every error is reported,
 // nothing is read out of bounds (AddressSanitizer watches).
 #include "catch.hpp"
+#include "test_files.hpp"
 #include "test_support.hpp"
 
 #include <aos/boot/fdt.hpp>
@@ -24,11 +25,7 @@ using aos::boot::FdtNode;
 namespace {
 
 std::vector<std::uint8_t> load_virt_dtb() {
-    const char* path = std::getenv("AOS_VIRT_DTB");
-    REQUIRE(path != nullptr);
-    std::ifstream f(path, std::ios::binary);
-    REQUIRE(f.good());
-    return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+    return aos_test::read_test_file("AOS_VIRT_DTB");
 }
 
 void put32(std::vector<std::uint8_t>& v, std::size_t off, std::uint32_t x) {

@@ -2,6 +2,7 @@
 // program, Debian's arm64 libc.so.6), every validation rule with the field it names, loading with zeroed BSS
 // and permissions, and randomly corrupted files read in bounds (AddressSanitizer watches).
 #include "catch.hpp"
+#include "test_files.hpp"
 #include "test_support.hpp"
 
 #include <aos/proc/elf.hpp>
@@ -21,14 +22,6 @@ using aos::proc::ElfImage;
 using aos::proc::ElfSegment;
 
 namespace {
-
-std::vector<std::uint8_t> read_file(const char* env) {
-    const char* path = std::getenv(env);
-    REQUIRE(path != nullptr);
-    std::ifstream f(path, std::ios::binary);
-    REQUIRE(f.good());
-    return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
 
 void put(std::vector<std::uint8_t>& v, std::size_t off, std::uint64_t x, unsigned bytes) {
     for (unsigned i = 0; i < bytes; ++i)
@@ -94,7 +87,7 @@ Errc parse_error(const std::vector<std::uint8_t>& f, std::string& field) {
 } // namespace
 
 TEST_CASE("freestanding program: segments, permissions, entry, load") {
-    auto file = read_file("AOS_ELF_PROGRAM");
+    auto file = aos_test::read_test_file("AOS_ELF_PROGRAM");
     auto image = ElfImage::parse(file.data(), file.size());
     REQUIRE(image);
     REQUIRE(image->is_executable_type());
@@ -131,7 +124,7 @@ TEST_CASE("freestanding program: segments, permissions, entry, load") {
 }
 
 TEST_CASE("a failing loader stops the load with its error") {
-    auto file = read_file("AOS_ELF_PROGRAM");
+    auto file = aos_test::read_test_file("AOS_ELF_PROGRAM");
     auto image = ElfImage::parse(file.data(), file.size());
     REQUIRE(image);
     BufferLoader loader;
@@ -143,7 +136,7 @@ TEST_CASE("a failing loader stops the load with its error") {
 }
 
 TEST_CASE("static glibc program and Debian's libc.so.6 parse") {
-    auto exe = read_file("AOS_ELF_STATIC");
+    auto exe = aos_test::read_test_file("AOS_ELF_STATIC");
     auto image = ElfImage::parse(exe.data(), exe.size());
     REQUIRE(image);
     REQUIRE(image->is_executable_type());
@@ -151,7 +144,7 @@ TEST_CASE("static glibc program and Debian's libc.so.6 parse") {
     BufferLoader loader;
     REQUIRE(image->load(loader));
 
-    auto lib = read_file("AOS_ELF_SHARED");
+    auto lib = aos_test::read_test_file("AOS_ELF_SHARED");
     auto so = ElfImage::parse(lib.data(), lib.size());
     REQUIRE(so);
     REQUIRE_FALSE(so->is_executable_type());
@@ -160,7 +153,7 @@ TEST_CASE("static glibc program and Debian's libc.so.6 parse") {
 }
 
 TEST_CASE("file header errors name the field") {
-    auto good = read_file("AOS_ELF_PROGRAM");
+    auto good = aos_test::read_test_file("AOS_ELF_PROGRAM");
     std::string field;
     auto mutated = [&](std::size_t off, std::uint64_t value, unsigned bytes) {
         auto f = good;
@@ -192,7 +185,7 @@ TEST_CASE("file header errors name the field") {
 }
 
 TEST_CASE("program header errors name the field") {
-    auto good = read_file("AOS_ELF_PROGRAM");
+    auto good = aos_test::read_test_file("AOS_ELF_PROGRAM");
     namespace e = aos::proc::elf;
     std::size_t text = phdr(good, load_with_flags(good, e::pf_r | e::pf_x));
     std::size_t data = phdr(good, load_with_flags(good, e::pf_r | e::pf_w));
@@ -230,7 +223,7 @@ TEST_CASE("program header errors name the field") {
 }
 
 TEST_CASE("randomly corrupted files are rejected or read and loaded in bounds") {
-    auto pristine = read_file("AOS_ELF_PROGRAM");
+    auto pristine = aos_test::read_test_file("AOS_ELF_PROGRAM");
     std::mt19937_64 rng(aos_test::seed("elf corruption"));
     unsigned accepted = 0;
     for (unsigned round = 0; round < aos_test::iterations(2000); ++round) {
