@@ -326,6 +326,55 @@ aos::Result<unsigned> spawn_module(const aos::abi::ModuleTable& modules, aos::co
     return d->id;
 }
 
+namespace {
+
+// Adds [lo, hi) of one RAM range to the free list, if not empty.
+void add_free(aos::abi::BootInfo& bi, std::uint64_t lo, std::uint64_t hi) {
+    if (lo < hi && bi.free_ram_count < aos::abi::bootinfo_max_ram_regions)
+        bi.free_ram[bi.free_ram_count++] = aos::abi::BootRegion{lo, hi - lo};
+}
+
+} // namespace
+
+aos::Result<void> attach_bootinfo(unsigned id, const Platform& p, const aos::abi::ModuleTable& modules,
+                                  const char* cmdline) {
+    if (id == 0 || id > max_dispatchers || dispatchers[id - 1].state != DispatcherState::runnable)
+        return aos::error(aos::Errc::not_found);
+    Dispatcher& d = dispatchers[id - 1];
+    std::uint64_t pa = AOS_TRY(frames.alloc(sizeof(aos::abi::BootInfo)));
+    auto& bi = *reinterpret_cast<aos::abi::BootInfo*>(phys_to_virt(pa));
+    bi.magic = aos::abi::bootinfo_magic;
+    bi.version = aos::abi::bootinfo_version;
+    bi.core_id = 0;
+    // Free: all RAM but what lies below the boot allocator's mark (QEMU's boot stub, the kernel image, what
+    // the kernel allocated for the programs) and the device tree.
+    for (unsigned i = 0; i < p.ram_count; ++i) {
+        std::uint64_t lo = p.ram[i].base, hi = p.ram[i].base + p.ram[i].size;
+        if (frames.next > lo && frames.next <= hi)
+            lo = frames.next;
+        if (frames.avoid_lo >= lo && frames.avoid_hi <= hi) {
+            add_free(bi, lo, frames.avoid_lo);
+            add_free(bi, frames.avoid_hi, hi);
+        } else {
+            add_free(bi, lo, hi);
+        }
+    }
+    for (unsigned i = 0; i < modules.count() && i < aos::abi::module_max_count; ++i) {
+        aos::abi::BootModule& m = bi.modules[bi.module_count++];
+        for (std::size_t c = 0; c < aos::abi::module_name_max; ++c)
+            m.name[c] = modules.name(i)[c];
+        m.base = virt_to_phys(reinterpret_cast<std::uintptr_t>(modules.data(i)));
+        m.size = modules.size(i);
+    }
+    std::size_t n = 0;
+    for (; cmdline[n] != '\0' && n + 1 < aos::abi::bootinfo_cmdline_max; ++n)
+        bi.cmdline[n] = cmdline[n];
+    bi.cmdline[n] = '\0';
+    AOS_TRY(d.table->map(aos::abi::bootinfo_user_address, pa, page, user_attrs(a64::prot_read)));
+    d.frame.x[0] = aos::abi::bootinfo_user_address;
+    return aos::ok();
+}
+
 void run_dispatchers(std::uint64_t quantum_us) {
     Dispatcher* first = run_queue.front();
     if (first == nullptr)

@@ -5,6 +5,7 @@
 #include "arch/aarch64/trap_frame.hpp"
 #include "platform.hpp"
 
+#include <aos/abi/bootinfo.hpp>
 #include <aos/abi/modules.hpp>
 #include <aos/boot/cmdline.hpp>
 #include <aos/core/result.hpp>
@@ -18,6 +19,11 @@ void dispatch_init(const Platform& p);
 
 // Loads module `name` into a new address space and makes it runnable.
 aos::Result<unsigned> spawn_module(const aos::abi::ModuleTable& modules, aos::core::StringRef name);
+
+// Gives dispatcher `id` (init) the bootinfo page: the RAM not used so far, the modules, the command line.
+// Call after every program is loaded, so the RAM it reports as free is free.
+aos::Result<void> attach_bootinfo(unsigned id, const Platform& p, const aos::abi::ModuleTable& modules,
+                                  const char* cmdline);
 
 // Runs the dispatchers until every one has exited or been stopped, then ends the run.
 [[noreturn]] void run_dispatchers(std::uint64_t quantum_us);

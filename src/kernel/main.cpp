@@ -49,14 +49,23 @@ constexpr std::uint64_t us_per_ms = 1000;
     if (!modules)
         KERNEL_PANIC("no readable boot-module table");
     dispatch_init(p);
+    // The first program named is init: it gets the bootinfo page.
+    unsigned init = 0;
     std::size_t start = 0;
     for (std::size_t i = 0; i <= names.size; ++i) {
         if (i < names.size && names.data[i] != ',')
             continue;
         aos::boot::StringRef name{names.data + start, i - start};
-        if (aos::Result<unsigned> r = spawn_module(*modules, name); !r)
+        aos::Result<unsigned> r = spawn_module(*modules, name);
+        if (!r)
             print("aos: cannot start {}: {}\n", name, r.error());
+        else if (init == 0)
+            init = *r;
         start = i + 1;
+    }
+    if (init != 0) {
+        if (aos::Result<void> b = attach_bootinfo(init, p, *modules, cmdline.c_str()); !b)
+            print("aos: no bootinfo page for the first program: {}\n", b.error());
     }
     run_dispatchers(cmdline.number("quantum_ms").value_or(default_quantum_ms) * us_per_ms);
 }

@@ -2,6 +2,8 @@
 // the kernel's debug print.
 #include "syscalls.hpp"
 
+#include <cstdint>
+
 #include <aos/core/format.hpp>
 #include <aos/core/hooks.hpp>
 
@@ -10,7 +12,8 @@ using InitFn = void (*)();
 extern InitFn __init_array_start[];
 extern InitFn __init_array_end[];
 
-void aos_runtime_init() {
+void aos_runtime_init(std::uint64_t boot_argument) {
+    aos::sys::detail::set_boot_argument(boot_argument);
     for (InitFn* fn = __init_array_start; fn != __init_array_end; ++fn)
         (*fn)();
 }

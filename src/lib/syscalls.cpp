@@ -38,6 +38,22 @@ void exit(int status) {
         ;
 }
 
+namespace {
+// x0 at entry: the one piece of process-wide state the runtime keeps.
+constinit std::uint64_t boot_argument = 0;
+} // namespace
+
+void detail::set_boot_argument(std::uint64_t value) {
+    boot_argument = value;
+}
+
+const abi::BootInfo* bootinfo() {
+    const auto* bi = reinterpret_cast<const abi::BootInfo*>(boot_argument);
+    if (bi == nullptr || bi->magic != abi::bootinfo_magic || bi->version != abi::bootinfo_version)
+        return nullptr;
+    return bi;
+}
+
 } // namespace aos::sys
 
 extern "C" void aos_exit(int status) {

@@ -1,6 +1,7 @@
 // The user runtime's system-call stubs (the ABI is include/aos/abi/syscall.hpp).
 #pragma once
 
+#include <aos/abi/bootinfo.hpp>
 #include <aos/abi/syscall.hpp>
 #include <aos/core/result.hpp>
 
@@ -20,6 +21,13 @@ SyscallResult syscall(abi::Syscall number, std::uint64_t a0 = 0, std::uint64_t a
 Result<void> debug_print(const char* text, std::size_t length);
 Result<void> yield();
 [[noreturn]] void exit(int status);
+
+// The bootinfo page, for init (the first program the kernel starts); null in every other program.
+const abi::BootInfo* bootinfo();
+
+namespace detail {
+void set_boot_argument(std::uint64_t value);
+}
 
 } // namespace aos::sys
 
