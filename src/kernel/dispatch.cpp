@@ -12,6 +12,7 @@
 #include "timer.hpp"
 
 #include <aos/abi/syscall.hpp>
+#include <aos/arch/aarch64/generic_timer.hpp>
 #include <aos/arch/aarch64/mmu.hpp>
 #include <aos/arch/aarch64/registers.hpp>
 #include <aos/core/list.hpp>
@@ -90,7 +91,7 @@ struct UserTlb {
 using UserBackend = aos::vm::SpanTableBackend<KernelArch, UserTlb>;
 using UserPageTable = aos::vm::PageTable<KernelArch, UserBackend, KernelNodePool>;
 
-enum class DispatcherState : std::uint8_t { free, runnable, exited, stopped };
+enum class DispatcherState : std::uint8_t { free, runnable, blocked, exited, stopped };
 
 struct alignas(16) FpState {
     unsigned char bytes[fp_state_bytes];
@@ -99,6 +100,7 @@ struct alignas(16) FpState {
 struct Dispatcher {
     aos::core::ListHook<Dispatcher> run_hook;
     DispatcherState state = DispatcherState::free;
+    std::uint64_t wake_at = 0; // blocked in sleep: the counter value to wake at
     unsigned id = 0;
     char name[name_max] = {};
     TrapFrame frame = {};
@@ -116,6 +118,7 @@ struct Dispatcher {
 
 Dispatcher dispatchers[max_dispatchers]; // zero-initialized .bss; constructed in place by new_dispatcher
 aos::core::IntrusiveList<Dispatcher, &Dispatcher::run_hook> run_queue;
+aos::core::IntrusiveList<Dispatcher, &Dispatcher::run_hook> sleeping; // blocked in sleep, any order
 constinit Dispatcher* current = nullptr;
 constinit unsigned finished = 0;
 
@@ -178,7 +181,9 @@ void activate_address_space(const Dispatcher& d) {
 void switch_to(Dispatcher& next, TrapFrame& frame) {
     if (current == &next)
         return;
-    if (current != nullptr && current->state == DispatcherState::runnable) {
+    bool alive = current != nullptr &&
+                 (current->state == DispatcherState::runnable || current->state == DispatcherState::blocked);
+    if (alive) {
         current->frame = frame;
         fp_state_save(&current->fp);
     }
@@ -193,16 +198,53 @@ void switch_to(Dispatcher& next, TrapFrame& frame) {
     shutdown(ExitStatus::success);
 }
 
+// Moves every sleeper whose time has come to the back of the run queue.
+void wake_sleepers() {
+    std::uint64_t now = timer_counter();
+    for (Dispatcher* d = sleeping.front(); d != nullptr;) {
+        Dispatcher* after = sleeping.next(*d);
+        if (d->wake_at <= now) {
+            (void)sleeping.erase(*d);
+            d->state = DispatcherState::runnable;
+            (void)run_queue.push_back(*d);
+        }
+        d = after;
+    }
+}
+
+// Continues with the first runnable dispatcher. With none runnable but some asleep, the core idles in wfi
+// (the timer tick keeps coming) until one wakes; with none left at all, the run ends.
+void schedule_next(TrapFrame& frame) {
+    while (run_queue.empty()) {
+        if (sleeping.empty())
+            all_finished();
+        wait_for_interrupt();
+        wake_sleepers();
+    }
+    switch_to(*run_queue.front(), frame);
+}
+
 // The current dispatcher is done: take it off the run queue and continue with the next one (or end).
 void retire_current(TrapFrame& frame, DispatcherState why) {
     Dispatcher* d = current;
     d->state = why;
     (void)run_queue.erase(*d);
     ++finished;
-    Dispatcher* next = run_queue.front();
-    if (next == nullptr)
-        all_finished();
-    switch_to(*next, frame);
+    schedule_next(frame);
+}
+
+// Blocks the caller until the counter reaches `wake_at`; its result is already in the frame.
+void sleep_current(TrapFrame& frame, std::uint64_t us) {
+    constexpr std::uint64_t us_per_second = 1'000'000;
+    Dispatcher* d = current;
+    std::uint64_t ticks = us > ~std::uint64_t{0} / timer_frequency() ? ~std::uint64_t{0}
+                                                                     : us * timer_frequency() / us_per_second;
+    std::uint64_t now = timer_counter();
+    d->wake_at = now + ticks < now ? ~std::uint64_t{0} : now + ticks;
+    d->state = DispatcherState::blocked;
+    (void)run_queue.erase(*d);
+    (void)sleeping.push_back(*d);
+    schedule_next(frame);
 }
 
 // User memory the kernel may read: every page mapped and readable at EL0 in the current address space.
@@ -261,6 +303,12 @@ void handle_syscall(TrapFrame& frame) {
     case Syscall::invoke:
         set_result(frame, aos::error(aos::Errc::unsupported));
         return;
+    case Syscall::sleep: {
+        std::uint64_t us = frame.x[0]; // read before the result overwrites x0
+        set_result(frame, std::uint64_t{0});
+        sleep_current(frame, us);
+        return;
+    }
     }
     set_result(frame, aos::error(aos::Errc::invalid_argument));
 }
@@ -286,6 +334,9 @@ void preempt(TrapFrame& frame) {
 } // namespace
 
 void dispatch_init(const Platform& p) {
+    // Programs may read the virtual counter and its frequency to time themselves.
+    std::uint64_t cntkctl = KERNEL_READ_SYSREG(cntkctl_el1);
+    KERNEL_WRITE_SYSREG(cntkctl_el1, aos::arch::aarch64::generic_timer::CntkctlEl0Vcten::set(cntkctl, true));
     std::uint64_t image_end = virt_to_phys(reinterpret_cast<std::uintptr_t>(__kernel_end));
     for (unsigned i = 0; i < p.ram_count; ++i) {
         if (image_end > p.ram[i].base && image_end <= p.ram[i].base + p.ram[i].size) {
@@ -397,8 +448,10 @@ void handle_user_exception(unsigned index, TrapFrame& frame) {
     case a64::VectorKind::irq: {
         std::uint64_t ticks = timer_ticks();
         handle_irq();
-        if (timer_ticks() != ticks)
+        if (timer_ticks() != ticks) {
+            wake_sleepers();
             preempt(frame);
+        }
         return;
     }
     case a64::VectorKind::sync:

@@ -32,6 +32,22 @@ Result<void> yield() {
     return as_result(syscall(abi::Syscall::yield));
 }
 
+Result<void> sleep_us(std::uint64_t us) {
+    return as_result(syscall(abi::Syscall::sleep, us));
+}
+
+std::uint64_t counter() {
+    std::uint64_t v = 0;
+    __asm__ volatile("isb\n mrs %0, cntvct_el0" : "=r"(v)::"memory");
+    return v;
+}
+
+std::uint64_t counter_frequency() {
+    std::uint64_t v = 0;
+    __asm__ volatile("mrs %0, cntfrq_el0" : "=r"(v));
+    return v;
+}
+
 void exit(int status) {
     syscall(abi::Syscall::exit, static_cast<std::uint64_t>(static_cast<std::int64_t>(status)));
     for (;;) // the kernel never returns from exit

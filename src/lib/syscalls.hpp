@@ -20,6 +20,11 @@ SyscallResult syscall(abi::Syscall number, std::uint64_t a0 = 0, std::uint64_t a
 
 Result<void> debug_print(const char* text, std::size_t length);
 Result<void> yield();
+// Blocks for at least `us` microseconds (the kernel wakes sleepers on its timer tick).
+Result<void> sleep_us(std::uint64_t us);
+// The virtual counter and its frequency, readable at EL0.
+std::uint64_t counter();
+std::uint64_t counter_frequency();
 [[noreturn]] void exit(int status);
 
 // The bootinfo page, for init (the first program the kernel starts); null in every other program.

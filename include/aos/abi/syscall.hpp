@@ -17,6 +17,7 @@ enum class Syscall : std::uint64_t {
     exit = 2,        // x0 = status; stops the calling dispatcher
     debug_print = 3, // x0 = user pointer, x1 = length (at most debug_print_max bytes)
     invoke = 4,      // capability invocations (the capability issue defines the operations)
+    sleep = 5,       // x0 = microseconds: blocks the caller at least that long (to the next tick after)
 };
 
 // Registers: the number in x8 (as Linux does, so x0..x5 stay free for arguments); on return x0 holds 0 or an

@@ -12,6 +12,9 @@ using CtlEnable = core::BitFlag<std::uint64_t, 0>;
 using CtlImask = core::BitFlag<std::uint64_t, 1>;
 using CtlIstatus = core::BitFlag<std::uint64_t, 2>;
 
+// CNTKCTL_EL1: what EL0 may read; the virtual counter (and CNTFRQ_EL0 with it) lets programs time themselves.
+using CntkctlEl0Vcten = core::BitFlag<std::uint64_t, 1>;
+
 inline constexpr const char* compatible = "arm,armv8-timer";
 // "interrupts" of the timer node lists: secure physical, non-secure physical, virtual, hypervisor.
 inline constexpr unsigned dt_index_el1_physical = 1;
