@@ -1,25 +1,16 @@
 // Calls the kernel with every kind of bad argument and prints what came back: each must be an error to the
 // caller, never a kernel fault.
-#include "syscalls.hpp"
-
-#include <aos/core/format.hpp>
+#include "print.hpp"
 
 #include <cstdint>
 
 namespace {
 
-template <class... Args>
-void say(const char* fmt, const Args&... args) {
-    aos::core::FixedString<160> line;
-    aos::core::format_to(line, fmt, args...);
-    (void)aos::sys::debug_print(line.c_str(), line.size());
-}
-
 void report(const char* what, aos::sys::SyscallResult r) {
     if (r.error == aos::abi::syscall_success)
-        say("badcall: {}: accepted\n", what);
+        aos::sys::print("badcall: {}: accepted\n", what);
     else
-        say("badcall: {}: {}\n", what, static_cast<aos::Errc>(r.error));
+        aos::sys::print("badcall: {}: {}\n", what, static_cast<aos::Errc>(r.error));
 }
 
 const char text[] = "ok";
@@ -43,6 +34,6 @@ int main() {
     report("running off the mapping", syscall(Syscall::debug_print, user_stack_top - 16, 64));
     report("unknown system call", syscall(static_cast<Syscall>(999)));
     report("valid print", syscall(Syscall::debug_print, reinterpret_cast<std::uintptr_t>(text), 0));
-    say("badcall: done\n");
+    aos::sys::print("badcall: done\n");
     return 0;
 }

@@ -1,8 +1,6 @@
 // Sleeps three times and checks with the virtual counter that each sleep lasted at least as asked: the
 // kernel blocks it, runs others (or idles in wfi) and wakes it on a timer tick.
-#include "syscalls.hpp"
-
-#include <aos/core/format.hpp>
+#include "print.hpp"
 
 namespace {
 
@@ -10,29 +8,23 @@ constexpr std::uint64_t sleep_ms = 100;
 constexpr unsigned sleeps = 3;
 constexpr std::uint64_t us_per_ms = 1000;
 
-template <class... Args>
-void say(const char* fmt, const Args&... args) {
-    aos::core::FixedString<128> line;
-    aos::core::format_to(line, fmt, args...);
-    (void)aos::sys::debug_print(line.c_str(), line.size());
-}
-
 } // namespace
 
 int main() {
     std::uint64_t freq = aos::sys::counter_frequency();
     bool ok = true;
     for (unsigned i = 1; i <= sleeps; ++i) {
-        say("sleeper: sleeping {} ms\n", sleep_ms);
+        aos::sys::print("sleeper: sleeping {} ms\n", sleep_ms);
         std::uint64_t start = aos::sys::counter();
         if (!aos::sys::sleep_us(sleep_ms * us_per_ms)) {
-            say("sleeper: sleep failed\n");
+            aos::sys::print("sleeper: sleep failed\n");
             return 1;
         }
         std::uint64_t elapsed_ms = (aos::sys::counter() - start) * us_per_ms / freq;
         bool long_enough = elapsed_ms >= sleep_ms;
         ok = ok && long_enough;
-        say("sleeper: woke after {} ms ({})\n", elapsed_ms, long_enough ? "at least as asked" : "TOO EARLY");
+        aos::sys::print("sleeper: woke after {} ms ({})\n", elapsed_ms,
+                        long_enough ? "at least as asked" : "TOO EARLY");
     }
     return ok ? 0 : 1;
 }

@@ -1,8 +1,6 @@
 // A busy program for the preemption tests: counts without yielding, prints progress, and checks that a
 // floating-point computation survived every switch to the other spinners.
-#include "syscalls.hpp"
-
-#include <aos/core/format.hpp>
+#include "print.hpp"
 
 #ifndef SPIN_TAG
 #error "SPIN_TAG names the instance"
@@ -12,13 +10,6 @@ namespace {
 
 constexpr unsigned rounds = 5;
 constexpr unsigned long work_per_round = 3'000'000;
-
-template <class... Args>
-void say(const char* fmt, const Args&... args) {
-    aos::core::FixedString<128> line;
-    aos::core::format_to(line, fmt, args...);
-    (void)aos::sys::debug_print(line.c_str(), line.size());
-}
 
 } // namespace
 
@@ -30,10 +21,10 @@ int main() {
     for (unsigned r = 1; r <= rounds; ++r) {
         for (unsigned long i = 0; i < work_per_round; ++i)
             sum += step;
-        say("spin {}: round {} of {}\n", SPIN_TAG, r, rounds);
+        aos::sys::print("spin {}: round {} of {}\n", SPIN_TAG, r, rounds);
     }
     double expected = static_cast<double>(rounds) * static_cast<double>(work_per_round) * SPIN_STEP;
     bool fp_ok = sum == expected;
-    say("spin {}: floating point {}\n", SPIN_TAG, fp_ok ? "intact" : "CORRUPTED");
+    aos::sys::print("spin {}: floating point {}\n", SPIN_TAG, fp_ok ? "intact" : "CORRUPTED");
     return fp_ok ? 0 : 1;
 }
