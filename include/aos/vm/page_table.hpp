@@ -180,16 +180,7 @@ public:
             if (Fast f = map_page(va, pa, attrs); f != Fast::general)
                 return fast_result(f);
         }
-        AOS_TRY(Arch::check_attrs(attrs));
-        AOS_TRY(check_free(root().handle, 0, va, va + size));
-        Templates t = AOS_TRY(templates(attrs));
-        Result<void> r = map_level(root(), va, va + size, pa, t, blocks);
-        if (!r) {
-            // Everything mapped in the range is ours (it was free): take it back, tables included.
-            unmap_level(root(), va, va + size, nullptr);
-        }
-        finish();
-        return r;
+        return map_range(va, pa, size, attrs, blocks);
     }
 
     // Unmaps [va, va + size), splitting blocks that are only partly inside, and frees tables that become
@@ -201,12 +192,7 @@ public:
             if (Fast f = unmap_page(va); f != Fast::general)
                 return fast_result(f);
         }
-        Reserve r;
-        AOS_TRY(prepare(va, va + size, r));
-        unmap_level(root(), va, va + size, &r);
-        AOS_ASSERT(r.count == 0);
-        finish();
-        return ok();
+        return unmap_range(va, size);
     }
 
     // Changes the attributes of every page of [va, va + size), splitting blocks only partly inside. Errors
@@ -288,6 +274,30 @@ private:
         ++pending_.count;
     }
 
+    // The general paths, out of line so that the single-page paths stay short.
+    [[gnu::noinline]] Result<void> map_range(std::uint64_t va, std::uint64_t pa, std::uint64_t size,
+                                             const Attrs& attrs, Blocks blocks) {
+        AOS_TRY(Arch::check_attrs(attrs));
+        AOS_TRY(check_free(root().handle, 0, va, va + size));
+        Templates t = AOS_TRY(templates(attrs));
+        Result<void> r = map_level(root(), va, va + size, pa, t, blocks);
+        if (!r) {
+            // Everything mapped in the range is ours (it was free): take it back, tables included.
+            unmap_level(root(), va, va + size, nullptr);
+        }
+        finish();
+        return r;
+    }
+
+    [[gnu::noinline]] Result<void> unmap_range(std::uint64_t va, std::uint64_t size) {
+        Reserve r;
+        AOS_TRY(prepare(va, va + size, r));
+        unmap_level(root(), va, va + size, &r);
+        AOS_ASSERT(r.count == 0);
+        finish();
+        return ok();
+    }
+
     // The outcome of a single-page fast path: done, failed (nothing changed), or left to the general path.
     enum class Fast : std::uint8_t { done, overlap, not_found, general };
 
@@ -333,7 +343,7 @@ private:
 
     // map of one page into an existing last-level table, without the batch bookkeeping of the general path.
     // Fast::general (nothing changed) when a table must be created or the attributes are rejected.
-    Fast map_page(std::uint64_t va, std::uint64_t pa, const Attrs& attrs) {
+    [[gnu::always_inline]] Fast map_page(std::uint64_t va, std::uint64_t pa, const Attrs& attrs) {
         constexpr unsigned last = Arch::levels - 1;
         Descriptor leaf = 0;
         if constexpr (std::equality_comparable<Attrs>) {
@@ -368,7 +378,7 @@ private:
 
     // unmap of one page that leaves its last-level table non-empty. Fast::general (nothing changed) when
     // the page is inside a block (a split) or its table would become empty (reclaim).
-    Fast unmap_page(std::uint64_t va) {
+    [[gnu::always_inline]] Fast unmap_page(std::uint64_t va) {
         constexpr unsigned last = Arch::levels - 1;
         Node* t = nullptr;
         Handle h{};
@@ -870,7 +880,9 @@ public:
 
     SpanTableBackend(std::span<Frame> frames, std::uint64_t phys_offset, Tlb& tlb,
                      std::span<void*> records = {})
-        : frames_(frames), records_(records), phys_offset_(phys_offset), tlb_(tlb) {
+        : frames_(frames), records_(records), phys_offset_(phys_offset),
+          first_pa_(reinterpret_cast<std::uintptr_t>(frames.data()) + phys_offset),
+          bytes_(frames.size() * sizeof(Frame)), tlb_(tlb) {
         AOS_ASSERT(records.empty() || records.size() == frames.size());
         for (Frame& f : frames)
             push(&f);
@@ -925,11 +937,13 @@ public:
 
 private:
     // The frame index of `pa`, or frames_.size() when `pa` is not the start of one of our frames.
+    // One subtraction and one comparison on the walk's path: an address below the first frame wraps to a
+    // large offset.
     std::size_t index_of(std::uint64_t pa) const {
-        std::uint64_t first = reinterpret_cast<std::uintptr_t>(frames_.data()) + phys_offset_;
-        if (pa < first || pa - first >= frames_.size() * sizeof(Frame) || (pa - first) % sizeof(Frame) != 0)
+        std::uint64_t off = pa - first_pa_;
+        if (off >= bytes_ || off % sizeof(Frame) != 0) [[unlikely]]
             return frames_.size();
-        return static_cast<std::size_t>((pa - first) / sizeof(Frame));
+        return static_cast<std::size_t>(off / sizeof(Frame));
     }
 
     void push(Frame* f) {
@@ -941,6 +955,8 @@ private:
     std::span<void*> records_;
     Frame* free_ = nullptr;
     std::uint64_t phys_offset_;
+    std::uint64_t first_pa_; // of frames_[0]
+    std::uint64_t bytes_;    // of all frames
     Tlb& tlb_;
     std::size_t used_ = 0;
 };
