@@ -598,6 +598,14 @@ TEST_CASE("a custom backend: tables behind capabilities, reads from a shadow cop
     // The service holds what the shadow says: slots 0-3 are L0-L3; 2 MiB blocks in L2, the page in L3.
     REQUIRE((service.tables[2][1] & 3) == 1);
     REQUIRE((service.tables[3][0] & 3) == 3);
+    // Single pages without handle_at: the short path reaches the tables through their records.
+    REQUIRE(pt.map(gib1 + 3 * mib2 + kib4, 0x5000'0000, kib4, kernel_rw));
+    REQUIRE(pt.translate(gib1 + 3 * mib2 + kib4)->pa == 0x5000'0000);
+    REQUIRE(pt.map(gib1 + 3 * mib2 + kib4, 0, kib4, kernel_rw).error() == aos::Errc::overlap);
+    REQUIRE(pt.unmap(gib1 + 3 * mib2 + kib4, kib4));
+    REQUIRE(pt.unmap(gib1 + 3 * mib2 + kib4, kib4).error() == aos::Errc::not_found);
+    REQUIRE(pt.table_count() == 4);
+    REQUIRE(pt.check_invariants());
     REQUIRE(pt.unmap(gib1, 3 * mib2 + kib4));
     REQUIRE(pt.table_count() == 1);
     REQUIRE(service.requests > 0);
