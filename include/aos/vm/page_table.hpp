@@ -176,16 +176,11 @@ public:
             return error(Errc::overflow);
         if (pa + size > pa_limit)
             return error(Errc::out_of_range);
-        AOS_TRY(Arch::check_attrs(attrs));
-        AOS_TRY(check_free(root().handle, 0, va, va + size));
-        Templates t = AOS_TRY(templates(attrs));
-        Result<void> r = map_level(root(), va, va + size, pa, t, blocks);
-        if (!r) {
-            // Everything mapped in the range is ours (it was free): take it back, tables included.
-            unmap_level(root(), va, va + size, nullptr);
+        if (size == Arch::page_size) {
+            if (Fast f = map_page(va, pa, attrs); f != Fast::general)
+                return fast_result(f);
         }
-        finish();
-        return r;
+        return map_range(va, pa, size, attrs, blocks);
     }
 
     // Unmaps [va, va + size), splitting blocks that are only partly inside, and frees tables that become
@@ -193,12 +188,11 @@ public:
     // no_memory (a block split needs a table that cannot be created).
     Result<void> unmap(std::uint64_t va, std::uint64_t size) {
         AOS_TRY(check_range(va, size));
-        Reserve r;
-        AOS_TRY(prepare(va, va + size, r));
-        unmap_level(root(), va, va + size, &r);
-        AOS_ASSERT(r.count == 0);
-        finish();
-        return ok();
+        if (size == Arch::page_size) {
+            if (Fast f = unmap_page(va); f != Fast::general)
+                return fast_result(f);
+        }
+        return unmap_range(va, size);
     }
 
     // Changes the attributes of every page of [va, va + size), splitting blocks only partly inside. Errors
@@ -278,6 +272,128 @@ private:
         pending_.va[pending_.count] = va;
         pending_.scope[pending_.count] = scope;
         ++pending_.count;
+    }
+
+    // The general paths, out of line so that the single-page paths stay short.
+    [[gnu::noinline]] Result<void> map_range(std::uint64_t va, std::uint64_t pa, std::uint64_t size,
+                                             const Attrs& attrs, Blocks blocks) {
+        AOS_TRY(Arch::check_attrs(attrs));
+        AOS_TRY(check_free(root().handle, 0, va, va + size));
+        Templates t = AOS_TRY(templates(attrs));
+        Result<void> r = map_level(root(), va, va + size, pa, t, blocks);
+        if (!r) {
+            // Everything mapped in the range is ours (it was free): take it back, tables included.
+            unmap_level(root(), va, va + size, nullptr);
+        }
+        finish();
+        return r;
+    }
+
+    [[gnu::noinline]] Result<void> unmap_range(std::uint64_t va, std::uint64_t size) {
+        Reserve r;
+        AOS_TRY(prepare(va, va + size, r));
+        unmap_level(root(), va, va + size, &r);
+        AOS_ASSERT(r.count == 0);
+        finish();
+        return ok();
+    }
+
+    // The outcome of a single-page fast path: done, failed (nothing changed), or left to the general path.
+    enum class Fast : std::uint8_t { done, overlap, not_found, general };
+
+    static Result<void> fast_result(Fast f) {
+        if (f == Fast::overlap)
+            return error(Errc::overlap);
+        if (f == Fast::not_found)
+            return error(Errc::not_found);
+        return ok();
+    }
+
+    // Walks to the last-level table holding `va` for a single-page operation: one descriptor read per level,
+    // straight from the tables, and the record of the last table only. Returns Fast::done with `t` and `h`
+    // set, Fast::not_found at an invalid upper entry, or Fast::general at a block (the caller decides).
+    [[gnu::always_inline]] Fast walk_to_last(std::uint64_t va, Node*& t, Handle& h) const {
+        constexpr unsigned last = Arch::levels - 1;
+        h = root().handle;
+        if constexpr (last == 0) {
+            t = &root();
+            return Fast::done;
+        }
+        for (unsigned level = 0; level < last; ++level) {
+            Descriptor d = backend_.read(h, Arch::index(va, level));
+            if (!Arch::is_valid(d))
+                return Fast::not_found;
+            if (Arch::is_leaf(d, level))
+                return Fast::general;
+            if (level + 1 < last) {
+                if constexpr (TableHandles<Backend>)
+                    h = backend_.handle_at(Arch::next_table(d));
+                else
+                    h = child(d, level + 1)->handle;
+                continue;
+            }
+            t = child(d, last);
+            if constexpr (TableHandles<Backend>)
+                h = backend_.handle_at(Arch::next_table(d)); // does not wait for the record
+            else
+                h = t->handle;
+        }
+        return Fast::done;
+    }
+
+    // map of one page into an existing last-level table, without the batch bookkeeping of the general path.
+    // Fast::general (nothing changed) when a table must be created or the attributes are rejected.
+    [[gnu::always_inline]] Fast map_page(std::uint64_t va, std::uint64_t pa, const Attrs& attrs) {
+        constexpr unsigned last = Arch::levels - 1;
+        Descriptor leaf = 0;
+        if constexpr (std::equality_comparable<Attrs>) {
+            if (page_leaf_ != 0 && attrs == page_attrs_) {
+                leaf = page_leaf_ | pa;
+            } else {
+                Result<Descriptor> l = Arch::encode_leaf(0, attrs, last);
+                if (!l)
+                    return Fast::general; // the general path reports the attribute error
+                page_attrs_ = attrs;
+                page_leaf_ = *l;
+                leaf = *l | pa;
+            }
+        } else {
+            Result<Descriptor> l = Arch::encode_leaf(pa, attrs, last);
+            if (!l)
+                return Fast::general;
+            leaf = *l;
+        }
+        Node* t = nullptr;
+        Handle h{};
+        if (Fast f = walk_to_last(va, t, h); f != Fast::done)
+            return f == Fast::not_found ? Fast::general : Fast::overlap;
+        unsigned idx = Arch::index(va, last);
+        if (Arch::is_valid(backend_.read(h, idx)))
+            return Fast::overlap;
+        backend_.write(h, idx, leaf);
+        ++t->live;
+        backend_.sync();
+        return Fast::done;
+    }
+
+    // unmap of one page that leaves its last-level table non-empty. Fast::general (nothing changed) when
+    // the page is inside a block (a split) or its table would become empty (reclaim).
+    [[gnu::always_inline]] Fast unmap_page(std::uint64_t va) {
+        constexpr unsigned last = Arch::levels - 1;
+        Node* t = nullptr;
+        Handle h{};
+        if (Fast f = walk_to_last(va, t, h); f != Fast::done)
+            return f;
+        unsigned idx = Arch::index(va, last);
+        if (!Arch::is_valid(backend_.read(h, idx)))
+            return Fast::not_found;
+        if (t->live <= 1)
+            return Fast::general;
+        backend_.write(h, idx, 0);
+        --t->live;
+        backend_.invalidate(va, TlbScope::leaf);
+        backend_.sync();
+        return Fast::done;
     }
 
     // Tables created before a split so that the commit cannot fail. A split unlinks at most one table per
@@ -683,6 +799,9 @@ private:
     Node* retired_ = nullptr;
     Pending pending_;
     mutable Node* cache_[Arch::levels]{};
+    // The last-level leaf template of the attributes of the last single-page map (0: none yet).
+    Attrs page_attrs_{};
+    Descriptor page_leaf_ = 0;
 };
 
 // A fixed pool of T over caller-provided storage: the reference NodeAlloc (the kernel's and the tests').
@@ -761,7 +880,9 @@ public:
 
     SpanTableBackend(std::span<Frame> frames, std::uint64_t phys_offset, Tlb& tlb,
                      std::span<void*> records = {})
-        : frames_(frames), records_(records), phys_offset_(phys_offset), tlb_(tlb) {
+        : frames_(frames), records_(records), phys_offset_(phys_offset),
+          first_pa_(reinterpret_cast<std::uintptr_t>(frames.data()) + phys_offset),
+          bytes_(frames.size() * sizeof(Frame)), tlb_(tlb) {
         AOS_ASSERT(records.empty() || records.size() == frames.size());
         for (Frame& f : frames)
             push(&f);
@@ -816,11 +937,13 @@ public:
 
 private:
     // The frame index of `pa`, or frames_.size() when `pa` is not the start of one of our frames.
+    // One subtraction and one comparison on the walk's path: an address below the first frame wraps to a
+    // large offset.
     std::size_t index_of(std::uint64_t pa) const {
-        std::uint64_t first = reinterpret_cast<std::uintptr_t>(frames_.data()) + phys_offset_;
-        if (pa < first || pa - first >= frames_.size() * sizeof(Frame) || (pa - first) % sizeof(Frame) != 0)
+        std::uint64_t off = pa - first_pa_;
+        if (off >= bytes_ || off % sizeof(Frame) != 0) [[unlikely]]
             return frames_.size();
-        return static_cast<std::size_t>((pa - first) / sizeof(Frame));
+        return static_cast<std::size_t>(off / sizeof(Frame));
     }
 
     void push(Frame* f) {
@@ -832,6 +955,8 @@ private:
     std::span<void*> records_;
     Frame* free_ = nullptr;
     std::uint64_t phys_offset_;
+    std::uint64_t first_pa_; // of frames_[0]
+    std::uint64_t bytes_;    // of all frames
     Tlb& tlb_;
     std::size_t used_ = 0;
 };

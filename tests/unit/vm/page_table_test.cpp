@@ -297,6 +297,58 @@ TEST_CASE("unmap splits blocks, frees tables that become empty, and invalidates 
     REQUIRE(f.pt.check_invariants());
 }
 
+TEST_CASE("single pages take a short path that keeps counts, errors, reclaim and TLB maintenance") {
+    const bool records = GENERATE(true, false);
+    Fixture f(256, records);
+    using E = aos::Errc;
+    const std::uint64_t va = 3 * gib1 + 5 * mib2;
+    REQUIRE(f.pt.map(va, 0x1000'0000, kib4, kernel_rw)); // creates its tables
+    auto tables = f.pt.table_count();
+    // Into an existing last-level table: no table created, templates of different attributes alternate.
+    REQUIRE(f.pt.map(va + kib4, 0x2000'0000, kib4, user_rw));
+    REQUIRE(f.pt.map(va + 2 * kib4, 0x3000'0000, kib4, kernel_rw));
+    REQUIRE(f.pt.map(va + 3 * kib4, 0x4000'0000, kib4, device));
+    REQUIRE(f.pt.table_count() == tables);
+    REQUIRE(f.pt.translate(va + kib4)->attrs == user_rw);
+    REQUIRE(f.pt.translate(va + 2 * kib4)->attrs == kernel_rw);
+    REQUIRE(f.pt.translate(va + 2 * kib4)->pa == 0x3000'0000);
+    REQUIRE(f.pt.translate(va + 3 * kib4)->attrs == device);
+    REQUIRE(f.pt.check_invariants());
+    // Errors change nothing: a mapped page, a page inside a block, attributes rejected after a cached
+    // template.
+    REQUIRE(f.pt.map(va + kib4, 0, kib4, kernel_rw).error() == E::overlap);
+    REQUIRE(f.pt.map(gib1, gib1, mib2, kernel_rw));
+    REQUIRE(f.pt.map(gib1 + 7 * kib4, 0, kib4, kernel_rw).error() == E::overlap);
+    REQUIRE(f.pt.map(va + 4 * kib4, 0, kib4, {.kernel = a64::prot_none}).error() == E::unsupported);
+    REQUIRE(f.pt.map(va + 4 * kib4, 0, kib4, {.kernel = a64::prot_read, .user = a64::prot_rw}).error() ==
+            E::unsupported);
+    REQUIRE(f.pt.translate(va + 4 * kib4).error() == E::not_found);
+    REQUIRE(f.pt.unmap(va + 4 * kib4, kib4).error() == E::not_found); // hole in a live table
+    REQUIRE(f.pt.unmap(va + mib2, kib4).error() == E::not_found);     // no last-level table
+    REQUIRE(f.pt.unmap(5 * gib512, kib4).error() == E::not_found);    // no upper table
+    REQUIRE(f.pt.check_invariants());
+    // An unmap that leaves the table live: one leaf invalidation, then a sync.
+    auto inv = f.tlb.invalidations, syncs = f.tlb.syncs;
+    REQUIRE(f.pt.unmap(va + 2 * kib4, kib4));
+    REQUIRE(f.tlb.invalidations == inv + 1);
+    REQUIRE(f.tlb.syncs > syncs);
+    REQUIRE(f.pt.translate(va + 2 * kib4).error() == E::not_found);
+    REQUIRE(f.pt.table_count() == tables + 1); // and the L2 table of the block at 1 GiB
+    // A page out of a block is split; the last page of a table reclaims it and its empty parents.
+    REQUIRE(f.pt.unmap(gib1 + 7 * kib4, kib4));
+    REQUIRE(f.pt.translate(gib1 + 8 * kib4)->level == 3);
+    REQUIRE(f.pt.check_invariants());
+    REQUIRE(f.pt.unmap(gib1, 7 * kib4));
+    REQUIRE(f.pt.unmap(gib1 + 8 * kib4, mib2 - 8 * kib4));
+    REQUIRE(f.pt.unmap(va, kib4));
+    REQUIRE(f.pt.unmap(va + kib4, kib4));
+    REQUIRE(f.pt.table_count() == tables);
+    REQUIRE(f.pt.unmap(va + 3 * kib4, kib4));
+    REQUIRE(f.pt.table_count() == 1);
+    REQUIRE(f.backend.used() == 1);
+    REQUIRE(f.pt.check_invariants());
+}
+
 TEST_CASE("TLB invalidations are batched: one per page up to a limit, then one for everything") {
     Fixture f;
     REQUIRE(f.pt.map(gib1, gib1, 64 * kib4, kernel_rw, aos::vm::Blocks::forbidden));
@@ -546,6 +598,14 @@ TEST_CASE("a custom backend: tables behind capabilities, reads from a shadow cop
     // The service holds what the shadow says: slots 0-3 are L0-L3; 2 MiB blocks in L2, the page in L3.
     REQUIRE((service.tables[2][1] & 3) == 1);
     REQUIRE((service.tables[3][0] & 3) == 3);
+    // Single pages without handle_at: the short path reaches the tables through their records.
+    REQUIRE(pt.map(gib1 + 3 * mib2 + kib4, 0x5000'0000, kib4, kernel_rw));
+    REQUIRE(pt.translate(gib1 + 3 * mib2 + kib4)->pa == 0x5000'0000);
+    REQUIRE(pt.map(gib1 + 3 * mib2 + kib4, 0, kib4, kernel_rw).error() == aos::Errc::overlap);
+    REQUIRE(pt.unmap(gib1 + 3 * mib2 + kib4, kib4));
+    REQUIRE(pt.unmap(gib1 + 3 * mib2 + kib4, kib4).error() == aos::Errc::not_found);
+    REQUIRE(pt.table_count() == 4);
+    REQUIRE(pt.check_invariants());
     REQUIRE(pt.unmap(gib1, 3 * mib2 + kib4));
     REQUIRE(pt.table_count() == 1);
     REQUIRE(service.requests > 0);
