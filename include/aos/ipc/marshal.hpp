@@ -288,15 +288,25 @@ public:
         const std::byte* end = begin + n;
         const std::byte* src = begin;
         constexpr std::size_t word_bytes = sizeof(std::uint64_t);
-        while (src != end) {
-            std::size_t shift = pos_ % word_bytes;
-            std::size_t take = word_bytes - shift;
-            if (take > static_cast<std::size_t>(end - src))
-                take = static_cast<std::size_t>(end - src);
-            frame_.words[pos_ / word_bytes] |= load_partial(src, take, begin, end) << (shift * 8);
-            pos_ += take;
-            src += take;
+        std::size_t word = pos_ / word_bytes;
+        std::size_t shift = (pos_ % word_bytes) * 8;
+        // A source word lands in one frame word, or (shift != 0) straddles two; both lie in this frame,
+        // which the bytes fit.
+        for (; end - src >= static_cast<std::ptrdiff_t>(word_bytes); src += word_bytes, ++word) {
+            std::uint64_t v = 0;
+            __builtin_memcpy(&v, src, sizeof(v));
+            frame_.words[word] |= v << shift;
+            if (shift != 0)
+                frame_.words[word + 1] |= v >> (64 - shift);
         }
+        if (src != end) {
+            auto left = static_cast<std::size_t>(end - src);
+            std::uint64_t v = load_partial(src, left, begin, end);
+            frame_.words[word] |= v << shift;
+            if (shift != 0 && shift / 8 + left > word_bytes)
+                frame_.words[word + 1] |= v >> (64 - shift);
+        }
+        pos_ += n;
     }
 
     // Sends the last, partly filled frame (its unused bytes are zero).
