@@ -391,6 +391,16 @@ AOS_IPC_INLINE Bits load_bits(const std::byte* data, std::size_t size, std::size
     return raw;
 }
 
+// The capability beside a message, copied a word at a time: a wide load of the two words, each stored on
+// its own moments earlier (by the transport or when the Incoming was built), would miss store-to-load
+// forwarding.
+AOS_IPC_INLINE Capability load_capability(const Capability& cap) {
+    std::uint64_t ref = cap.ref;
+    std::uint64_t size = cap.size;
+    __asm__("" : "+r"(ref), "+r"(size));
+    return Capability{ref, size};
+}
+
 // Bounded reader over a payload.
 struct SpanReader {
     std::span<const std::byte> in;
@@ -469,7 +479,7 @@ AOS_IPC_INLINE Errc get_field(SpanReader& r, T& out, const Capability* cap) {
     } else {
         if (cap == nullptr)
             return Errc::malformed; // a capability field without a capability beside the frame
-        out = *cap;
+        out = load_capability(*cap);
         return Errc{};
     }
 }
@@ -542,7 +552,7 @@ AOS_IPC_INLINE bool decode_fixed(const std::byte* p, std::size_t size, R& r, con
         } else {
             valid &= cap != nullptr;
             if (cap != nullptr)
-                f = *cap;
+                f = load_capability(*cap);
         }
     };
     r.fields([&](auto&... f) AOS_IPC_INLINE_LAMBDA { (one(f), ...); });
