@@ -184,9 +184,34 @@ AOS_IPC_INLINE void put_field(W& w, const T& v) {
         w.put(&v, sizeof(T));
     } else if constexpr (Sized<T>) {
         auto n = static_cast<std::uint32_t>(sized_length(v));
-        w.put(&n, sizeof(n));
-        w.put(sized_data(v), sized_length(v));
+        if constexpr (requires { w.put_bytes(sized_data(v), sized_length(v)); }) {
+            w.put_scalar(n);
+            w.put_bytes(sized_data(v), sized_length(v));
+        } else {
+            w.put(&n, sizeof(n));
+            w.put(sized_data(v), sized_length(v));
+        }
     }
+}
+
+// Up to 8 bytes at `p` (take of them, zero-extended) without reading outside [begin, end): a word load
+// where one fits, else the last word of the source shifted down, else (a source under 8 bytes) byte by byte.
+AOS_IPC_INLINE std::uint64_t load_partial(const std::byte* p, std::size_t take, const std::byte* begin,
+                                          const std::byte* end) {
+    std::uint64_t v = 0;
+    auto avail = static_cast<std::size_t>(end - p);
+    if (avail >= sizeof(v)) {
+        __builtin_memcpy(&v, p, sizeof(v));
+    } else if (static_cast<std::size_t>(end - begin) >= sizeof(v)) {
+        __builtin_memcpy(&v, end - sizeof(v), sizeof(v));
+        v >>= (sizeof(v) - avail) * 8;
+    } else {
+        for (std::size_t i = 0; i < take; ++i)
+            v |= std::uint64_t{std::to_integer<std::uint8_t>(p[i])} << (i * 8);
+    }
+    if (take < sizeof(v))
+        v &= (std::uint64_t{1} << (take * 8)) - 1;
+    return v;
 }
 
 // Bounded writer into a span (records nested in a blob).
@@ -213,7 +238,9 @@ AOS_IPC_INLINE constexpr std::uint64_t wire_bits(T v) {
 
 // Streams payload bytes into frames, handing each full frame to the sink. The first sink error stops the
 // stream and is kept for the caller.
-template <class Sink>
+// `Reload`: hand frames to the sink as words reloaded one at a time (for messages with strings or blobs,
+// whose frames are built in memory; an all-scalar frame stays in registers and needs none).
+template <class Sink, bool Reload = true>
 class FrameWriter {
 public:
     FrameWriter(Sink& sink, std::uint64_t header0, std::uint64_t first_word, const Capability* cap)
@@ -238,12 +265,48 @@ public:
     AOS_IPC_INLINE void put_scalar(T v) {
         constexpr std::size_t word_bytes = sizeof(std::uint64_t);
         std::size_t shift = pos_ % word_bytes;
-        if (pos_ + sizeof(T) <= frame_bytes && shift + sizeof(T) <= word_bytes) [[likely]] {
+        if (pos_ + sizeof(T) <= frame_bytes) [[likely]] {
             frame_.words[pos_ / word_bytes] |= wire_bits(v) << (shift * 8);
+            if (shift + sizeof(T) > word_bytes) // the rest of a scalar that straddles two words
+                frame_.words[pos_ / word_bytes + 1] |= wire_bits(v) >> ((word_bytes - shift) * 8);
             pos_ += sizeof(T);
             return;
         }
         put(&v, sizeof(T));
+    }
+
+    // Bytes of a string or blob, OR-ed into the frames' words one aligned word at a time: a byte copy into
+    // the frame followed by the sink's wide copy out of it misses store-to-load forwarding (mixed store and
+    // load widths), which cost more than the rest of a short string message.
+    AOS_IPC_INLINE void put_bytes(const void* data, std::size_t n) {
+        if (pos_ + n > frame_bytes) {
+            // Spanning frames: whole words of a long payload copy faster as bytes.
+            put(data, n);
+            return;
+        }
+        const auto* begin = static_cast<const std::byte*>(data);
+        const std::byte* end = begin + n;
+        const std::byte* src = begin;
+        constexpr std::size_t word_bytes = sizeof(std::uint64_t);
+        std::size_t word = pos_ / word_bytes;
+        std::size_t shift = (pos_ % word_bytes) * 8;
+        // A source word lands in one frame word, or (shift != 0) straddles two; both lie in this frame,
+        // which the bytes fit.
+        for (; end - src >= static_cast<std::ptrdiff_t>(word_bytes); src += word_bytes, ++word) {
+            std::uint64_t v = 0;
+            __builtin_memcpy(&v, src, sizeof(v));
+            frame_.words[word] |= v << shift;
+            if (shift != 0)
+                frame_.words[word + 1] |= v >> (64 - shift);
+        }
+        if (src != end) {
+            auto left = static_cast<std::size_t>(end - src);
+            std::uint64_t v = load_partial(src, left, begin, end);
+            frame_.words[word] |= v << shift;
+            if (shift != 0 && shift / 8 + left > word_bytes)
+                frame_.words[word + 1] |= v >> (64 - shift);
+        }
+        pos_ += n;
     }
 
     // Sends the last, partly filled frame (its unused bytes are zero).
@@ -265,8 +328,21 @@ private:
         }
     }
     void flush() {
-        if (status_)
+        if (!status_)
+            return;
+        // Handed over as words read one at a time (each load matches the store that wrote its word) and
+        // written afresh, so however the sink copies the frame it reads stores it can forward from.
+        if constexpr (!Reload) {
             status_ = sink_(static_cast<const Frame&>(frame_), index_ == 0 ? cap_ : nullptr);
+            return;
+        }
+        Frame out{}; // every word is written below; the zeroing folds away
+        for (std::size_t i = 0; i < frame_words; ++i) {
+            std::uint64_t word = frame_.words[i];
+            __asm__("" : "+r"(word));
+            out.words[i] = word;
+        }
+        status_ = sink_(static_cast<const Frame&>(out), index_ == 0 ? cap_ : nullptr);
     }
     void flush_and_start_next() {
         flush();
@@ -284,6 +360,46 @@ private:
     std::uint32_t index_ = 0;
     Result<void> status_{};
 };
+
+// The unsigned integer of a scalar's width.
+template <class T>
+using BitsOf =
+    std::conditional_t<sizeof(T) == 1, std::uint8_t,
+                       std::conditional_t<sizeof(T) == 2, std::uint16_t,
+                                          std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>>>;
+
+// The `Bits` at `pos` of [data, data + size) (pos + sizeof(Bits) <= size). The sender wrote the payload a
+// word at a time: a field inside one aligned word is loaded directly (the load lies within one store); one
+// that straddles two words is put together from the two aligned words when both lie inside the span, since
+// a load spanning two stores misses store-to-load forwarding and stalls. Each word is loaded on its own.
+template <class Bits>
+AOS_IPC_INLINE Bits load_bits(const std::byte* data, std::size_t size, std::size_t pos) {
+    constexpr std::size_t word_bytes = sizeof(std::uint64_t);
+    const std::byte* p = data + pos;
+    std::size_t shift = reinterpret_cast<std::uintptr_t>(p) % word_bytes;
+    Bits raw = 0;
+    if (shift + sizeof(Bits) > word_bytes && shift <= pos && pos - shift + 2 * word_bytes <= size) {
+        std::uint64_t lo = 0;
+        std::uint64_t hi = 0;
+        __builtin_memcpy(&lo, p - shift, sizeof(lo));
+        __builtin_memcpy(&hi, p - shift + word_bytes, sizeof(hi));
+        __asm__("" : "+r"(lo), "+r"(hi));
+        return static_cast<Bits>((lo >> (shift * 8)) | (hi << ((word_bytes - shift) * 8)));
+    }
+    __builtin_memcpy(&raw, p, sizeof(raw));
+    __asm__("" : "+r"(raw));
+    return raw;
+}
+
+// The capability beside a message, copied a word at a time: a wide load of the two words, each stored on
+// its own moments earlier (by the transport or when the Incoming was built), would miss store-to-load
+// forwarding.
+AOS_IPC_INLINE Capability load_capability(const Capability& cap) {
+    std::uint64_t ref = cap.ref;
+    std::uint64_t size = cap.size;
+    __asm__("" : "+r"(ref), "+r"(size));
+    return Capability{ref, size};
+}
 
 // Bounded reader over a payload.
 struct SpanReader {
@@ -328,8 +444,10 @@ AOS_IPC_INLINE Errc get_scalar(SpanReader& r, T& out) {
         out = raw != 0;
         return Errc{};
     } else {
-        if (!r.get(&out, sizeof(T)))
+        if (sizeof(T) > r.in.size() - r.pos)
             return Errc::truncated;
+        out = static_cast<T>(load_bits<BitsOf<T>>(r.in.data(), r.in.size(), r.pos));
+        r.pos += sizeof(T);
         return scalar_valid(out) ? Errc{} : Errc::out_of_range;
     }
 }
@@ -361,9 +479,90 @@ AOS_IPC_INLINE Errc get_field(SpanReader& r, T& out, const Capability* cap) {
     } else {
         if (cap == nullptr)
             return Errc::malformed; // a capability field without a capability beside the frame
-        out = *cap;
+        out = load_capability(*cap);
         return Errc{};
     }
+}
+
+} // namespace detail
+
+namespace detail {
+
+// A record whose payload has one fixed layout: only scalars, scalar arrays and capabilities (which take no
+// payload bytes). Such a record decodes as loads from compile-time offsets.
+struct AllFixed {
+    template <class... F>
+    constexpr std::bool_constant<((Scalar<std::remove_cvref_t<F>> || ScalarArray<std::remove_cvref_t<F>> ||
+                                   std::same_as<std::remove_cvref_t<F>, Capability>) &&
+                                  ...)>
+    operator()(const F&...) const {
+        return {};
+    }
+};
+template <class R>
+inline constexpr bool fixed_layout = decltype(std::declval<const R&>().fields(AllFixed{}))::value;
+
+// Whether `raw`, a scalar's bytes zero-extended, is a valid value of T: enums below `count`, bools 0 or 1.
+template <class T>
+AOS_IPC_INLINE constexpr bool wire_valid(std::uint64_t raw) {
+    if constexpr (std::same_as<T, bool>) {
+        return raw <= 1;
+    } else if constexpr (std::is_enum_v<T> && requires { T::count; }) {
+        using U = std::underlying_type_t<T>;
+        // Signed underlying types: a negative value sign-extends to a huge unsigned one and fails too.
+        return static_cast<std::uint64_t>(static_cast<std::int64_t>(static_cast<U>(raw))) <
+               static_cast<std::uint64_t>(static_cast<U>(T::count));
+    } else {
+        return true;
+    }
+}
+
+template <class T>
+AOS_IPC_INLINE bool load_fixed_scalar(const std::byte* data, std::size_t size, std::size_t pos, T& out) {
+    // The field's bytes as an unsigned integer of its width, loaded on their own: merged with the next
+    // field's into one vector load, they would span two of the sender's word stores and miss store-to-load
+    // forwarding (a stall costing more than the whole message).
+    using Bits = BitsOf<T>;
+    static_assert(sizeof(Bits) == sizeof(T));
+    Bits raw = load_bits<Bits>(data, size, pos);
+    bool valid = wire_valid<T>(raw);
+    if constexpr (std::same_as<T, bool>)
+        out = raw != 0;
+    else
+        out = static_cast<T>(raw);
+    return valid;
+}
+
+// Decodes a fixed-layout record from exactly its payload size: no bounds check per field, range checks
+// combined without branches. false if any value is out of range (the caller then finds which).
+template <class R>
+AOS_IPC_INLINE bool decode_fixed(const std::byte* p, std::size_t size, R& r, const Capability* cap) {
+    std::size_t pos = 0;
+    bool valid = true;
+    auto one = [&](auto& f) AOS_IPC_INLINE_LAMBDA {
+        using T = std::remove_cvref_t<decltype(f)>;
+        if constexpr (Scalar<T>) {
+            valid &= load_fixed_scalar(p, size, pos, f);
+            pos += sizeof(T);
+        } else if constexpr (ScalarArray<T>) {
+            for (auto& e : f) {
+                valid &= load_fixed_scalar(p, size, pos, e);
+                pos += sizeof(e);
+            }
+        } else {
+            valid &= cap != nullptr;
+            if (cap != nullptr)
+                f = load_capability(*cap);
+        }
+    };
+    r.fields([&](auto&... f) AOS_IPC_INLINE_LAMBDA { (one(f), ...); });
+    return valid;
+}
+
+template <class R>
+constexpr std::uint64_t fixed_layout_size() {
+    R r{};
+    return payload_size(r);
 }
 
 } // namespace detail
@@ -385,6 +584,13 @@ Result<R> decode_record(std::span<const std::byte> payload, const Capability* ca
     // one field at a time as wide vectors (a store-forwarding stall on x86 and AArch64 alike).
     Result<R> out{R{}};
     R& r = *out;
+    if constexpr (detail::fixed_layout<R>) {
+        // The common case in one branch; any failure is diagnosed below, field by field.
+        constexpr std::uint64_t size = detail::fixed_layout_size<R>();
+        if (payload.size() == size && detail::decode_fixed(payload.data(), size, r, cap)) [[likely]]
+            return out;
+        r = R{};
+    }
     detail::SpanReader reader{payload};
     Errc err{};
     unsigned index = 0;
@@ -473,7 +679,8 @@ Result<void> encode(const M& m, RequestId request, std::uint8_t flags, Sink&& si
     std::uint64_t header0 = FrameHeader::make(M::type_id, request, 0, flags);
     std::uint64_t first_word =
         FirstWord::PayloadLength::make(length) | FirstWord::FragmentCount::make(fragments_for(length));
-    detail::FrameWriter<std::remove_reference_t<Sink>> w(sink, header0, first_word, cap);
+    detail::FrameWriter<std::remove_reference_t<Sink>, !detail::fixed_layout<M>> w(sink, header0, first_word,
+                                                                                   cap);
     m.fields([&](const auto&... f) AOS_IPC_INLINE_LAMBDA { (detail::put_field(w, f), ...); });
     return w.finish();
 }
@@ -505,7 +712,7 @@ Result<void> encode_error(TypeId type, RequestId request, Errc code, Sink&& sink
         FrameHeader::make(type, request, 0, FrameHeader::flag_response | FrameHeader::flag_error);
     std::uint64_t first_word =
         FirstWord::PayloadLength::make(payload_size(reply)) | FirstWord::FragmentCount::make(1);
-    detail::FrameWriter<std::remove_reference_t<Sink>> w(sink, header0, first_word, nullptr);
+    detail::FrameWriter<std::remove_reference_t<Sink>, false> w(sink, header0, first_word, nullptr);
     reply.fields([&](const auto&... f) { (detail::put_field(w, f), ...); });
     return w.finish();
 }
@@ -537,8 +744,13 @@ inline bool is_whole_message(const Frame& f) {
 inline Result<Incoming> whole_message(const Frame& f, const Capability& cap) {
     std::uint8_t flags = FrameHeader::flags(f);
     std::uint64_t length = FirstWord::PayloadLength::get(f.words[1]);
-    if (!is_whole_message(f) || (flags & ~FrameHeader::known_flags) != 0 || length > first_payload_bytes ||
-        !detail::padding_zero(f, first_payload_offset + length))
+    // Fragment 0, known flags, and (one subtraction) a fragment count of 1 with a length that fits.
+    constexpr std::uint64_t unknown_flags =
+        FrameHeader::Flags::make(static_cast<std::uint8_t>(~FrameHeader::known_flags));
+    constexpr std::uint64_t one_fragment = FirstWord::FragmentCount::make(1);
+    bool header_ok = ((f.words[0] & (FrameHeader::FragmentIndex::mask | unknown_flags)) == 0) &&
+                     (f.words[1] - one_fragment <= first_payload_bytes);
+    if (!header_ok || !detail::padding_zero(f, first_payload_offset + length))
         return error(Errc::malformed);
     Incoming in;
     in.type = FrameHeader::type(f);

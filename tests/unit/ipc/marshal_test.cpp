@@ -44,6 +44,23 @@ struct Empty {
     AOS_IPC_MESSAGE(8)
 };
 
+// Scalars that straddle word boundaries of the payload, around a string.
+struct Straddle {
+    std::uint8_t a = 0;
+    std::uint32_t b = 0; // bytes 1..5
+    std::uint64_t c = 0; // bytes 5..13
+    aos::ipc::Str s;
+    std::int16_t d = 0;
+    AOS_IPC_MESSAGE(9, a, b, c, s, d)
+};
+
+enum class Signed : std::int8_t { minus = -1, zero = 0, one, count };
+struct FixedSigned {
+    std::uint8_t pad = 0;
+    Signed v = Signed::zero;
+    AOS_IPC_FIELDS(pad, v)
+};
+
 struct Entry {
     std::uint32_t id = 0;
     aos::ipc::Str name;
@@ -360,4 +377,66 @@ TEST_CASE("records nest in a blob and read back in order", "[marshal]") {
     CHECK(b->id == 2);
     CHECK(rpos == full);
     CHECK(aos::ipc::read_record<Entry>(in, rpos).error() == Errc::truncated);
+}
+
+TEST_CASE("scalars straddling payload words decode from aligned and unaligned payload copies", "[marshal]") {
+    std::string text = "seventeen bytes!!";
+    for (std::size_t len = 0; len <= text.size(); ++len) {
+        Straddle m{0xa5, 0x01020304, 0x1112131415161718, {text.data(), len}, -2};
+        auto frames = encode_all(m);
+        REQUIRE(frames);
+        Reassembled r(256);
+        REQUIRE(*r.push_all(*frames));
+        const auto& in = r.rx.message();
+        auto back = aos::ipc::decode<Straddle>(in);
+        REQUIRE(back);
+        CHECK(back->a == m.a);
+        CHECK(back->b == m.b);
+        CHECK(back->c == m.c);
+        CHECK(back->d == m.d);
+        CHECK(std::string(back->s.data, back->s.size) == text.substr(0, len));
+        // The same payload at every offset from an aligned base: straddling fields take the byte path.
+        alignas(8) std::byte copy[128]{};
+        for (std::size_t off = 0; off < 8; ++off) {
+            __builtin_memcpy(copy + off, in.payload.data(), in.payload.size());
+            auto moved = aos::ipc::decode_record<Straddle>({copy + off, in.payload.size()});
+            REQUIRE(moved);
+            CHECK(moved->b == m.b);
+            CHECK(moved->c == m.c);
+            CHECK(moved->d == m.d);
+            // One byte short: truncated at the last field, whatever the alignment.
+            aos::ipc::DecodeFailure where{};
+            auto cut =
+                aos::ipc::decode_record<Straddle>({copy + off, in.payload.size() - 1}, nullptr, &where);
+            CHECK(cut.error() == Errc::truncated);
+            CHECK(where.field == 4);
+        }
+    }
+}
+
+TEST_CASE("the fixed-layout decoder reports the same errors as the field-by-field one", "[marshal]") {
+    // A negative value of a signed enum is out of range, like one at or past `count`.
+    std::byte raw[2] = {std::byte{0}, std::byte{0xff}};
+    aos::ipc::DecodeFailure where{};
+    CHECK(aos::ipc::decode_record<FixedSigned>(raw, nullptr, &where).error() == Errc::out_of_range);
+    CHECK(where.field == 1);
+    CHECK(where.offset == 1);
+    raw[1] = std::byte{2};
+    CHECK(aos::ipc::decode_record<FixedSigned>(raw).error() == Errc::out_of_range);
+    raw[1] = std::byte{1};
+    auto ok = aos::ipc::decode_record<FixedSigned>(raw);
+    REQUIRE(ok);
+    CHECK(ok->v == Signed::one);
+    // Wrong lengths: short is truncated, long is malformed.
+    CHECK(aos::ipc::decode_record<FixedSigned>(std::span<const std::byte>(raw, 1)).error() ==
+          Errc::truncated);
+    std::byte longer[3] = {};
+    CHECK(aos::ipc::decode_record<FixedSigned>(longer).error() == Errc::malformed);
+    // A capability field without a capability beside the frame.
+    std::byte size[8] = {};
+    CHECK(aos::ipc::decode_record<WithCap>(size).error() == Errc::malformed);
+    Capability cap{1, 2};
+    auto with = aos::ipc::decode_record<WithCap>(size, &cap);
+    REQUIRE(with);
+    CHECK(with->cap == cap);
 }
