@@ -27,14 +27,7 @@ struct Range {
 struct RangeTraits {
     static bool less(const Range& a, const Range& b) { return a.base < b.base; }
     static bool aggregate(Range& n, const Range* l, const Range* r) {
-        unsigned long m = n.size;
-        if (l != nullptr && l->max_size > m)
-            m = l->max_size;
-        if (r != nullptr && r->max_size > m)
-            m = r->max_size;
-        bool changed = m != n.max_size;
-        n.max_size = m;
-        return changed;
+        return aos::core::update_max(n, n.size, l, r, &Range::max_size);
     }
 };
 

@@ -18,14 +18,7 @@ struct Node {
 struct Traits {
     static bool less(const Node& a, const Node& b) { return a.key < b.key; }
     static bool aggregate(Node& n, const Node* l, const Node* r) {
-        std::uint64_t m = n.key;
-        if (l != nullptr && l->max > m)
-            m = l->max;
-        if (r != nullptr && r->max > m)
-            m = r->max;
-        bool changed = m != n.max;
-        n.max = m;
-        return changed;
+        return aos::core::update_max(n, n.key, l, r, &Node::max);
     }
 };
 

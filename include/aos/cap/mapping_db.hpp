@@ -63,14 +63,7 @@ class MappingDb {
     struct Traits {
         static bool less(const T& a, const T& b) { return compare(a, b) < 0; }
         static bool aggregate(T& n, const T* l, const T* r) {
-            std::uint64_t m = n.mdb_key.end();
-            if (l != nullptr && l->mdb_max_end > m)
-                m = l->mdb_max_end;
-            if (r != nullptr && r->mdb_max_end > m)
-                m = r->mdb_max_end;
-            bool changed = m != n.mdb_max_end;
-            n.mdb_max_end = m;
-            return changed;
+            return core::update_max(n, n.mdb_key.end(), l, r, &T::mdb_max_end);
         }
     };
     using Tree = core::AvlTree<T, &T::mdb_hook, Traits>;

@@ -7,8 +7,7 @@
 //       static bool less(const Seg& a, const Seg& b) { return a.base < b.base; }
 //       // Recomputes n's augmented value from its children; returns whether it changed.
 //       static bool aggregate(Seg& n, const Seg* l, const Seg* r) {
-//           auto m = std::max({n.size, l ? l->max_size : 0, r ? r->max_size : 0});
-//           return std::exchange(n.max_size, m) != m;
+//           return aos::core::update_max(n, n.size, l, r, &Seg::max_size);
 //       }
 //   };
 //   aos::core::AvlTree<Seg, &Seg::hook, SegTraits> tree;
@@ -20,6 +19,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 namespace aos::core {
 
@@ -47,6 +47,26 @@ concept TreeProbe = requires(F f, const T& n) {
 template <class A, class B>
 constexpr int three_way(const A& a, const B& b) {
     return a < b ? -1 : (b < a ? 1 : 0);
+}
+
+// The most common aggregate: the largest of a node's own value and its children's stored maxima (a subtree
+// maximum of free size, gap or end address). Stores it in n.*stored and says whether it changed, which is
+// what an `aggregate` trait returns.
+//
+//   static bool aggregate(Seg& n, const Seg* l, const Seg* r) {
+//       return aos::core::update_max(n, n.size, l, r, &Seg::max_size);
+//   }
+template <class T, class V>
+constexpr bool update_max(T& n, std::type_identity_t<V> own, const std::type_identity_t<T>* l,
+                          const std::type_identity_t<T>* r, V T::* stored) {
+    V m = own;
+    if (l != nullptr && l->*stored > m)
+        m = l->*stored;
+    if (r != nullptr && r->*stored > m)
+        m = r->*stored;
+    bool changed = n.*stored != m;
+    n.*stored = m;
+    return changed;
 }
 
 template <class T>

@@ -95,14 +95,7 @@ template <class N>
 struct Segments {
     static bool less(const N& a, const N& b) { return a.base < b.base; }
     static bool aggregate(N& n, const N* l, const N* r) {
-        std::uint64_t m = n.record == nullptr ? n.size : 0;
-        if (l != nullptr && l->max_size > m)
-            m = l->max_size;
-        if (r != nullptr && r->max_size > m)
-            m = r->max_size;
-        bool changed = m != n.max_size;
-        n.max_size = m;
-        return changed;
+        return core::update_max(n, n.record == nullptr ? n.size : std::uint64_t{0}, l, r, &N::max_size);
     }
 };
 

@@ -83,14 +83,7 @@ namespace detail {
 struct RegionOrder {
     static bool less(const VaddrNode& a, const VaddrNode& b) { return a.base < b.base; }
     static bool aggregate(VaddrNode& n, const VaddrNode* l, const VaddrNode* r) {
-        std::uint64_t m = n.gap;
-        if (l != nullptr && l->max_gap > m)
-            m = l->max_gap;
-        if (r != nullptr && r->max_gap > m)
-            m = r->max_gap;
-        bool changed = m != n.max_gap;
-        n.max_gap = m;
-        return changed;
+        return core::update_max(n, n.gap, l, r, &VaddrNode::max_gap);
     }
 };
 

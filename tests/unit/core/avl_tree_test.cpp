@@ -93,6 +93,19 @@ TEST_CASE("insert keeps order, rejects duplicates and linked nodes") {
     REQUIRE(t.root()->max_size == 9);
 }
 
+TEST_CASE("update_max takes the largest of its own value and the children's, and reports a change") {
+    Seg n, l, r;
+    l.max_size = 7;
+    r.max_size = 3;
+    REQUIRE(aos::core::update_max(n, std::uint64_t{5}, &l, &r, &Seg::max_size));
+    REQUIRE(n.max_size == 7);
+    REQUIRE_FALSE(aos::core::update_max(n, std::uint64_t{5}, &l, &r, &Seg::max_size)); // unchanged
+    REQUIRE(aos::core::update_max(n, std::uint64_t{9}, &l, nullptr, &Seg::max_size));
+    REQUIRE(n.max_size == 9);
+    REQUIRE(aos::core::update_max(n, std::uint64_t{1}, nullptr, nullptr, &Seg::max_size));
+    REQUIRE(n.max_size == 1);
+}
+
 TEST_CASE("probes: find, lower_bound, upper_bound, floor") {
     std::vector<Seg> nodes(5);
     Tree t;
