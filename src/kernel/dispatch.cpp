@@ -235,10 +235,8 @@ void retire_current(TrapFrame& frame, DispatcherState why) {
 
 // Blocks the caller until the counter reaches `wake_at`; its result is already in the frame.
 void sleep_current(TrapFrame& frame, std::uint64_t us) {
-    constexpr std::uint64_t us_per_second = 1'000'000;
     Dispatcher* d = current;
-    std::uint64_t ticks = us > ~std::uint64_t{0} / timer_frequency() ? ~std::uint64_t{0}
-                                                                     : us * timer_frequency() / us_per_second;
+    std::uint64_t ticks = timer_ticks_for_us(us);
     std::uint64_t now = timer_counter();
     d->wake_at = now + ticks < now ? ~std::uint64_t{0} : now + ticks;
     d->state = DispatcherState::blocked;

@@ -39,9 +39,6 @@ void run_static_constructors() {
         (*fn)();
 }
 
-constexpr std::uint64_t default_quantum_ms = 10;
-constexpr std::uint64_t us_per_ms = 1000;
-
 // Starts the boot modules named in `names` (comma separated) at EL0 and runs them to completion.
 [[noreturn]] void run_programs(const Platform& p, aos::boot::StringRef names,
                                const aos::boot::CommandLine& cmdline) {

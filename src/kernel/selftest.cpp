@@ -37,9 +37,7 @@ void library_assertion() {
     AOS_ASSERT(unbacked_address == 0);
 }
 
-constexpr std::uint64_t default_quantum_ms = 10;
 constexpr std::uint64_t timer_test_ticks = 10;
-constexpr std::uint64_t us_per_ms = 1000;
 
 // Runs the periodic tick for a few quanta with interrupts on and checks that every tick came, none early.
 ExitStatus timer_ticks_arrive(const aos::boot::CommandLine& cmdline) {

@@ -10,7 +10,6 @@ namespace kernel {
 namespace gt = aos::arch::aarch64::generic_timer;
 
 namespace {
-constexpr std::uint64_t us_per_second = 1'000'000;
 constinit std::uint32_t intid = 0;
 constinit std::uint64_t period_ticks = 0;
 constinit std::uint64_t next_deadline = 0;
@@ -34,8 +33,15 @@ std::uint64_t timer_counter() {
     return KERNEL_READ_SYSREG(cntpct_el0);
 }
 
+std::uint64_t timer_ticks_for_us(std::uint64_t us) {
+    std::uint64_t freq = timer_frequency();
+    if (us > ~std::uint64_t{0} / freq)
+        return ~std::uint64_t{0};
+    return us * freq / us_per_second;
+}
+
 void timer_start_periodic(std::uint64_t period_us) {
-    period_ticks = timer_frequency() * period_us / us_per_second;
+    period_ticks = timer_ticks_for_us(period_us);
     if (period_ticks == 0)
         period_ticks = 1;
     // Deadlines advance by whole periods from the start, so a late interrupt does not stretch the next one.
