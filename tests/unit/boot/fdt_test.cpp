@@ -344,6 +344,8 @@ TEST_CASE("randomly corrupted QEMU trees are rejected or read in bounds") {
         (void)fdt->find_path("/cpus/cpu@0");
         REQUIRE(props > 0);
     }
+    // Flips in property values and names leave a valid tree: some must have been accepted and walked, or
+    // the walk above was never exercised.
     INFO("accepted " << accepted << " corrupted trees");
-    SUCCEED();
+    REQUIRE(accepted > 0);
 }
