@@ -124,9 +124,6 @@ psci::Conduit find_psci(const Fdt& fdt) {
     aos::Result<FdtNode> n = fdt.find_path("/psci");
     if (!n)
         return psci::Conduit::none;
-    aos::Result<const char*> method = fdt.string(*n, "method");
-    if (!method)
-        return psci::Conduit::none;
     if (fdt.has_string(*n, "method", "hvc"))
         return psci::Conduit::hvc;
     if (fdt.has_string(*n, "method", "smc"))
