@@ -147,11 +147,23 @@ struct SegmentLoader {
 };
 static_assert(aos::proc::ElfLoader<SegmentLoader>);
 
+// Ends the address-space objects a failed spawn left in a free slot, before the slot is built again. (The
+// frames themselves came from the boot allocator, which cannot take them back.)
+void release_address_space(Dispatcher& d) {
+    if (d.table == nullptr)
+        return;
+    d.table->~UserPageTable();
+    std::launder(reinterpret_cast<KernelNodePool*>(d.pool_storage))->~KernelNodePool();
+    std::launder(reinterpret_cast<UserBackend*>(d.backend_storage))->~UserBackend();
+    d.table = nullptr;
+}
+
 aos::Result<Dispatcher*> new_dispatcher(aos::core::StringRef name) {
     for (unsigned i = 0; i < max_dispatchers; ++i) {
         Dispatcher& d = dispatchers[i];
         if (d.state != DispatcherState::free)
             continue;
+        release_address_space(d);
         std::uint64_t tables_pa = AOS_TRY(frames.alloc(tables_per_space * page));
         auto* table_frames = reinterpret_cast<UserBackend::Frame*>(phys_to_virt(tables_pa));
         d.tlb.asid = i + 1; // ASID 0 stays unused: nothing global is tagged with it
