@@ -115,6 +115,22 @@ public:
         return count;
     }
 
+    // The first descendant of c in the order (the laminar order puts all of c's descendants right behind
+    // c's copies), or null. A kernel that must act on each descendant before it
+    // leaves the database (is it the last copy of its object?) removes them one by one with this.
+    T* first_descendant(const T& c) const {
+        const MdbKey& k = c.mdb_key;
+        T* n = tree_.upper_bound([&](const T& x) {
+            const MdbKey& y = x.mdb_key;
+            if (y.base != k.base)
+                return y.base < k.base ? -1 : 1;
+            if (y.size != k.size)
+                return y.size > k.size ? -1 : 1;
+            return y.depth <= k.depth ? -1 : 1; // everything at c's depth or above orders before the probe
+        });
+        return n != nullptr && k.is_ancestor_of(n->mdb_key) ? n : nullptr;
+    }
+
     // Copies of c (same key but identity), for "is this the last copy" before a delete.
     bool has_copies(const T& c) const {
         const T* p = Tree::prev(c);
@@ -141,21 +157,6 @@ private:
     static bool same_key(const T& a, const T& b) {
         return a.mdb_key.base == b.mdb_key.base && a.mdb_key.size == b.mdb_key.size &&
                a.mdb_key.depth == b.mdb_key.depth && a.mdb_key.type == b.mdb_key.type;
-    }
-
-    // The first entry in order after c and its copies; a descendant exactly when c contains it and it is
-    // deeper (the laminar order puts all of c's descendants right behind c's copies).
-    T* first_descendant(const T& c) const {
-        const MdbKey& k = c.mdb_key;
-        T* n = tree_.upper_bound([&](const T& x) {
-            const MdbKey& y = x.mdb_key;
-            if (y.base != k.base)
-                return y.base < k.base ? -1 : 1;
-            if (y.size != k.size)
-                return y.size > k.size ? -1 : 1;
-            return y.depth <= k.depth ? -1 : 1; // everything at c's depth or above orders before the probe
-        });
-        return n != nullptr && k.is_ancestor_of(n->mdb_key) ? n : nullptr;
     }
 
     // Whether an entry with key k would partly overlap an existing entry (overlap without nesting).

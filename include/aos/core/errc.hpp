@@ -30,6 +30,7 @@ enum class Errc : std::uint16_t {
     busy,                 // the object is in use
     permission_denied,    // the rights do not allow the operation
     corrupt,              // an internal invariant does not hold
+    invalid_state,        // the object is not in a state that allows the operation
 };
 
 constexpr const char* to_string(Errc e) {
@@ -76,6 +77,8 @@ constexpr const char* to_string(Errc e) {
         return "permission denied";
     case Errc::corrupt:
         return "corrupt";
+    case Errc::invalid_state:
+        return "invalid state";
     }
     return "unknown error";
 }

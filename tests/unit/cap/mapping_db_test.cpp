@@ -65,6 +65,28 @@ TEST_CASE("descendants follow their ancestor; copies are not descendants") {
     REQUIRE(db.check_invariants());
 }
 
+TEST_CASE("first_descendant walks descendants one by one, as a kernel's revoke does") {
+    Db db;
+    Cap ram(0x40000000, 64 * kib, 0);
+    Cap half(0x40000000, 32 * kib, 1);
+    Cap frame(0x40000000 + 8 * kib, 4 * kib, 2, 1);
+    Cap next_door(0x40000000 + 64 * kib, 4 * kib, 0);
+    for (Cap* c : {&ram, &half, &frame, &next_door})
+        REQUIRE(db.insert(*c));
+    REQUIRE(db.first_descendant(ram) == &half); // the larger range orders first
+    REQUIRE(db.first_descendant(half) == &frame);
+    REQUIRE(db.first_descendant(frame) == nullptr);
+    REQUIRE(db.first_descendant(next_door) == nullptr);
+    std::size_t removed = 0;
+    while (Cap* d = db.first_descendant(ram)) {
+        REQUIRE(db.remove(*d));
+        ++removed;
+    }
+    REQUIRE(removed == 2);
+    REQUIRE(db.size() == 2);
+    REQUIRE(db.check_invariants());
+}
+
 TEST_CASE("insert refuses bad ranges and partial overlaps, changing nothing") {
     Db db;
     Cap ram(0x1000, 0x4000, 0);

@@ -1,0 +1,120 @@
+// The capability interface between the kernel and user space: object types, rights, capability addresses,
+// the well-known CSpace slots and the invocations with their register conventions.
+//
+//   // invoke (src/lib): x8 = Syscall::invoke, x0 = the capability's address, x1 = CapOp, x2..x5 arguments
+//   auto id = aos::sys::cap_identify(aos::abi::caddr(aos::abi::root_slot_task,
+//   aos::abi::task_slot_dispatcher));
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace aos::abi {
+
+// Append only: values are the ABI.
+enum class ObjType : std::uint8_t {
+    null = 0,  // an empty slot
+    ram = 1,   // untyped memory: retype it into anything below
+    frame = 2, // memory a process may map
+    dev_frame = 3,
+    l1_cnode = 4, // the root of a CSpace: its slots hold L2 CNodes
+    l2_cnode = 5, // l2_cnode_slots capabilities
+    vnode_l0 = 6, // AArch64 translation tables, level 0 (the address-space root) to level 3
+    vnode_l1 = 7,
+    vnode_l2 = 8,
+    vnode_l3 = 9,
+    dispatcher = 10,
+    endpoint = 11,
+    mapping = 12, // what a map produced: unmapping goes through it
+};
+inline constexpr unsigned obj_type_count = 13;
+
+// Rights, as bits: a derived capability never has more than its source.
+enum Rights : std::uint8_t {
+    right_read = 1,
+    right_write = 2,
+    right_execute = 4,
+    right_grant = 8, // may be passed to another process
+    rights_all = right_read | right_write | right_execute | right_grant,
+};
+
+// A capability address: the L1 (root) CNode slot in bits 8-31, the slot of the L2 CNode found there in bits
+// 0-7, as Barrelfish's two-level CSpace does. With bit 32 set it names the root slot itself (to identify,
+// copy or delete an L2 CNode).
+using CapAddr = std::uint64_t;
+inline constexpr unsigned l2_cnode_bits = 8;
+inline constexpr unsigned l2_cnode_slots = 1u << l2_cnode_bits;
+inline constexpr std::uint64_t caddr_root_level = std::uint64_t{1} << 32;
+inline constexpr std::uint64_t caddr_max = caddr_root_level | 0xffffffff;
+
+constexpr CapAddr caddr(std::uint32_t l1_slot, std::uint32_t l2_slot) {
+    return (std::uint64_t{l1_slot} << l2_cnode_bits) | (l2_slot & (l2_cnode_slots - 1));
+}
+constexpr CapAddr root_slot_caddr(std::uint32_t l1_slot) {
+    return caddr_root_level | caddr(l1_slot, 0);
+}
+constexpr std::uint32_t caddr_l1(CapAddr a) {
+    return static_cast<std::uint32_t>((a & 0xffffffff) >> l2_cnode_bits);
+}
+constexpr std::uint32_t caddr_l2(CapAddr a) {
+    return static_cast<std::uint32_t>(a & (l2_cnode_slots - 1));
+}
+constexpr bool caddr_is_root_slot(CapAddr a) {
+    return (a & caddr_root_level) != 0;
+}
+
+// The kernel's capability table entry is this large; CNode sizes in retype are multiples of it.
+inline constexpr std::size_t cte_size = 128;
+inline constexpr std::size_t l2_cnode_bytes = l2_cnode_slots * cte_size;
+inline constexpr std::size_t l1_cnode_min_slots = 16;
+// Frames, RAM and translation tables are retyped in whole pages.
+inline constexpr std::uint64_t object_granule = 4096;
+inline constexpr std::uint64_t vnode_bytes = 4096;
+
+// Well-known slots of the root (L1) CNode: each holds an L2 CNode.
+inline constexpr std::uint32_t root_slot_task = 0;        // the task CNode below
+inline constexpr std::uint32_t root_slot_slot_alloc0 = 1; // empty: the process's first slots to allocate
+inline constexpr std::uint32_t root_slot_super = 5;       // init: a RAM capability per free RAM region
+inline constexpr std::uint32_t root_slot_dispatchers = 6; // init: the programs the kernel loaded
+// Well-known slots of the task CNode.
+inline constexpr std::uint32_t task_slot_dispatcher = 1; // the process's own dispatcher
+inline constexpr std::uint32_t task_slot_root = 2;       // its root CNode
+
+// Append only. Operations every capability accepts come first; the rest belong to one type.
+enum class CapOp : std::uint64_t {
+    identify = 1,          // -> x1 = type | rights << 8, x2 = base, x3 = size, x4 = badge or dispatcher id
+    copy = 2,              // x2 = destination (see destination())
+    mint = 3,              // x2 = destination, x3 = rights kept (a mask), x4 = badge (endpoints only, else 0)
+    remove = 4,            // delete the capability in this slot ("delete" is a C++ keyword)
+    revoke = 5,            // delete every descendant; -> x1 = how many
+    retype = 16,           // RAM: x2 = type | count << 32, x3 = offset, x4 = object size, x5 = destination
+    dispatcher_start = 32, // a loaded dispatcher that never ran starts
+    dispatcher_suspend = 33, // it stops being scheduled until resumed (a sleeper keeps its wake-up time)
+    dispatcher_resume = 34,
+    dispatcher_stop = 35, // it ends for good, reported as stopped
+};
+
+// Where copy, mint and retype put their result: a CNode and its first slot. A CNode is named by its place
+// in the caller's CSpace: cnode_root is the root (L1) CNode itself, whose slots hold only L2 CNodes; a
+// value k below it is the L2 CNode in root slot k (copy a CNode into a root slot to use it this way).
+using CNodeRef = std::uint32_t;
+inline constexpr CNodeRef cnode_root = 0xffffffff;
+constexpr std::uint64_t destination(CNodeRef cnode, std::uint32_t slot) {
+    return (std::uint64_t{cnode} << 32) | slot;
+}
+constexpr std::uint64_t retype_type_count(ObjType type, std::uint32_t count) {
+    return static_cast<std::uint64_t>(type) | (std::uint64_t{count} << 32);
+}
+
+// On an error, x1 holds the register number (0-5) of the argument that was wrong, or invoke_no_argument.
+inline constexpr std::uint64_t invoke_no_argument = ~std::uint64_t{0};
+
+// identify's first result word.
+constexpr std::uint64_t identify_word(ObjType type, std::uint8_t rights) {
+    return static_cast<std::uint64_t>(type) | (std::uint64_t{rights} << 8);
+}
+
+static_assert(l2_cnode_bytes % object_granule == 0, "an L2 CNode is whole pages");
+static_assert(caddr(1, 2) == 0x102 && caddr_l1(0x102) == 1 && caddr_l2(0x102) == 2);
+
+} // namespace aos::abi
