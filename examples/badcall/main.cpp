@@ -2,6 +2,8 @@
 // caller, never a kernel fault.
 #include "print.hpp"
 
+#include <aos/abi/capability.hpp>
+
 #include <cstdint>
 
 namespace {
@@ -34,6 +36,18 @@ int main() {
     report("running off the mapping", syscall(Syscall::debug_print, user_stack_top - 16, 64));
     report("unknown system call", syscall(static_cast<Syscall>(999)));
     report("valid print", syscall(Syscall::debug_print, reinterpret_cast<std::uintptr_t>(text), 0));
+    // Capability addresses resolve only in the caller's own CSpace (init's, when badcall runs first; none
+    // otherwise).
+    bool init = aos::sys::bootinfo() != nullptr;
+    report(init ? "invoke on an empty slot" : "invoke without a CSpace",
+           syscall(Syscall::invoke, aos::abi::caddr(aos::abi::root_slot_slot_alloc0, 0),
+                   static_cast<std::uint64_t>(aos::abi::CapOp::identify)));
+    if (init) {
+        // Where init's dispatchers CNode would hold a second program's dispatcher: run=badcall has none.
+        report("stop through an empty dispatcher slot",
+               syscall(Syscall::invoke, aos::abi::caddr(aos::abi::root_slot_dispatchers, 0),
+                       static_cast<std::uint64_t>(aos::abi::CapOp::dispatcher_stop)));
+    }
     aos::sys::print("badcall: done\n");
     return 0;
 }

@@ -3,6 +3,7 @@
 #include "dispatch.hpp"
 
 #include "arch/aarch64/sysreg.hpp"
+#include "caps.hpp"
 #include "console.hpp"
 #include "irq.hpp"
 #include "memory_layout.hpp"
@@ -11,6 +12,7 @@
 #include "power.hpp"
 #include "timer.hpp"
 
+#include <aos/abi/capability.hpp>
 #include <aos/abi/syscall.hpp>
 #include <aos/arch/aarch64/generic_timer.hpp>
 #include <aos/arch/aarch64/mmu.hpp>
@@ -91,7 +93,9 @@ struct UserTlb {
 using UserBackend = aos::vm::SpanTableBackend<KernelArch, UserTlb>;
 using UserPageTable = aos::vm::PageTable<KernelArch, UserBackend, KernelNodePool>;
 
-enum class DispatcherState : std::uint8_t { free, runnable, blocked, exited, stopped };
+// created: loaded, waiting for dispatcher_start; blocked: asleep until wake_at; suspended: off every queue
+// until resumed.
+enum class DispatcherState : std::uint8_t { free, created, runnable, blocked, suspended, exited, stopped };
 
 struct alignas(16) FpState {
     unsigned char bytes[fp_state_bytes];
@@ -101,6 +105,7 @@ struct Dispatcher {
     aos::core::ListHook<Dispatcher> run_hook;
     DispatcherState state = DispatcherState::free;
     std::uint64_t wake_at = 0; // blocked in sleep: the counter value to wake at
+    bool asleep_when_suspended = false;
     unsigned id = 0;
     char name[name_max] = {};
     TrapFrame frame = {};
@@ -112,6 +117,7 @@ struct Dispatcher {
     alignas(KernelNodePool) unsigned char pool_storage[sizeof(KernelNodePool)];
     alignas(UserPageTable) unsigned char table_storage[sizeof(UserPageTable)];
     UserPageTable* table = nullptr;
+    Cte cspace; // a copy of its root CNode capability; empty: no CSpace
 
     std::uint64_t ttbr0() const { return a64::ttbr::make(table->root_pa(), tlb.asid); }
 };
@@ -194,7 +200,8 @@ void switch_to(Dispatcher& next, TrapFrame& frame) {
     if (current == &next)
         return;
     bool alive = current != nullptr &&
-                 (current->state == DispatcherState::runnable || current->state == DispatcherState::blocked);
+                 (current->state == DispatcherState::runnable || current->state == DispatcherState::blocked ||
+                  current->state == DispatcherState::suspended);
     if (alive) {
         current->frame = frame;
         fp_state_save(&current->fp);
@@ -205,8 +212,18 @@ void switch_to(Dispatcher& next, TrapFrame& frame) {
     activate_address_space(next);
 }
 
+// Nothing can run any more: every program ended, or those left wait for a start or resume nobody can give.
 [[noreturn]] void all_finished() {
-    print("aos: all {} programs finished\n", finished);
+    unsigned waiting = 0;
+    for (const Dispatcher& d : dispatchers) {
+        if (d.state == DispatcherState::created || d.state == DispatcherState::suspended)
+            ++waiting;
+    }
+    if (waiting == 0)
+        print("aos: all {} programs finished\n", finished);
+    else
+        print("aos: nothing can run: {} programs finished, {} suspended or never started\n", finished,
+              waiting);
     shutdown(ExitStatus::success);
 }
 
@@ -255,6 +272,123 @@ void sleep_current(TrapFrame& frame, std::uint64_t us) {
     (void)run_queue.erase(*d);
     (void)sleeping.push_back(*d);
     schedule_next(frame);
+}
+
+Dispatcher* dispatcher_by_id(std::uint64_t id) {
+    if (id == 0 || id > max_dispatchers || dispatchers[id - 1].state == DispatcherState::free)
+        return nullptr;
+    return &dispatchers[id - 1];
+}
+
+// Takes d off the queue its state puts it on.
+void dequeue(Dispatcher& d) {
+    if (d.state == DispatcherState::runnable)
+        (void)run_queue.erase(d);
+    else if (d.state == DispatcherState::blocked)
+        (void)sleeping.erase(d);
+}
+
+// The dispatcher operations change states and queues only; the caller reschedules when the current
+// dispatcher stopped being runnable, after its result is in its saved frame.
+aos::Result<void> dispatcher_start(Dispatcher& d) {
+    if (d.state != DispatcherState::created)
+        return aos::error(aos::Errc::invalid_state);
+    d.state = DispatcherState::runnable;
+    (void)run_queue.push_back(d);
+    return aos::ok();
+}
+
+aos::Result<void> dispatcher_suspend(Dispatcher& d) {
+    if (d.state != DispatcherState::runnable && d.state != DispatcherState::blocked)
+        return aos::error(aos::Errc::invalid_state);
+    d.asleep_when_suspended = d.state == DispatcherState::blocked;
+    dequeue(d);
+    d.state = DispatcherState::suspended;
+    return aos::ok();
+}
+
+// A sleeper goes back to sleep with its wake-up time (the next tick wakes it if that has passed).
+aos::Result<void> dispatcher_resume(Dispatcher& d) {
+    if (d.state != DispatcherState::suspended)
+        return aos::error(aos::Errc::invalid_state);
+    if (d.asleep_when_suspended) {
+        d.state = DispatcherState::blocked;
+        (void)sleeping.push_back(d);
+    } else {
+        d.state = DispatcherState::runnable;
+        (void)run_queue.push_back(d);
+    }
+    return aos::ok();
+}
+
+aos::Result<void> dispatcher_stop(Dispatcher& d) {
+    if (d.state != DispatcherState::created && d.state != DispatcherState::runnable &&
+        d.state != DispatcherState::blocked && d.state != DispatcherState::suspended)
+        return aos::error(aos::Errc::invalid_state);
+    dequeue(d);
+    d.state = DispatcherState::stopped;
+    ++finished;
+    print("aos: {} (dispatcher {}) stopped by {}\n", static_cast<const char*>(d.name), d.id,
+          static_cast<const char*>(current->name));
+    return aos::ok();
+}
+
+bool is_dispatcher_op(aos::abi::CapOp op) {
+    using aos::abi::CapOp;
+    return op == CapOp::dispatcher_start || op == CapOp::dispatcher_suspend ||
+           op == CapOp::dispatcher_resume || op == CapOp::dispatcher_stop;
+}
+
+InvokeOutcome invoke_dispatcher(const Cte& target, aos::abi::CapOp op) {
+    using aos::abi::CapOp;
+    Dispatcher* d = dispatcher_by_id(target.cap.word);
+    if (d == nullptr)
+        return InvokeOutcome::failure(aos::Errc::not_found, 0);
+    if ((target.cap.rights & aos::abi::right_write) == 0)
+        return InvokeOutcome::failure(aos::Errc::permission_denied, 0);
+    aos::Result<void> r = aos::error(aos::Errc::invalid_argument);
+    switch (op) {
+    case CapOp::dispatcher_start:
+        r = dispatcher_start(*d);
+        break;
+    case CapOp::dispatcher_suspend:
+        r = dispatcher_suspend(*d);
+        break;
+    case CapOp::dispatcher_resume:
+        r = dispatcher_resume(*d);
+        break;
+    case CapOp::dispatcher_stop:
+        r = dispatcher_stop(*d);
+        break;
+    default:
+        break;
+    }
+    return r ? InvokeOutcome::success() : InvokeOutcome::failure(r.error(), 0);
+}
+
+// x0..x5 in, x0 = 0 or the error, then x1..x4 the results or x1 the number of the argument that was wrong.
+void handle_invoke(TrapFrame& frame) {
+    std::uint64_t args[aos::abi::syscall_argument_count];
+    for (unsigned i = 0; i < aos::abi::syscall_argument_count; ++i)
+        args[i] = frame.x[i];
+    auto op = static_cast<aos::abi::CapOp>(args[1]);
+    InvokeOutcome out;
+    aos::Result<Cte*> target = cap_lookup(current->cspace, args[0]);
+    if (!target)
+        out = InvokeOutcome::failure(target.error(), 0);
+    else if ((*target)->cap.type == aos::abi::ObjType::dispatcher && is_dispatcher_op(op))
+        out = invoke_dispatcher(**target, op);
+    else
+        out = cap_invoke(current->cspace, **target, op, args);
+    frame.x[0] = out.ok ? aos::abi::syscall_success : aos::abi::encode_error(out.error);
+    if (out.ok) {
+        for (unsigned i = 0; i < 4; ++i)
+            frame.x[1 + i] = out.value[i];
+    } else {
+        frame.x[1] = out.bad_argument;
+    }
+    if (current->state != DispatcherState::runnable)
+        schedule_next(frame); // it suspended or stopped itself
 }
 
 // User memory the kernel may read: every page mapped and readable at EL0 in the current address space.
@@ -311,7 +445,7 @@ void handle_syscall(TrapFrame& frame) {
         retire_current(frame, DispatcherState::exited);
         return;
     case Syscall::invoke:
-        set_result(frame, aos::error(aos::Errc::unsupported));
+        handle_invoke(frame);
         return;
     case Syscall::sleep: {
         std::uint64_t us = frame.x[0]; // read before the result overwrites x0
@@ -358,7 +492,8 @@ void dispatch_init(const Platform& p) {
     frames.avoid_hi = (p.dtb_base + p.dtb_size + page - 1) & ~(page - 1);
 }
 
-aos::Result<unsigned> spawn_module(const aos::abi::ModuleTable& modules, aos::core::StringRef name) {
+aos::Result<unsigned> spawn_module(const aos::abi::ModuleTable& modules, aos::core::StringRef name,
+                                   bool start) {
     char wanted[name_max];
     if (name.size >= name_max)
         return aos::error(aos::Errc::invalid_argument);
@@ -380,14 +515,53 @@ aos::Result<unsigned> spawn_module(const aos::abi::ModuleTable& modules, aos::co
     d->frame.elr = image.entry();
     d->frame.spsr = a64::spsr::Mode::make(a64::spsr::mode_el0t); // interrupts unmasked
     d->frame.sp_el0 = user_stack_top;
-    d->state = DispatcherState::runnable;
-    (void)run_queue.push_back(*d);
-    print("aos: started {} (dispatcher {}, entry {:x})\n", static_cast<const char*>(d->name), d->id,
-          image.entry());
+    clear(d->cspace);
+    if (start) {
+        d->state = DispatcherState::runnable;
+        (void)run_queue.push_back(*d);
+    } else {
+        d->state = DispatcherState::created;
+    }
+    print("aos: {} {} (dispatcher {}, entry {:x})\n", start ? "started" : "loaded",
+          static_cast<const char*>(d->name), d->id, image.entry());
     return d->id;
 }
 
 namespace {
+
+constexpr std::uint64_t init_l1_slots = aos::abi::l1_cnode_min_slots;
+
+// A fresh CNode from the boot allocator, its capability in `slot`.
+aos::Result<Cte*> boot_cnode(Cte& slot, aos::abi::ObjType type, std::uint64_t slots) {
+    std::uint64_t pa = AOS_TRY(frames.alloc(slots * aos::abi::cte_size));
+    slot.cap = make_cnode_cap(type, pa, slots);
+    return cnode_slots(slot.cap);
+}
+
+// init's CSpace: a root CNode with the task, slot-allocation, RAM ("super") and dispatchers CNodes.
+struct InitCSpace {
+    Cte* task = nullptr;
+    Cte* super = nullptr;
+    Cte* dispatchers = nullptr;
+};
+
+aos::Result<InitCSpace> build_init_cspace(Dispatcher& init) {
+    using aos::abi::ObjType;
+    Cte root;
+    Cte* l1 = AOS_TRY(boot_cnode(root, ObjType::l1_cnode, init_l1_slots));
+    InitCSpace cs;
+    cs.task = AOS_TRY(boot_cnode(l1[aos::abi::root_slot_task], ObjType::l2_cnode, aos::abi::l2_cnode_slots));
+    AOS_TRY(boot_cnode(l1[aos::abi::root_slot_slot_alloc0], ObjType::l2_cnode, aos::abi::l2_cnode_slots));
+    cs.super =
+        AOS_TRY(boot_cnode(l1[aos::abi::root_slot_super], ObjType::l2_cnode, aos::abi::l2_cnode_slots));
+    cs.dispatchers =
+        AOS_TRY(boot_cnode(l1[aos::abi::root_slot_dispatchers], ObjType::l2_cnode, aos::abi::l2_cnode_slots));
+    cs.task[aos::abi::task_slot_dispatcher].cap =
+        Capability{.type = ObjType::dispatcher, .rights = aos::abi::rights_all, .word = init.id};
+    install_copy(cs.task[aos::abi::task_slot_root], root);
+    install_copy(init.cspace, root);
+    return cs;
+}
 
 // Adds [lo, hi) of one RAM range to the free list, if not empty.
 void add_free(aos::abi::BootInfo& bi, std::uint64_t lo, std::uint64_t hi) {
@@ -395,20 +569,9 @@ void add_free(aos::abi::BootInfo& bi, std::uint64_t lo, std::uint64_t hi) {
         bi.free_ram[bi.free_ram_count++] = aos::abi::BootRegion{lo, hi - lo};
 }
 
-} // namespace
-
-aos::Result<void> attach_bootinfo(unsigned id, const Platform& p, const aos::abi::ModuleTable& modules,
-                                  const char* cmdline) {
-    if (id == 0 || id > max_dispatchers || dispatchers[id - 1].state != DispatcherState::runnable)
-        return aos::error(aos::Errc::not_found);
-    Dispatcher& d = dispatchers[id - 1];
-    std::uint64_t pa = AOS_TRY(frames.alloc(sizeof(aos::abi::BootInfo)));
-    auto& bi = *reinterpret_cast<aos::abi::BootInfo*>(phys_to_virt(pa));
-    bi.magic = aos::abi::bootinfo_magic;
-    bi.version = aos::abi::bootinfo_version;
-    bi.core_id = 0;
-    // Free: all RAM but what lies below the boot allocator's mark (QEMU's boot stub, the kernel image, what
-    // the kernel allocated for the programs) and the device tree.
+// Free: all RAM but what lies below the boot allocator's mark (QEMU's boot stub, the kernel image, what the
+// kernel allocated for the programs) and the device tree. Call after the last boot allocation.
+void describe_free_ram(aos::abi::BootInfo& bi, const Platform& p) {
     for (unsigned i = 0; i < p.ram_count; ++i) {
         std::uint64_t lo = p.ram[i].base, hi = p.ram[i].base + p.ram[i].size;
         if (frames.next > lo && frames.next <= hi)
@@ -420,6 +583,9 @@ aos::Result<void> attach_bootinfo(unsigned id, const Platform& p, const aos::abi
             add_free(bi, lo, hi);
         }
     }
+}
+
+void describe_modules(aos::abi::BootInfo& bi, const aos::abi::ModuleTable& modules, const char* cmdline) {
     for (unsigned i = 0; i < modules.count() && i < aos::abi::module_max_count; ++i) {
         aos::abi::BootModule& m = bi.modules[bi.module_count++];
         for (std::size_t c = 0; c < aos::abi::module_name_max; ++c)
@@ -431,8 +597,44 @@ aos::Result<void> attach_bootinfo(unsigned id, const Platform& p, const aos::abi
     for (; cmdline[n] != '\0' && n + 1 < aos::abi::bootinfo_cmdline_max; ++n)
         bi.cmdline[n] = cmdline[n];
     bi.cmdline[n] = '\0';
-    AOS_TRY(d.table->map(aos::abi::bootinfo_user_address, pa, page, user_attrs(a64::prot_read)));
-    d.frame.x[0] = aos::abi::bootinfo_user_address;
+}
+
+// The other programs: their dispatcher capabilities in init's dispatchers CNode, listed in bootinfo.
+void describe_programs(aos::abi::BootInfo& bi, Cte* dispatchers_cnode, const LoadedProgram* programs,
+                       unsigned count) {
+    for (unsigned i = 0; i < count && i < aos::abi::bootinfo_max_programs; ++i) {
+        const Dispatcher& d = dispatchers[programs[i].id - 1];
+        dispatchers_cnode[i].cap =
+            Capability{.type = aos::abi::ObjType::dispatcher, .rights = aos::abi::rights_all, .word = d.id};
+        aos::abi::BootProgram& p = bi.programs[bi.program_count++];
+        static_assert(sizeof(p.name) <= name_max);
+        for (std::size_t c = 0; c + 1 < sizeof(p.name) && d.name[c] != '\0'; ++c)
+            p.name[c] = d.name[c];
+        p.dispatcher = static_cast<std::uint32_t>(aos::abi::caddr(aos::abi::root_slot_dispatchers, i));
+        p.started = programs[i].started ? 1 : 0;
+    }
+}
+
+} // namespace
+
+aos::Result<void> setup_init(unsigned id, const LoadedProgram* programs, unsigned count, const Platform& p,
+                             const aos::abi::ModuleTable& modules, const char* cmdline) {
+    Dispatcher* init = dispatcher_by_id(id);
+    if (init == nullptr || count > aos::abi::bootinfo_max_programs)
+        return aos::error(aos::Errc::invalid_argument);
+    InitCSpace cs = AOS_TRY(build_init_cspace(*init));
+    std::uint64_t pa = AOS_TRY(frames.alloc(sizeof(aos::abi::BootInfo)));
+    auto& bi = *reinterpret_cast<aos::abi::BootInfo*>(phys_to_virt(pa));
+    bi.magic = aos::abi::bootinfo_magic;
+    bi.version = aos::abi::bootinfo_version;
+    bi.core_id = 0;
+    describe_free_ram(bi, p);
+    for (std::uint32_t i = 0; i < bi.free_ram_count; ++i)
+        AOS_TRY(install_original_ram(cs.super[i], bi.free_ram[i].base, bi.free_ram[i].size));
+    describe_modules(bi, modules, cmdline);
+    describe_programs(bi, cs.dispatchers, programs, count);
+    AOS_TRY(init->table->map(aos::abi::bootinfo_user_address, pa, page, user_attrs(a64::prot_read)));
+    init->frame.x[0] = aos::abi::bootinfo_user_address;
     return aos::ok();
 }
 

@@ -17,13 +17,21 @@ namespace kernel {
 // Prepares the boot-time frame allocator over the RAM the kernel image and the device tree do not use.
 void dispatch_init(const Platform& p);
 
-// Loads module `name` into a new address space and makes it runnable.
-aos::Result<unsigned> spawn_module(const aos::abi::ModuleTable& modules, aos::core::StringRef name);
+// Loads module `name` into a new address space; `start` makes it runnable, otherwise it waits for init to
+// invoke dispatcher_start on its capability.
+aos::Result<unsigned> spawn_module(const aos::abi::ModuleTable& modules, aos::core::StringRef name,
+                                   bool start);
 
-// Gives dispatcher `id` (init) the bootinfo page: the RAM not used so far, the modules, the command line.
-// Call after every program is loaded, so the RAM it reports as free is free.
-aos::Result<void> attach_bootinfo(unsigned id, const Platform& p, const aos::abi::ModuleTable& modules,
-                                  const char* cmdline);
+struct LoadedProgram {
+    unsigned id;
+    bool started;
+};
+
+// Gives dispatcher `id` (init) its CSpace (with a RAM capability per free region and the dispatcher
+// capabilities of `programs`) and the bootinfo page. Call after every program is loaded: the RAM it hands
+// over must stay free.
+aos::Result<void> setup_init(unsigned id, const LoadedProgram* programs, unsigned count, const Platform& p,
+                             const aos::abi::ModuleTable& modules, const char* cmdline);
 
 // Runs the dispatchers until every one has exited or been stopped, then ends the run.
 [[noreturn]] void run_dispatchers(std::uint64_t quantum_us);

@@ -39,30 +39,48 @@ void run_static_constructors() {
         (*fn)();
 }
 
-// Starts the boot modules named in `names` (comma separated) at EL0 and runs them to completion.
-[[noreturn]] void run_programs(const Platform& p, aos::boot::StringRef names,
+constexpr unsigned max_programs = aos::abi::bootinfo_max_programs;
+
+// Loads each module of a comma-separated list; `start` makes them runnable at once. Collects the loaded
+// ones in `out`.
+void load_programs(const aos::abi::ModuleTable& modules, aos::boot::StringRef names, bool start,
+                   LoadedProgram* out, unsigned& count) {
+    std::size_t from = 0;
+    for (std::size_t i = 0; i <= names.size; ++i) {
+        if (i < names.size && names.data[i] != ',')
+            continue;
+        aos::boot::StringRef name{names.data + from, i - from};
+        from = i + 1;
+        if (count == max_programs) {
+            print("aos: cannot load {}: more than {} programs\n", name, max_programs);
+            continue;
+        }
+        aos::Result<unsigned> r = spawn_module(modules, name, start);
+        if (!r)
+            print("aos: cannot load {}: {}\n", name, r.error());
+        else
+            out[count++] = LoadedProgram{*r, start};
+    }
+}
+
+// Starts the boot modules named by run= (the first is init: it gets bootinfo and a CSpace holding the
+// others' dispatcher capabilities), loads those named by load= for init to start, and runs them.
+[[noreturn]] void run_programs(const Platform& p, aos::boot::StringRef run,
                                const aos::boot::CommandLine& cmdline) {
     aos::Result<aos::abi::ModuleTable> modules = boot_modules();
     if (!modules)
         KERNEL_PANIC("no readable boot-module table");
     dispatch_init(p);
-    // The first program named is init: it gets the bootinfo page.
-    unsigned init = 0;
-    std::size_t start = 0;
-    for (std::size_t i = 0; i <= names.size; ++i) {
-        if (i < names.size && names.data[i] != ',')
-            continue;
-        aos::boot::StringRef name{names.data + start, i - start};
-        aos::Result<unsigned> r = spawn_module(*modules, name);
+    LoadedProgram programs[max_programs];
+    unsigned count = 0;
+    load_programs(*modules, run, true, programs, count);
+    if (aos::Result<aos::boot::StringRef> load = cmdline.value("load"))
+        load_programs(*modules, *load, false, programs, count);
+    if (count > 0) {
+        aos::Result<void> r =
+            setup_init(programs[0].id, programs + 1, count - 1, p, *modules, cmdline.c_str());
         if (!r)
-            print("aos: cannot start {}: {}\n", name, r.error());
-        else if (init == 0)
-            init = *r;
-        start = i + 1;
-    }
-    if (init != 0) {
-        if (aos::Result<void> b = attach_bootinfo(init, p, *modules, cmdline.c_str()); !b)
-            print("aos: no bootinfo page for the first program: {}\n", b.error());
+            print("aos: no CSpace or bootinfo for the first program: {}\n", r.error());
     }
     run_dispatchers(cmdline.number("quantum_ms").value_or(default_quantum_ms) * us_per_ms);
 }

@@ -1,0 +1,201 @@
+// A test init for the capability invocations: identify, retype, copy, mint, delete and revoke on the RAM
+// capabilities the kernel hands init, each bad argument refused with the error and argument number the ABI
+// documents, and CNodes destroyed with everything in them. Prints one line per check and a summary.
+#include "caps.hpp"
+#include "print.hpp"
+
+namespace {
+
+using namespace aos::abi;
+using aos::Errc;
+using aos::sys::CapIdentity;
+using aos::sys::InvokeResult;
+
+constexpr std::uint64_t page = object_granule;
+constexpr CNodeRef alloc = root_slot_slot_alloc0; // the empty L2 CNode every process gets
+constexpr CapAddr ram = caddr(root_slot_super, 0);
+constexpr CapAddr task_dispatcher = caddr(root_slot_task, task_slot_dispatcher);
+constexpr CapAddr task_root = caddr(root_slot_task, task_slot_root);
+
+unsigned checks = 0;
+unsigned failures = 0;
+
+void check(const char* what, bool good) {
+    ++checks;
+    failures += good ? 0 : 1;
+    aos::sys::print("captest: {}: {}\n", what, good ? "ok" : "FAILED");
+}
+
+// The invocation was refused with `e`, naming argument register `arg`.
+void refused(const char* what, const InvokeResult& r, Errc e, std::uint64_t arg) {
+    bool good = r.error == static_cast<std::uint64_t>(e) && r.value[0] == arg;
+    ++checks;
+    failures += good ? 0 : 1;
+    if (r.error == syscall_success)
+        aos::sys::print("captest: {}: accepted (FAILED)\n", what);
+    else
+        aos::sys::print("captest: {}: {} in argument {}{}\n", what, static_cast<Errc>(r.error), r.value[0],
+                        good ? "" : " (FAILED)");
+}
+
+bool is(aos::Result<CapIdentity> id, ObjType type, std::uint64_t base, std::uint64_t size) {
+    return id && id->type == type && id->base == base && id->size == size;
+}
+
+bool empty(CapAddr a) {
+    aos::Result<CapIdentity> id = aos::sys::cap_identify(a);
+    return !id && id.error() == Errc::not_found;
+}
+
+InvokeResult retype(CapAddr src, std::uint64_t type_count, std::uint64_t offset, std::uint64_t size,
+                    std::uint64_t dest) {
+    return aos::sys::invoke(src, CapOp::retype, type_count, offset, size, dest);
+}
+
+void identify_what_the_kernel_gave(const BootInfo& bi) {
+    aos::Result<CapIdentity> self = aos::sys::cap_identify(task_dispatcher);
+    check("own dispatcher capability",
+          self && self->type == ObjType::dispatcher && self->rights == rights_all);
+    aos::Result<CapIdentity> root = aos::sys::cap_identify(task_root);
+    check("root CNode capability", root && root->type == ObjType::l1_cnode && root->size % cte_size == 0);
+    check("one RAM capability per free region",
+          is(aos::sys::cap_identify(ram), ObjType::ram, bi.free_ram[0].base, bi.free_ram[0].size));
+    check("the alloc CNode in its root slot",
+          aos::sys::cap_identify(root_slot_caddr(alloc)) &&
+              aos::sys::cap_identify(root_slot_caddr(alloc))->type == ObjType::l2_cnode);
+    check("an empty slot is not found", empty(caddr(alloc, 0)));
+}
+
+void bad_addresses_and_operations() {
+    using aos::sys::invoke;
+    refused("address beyond the root CNode", invoke(caddr(1000, 0), CapOp::identify), Errc::out_of_range, 0);
+    refused("address with stray high bits", invoke(std::uint64_t{1} << 40, CapOp::identify),
+            Errc::out_of_range, 0);
+    refused("root slot without an L2 CNode", invoke(caddr(9, 0), CapOp::identify), Errc::not_found, 0);
+    refused("empty slot", invoke(caddr(alloc, 7), CapOp::remove), Errc::not_found, 0);
+    refused("unknown operation", invoke(ram, static_cast<CapOp>(999)), Errc::invalid_argument, 1);
+    refused("dispatcher operation on RAM", invoke(ram, CapOp::dispatcher_stop), Errc::invalid_argument, 1);
+    refused("start a running dispatcher", invoke(task_dispatcher, CapOp::dispatcher_start),
+            Errc::invalid_state, 0);
+}
+
+void bad_retypes(std::uint64_t ram_size) {
+    std::uint64_t frame1 = retype_type_count(ObjType::frame, 1);
+    std::uint64_t to_alloc = destination(alloc, 0);
+    refused("retype: count 0", retype(ram, retype_type_count(ObjType::frame, 0), 0, page, to_alloc),
+            Errc::out_of_range, 2);
+    refused("retype: unknown type", retype(ram, 99, 0, page, to_alloc), Errc::invalid_argument, 2);
+    refused("retype: into a dispatcher (not yet)",
+            retype(ram, retype_type_count(ObjType::dispatcher, 1), 0, page, to_alloc), Errc::unsupported, 2);
+    refused("retype: misaligned offset", retype(ram, frame1, 100, page, to_alloc), Errc::misaligned, 3);
+    refused("retype: size 0", retype(ram, frame1, 0, 0, to_alloc), Errc::zero_size, 4);
+    refused("retype: size not whole pages", retype(ram, frame1, 0, page + 8, to_alloc),
+            Errc::invalid_argument, 4);
+    refused("retype: L2 CNode of the wrong size",
+            retype(ram, retype_type_count(ObjType::l2_cnode, 1), 0, page, to_alloc), Errc::invalid_argument,
+            4);
+    refused("retype: beyond the source", retype(ram, frame1, ram_size, page, to_alloc), Errc::out_of_range,
+            3);
+    refused("retype: more than the source", retype(ram, frame1, 0, ram_size + page, to_alloc),
+            Errc::out_of_range, 4);
+    refused("retype: slot beyond the CNode", retype(ram, frame1, 0, page, destination(alloc, 300)),
+            Errc::out_of_range, 5);
+    refused(
+        "retype: range past the CNode's end",
+        retype(ram, retype_type_count(ObjType::frame, 2), 0, page, destination(alloc, l2_cnode_slots - 1)),
+        Errc::out_of_range, 5);
+    refused("retype: no CNode in that root slot", retype(ram, frame1, 0, page, destination(9, 0)),
+            Errc::not_found, 5);
+    refused("retype: a frame into the root CNode", retype(ram, frame1, 0, page, destination(cnode_root, 9)),
+            Errc::invalid_argument, 5);
+    check("no refused retype left anything behind", empty(caddr(alloc, 0)) && empty(caddr(alloc, 1)));
+}
+
+void retype_copy_mint_revoke(std::uint64_t ram_base) {
+    using aos::sys::cap_identify;
+    check("retype four frames", aos::sys::cap_retype(ram, ObjType::frame, 0, page, 4, alloc, 0).has_value());
+    check("the third frame's range",
+          is(cap_identify(caddr(alloc, 2)), ObjType::frame, ram_base + 2 * page, page));
+    refused("retype over existing frames",
+            retype(ram, retype_type_count(ObjType::frame, 1), page, page, destination(alloc, 10)),
+            Errc::overlap, 3);
+    refused("retype into occupied slots",
+            retype(ram, retype_type_count(ObjType::frame, 1), 8 * page, page, destination(alloc, 3)),
+            Errc::already_exists, 5);
+    refused("retype a frame",
+            retype(caddr(alloc, 0), retype_type_count(ObjType::frame, 1), 0, page, destination(alloc, 10)),
+            Errc::invalid_argument, 0);
+    check("copy a frame", aos::sys::cap_copy(caddr(alloc, 1), alloc, 10).has_value());
+    check("the copy names the same frame",
+          is(cap_identify(caddr(alloc, 10)), ObjType::frame, ram_base + page, page));
+    refused("copy into an occupied slot",
+            aos::sys::invoke(caddr(alloc, 1), CapOp::copy, destination(alloc, 2)), Errc::already_exists, 2);
+    check("mint a read-only copy", aos::sys::cap_mint(caddr(alloc, 1), alloc, 11, right_read).has_value());
+    aos::Result<CapIdentity> ro = cap_identify(caddr(alloc, 11));
+    check("the minted copy is read-only", ro && ro->rights == right_read);
+    refused("mint a badge on a frame",
+            aos::sys::invoke(caddr(alloc, 1), CapOp::mint, destination(alloc, 12), rights_all, 42),
+            Errc::invalid_argument, 4);
+    check("mint a read-only RAM capability", aos::sys::cap_mint(ram, alloc, 12, right_read).has_value());
+    refused("retype without the write right",
+            retype(caddr(alloc, 12), retype_type_count(ObjType::frame, 1), 16 * page, page,
+                   destination(alloc, 13)),
+            Errc::permission_denied, 0);
+    check("delete the read-only RAM copy",
+          aos::sys::cap_delete(caddr(alloc, 12)).has_value() && empty(caddr(alloc, 12)));
+    aos::Result<std::uint64_t> n = aos::sys::cap_revoke(ram);
+    check("revoke removes the four frames and the two copies", n && *n == 6);
+    check("revoke emptied their slots", empty(caddr(alloc, 0)) && empty(caddr(alloc, 3)) &&
+                                            empty(caddr(alloc, 10)) && empty(caddr(alloc, 11)));
+    check("the RAM capability itself stays",
+          is(cap_identify(ram), ObjType::ram, ram_base, cap_identify(ram) ? cap_identify(ram)->size : 0));
+    check("the range can be retyped again", aos::sys::cap_retype(ram, ObjType::frame, 0, page, 1, alloc, 0) &&
+                                                aos::sys::cap_delete(caddr(alloc, 0)));
+}
+
+// A CNode made from RAM, used through a root slot, and deleted with what it holds: the frames in it leave the
+// mapping database, so their range is free to retype again.
+void cnodes_from_ram(std::uint64_t ram_base) {
+    using aos::sys::cap_identify;
+    constexpr std::uint32_t a_slot = 7, b_slot = 8;
+    constexpr std::uint64_t cnodes_at = 64 * page;
+    check("retype two L2 CNodes",
+          aos::sys::cap_retype(ram, ObjType::l2_cnode, cnodes_at, l2_cnode_bytes, 2, alloc, 20).has_value());
+    check("move CNode A into a root slot",
+          aos::sys::cap_copy(caddr(alloc, 20), cnode_root, a_slot) && aos::sys::cap_delete(caddr(alloc, 20)));
+    check("move CNode B into a root slot",
+          aos::sys::cap_copy(caddr(alloc, 21), cnode_root, b_slot) && aos::sys::cap_delete(caddr(alloc, 21)));
+    check("retype frames into CNode B",
+          aos::sys::cap_retype(ram, ObjType::frame, 0, page, 3, b_slot, 0).has_value());
+    check("a frame in CNode B", is(cap_identify(caddr(b_slot, 1)), ObjType::frame, ram_base + page, page));
+    // A holds the only capability to B; B holds the frames. Deleting A's last capability empties both.
+    check("put B's last capability into A", aos::sys::cap_copy(root_slot_caddr(b_slot), a_slot, 5) &&
+                                                aos::sys::cap_delete(root_slot_caddr(b_slot)));
+    check("B is reachable only through A", empty(caddr(b_slot, 1)) && cap_identify(caddr(a_slot, 5)) &&
+                                               cap_identify(caddr(a_slot, 5))->type == ObjType::l2_cnode);
+    check("delete A",
+          aos::sys::cap_delete(root_slot_caddr(a_slot)).has_value() && empty(root_slot_caddr(a_slot)));
+    check("the frames in B are gone with it",
+          aos::sys::cap_retype(ram, ObjType::frame, 0, page, 3, alloc, 0).has_value());
+    check("and so are the CNodes",
+          aos::sys::cap_retype(ram, ObjType::frame, cnodes_at, page, 1, alloc, 3).has_value());
+    aos::Result<std::uint64_t> n = aos::sys::cap_revoke(ram);
+    check("revoke finds exactly the four new frames", n && *n == 4);
+}
+
+} // namespace
+
+int main() {
+    const BootInfo* bi = aos::sys::bootinfo();
+    if (bi == nullptr || bi->free_ram_count == 0) {
+        aos::sys::print("captest: must run as init (first in run=)\n");
+        return 2;
+    }
+    identify_what_the_kernel_gave(*bi);
+    bad_addresses_and_operations();
+    bad_retypes(bi->free_ram[0].size);
+    retype_copy_mint_revoke(bi->free_ram[0].base);
+    cnodes_from_ram(bi->free_ram[0].base);
+    aos::sys::print("captest: {} checks, {} failed\n", checks, failures);
+    return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,85 @@
+// Capability invocations: the invoke system call with its five result registers.
+#include "caps.hpp"
+
+#include <aos/abi/syscall.hpp>
+
+namespace aos::sys {
+
+InvokeResult invoke(abi::CapAddr cap, abi::CapOp op, std::uint64_t a2, std::uint64_t a3, std::uint64_t a4,
+                    std::uint64_t a5) {
+    register std::uint64_t x0 __asm__("x0") = cap;
+    register std::uint64_t x1 __asm__("x1") = static_cast<std::uint64_t>(op);
+    register std::uint64_t x2 __asm__("x2") = a2;
+    register std::uint64_t x3 __asm__("x3") = a3;
+    register std::uint64_t x4 __asm__("x4") = a4;
+    register std::uint64_t x5 __asm__("x5") = a5;
+    register std::uint64_t x8 __asm__("x8") = static_cast<std::uint64_t>(abi::Syscall::invoke);
+    __asm__ volatile("svc #0"
+                     : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3), "+r"(x4)
+                     : "r"(x5), "r"(x8)
+                     : "memory");
+    return {x0, {x1, x2, x3, x4}};
+}
+
+namespace {
+
+Result<void> status(const InvokeResult& r) {
+    if (r.error == abi::syscall_success)
+        return ok();
+    return error(static_cast<Errc>(r.error));
+}
+
+} // namespace
+
+Result<CapIdentity> cap_identify(abi::CapAddr cap) {
+    InvokeResult r = invoke(cap, abi::CapOp::identify);
+    AOS_TRY(status(r));
+    return CapIdentity{.type = static_cast<abi::ObjType>(r.value[0] & 0xff),
+                       .rights = static_cast<std::uint8_t>((r.value[0] >> 8) & 0xff),
+                       .base = r.value[1],
+                       .size = r.value[2],
+                       .word = r.value[3]};
+}
+
+Result<void> cap_copy(abi::CapAddr cap, abi::CNodeRef cnode, std::uint32_t slot) {
+    return status(invoke(cap, abi::CapOp::copy, abi::destination(cnode, slot)));
+}
+
+Result<void> cap_mint(abi::CapAddr cap, abi::CNodeRef cnode, std::uint32_t slot, std::uint8_t rights,
+                      std::uint64_t badge) {
+    return status(invoke(cap, abi::CapOp::mint, abi::destination(cnode, slot), rights, badge));
+}
+
+Result<void> cap_delete(abi::CapAddr cap) {
+    return status(invoke(cap, abi::CapOp::remove));
+}
+
+Result<std::uint64_t> cap_revoke(abi::CapAddr cap) {
+    InvokeResult r = invoke(cap, abi::CapOp::revoke);
+    AOS_TRY(status(r));
+    return r.value[0];
+}
+
+Result<void> cap_retype(abi::CapAddr ram, abi::ObjType type, std::uint64_t offset, std::uint64_t size,
+                        std::uint32_t count, abi::CNodeRef cnode, std::uint32_t slot) {
+    return status(invoke(ram, abi::CapOp::retype, abi::retype_type_count(type, count), offset, size,
+                         abi::destination(cnode, slot)));
+}
+
+Result<void> dispatcher_start(abi::CapAddr dispatcher) {
+    return status(invoke(dispatcher, abi::CapOp::dispatcher_start));
+}
+
+Result<void> dispatcher_suspend(abi::CapAddr dispatcher) {
+    return status(invoke(dispatcher, abi::CapOp::dispatcher_suspend));
+}
+
+Result<void> dispatcher_resume(abi::CapAddr dispatcher) {
+    return status(invoke(dispatcher, abi::CapOp::dispatcher_resume));
+}
+
+Result<void> dispatcher_stop(abi::CapAddr dispatcher) {
+    return status(invoke(dispatcher, abi::CapOp::dispatcher_stop));
+}
+
+} // namespace aos::sys

@@ -1,0 +1,49 @@
+// Capability invocations for user programs (the interface is include/aos/abi/capability.hpp): one function
+// per operation, returning aos::Result; invoke() gives the raw outcome, including which argument was wrong.
+//
+//   using namespace aos::abi;
+//   AOS_TRY(aos::sys::cap_retype(caddr(root_slot_super, 0), ObjType::frame, 0, 4096, 1,
+//   root_slot_slot_alloc0, 0));
+#pragma once
+
+#include <aos/abi/capability.hpp>
+#include <aos/core/result.hpp>
+
+#include <cstdint>
+
+namespace aos::sys {
+
+struct InvokeResult {
+    std::uint64_t error;    // 0 or an Errc value
+    std::uint64_t value[4]; // x1..x4; on an error value[0] is the number of the argument that was wrong
+};
+
+InvokeResult invoke(abi::CapAddr cap, abi::CapOp op, std::uint64_t a2 = 0, std::uint64_t a3 = 0,
+                    std::uint64_t a4 = 0, std::uint64_t a5 = 0);
+
+struct CapIdentity {
+    abi::ObjType type;
+    std::uint8_t rights;
+    std::uint64_t base;
+    std::uint64_t size;
+    std::uint64_t word; // endpoint badge or dispatcher id
+};
+
+Result<CapIdentity> cap_identify(abi::CapAddr cap);
+// Into slot `slot` of the CNode `cnode` (abi::cnode_root, or the L2 CNode in that root slot).
+Result<void> cap_copy(abi::CapAddr cap, abi::CNodeRef cnode, std::uint32_t slot);
+Result<void> cap_mint(abi::CapAddr cap, abi::CNodeRef cnode, std::uint32_t slot, std::uint8_t rights,
+                      std::uint64_t badge = 0);
+Result<void> cap_delete(abi::CapAddr cap);
+// How many descendants went.
+Result<std::uint64_t> cap_revoke(abi::CapAddr cap);
+// `count` objects of `size` bytes from `offset` into the RAM capability, into consecutive slots.
+Result<void> cap_retype(abi::CapAddr ram, abi::ObjType type, std::uint64_t offset, std::uint64_t size,
+                        std::uint32_t count, abi::CNodeRef cnode, std::uint32_t slot);
+
+Result<void> dispatcher_start(abi::CapAddr dispatcher);
+Result<void> dispatcher_suspend(abi::CapAddr dispatcher);
+Result<void> dispatcher_resume(abi::CapAddr dispatcher);
+Result<void> dispatcher_stop(abi::CapAddr dispatcher);
+
+} // namespace aos::sys
