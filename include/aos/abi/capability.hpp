@@ -79,16 +79,21 @@ inline constexpr std::uint32_t root_slot_dispatchers = 6; // init: the programs 
 // Well-known slots of the task CNode.
 inline constexpr std::uint32_t task_slot_dispatcher = 1; // the process's own dispatcher
 inline constexpr std::uint32_t task_slot_root = 2;       // its root CNode
+inline constexpr std::uint32_t task_slot_root_vnode = 3; // init: its address space's L0 table
 
 // Append only. Operations every capability accepts come first; the rest belong to one type.
 enum class CapOp : std::uint64_t {
-    identify = 1,          // -> x1 = type | rights << 8, x2 = base, x3 = size, x4 = badge or dispatcher id
-    copy = 2,              // x2 = destination (see destination())
-    mint = 3,              // x2 = destination, x3 = rights kept (a mask), x4 = badge (endpoints only, else 0)
-    remove = 4,            // delete the capability in this slot ("delete" is a C++ keyword)
-    revoke = 5,            // delete every descendant; -> x1 = how many
-    retype = 16,           // RAM: x2 = type | count << 32, x3 = offset, x4 = object size, x5 = destination
-    dispatcher_start = 32, // a loaded dispatcher that never ran starts
+    identify = 1, // -> x1 = type | rights << 8, x2 = base, x3 = size, x4 = badge or dispatcher id
+    copy = 2,     // x2 = destination (see destination())
+    mint = 3,     // x2 = destination, x3 = rights kept (a mask), x4 = badge (endpoints only, else 0)
+    remove = 4,   // delete the capability in this slot ("delete" is a C++ keyword)
+    revoke = 5,   // delete every descendant; -> x1 = how many
+    retype = 16,  // RAM: x2 = type | count << 32, x3 = offset, x4 = object size, x5 = destination
+    // VNode: map x2 (a Frame into an L3 table, or a VNode of the next level) at entries x3 (map_entries),
+    // with x4 = offset into the frame | rights (some read; never write and execute); x5 = where the mapping
+    // capability goes. Deleting it (or the last copy of the frame or table) unmaps.
+    vnode_map = 24,
+    dispatcher_start = 32,   // a loaded dispatcher that never ran starts
     dispatcher_suspend = 33, // it stops being scheduled until resumed (a sleeper keeps its wake-up time)
     dispatcher_resume = 34,
     dispatcher_stop = 35, // it ends for good, reported as stopped
@@ -105,6 +110,11 @@ constexpr std::uint64_t destination(CNodeRef cnode, std::uint32_t slot) {
 constexpr std::uint64_t retype_type_count(ObjType type, std::uint32_t count) {
     return static_cast<std::uint64_t>(type) | (std::uint64_t{count} << 32);
 }
+
+constexpr std::uint64_t map_entries(std::uint32_t first, std::uint32_t count) {
+    return first | (std::uint64_t{count} << 16);
+}
+inline constexpr unsigned vnode_entries = 512;
 
 // On an error, x1 holds the register number (0-5) of the argument that was wrong, or invoke_no_argument.
 inline constexpr std::uint64_t invoke_no_argument = ~std::uint64_t{0};

@@ -131,6 +131,19 @@ public:
         return n != nullptr && k.is_ancestor_of(n->mdb_key) ? n : nullptr;
     }
 
+    // The entry after c in the order, or null: to walk c's descendants from first_descendant.
+    static T* next(const T& c) { return Tree::next(c); }
+
+    // The first entry in order overlapping [lo, hi) for which pred holds, or null; O(log n) plus the
+    // overlapping entries that fail pred. For questions that start from an address rather than a capability
+    // (which mapping capabilities point into this page table?).
+    template <class Pred>
+    T* find_overlapping(std::uint64_t lo, std::uint64_t hi, Pred&& pred) const {
+        if (lo >= hi)
+            return nullptr;
+        return first_overlapping(tree_.root(), lo, hi, pred);
+    }
+
     // Copies of c (same key but identity), for "is this the last copy" before a delete.
     bool has_copies(const T& c) const {
         const T* p = Tree::prev(c);

@@ -87,6 +87,26 @@ TEST_CASE("first_descendant walks descendants one by one, as a kernel's revoke d
     REQUIRE(db.check_invariants());
 }
 
+TEST_CASE("next walks the order; find_overlapping answers from an address") {
+    Db db;
+    Cap ram(0x40000000, 64 * kib, 0);
+    Cap a(0x40000000, 4 * kib, 1, 1);
+    Cap b(0x40000000 + 4 * kib, 4 * kib, 1, 1);
+    Cap c(0x40000000 + 4 * kib, 4 * kib, 1, 2); // same range as b, another type
+    for (Cap* x : {&c, &ram, &b, &a})
+        REQUIRE(db.insert(*x));
+    REQUIRE(Db::next(ram) == &a);
+    REQUIRE(Db::next(a) == &b);
+    REQUIRE(Db::next(b) == &c);
+    REQUIRE(Db::next(c) == nullptr);
+    auto type2 = [](const Cap& x) { return x.mdb_key.type == 2; };
+    REQUIRE(db.find_overlapping(0x40000000 + 5 * kib, 0x40000000 + 5 * kib + 1, type2) == &c);
+    REQUIRE(db.find_overlapping(0x40000000, 0x40000000 + 4 * kib, type2) == nullptr);
+    REQUIRE(db.find_overlapping(0x40000000 + 64 * kib, 0x40000000 + 68 * kib,
+                                [](const Cap&) { return true; }) == nullptr);
+    REQUIRE(db.find_overlapping(5, 5, [](const Cap&) { return true; }) == nullptr);
+}
+
 TEST_CASE("insert refuses bad ranges and partial overlaps, changing nothing") {
     Db db;
     Cap ram(0x1000, 0x4000, 0);
