@@ -124,7 +124,7 @@ void retype_copy_mint_revoke(std::uint64_t ram_base) {
             Errc::already_exists, 5);
     refused("retype a frame",
             retype(caddr(alloc, 0), retype_type_count(ObjType::frame, 1), 0, page, destination(alloc, 10)),
-            Errc::invalid_argument, 0);
+            Errc::invalid_argument, 1);
     check("copy a frame", aos::sys::cap_copy(caddr(alloc, 1), alloc, 10).has_value());
     check("the copy names the same frame",
           is(cap_identify(caddr(alloc, 10)), ObjType::frame, ram_base + page, page));

@@ -3,7 +3,10 @@
 #include "caps.hpp"
 
 #include "memory_layout.hpp"
+#include "mmu.hpp"
 #include "panic.hpp"
+
+#include <aos/arch/aarch64/descriptors.hpp>
 
 #include <new>
 
@@ -15,7 +18,11 @@ using aos::Errc;
 using aos::abi::CapOp;
 using aos::abi::ObjType;
 
-constinit aos::cap::MappingDb<Cte> mdb;
+namespace a64 = aos::arch::aarch64;
+using Mdb = aos::cap::MappingDb<Cte>;
+
+constinit Mdb mdb;
+constexpr std::uint64_t page = KernelArch::page_size;
 
 // Argument registers, named for the errors that point at them.
 enum Arg : unsigned { arg_target = 0, arg_op = 1, arg2 = 2, arg3 = 3, arg4 = 4, arg5 = 5 };
@@ -29,18 +36,88 @@ InvokeOutcome success(std::uint64_t v0 = 0, std::uint64_t v1 = 0, std::uint64_t 
     return InvokeOutcome::success(v0, v1, v2, v3);
 }
 
-// Takes one capability out of its slot. When it was the last copy of a CNode, the CNode's slots must be
-// emptied too: the entry goes on `queue` (keeping its capability, marked) instead of recursing, so a deep
-// chain of CNodes cannot overflow the kernel stack.
+// Mapping capabilities: the table and first entry in `word`, the offset into the object and the entry
+// count in `extra` (both page-aligned values with the small number in the low bits).
+std::uint64_t mapping_table(const Capability& m) {
+    return m.word & ~(page - 1);
+}
+std::uint64_t mapping_first(const Capability& m) {
+    return m.word & (page - 1);
+}
+std::uint64_t mapping_count(const Capability& m) {
+    return m.extra & (page - 1);
+}
+
+a64::Descriptor* table_entries(std::uint64_t table_pa) {
+    return reinterpret_cast<a64::Descriptor*>(phys_to_virt(table_pa));
+}
+
+// The walker must see new entries before the caller returns to EL0.
+void publish_entries() {
+    __asm__ volatile("dsb ishst\n isb" ::: "memory");
+}
+
+// A mapping capability does not know the address space or the virtual address it maps, so removal
+// invalidates every EL1&0 TLB entry: correct everywhere, and unmapping is rare next to mapping.
+void unmap(const Capability& m) {
+    a64::Descriptor* e = table_entries(mapping_table(m));
+    for (std::uint64_t i = mapping_first(m); i < mapping_first(m) + mapping_count(m); ++i)
+        e[i] = 0;
+    __asm__ volatile("dsb ishst\n tlbi vmalle1is\n dsb ish\n isb" ::: "memory");
+}
+
+// A mapping capability of the object c names (frame or table), or null: they sort right after c's copies and
+// the objects retyped from all of c.
+Cte* mapping_of(const Cte& c) {
+    for (Cte* n = mdb.first_descendant(c);
+         n != nullptr && n->mdb_key.base == c.mdb_key.base && n->mdb_key.size == c.mdb_key.size;
+         n = Mdb::next(*n)) {
+        if (n->cap.type == ObjType::mapping && n->mdb_key.depth == c.mdb_key.depth + 1)
+            return n;
+    }
+    return nullptr;
+}
+
+void release(Cte& c, Cte*& queue);
+
+// Before a table's memory is freed, every mapping capability pointing into it goes (unmapping as it goes).
+void drop_mappings_into(const Capability& table, Cte*& queue) {
+    a64::Descriptor* e = table_entries(table.base);
+    for (std::uint64_t i = 0; i < KernelArch::entries; ++i) {
+        if (!KernelArch::is_valid(e[i]))
+            continue;
+        std::uint64_t pa = e[i] & a64::desc::address_mask;
+        Cte* m = mdb.find_overlapping(pa, pa + 1, [&](const Cte& x) {
+            return x.cap.type == ObjType::mapping && mapping_table(x.cap) == table.base &&
+                   i >= mapping_first(x.cap) && i < mapping_first(x.cap) + mapping_count(x.cap);
+        });
+        if (m != nullptr)
+            release(*m, queue);
+        e[i] = 0;
+    }
+}
+
+// Takes one capability out of its slot. The last copy of an object takes its mappings with it (and a
+// table's own entries). When it was the last copy of a CNode, the CNode's slots must be emptied too: the
+// entry goes on `queue` (keeping its capability, marked) instead of recursing, so a deep chain of CNodes
+// cannot overflow the kernel stack.
 void release(Cte& c, Cte*& queue) {
     if (c.empty() || c.cap.being_deleted)
         return;
     bool last = false;
     if (c.in_mdb()) {
         last = !mdb.has_copies(c);
+        if (last) {
+            while (Cte* m = mapping_of(c))
+                release(*m, queue);
+            if (is_vnode(c.cap.type))
+                drop_mappings_into(c.cap, queue);
+        }
         if (!mdb.remove(c))
             KERNEL_PANIC("mapping database lost a linked capability");
     }
+    if (c.cap.type == ObjType::mapping)
+        unmap(c.cap);
     if (last && is_cnode(c.cap.type)) {
         c.cap.being_deleted = true;
         c.delete_next = queue;
@@ -107,6 +184,8 @@ aos::Result<Cte*> destination_slots(const Cte& root, std::uint64_t dest, std::ui
 InvokeOutcome copy_or_mint(const Cte& root, Cte& src, bool mint, const std::uint64_t (&a)[6]) {
     if (src.cap.being_deleted)
         return fail(Errc::invalid_state, arg_target);
+    if (src.cap.type == ObjType::mapping)
+        return fail(Errc::invalid_argument, arg_target); // one capability per mapping: deleting it unmaps
     std::uint8_t rights = src.cap.rights;
     std::uint64_t badge = src.cap.word;
     if (mint) {
@@ -165,7 +244,7 @@ aos::Result<std::uint64_t> fixed_object_size(ObjType type) {
 
 InvokeOutcome retype(const Cte& root, Cte& src, const std::uint64_t (&a)[6]) {
     if (src.cap.type != ObjType::ram)
-        return fail(Errc::invalid_argument, arg_target);
+        return fail(Errc::invalid_argument, arg_op); // the operation does not apply to this type
     if ((src.cap.rights & aos::abi::right_write) == 0)
         return fail(Errc::permission_denied, arg_target);
     if (!src.in_mdb() || src.cap.being_deleted)
@@ -222,6 +301,96 @@ InvokeOutcome retype(const Cte& root, Cte& src, const std::uint64_t (&a)[6]) {
             KERNEL_PANIC("retype: the mapping database refused a checked object");
     }
     return success(count);
+}
+
+// The rights a leaf mapping asks for, checked against the source capability: some read, never write and
+// execute together (W^X), never more than the capability has.
+aos::Result<std::uint8_t> leaf_rights(std::uint64_t asked, const Capability& src) {
+    using namespace aos::abi;
+    if ((asked & ~std::uint64_t{right_read | right_write | right_execute}) != 0 ||
+        (asked & right_read) == 0 || ((asked & right_write) != 0 && (asked & right_execute) != 0))
+        return aos::error(Errc::invalid_argument);
+    if ((asked & ~std::uint64_t{src.rights}) != 0)
+        return aos::error(Errc::permission_denied);
+    return static_cast<std::uint8_t>(asked);
+}
+
+a64::Descriptor leaf_descriptor(std::uint64_t pa, std::uint8_t rights, ObjType type) {
+    a64::Prot user = static_cast<a64::Prot>(((rights & aos::abi::right_read) != 0 ? a64::prot_read : 0) |
+                                            ((rights & aos::abi::right_write) != 0 ? a64::prot_write : 0) |
+                                            ((rights & aos::abi::right_execute) != 0 ? a64::prot_exec : 0));
+    a64::PageAttrs attrs{.kernel = static_cast<a64::Prot>((user & a64::prot_rw) | a64::prot_read),
+                         .user = user,
+                         .memory =
+                             type == ObjType::dev_frame ? a64::MemoryType::device : a64::MemoryType::normal,
+                         .share = a64::Shareability::inner,
+                         .global = false};
+    aos::Result<a64::Descriptor> d = KernelArch::encode_leaf(pa, attrs, KernelArch::levels - 1);
+    if (!d)
+        KERNEL_PANIC("map: checked rights the descriptor cannot express");
+    return *d;
+}
+
+InvokeOutcome vnode_map(const Cte& root, Cte& table, const std::uint64_t (&a)[6]) {
+    unsigned level = vnode_level(table.cap.type);
+    bool leaf = KernelArch::is_last_level(level);
+    if ((table.cap.rights & aos::abi::right_write) == 0)
+        return fail(Errc::permission_denied, arg_target);
+    aos::Result<Cte*> found = cap_lookup(root, a[arg2]);
+    if (!found)
+        return fail(found.error(), arg2);
+    Cte& src = **found;
+    bool fits = leaf ? (src.cap.type == ObjType::frame || src.cap.type == ObjType::dev_frame)
+                     : (is_vnode(src.cap.type) && vnode_level(src.cap.type) == level + 1);
+    if (!fits || !src.in_mdb())
+        return fail(Errc::invalid_argument, arg2); // wrong kind, or a kernel-made table
+    if (!leaf && mapping_of(src) != nullptr)
+        return fail(Errc::busy, arg2); // a table has one place in one address space
+    std::uint64_t first = a[arg3] & 0xffff;
+    std::uint64_t count = (a[arg3] >> 16) & 0xffff;
+    if ((a[arg3] >> 32) != 0 || count == 0 || first >= KernelArch::entries ||
+        count > KernelArch::entries - first || (!leaf && count != 1))
+        return fail(Errc::out_of_range, arg3);
+    std::uint64_t offset = a[arg4] & ~(page - 1);
+    std::uint8_t rights = 0;
+    if (leaf) {
+        aos::Result<std::uint8_t> r = leaf_rights(a[arg4] & (page - 1), src.cap);
+        if (!r)
+            return fail(r.error(), arg4);
+        rights = *r;
+        if (offset > src.cap.size || count * page > src.cap.size - offset)
+            return fail(Errc::out_of_range, arg4);
+    } else if (a[arg4] != 0) {
+        return fail(Errc::invalid_argument, arg4); // a table has no offset or rights of its own
+    }
+    a64::Descriptor* e = table_entries(table.cap.base);
+    for (std::uint64_t i = first; i < first + count; ++i) {
+        if (KernelArch::is_valid(e[i]))
+            return fail(Errc::already_exists, arg3);
+    }
+    aos::Result<Cte*> dest = destination_slots(root, a[arg5], 1, ObjType::mapping);
+    if (!dest)
+        return fail(dest.error(), arg5);
+
+    for (std::uint64_t i = 0; i < count; ++i) {
+        e[first + i] = leaf ? leaf_descriptor(src.cap.base + offset + i * page, rights, src.cap.type)
+                            : KernelArch::encode_table(src.cap.base);
+    }
+    publish_entries();
+    Cte& m = **dest;
+    m.cap = Capability{.type = ObjType::mapping,
+                       .rights = rights,
+                       .base = src.cap.base,
+                       .size = src.cap.size,
+                       .word = table.cap.base | first,
+                       .extra = offset | count};
+    m.mdb_key = {.base = src.cap.base,
+                 .size = src.cap.size,
+                 .depth = src.mdb_key.depth + 1,
+                 .type = static_cast<std::uint32_t>(ObjType::mapping)};
+    if (!mdb.insert(m))
+        KERNEL_PANIC("map: the mapping database refused a mapping capability");
+    return success();
 }
 
 } // namespace
@@ -301,6 +470,10 @@ InvokeOutcome cap_invoke(const Cte& root, Cte& target, CapOp op, const std::uint
         return revoke(target);
     case CapOp::retype:
         return retype(root, target, args);
+    case CapOp::vnode_map:
+        if (!is_vnode(target.cap.type))
+            return fail(Errc::invalid_argument, arg_op);
+        return vnode_map(root, target, args);
     default:
         return fail(Errc::invalid_argument, arg_op);
     }

@@ -17,7 +17,8 @@ struct Capability {
     bool being_deleted = false; // queued for destruction: its CNode's slots are being emptied
     std::uint64_t base = 0;     // physical, for memory-backed objects
     std::uint64_t size = 0;
-    std::uint64_t word = 0; // endpoint: badge; dispatcher: its id
+    std::uint64_t word = 0;  // endpoint: badge; dispatcher: its id; mapping: table | first entry
+    std::uint64_t extra = 0; // mapping: offset into the object | entry count
 };
 
 // One slot. An all-zero entry is an empty slot, so memory retyped into a CNode only has to be zeroed.
@@ -35,6 +36,12 @@ static_assert(sizeof(Cte) == aos::abi::cte_size, "the ABI fixes the slot size CN
 
 inline bool is_cnode(aos::abi::ObjType t) {
     return t == aos::abi::ObjType::l1_cnode || t == aos::abi::ObjType::l2_cnode;
+}
+inline bool is_vnode(aos::abi::ObjType t) {
+    return t >= aos::abi::ObjType::vnode_l0 && t <= aos::abi::ObjType::vnode_l3;
+}
+inline unsigned vnode_level(aos::abi::ObjType t) {
+    return static_cast<unsigned>(t) - static_cast<unsigned>(aos::abi::ObjType::vnode_l0);
 }
 
 // Empties a slot that is not in the mapping database (one never linked, or already removed).
@@ -80,7 +87,7 @@ struct InvokeOutcome {
     }
 };
 
-// identify, copy, mint, delete, revoke and retype on `target`, found in the CSpace of `root`. args are
+// identify, copy, mint, delete, revoke, retype and map on `target`, found in the CSpace of `root`. args are
 // x0..x5 as the caller passed them.
 InvokeOutcome cap_invoke(const Cte& root, Cte& target, aos::abi::CapOp op, const std::uint64_t (&args)[6]);
 

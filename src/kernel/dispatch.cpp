@@ -391,15 +391,16 @@ void handle_invoke(TrapFrame& frame) {
         schedule_next(frame); // it suspended or stopped itself
 }
 
-// User memory the kernel may read: every page mapped and readable at EL0 in the current address space.
+// User memory the kernel may read: every page mapped and readable at EL0 in the current address space. The
+// MMU answers (AT S1E0R), so pages the process mapped itself through VNode capabilities count too.
 bool user_readable(std::uint64_t va, std::uint64_t size) {
     if (size == 0)
         return true;
     if (va >= user_space_end || size > user_space_end - va)
         return false;
     for (std::uint64_t p = va & ~(page - 1); p < va + size; p += page) {
-        aos::Result<UserPageTable::Translation> t = current->table->translate(p);
-        if (!t || (t->attrs.user & a64::prot_read) == 0)
+        __asm__ volatile("at s1e0r, %0\n isb" ::"r"(p) : "memory");
+        if (a64::par::F::get(KERNEL_READ_SYSREG(par_el1)))
             return false;
     }
     return true;
@@ -559,6 +560,11 @@ aos::Result<InitCSpace> build_init_cspace(Dispatcher& init) {
     cs.task[aos::abi::task_slot_dispatcher].cap =
         Capability{.type = ObjType::dispatcher, .rights = aos::abi::rights_all, .word = init.id};
     install_copy(cs.task[aos::abi::task_slot_root], root);
+    // Its address space's root table, made by the kernel: init may map VNodes into the entries it left empty.
+    cs.task[aos::abi::task_slot_root_vnode].cap = Capability{.type = ObjType::vnode_l0,
+                                                             .rights = aos::abi::rights_all,
+                                                             .base = init.table->root_pa(),
+                                                             .size = aos::abi::vnode_bytes};
     install_copy(init.cspace, root);
     return cs;
 }

@@ -66,6 +66,12 @@ Result<void> cap_retype(abi::CapAddr ram, abi::ObjType type, std::uint64_t offse
                          abi::destination(cnode, slot)));
 }
 
+Result<void> vnode_map(abi::CapAddr table, abi::CapAddr source, std::uint32_t first, std::uint32_t count,
+                       std::uint64_t offset, std::uint8_t rights, abi::CNodeRef cnode, std::uint32_t slot) {
+    return status(invoke(table, abi::CapOp::vnode_map, source, abi::map_entries(first, count),
+                         offset | rights, abi::destination(cnode, slot)));
+}
+
 Result<void> dispatcher_start(abi::CapAddr dispatcher) {
     return status(invoke(dispatcher, abi::CapOp::dispatcher_start));
 }

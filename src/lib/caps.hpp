@@ -41,6 +41,11 @@ Result<std::uint64_t> cap_revoke(abi::CapAddr cap);
 Result<void> cap_retype(abi::CapAddr ram, abi::ObjType type, std::uint64_t offset, std::uint64_t size,
                         std::uint32_t count, abi::CNodeRef cnode, std::uint32_t slot);
 
+// Maps `count` pages of a frame from `offset` (or, with count 1 and offset 0, a table of the next level)
+// into entries [first, first + count) of the VNode `table`; the mapping capability goes into (cnode, slot).
+Result<void> vnode_map(abi::CapAddr table, abi::CapAddr source, std::uint32_t first, std::uint32_t count,
+                       std::uint64_t offset, std::uint8_t rights, abi::CNodeRef cnode, std::uint32_t slot);
+
 Result<void> dispatcher_start(abi::CapAddr dispatcher);
 Result<void> dispatcher_suspend(abi::CapAddr dispatcher);
 Result<void> dispatcher_resume(abi::CapAddr dispatcher);

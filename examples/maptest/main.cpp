@@ -1,0 +1,184 @@
+// A test init for VNode capabilities: builds a page-table path from RAM (L1, L2, L3 tables and a frame),
+// maps it into its own address space, uses the memory, checks every refused map with its argument number,
+// and shows that deleting a table or a frame unmaps it. Its last act touches the unmapped page: the kernel
+// must stop it with a data abort report.
+#include "caps.hpp"
+#include "print.hpp"
+
+namespace {
+
+using namespace aos::abi;
+using aos::Errc;
+using aos::sys::InvokeResult;
+
+constexpr std::uint64_t page = object_granule;
+constexpr CNodeRef alloc = root_slot_slot_alloc0;
+constexpr CapAddr ram = caddr(root_slot_super, 0);
+constexpr CapAddr l0 = caddr(root_slot_task, task_slot_root_vnode);
+// Slots in the alloc CNode.
+constexpr std::uint32_t l1_slot = 0, l2_slot = 1, l3_slot = 2, frame_slot = 3, ro_frame_slot = 4,
+                        new_l3_slot = 5;
+constexpr std::uint32_t spare_l1_slot = 6, spare_l2_slot = 7; // tables never mapped
+constexpr std::uint32_t l1_map = 10, l2_map = 11, l3_map = 12, frame_map = 13, spare_map = 14;
+constexpr std::uint32_t frame_pages = 4;
+// L0 entry 1: the second 512 GiB, which the kernel left empty.
+constexpr std::uint32_t l0_entry = 1;
+constexpr std::uint64_t base_va = std::uint64_t{l0_entry} << 39;
+
+unsigned checks = 0;
+unsigned failures = 0;
+
+void check(const char* what, bool good) {
+    ++checks;
+    failures += good ? 0 : 1;
+    aos::sys::print("maptest: {}: {}\n", what, good ? "ok" : "FAILED");
+}
+
+void refused(const char* what, const InvokeResult& r, Errc e, std::uint64_t arg) {
+    bool good = r.error == static_cast<std::uint64_t>(e) && r.value[0] == arg;
+    ++checks;
+    failures += good ? 0 : 1;
+    if (r.error == syscall_success)
+        aos::sys::print("maptest: {}: accepted (FAILED)\n", what);
+    else
+        aos::sys::print("maptest: {}: {} in argument {}{}\n", what, static_cast<Errc>(r.error), r.value[0],
+                        good ? "" : " (FAILED)");
+}
+
+bool empty(CapAddr a) {
+    auto id = aos::sys::cap_identify(a);
+    return !id && id.error() == Errc::not_found;
+}
+
+InvokeResult map(CapAddr table, CapAddr src, std::uint32_t first, std::uint32_t count,
+                 std::uint64_t offset_rights, std::uint32_t slot) {
+    return aos::sys::invoke(table, CapOp::vnode_map, src, map_entries(first, count), offset_rights,
+                            destination(alloc, slot));
+}
+
+volatile std::uint64_t* mapped_words() {
+    return reinterpret_cast<volatile std::uint64_t*>(base_va);
+}
+
+// Writes a pattern over the mapped pages and reads it back.
+bool memory_works(std::uint64_t salt) {
+    constexpr std::uint64_t words = frame_pages * page / sizeof(std::uint64_t);
+    volatile std::uint64_t* w = mapped_words();
+    for (std::uint64_t i = 0; i < words; i += 64)
+        w[i] = i * 0x9e3779b97f4a7c15 + salt;
+    for (std::uint64_t i = 0; i < words; i += 64) {
+        if (w[i] != i * 0x9e3779b97f4a7c15 + salt)
+            return false;
+    }
+    return true;
+}
+
+void build_and_use() {
+    using aos::sys::cap_retype;
+    check("retype L1, L2 and L3 tables",
+          cap_retype(ram, ObjType::vnode_l1, 0, page, 1, alloc, l1_slot) &&
+              cap_retype(ram, ObjType::vnode_l2, page, page, 1, alloc, l2_slot) &&
+              cap_retype(ram, ObjType::vnode_l3, 2 * page, page, 1, alloc, l3_slot));
+    check("retype a four-page frame",
+          cap_retype(ram, ObjType::frame, 16 * page, frame_pages * page, 1, alloc, frame_slot).has_value());
+    check("map L1 into the root table", map(l0, caddr(alloc, l1_slot), l0_entry, 1, 0, l1_map).error == 0);
+    check("map L2 into L1", map(caddr(alloc, l1_slot), caddr(alloc, l2_slot), 0, 1, 0, l2_map).error == 0);
+    check("map L3 into L2", map(caddr(alloc, l2_slot), caddr(alloc, l3_slot), 0, 1, 0, l3_map).error == 0);
+    check("map the frame read-write",
+          aos::sys::vnode_map(caddr(alloc, l3_slot), caddr(alloc, frame_slot), 0, frame_pages, 0,
+                              right_read | right_write, alloc, frame_map)
+              .has_value());
+    check("the mapped memory reads back what was written", memory_works(1));
+    auto id = aos::sys::cap_identify(caddr(alloc, frame_map));
+    auto frame = aos::sys::cap_identify(caddr(alloc, frame_slot));
+    check("the mapping capability names the frame",
+          id && frame && id->type == ObjType::mapping && id->base == frame->base && id->size == frame->size);
+    // The kernel checks user buffers with the MMU, so text in self-mapped memory prints.
+    const char text[] = "maptest: printed from self-mapped memory\n";
+    auto* dst = reinterpret_cast<volatile char*>(base_va + page);
+    for (std::size_t i = 0; i + 1 < sizeof(text); ++i)
+        dst[i] = text[i];
+    check("debug_print reads self-mapped memory",
+          aos::sys::debug_print(reinterpret_cast<const char*>(base_va + page), sizeof(text) - 1).has_value());
+}
+
+void bad_maps() {
+    CapAddr l1 = caddr(alloc, l1_slot), l2 = caddr(alloc, l2_slot), l3 = caddr(alloc, l3_slot);
+    CapAddr fr = caddr(alloc, frame_slot);
+    refused("map over mapped entries", map(l3, fr, 2, 1, right_read, spare_map), Errc::already_exists, 3);
+    CapAddr spare_l1 = caddr(alloc, spare_l1_slot), spare_l2 = caddr(alloc, spare_l2_slot);
+    check("retype two tables to try",
+          aos::sys::cap_retype(ram, ObjType::vnode_l1, 4 * page, page, 1, alloc, spare_l1_slot) &&
+              aos::sys::cap_retype(ram, ObjType::vnode_l2, 5 * page, page, 1, alloc, spare_l2_slot));
+    refused("map over the kernel's entries", map(l0, spare_l1, 0, 1, 0, spare_map), Errc::already_exists, 3);
+    refused("map writable and executable",
+            map(l3, fr, 8, 1, right_read | right_write | right_execute, spare_map), Errc::invalid_argument,
+            4);
+    refused("map without read", map(l3, fr, 8, 1, right_write, spare_map), Errc::invalid_argument, 4);
+    check("mint a read-only frame", aos::sys::cap_mint(fr, alloc, ro_frame_slot, right_read).has_value());
+    refused("map more rights than the capability",
+            map(l3, caddr(alloc, ro_frame_slot), 8, 1, right_read | right_write, spare_map),
+            Errc::permission_denied, 4);
+    refused("map a frame into an L2 table", map(l2, fr, 8, 1, right_read, spare_map), Errc::invalid_argument,
+            2);
+    refused("map an L3 table into L1", map(l1, l3, 8, 1, 0, spare_map), Errc::invalid_argument, 2);
+    refused("map a table twice", map(l1, l2, 8, 1, 0, spare_map), Errc::busy, 2);
+    refused("map past the table's end", map(l3, fr, 510, 4, right_read, spare_map), Errc::out_of_range, 3);
+    refused("map a table at two entries", map(l1, spare_l2, 8, 2, 0, spare_map), Errc::out_of_range, 3);
+    refused("map a table with rights", map(l1, spare_l2, 8, 1, right_read, spare_map), Errc::invalid_argument,
+            4);
+    refused("map past the frame's end", map(l3, fr, 8, 1, frame_pages * page | right_read, spare_map),
+            Errc::out_of_range, 4);
+    refused("map a frame as a table",
+            aos::sys::invoke(fr, CapOp::vnode_map, l3, map_entries(0, 1), 0, destination(alloc, spare_map)),
+            Errc::invalid_argument, 1);
+    refused("map into an occupied slot", map(l3, fr, 8, 1, right_read, frame_slot), Errc::already_exists, 5);
+    refused("copy a mapping capability",
+            aos::sys::invoke(caddr(alloc, frame_map), CapOp::copy, destination(alloc, spare_map)),
+            Errc::invalid_argument, 0);
+    check("refused maps left no mapping capability", empty(caddr(alloc, spare_map)));
+    check("delete the tables never mapped", aos::sys::cap_delete(spare_l1) && aos::sys::cap_delete(spare_l2));
+    check("the read-only copy maps read-only",
+          aos::sys::vnode_map(l3, caddr(alloc, ro_frame_slot), 8, 1, 2 * page, right_read, alloc, spare_map)
+              .has_value());
+    check("and reads what the writable mapping wrote",
+          *reinterpret_cast<volatile std::uint64_t*>(base_va + 8 * page) == mapped_words()[2 * page / 8]);
+    check("deleting the mapping capability unmaps",
+          aos::sys::cap_delete(caddr(alloc, spare_map)).has_value() && empty(caddr(alloc, spare_map)));
+    check("the entry can be mapped again", map(l3, fr, 8, 1, right_read, spare_map).error == 0 &&
+                                               aos::sys::cap_delete(caddr(alloc, spare_map)));
+}
+
+// Deleting the L3 table's only capability takes the frame's mapping into it and its own mapping in L2 with
+// it; a new L3 table then takes its place.
+void replace_the_l3_table() {
+    check("delete the L3 table", aos::sys::cap_delete(caddr(alloc, l3_slot)).has_value());
+    check("its mappings went with it", empty(caddr(alloc, frame_map)) && empty(caddr(alloc, l3_map)));
+    check("retype and map a new L3 table",
+          aos::sys::cap_retype(ram, ObjType::vnode_l3, 3 * page, page, 1, alloc, new_l3_slot) &&
+              map(caddr(alloc, l2_slot), caddr(alloc, new_l3_slot), 0, 1, 0, l3_map).error == 0);
+    check("map the frame again", map(caddr(alloc, new_l3_slot), caddr(alloc, frame_slot), 0, frame_pages,
+                                     right_read | right_write, frame_map)
+                                         .error == 0);
+    check("the memory kept its contents and still works", mapped_words()[0] == 1 && memory_works(2));
+}
+
+} // namespace
+
+int main() {
+    if (aos::sys::bootinfo() == nullptr) {
+        aos::sys::print("maptest: must run as init (first in run=)\n");
+        return 2;
+    }
+    build_and_use();
+    bad_maps();
+    replace_the_l3_table();
+    check("delete both frame capabilities", aos::sys::cap_delete(caddr(alloc, ro_frame_slot)) &&
+                                                aos::sys::cap_delete(caddr(alloc, frame_slot)));
+    check("the last one unmapped the frame", empty(caddr(alloc, frame_map)));
+    aos::sys::print("maptest: {} checks, {} failed\n", checks, failures);
+    aos::sys::print("maptest: touching the unmapped page\n");
+    std::uint64_t v = mapped_words()[0];
+    aos::sys::print("maptest: read {} from an unmapped page (FAILED)\n", v);
+    return 1;
+}
