@@ -85,8 +85,8 @@ void bad_retypes(std::uint64_t ram_size) {
     refused("retype: count 0", retype(ram, retype_type_count(ObjType::frame, 0), 0, page, to_alloc),
             Errc::out_of_range, 2);
     refused("retype: unknown type", retype(ram, 99, 0, page, to_alloc), Errc::invalid_argument, 2);
-    refused("retype: into a dispatcher (not yet)",
-            retype(ram, retype_type_count(ObjType::dispatcher, 1), 0, page, to_alloc), Errc::unsupported, 2);
+    refused("retype: into an endpoint (not yet)",
+            retype(ram, retype_type_count(ObjType::endpoint, 1), 0, page, to_alloc), Errc::unsupported, 2);
     refused("retype: misaligned offset", retype(ram, frame1, 100, page, to_alloc), Errc::misaligned, 3);
     refused("retype: size 0", retype(ram, frame1, 0, 0, to_alloc), Errc::zero_size, 4);
     refused("retype: size not whole pages", retype(ram, frame1, 0, page + 8, to_alloc),
@@ -157,7 +157,7 @@ void retype_copy_mint_revoke(std::uint64_t ram_base) {
 // mapping database, so their range is free to retype again.
 void cnodes_from_ram(std::uint64_t ram_base) {
     using aos::sys::cap_identify;
-    constexpr std::uint32_t a_slot = 7, b_slot = 8;
+    constexpr std::uint32_t a_slot = 10, b_slot = 11; // root slots the kernel left empty
     constexpr std::uint64_t cnodes_at = 64 * page;
     check("retype two L2 CNodes",
           aos::sys::cap_retype(ram, ObjType::l2_cnode, cnodes_at, l2_cnode_bytes, 2, alloc, 20).has_value());
@@ -183,6 +183,68 @@ void cnodes_from_ram(std::uint64_t ram_base) {
     check("revoke finds exactly the four new frames", n && *n == 4);
 }
 
+// A second dispatcher in this address space and CSpace (a thread, in effect) runs here until its last
+// capability goes.
+alignas(16) unsigned char thread_stack[16 * 1024];
+volatile unsigned thread_rounds = 0;
+
+[[noreturn]] void thread_main() {
+    for (;;) {
+        thread_rounds = thread_rounds + 1;
+        (void)aos::sys::yield();
+    }
+}
+
+std::uint64_t name_word(const char* s) {
+    std::uint64_t w = 0;
+    for (unsigned i = 0; i < 8 && s[i] != '\0'; ++i)
+        w |= std::uint64_t{static_cast<unsigned char>(s[i])} << (8 * i);
+    return w;
+}
+
+void dispatchers_from_ram() {
+    using aos::sys::invoke;
+    constexpr std::uint32_t slot = 30;
+    constexpr std::uint64_t at = 256 * page;
+    CapAddr d = caddr(alloc, slot);
+    refused(
+        "retype more dispatchers than address-space identifiers",
+        retype(ram, retype_type_count(ObjType::dispatcher, 250), at, dispatcher_bytes, destination(alloc, 0)),
+        Errc::no_memory, 2);
+    check("retype a dispatcher",
+          aos::sys::cap_retype(ram, ObjType::dispatcher, at, dispatcher_bytes, 1, alloc, slot).has_value());
+    aos::Result<CapIdentity> id = aos::sys::cap_identify(d);
+    check("it is a dispatcher", id && id->type == ObjType::dispatcher && id->size == dispatcher_bytes);
+    refused("start before setup", invoke(d, CapOp::dispatcher_start), Errc::invalid_state, 0);
+    auto entry = reinterpret_cast<std::uint64_t>(&thread_main);
+    auto sp = reinterpret_cast<std::uint64_t>(thread_stack + sizeof(thread_stack));
+    CapAddr l0 = caddr(root_slot_task, task_slot_root_vnode);
+    refused("setup: a frame as the CSpace", invoke(d, CapOp::dispatcher_setup, ram, l0, entry, sp),
+            Errc::invalid_argument, 2);
+    refused("setup: a CNode as the address space",
+            invoke(d, CapOp::dispatcher_setup, task_root, task_root, entry, sp), Errc::invalid_argument, 3);
+    refused("setup: a misaligned entry", invoke(d, CapOp::dispatcher_setup, task_root, l0, entry + 1, sp),
+            Errc::invalid_argument, 4);
+    refused("setup: a stack beyond user space",
+            invoke(d, CapOp::dispatcher_setup, task_root, l0, entry, (std::uint64_t{1} << 48) + 16),
+            Errc::invalid_argument, 5);
+    check("setup: this CSpace and address space",
+          invoke(d, CapOp::dispatcher_setup, task_root, l0, entry, sp).error == 0);
+    refused("setup twice", invoke(d, CapOp::dispatcher_setup, task_root, l0, entry, sp), Errc::invalid_state,
+            0);
+    check("name it", invoke(d, CapOp::dispatcher_configure, 0, name_word("thread"), 0, 0).error == 0);
+    check("start it", aos::sys::dispatcher_start(d).has_value());
+    for (unsigned i = 0; i < 50 && thread_rounds < 3; ++i)
+        (void)aos::sys::yield();
+    check("it runs beside this one", thread_rounds >= 3);
+    aos::sys::print("captest: deleting the thread's only dispatcher capability\n");
+    check("delete it", aos::sys::cap_delete(d).has_value());
+    unsigned seen = thread_rounds;
+    for (unsigned i = 0; i < 10; ++i)
+        (void)aos::sys::yield();
+    check("it runs no more", thread_rounds == seen);
+}
+
 } // namespace
 
 int main() {
@@ -196,6 +258,7 @@ int main() {
     bad_retypes(bi->free_ram[0].size);
     retype_copy_mint_revoke(bi->free_ram[0].base);
     cnodes_from_ram(bi->free_ram[0].base);
+    dispatchers_from_ram();
     aos::sys::print("captest: {} checks, {} failed\n", checks, failures);
     return failures == 0 ? 0 : 1;
 }

@@ -2,6 +2,7 @@
 // commits with steps that cannot fail, so a refused invocation changes nothing.
 #include "caps.hpp"
 
+#include "dispatch.hpp"
 #include "memory_layout.hpp"
 #include "mmu.hpp"
 #include "panic.hpp"
@@ -118,6 +119,12 @@ void release(Cte& c, Cte*& queue) {
     }
     if (c.cap.type == ObjType::mapping)
         unmap(c.cap);
+    if (last && c.cap.type == ObjType::dispatcher) {
+        Cte* held[2] = {};
+        dispatcher_destroy(c.cap.base, held[0], held[1]);
+        for (Cte* h : held)
+            release(*h, queue);
+    }
     if (last && is_cnode(c.cap.type)) {
         c.cap.being_deleted = true;
         c.delete_next = queue;
@@ -159,15 +166,21 @@ aos::Result<Cte*> destination_slots(const Cte& root, std::uint64_t dest, std::ui
     auto ref = static_cast<aos::abi::CNodeRef>(dest >> 32);
     std::uint64_t first = dest & 0xffffffff;
     const Cte* cnode = &root;
-    if (ref != aos::abi::cnode_root) {
+    if (ref == aos::abi::cnode_root) {
+        cnode = &root;
+    } else if ((ref & aos::abi::cnode_at_flag) != 0) {
+        cnode = AOS_TRY(cap_lookup(root, ref & ~aos::abi::cnode_at_flag));
+        if (!is_cnode(cnode->cap.type))
+            return aos::error(Errc::invalid_argument);
+    } else {
         if (ref >= cnode_slot_count(root.cap))
             return aos::error(Errc::out_of_range);
         cnode = &cnode_slots(root.cap)[ref];
         if (cnode->cap.type != ObjType::l2_cnode || cnode->cap.being_deleted)
             return aos::error(Errc::not_found);
-    } else if (placed != ObjType::l2_cnode) {
-        return aos::error(Errc::invalid_argument);
     }
+    if (cnode->cap.type == ObjType::l1_cnode && placed != ObjType::l2_cnode)
+        return aos::error(Errc::invalid_argument);
     if ((cnode->cap.rights & aos::abi::right_write) == 0)
         return aos::error(Errc::permission_denied);
     std::uint64_t slots = cnode_slot_count(cnode->cap);
@@ -237,8 +250,10 @@ aos::Result<std::uint64_t> fixed_object_size(ObjType type) {
     case ObjType::vnode_l2:
     case ObjType::vnode_l3:
         return aos::abi::vnode_bytes;
+    case ObjType::dispatcher:
+        return aos::abi::dispatcher_bytes;
     default:
-        return aos::error(Errc::unsupported); // dispatchers and endpoints from RAM: not yet
+        return aos::error(Errc::unsupported); // endpoints from RAM: not yet
     }
 }
 
@@ -260,6 +275,8 @@ InvokeOutcome retype(const Cte& root, Cte& src, const std::uint64_t (&a)[6]) {
         return fail(fixed.error(), arg2);
     if (count == 0 || count > aos::abi::l2_cnode_slots)
         return fail(Errc::out_of_range, arg2);
+    if (type == ObjType::dispatcher && count > dispatcher_asids_free())
+        return fail(Errc::no_memory, arg2); // each needs an address-space identifier
     if (objsize == 0)
         return fail(Errc::zero_size, arg4);
     if (objsize % aos::abi::object_granule != 0 || (*fixed != 0 && objsize != *fixed))
@@ -293,6 +310,8 @@ InvokeOutcome retype(const Cte& root, Cte& src, const std::uint64_t (&a)[6]) {
         }
         d.cap = Capability{
             .type = type, .rights = aos::abi::rights_all, .base = lo + i * objsize, .size = objsize};
+        if (type == ObjType::dispatcher)
+            d.cap.word = dispatcher_construct(d.cap.base);
         d.mdb_key = {.base = d.cap.base,
                      .size = objsize,
                      .depth = src.mdb_key.depth + 1,
@@ -437,11 +456,12 @@ Capability make_cnode_cap(ObjType type, std::uint64_t pa, std::uint64_t slots) {
         .type = type, .rights = aos::abi::rights_all, .base = pa, .size = slots * aos::abi::cte_size};
 }
 
-aos::Result<void> install_original_ram(Cte& slot, std::uint64_t base, std::uint64_t size) {
+aos::Result<void> install_original(Cte& slot, ObjType type, std::uint64_t base, std::uint64_t size,
+                                   std::uint8_t rights) {
     if (!slot.empty())
         return aos::error(Errc::already_exists);
-    slot.cap = Capability{.type = ObjType::ram, .rights = aos::abi::rights_all, .base = base, .size = size};
-    slot.mdb_key = {.base = base, .size = size, .depth = 0, .type = static_cast<std::uint32_t>(ObjType::ram)};
+    slot.cap = Capability{.type = type, .rights = rights, .base = base, .size = size};
+    slot.mdb_key = {.base = base, .size = size, .depth = 0, .type = static_cast<std::uint32_t>(type)};
     aos::Result<void> r = mdb.insert(slot);
     if (!r)
         clear(slot);

@@ -56,9 +56,10 @@ std::uint64_t cnode_slot_count(const Capability& c);
 aos::Result<Cte*> cap_lookup(const Cte& root, std::uint64_t caddr);
 
 // Kernel-made objects at boot: a CNode over zeroed memory at `pa` (not in the mapping database: these are
-// never reclaimed), and original RAM capabilities (in it, depth 0).
+// never reclaimed), and original capabilities to memory (RAM, the boot modules' frames: in it, depth 0).
 Capability make_cnode_cap(aos::abi::ObjType type, std::uint64_t pa, std::uint64_t slots);
-aos::Result<void> install_original_ram(Cte& slot, std::uint64_t base, std::uint64_t size);
+aos::Result<void> install_original(Cte& slot, aos::abi::ObjType type, std::uint64_t base, std::uint64_t size,
+                                   std::uint8_t rights);
 void install_copy(Cte& dest, const Cte& src);
 
 // The outcome of an invocation: the value (x1) and extra result words (x2..x4), or an error and the number

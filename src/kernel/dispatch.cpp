@@ -101,8 +101,12 @@ struct alignas(16) FpState {
     unsigned char bytes[fp_state_bytes];
 };
 
+// A dispatcher is either one of the kernel's boot slots (the programs named on the command line, with an
+// address space the kernel built: `table`) or made by retype from RAM, living in that memory, with an
+// address space its creator built from VNode capabilities (`vspace`).
 struct Dispatcher {
     aos::core::ListHook<Dispatcher> run_hook;
+    aos::core::ListHook<Dispatcher> all_hook;
     DispatcherState state = DispatcherState::free;
     std::uint64_t wake_at = 0; // blocked in sleep: the counter value to wake at
     bool asleep_when_suspended = false;
@@ -118,15 +122,34 @@ struct Dispatcher {
     alignas(UserPageTable) unsigned char table_storage[sizeof(UserPageTable)];
     UserPageTable* table = nullptr;
     Cte cspace; // a copy of its root CNode capability; empty: no CSpace
+    Cte vspace; // a copy of its L0 VNode capability, for dispatchers made from RAM
 
-    std::uint64_t ttbr0() const { return a64::ttbr::make(table->root_pa(), tlb.asid); }
+    std::uint64_t root_table() const { return table != nullptr ? table->root_pa() : vspace.cap.base; }
+    std::uint64_t ttbr0() const { return a64::ttbr::make(root_table(), tlb.asid); }
 };
+static_assert(sizeof(Dispatcher) <= aos::abi::dispatcher_bytes, "the ABI fixes the object size for retype");
 
 Dispatcher dispatchers[max_dispatchers]; // zero-initialized .bss; constructed in place by new_dispatcher
+aos::core::IntrusiveList<Dispatcher, &Dispatcher::all_hook> every; // boot-made and RAM-made, while they exist
 aos::core::IntrusiveList<Dispatcher, &Dispatcher::run_hook> run_queue;
 aos::core::IntrusiveList<Dispatcher, &Dispatcher::run_hook> sleeping; // blocked in sleep, any order
 constinit Dispatcher* current = nullptr;
 constinit unsigned finished = 0;
+// Dispatchers made from RAM are numbered after the boot slots, never reusing a number.
+constinit unsigned next_ram_dispatcher_id = max_dispatchers + 1;
+
+// ASIDs: the boot slots use 1..max_dispatchers; dispatchers made from RAM take the rest of the 8-bit range
+// (every AArch64 implementation has at least 8 bits). ASID 0 stays unused.
+constexpr unsigned asid_count = 256;
+constinit std::uint64_t ram_asids_used[asid_count / 64] = {};
+
+bool asid_used(unsigned a) {
+    return (ram_asids_used[a / 64] >> (a % 64)) & 1;
+}
+void set_asid_used(unsigned a, bool used) {
+    std::uint64_t bit = std::uint64_t{1} << (a % 64);
+    ram_asids_used[a / 64] = used ? (ram_asids_used[a / 64] | bit) : (ram_asids_used[a / 64] & ~bit);
+}
 
 a64::Prot prot_of(const aos::proc::SegmentPermissions& p) {
     return static_cast<a64::Prot>((p.read ? a64::prot_read : 0) | (p.write ? a64::prot_write : 0) |
@@ -179,6 +202,8 @@ aos::Result<Dispatcher*> new_dispatcher(aos::core::StringRef name) {
         d.table = ::new (d.table_storage) UserPageTable(*backend, *pool);
         AOS_TRY(d.table->init());
         d.id = i + 1;
+        if (!d.all_hook.linked())
+            (void)every.push_back(d);
         std::size_t n = name.size < name_max - 1 ? name.size : name_max - 1;
         for (std::size_t c = 0; c < n; ++c)
             d.name[c] = name.data[c];
@@ -215,8 +240,8 @@ void switch_to(Dispatcher& next, TrapFrame& frame) {
 // Nothing can run any more: every program ended, or those left wait for a start or resume nobody can give.
 [[noreturn]] void all_finished() {
     unsigned waiting = 0;
-    for (const Dispatcher& d : dispatchers) {
-        if (d.state == DispatcherState::created || d.state == DispatcherState::suspended)
+    for (const Dispatcher* d = every.front(); d != nullptr; d = every.next(*d)) {
+        if (d->state == DispatcherState::created || d->state == DispatcherState::suspended)
             ++waiting;
     }
     if (waiting == 0)
@@ -280,6 +305,19 @@ Dispatcher* dispatcher_by_id(std::uint64_t id) {
     return &dispatchers[id - 1];
 }
 
+// The object a Dispatcher capability names (boot slots and RAM-made alike: by physical address).
+Dispatcher& dispatcher_at(const Capability& c) {
+    return *reinterpret_cast<Dispatcher*>(phys_to_virt(c.base));
+}
+
+Capability dispatcher_cap(const Dispatcher& d) {
+    return Capability{.type = aos::abi::ObjType::dispatcher,
+                      .rights = aos::abi::rights_all,
+                      .base = virt_to_phys(reinterpret_cast<std::uintptr_t>(&d)),
+                      .size = aos::abi::dispatcher_bytes,
+                      .word = d.id};
+}
+
 // Takes d off the queue its state puts it on.
 void dequeue(Dispatcher& d) {
     if (d.state == DispatcherState::runnable)
@@ -336,16 +374,70 @@ aos::Result<void> dispatcher_stop(Dispatcher& d) {
 bool is_dispatcher_op(aos::abi::CapOp op) {
     using aos::abi::CapOp;
     return op == CapOp::dispatcher_start || op == CapOp::dispatcher_suspend ||
-           op == CapOp::dispatcher_resume || op == CapOp::dispatcher_stop;
+           op == CapOp::dispatcher_resume || op == CapOp::dispatcher_stop || op == CapOp::dispatcher_setup ||
+           op == CapOp::dispatcher_configure;
 }
 
-InvokeOutcome invoke_dispatcher(const Cte& target, aos::abi::CapOp op) {
+// A dispatcher made from RAM gets its CSpace and address space (copies of the capabilities, which keep the
+// objects alive), its entry point and stack. Every argument is checked before anything changes.
+InvokeOutcome dispatcher_setup(const Cte& root, Dispatcher& d, const std::uint64_t (&a)[6]) {
+    using aos::abi::ObjType;
+    if (d.state != DispatcherState::free || d.table != nullptr)
+        return InvokeOutcome::failure(aos::Errc::invalid_state, 0);
+    aos::Result<Cte*> cspace = cap_lookup(root, a[2]);
+    if (!cspace)
+        return InvokeOutcome::failure(cspace.error(), 2);
+    if ((*cspace)->cap.type != ObjType::l1_cnode)
+        return InvokeOutcome::failure(aos::Errc::invalid_argument, 2);
+    aos::Result<Cte*> vspace = cap_lookup(root, a[3]);
+    if (!vspace)
+        return InvokeOutcome::failure(vspace.error(), 3);
+    if ((*vspace)->cap.type != ObjType::vnode_l0)
+        return InvokeOutcome::failure(aos::Errc::invalid_argument, 3);
+    if (a[4] >= user_space_end || a[4] % aos::abi::instruction_alignment != 0)
+        return InvokeOutcome::failure(aos::Errc::invalid_argument, 4);
+    if (a[5] > user_space_end || a[5] % aos::abi::stack_alignment != 0)
+        return InvokeOutcome::failure(aos::Errc::invalid_argument, 5);
+    install_copy(d.cspace, **cspace);
+    install_copy(d.vspace, **vspace);
+    d.frame = TrapFrame{};
+    d.frame.elr = a[4];
+    d.frame.sp_el0 = a[5];
+    d.frame.spsr = a64::spsr::Mode::make(a64::spsr::mode_el0t);
+    d.state = DispatcherState::created;
+    return InvokeOutcome::success();
+}
+
+// Its first argument register and its name (up to 24 bytes in x3..x5), before it starts.
+InvokeOutcome dispatcher_configure(Dispatcher& d, const std::uint64_t (&a)[6]) {
+    if (d.state != DispatcherState::free && d.state != DispatcherState::created)
+        return InvokeOutcome::failure(aos::Errc::invalid_state, 0);
+    d.frame.x[0] = a[2];
+    std::size_t n = 0;
+    for (unsigned r = 3; r < 6; ++r) {
+        for (unsigned b = 0; b < sizeof(std::uint64_t) && n + 1 < name_max; ++b) {
+            char c = static_cast<char>((a[r] >> (8 * b)) & 0xff);
+            if (c == '\0')
+                break;
+            d.name[n++] = c;
+        }
+        if (n < 8 * (r - 2)) // the name ended in this register
+            break;
+    }
+    d.name[n] = '\0';
+    return InvokeOutcome::success();
+}
+
+InvokeOutcome invoke_dispatcher(const Cte& root, const Cte& target, aos::abi::CapOp op,
+                                const std::uint64_t (&args)[6]) {
     using aos::abi::CapOp;
-    Dispatcher* d = dispatcher_by_id(target.cap.word);
-    if (d == nullptr)
-        return InvokeOutcome::failure(aos::Errc::not_found, 0);
+    Dispatcher* d = &dispatcher_at(target.cap);
     if ((target.cap.rights & aos::abi::right_write) == 0)
         return InvokeOutcome::failure(aos::Errc::permission_denied, 0);
+    if (op == CapOp::dispatcher_setup)
+        return dispatcher_setup(root, *d, args);
+    if (op == CapOp::dispatcher_configure)
+        return dispatcher_configure(*d, args);
     aos::Result<void> r = aos::error(aos::Errc::invalid_argument);
     switch (op) {
     case CapOp::dispatcher_start:
@@ -377,7 +469,7 @@ void handle_invoke(TrapFrame& frame) {
     if (!target)
         out = InvokeOutcome::failure(target.error(), 0);
     else if ((*target)->cap.type == aos::abi::ObjType::dispatcher && is_dispatcher_op(op))
-        out = invoke_dispatcher(**target, op);
+        out = invoke_dispatcher(current->cspace, **target, op, args);
     else
         out = cap_invoke(current->cspace, **target, op, args);
     frame.x[0] = out.ok ? aos::abi::syscall_success : aos::abi::encode_error(out.error);
@@ -478,6 +570,50 @@ void preempt(TrapFrame& frame) {
 
 } // namespace
 
+unsigned dispatcher_asids_free() {
+    unsigned n = 0;
+    for (unsigned a = max_dispatchers + 1; a < asid_count; ++a)
+        n += asid_used(a) ? 0 : 1;
+    return n;
+}
+
+std::uint64_t dispatcher_construct(std::uint64_t pa) {
+    auto* d = ::new (reinterpret_cast<void*>(phys_to_virt(pa))) Dispatcher();
+    unsigned asid = max_dispatchers + 1;
+    while (asid_used(asid))
+        ++asid;
+    if (asid >= asid_count)
+        KERNEL_PANIC("dispatcher retype: no ASID, though retype checked");
+    set_asid_used(asid, true);
+    d->tlb.asid = asid;
+    d->id = next_ram_dispatcher_id++;
+    const char unnamed[] = "process";
+    for (std::size_t i = 0; i < sizeof(unnamed); ++i)
+        d->name[i] = unnamed[i];
+    (void)every.push_back(*d);
+    return d->id;
+}
+
+void dispatcher_destroy(std::uint64_t pa, Cte*& cspace, Cte*& vspace) {
+    auto* d = reinterpret_cast<Dispatcher*>(phys_to_virt(pa));
+    bool live = d->state == DispatcherState::created || d->state == DispatcherState::runnable ||
+                d->state == DispatcherState::blocked || d->state == DispatcherState::suspended;
+    if (live) {
+        dequeue(*d);
+        ++finished;
+        print("aos: {} (dispatcher {}) stopped: its last dispatcher capability was deleted\n",
+              static_cast<const char*>(d->name), d->id);
+    }
+    d->state = DispatcherState::stopped;
+    (void)every.erase(*d);
+    // Its ASID may be handed out again: nothing tagged with it may stay in a TLB.
+    d->tlb.invalidate_all();
+    d->tlb.sync();
+    set_asid_used(static_cast<unsigned>(d->tlb.asid), false);
+    cspace = &d->cspace;
+    vspace = &d->vspace;
+}
+
 void dispatch_init(const Platform& p) {
     // Programs may read the virtual counter and its frequency to time themselves.
     std::uint64_t cntkctl = KERNEL_READ_SYSREG(cntkctl_el1);
@@ -544,6 +680,7 @@ struct InitCSpace {
     Cte* task = nullptr;
     Cte* super = nullptr;
     Cte* dispatchers = nullptr;
+    Cte* modules = nullptr;
 };
 
 aos::Result<InitCSpace> build_init_cspace(Dispatcher& init) {
@@ -557,8 +694,9 @@ aos::Result<InitCSpace> build_init_cspace(Dispatcher& init) {
         AOS_TRY(boot_cnode(l1[aos::abi::root_slot_super], ObjType::l2_cnode, aos::abi::l2_cnode_slots));
     cs.dispatchers =
         AOS_TRY(boot_cnode(l1[aos::abi::root_slot_dispatchers], ObjType::l2_cnode, aos::abi::l2_cnode_slots));
-    cs.task[aos::abi::task_slot_dispatcher].cap =
-        Capability{.type = ObjType::dispatcher, .rights = aos::abi::rights_all, .word = init.id};
+    cs.modules =
+        AOS_TRY(boot_cnode(l1[aos::abi::root_slot_modules], ObjType::l2_cnode, aos::abi::l2_cnode_slots));
+    cs.task[aos::abi::task_slot_dispatcher].cap = dispatcher_cap(init);
     install_copy(cs.task[aos::abi::task_slot_root], root);
     // Its address space's root table, made by the kernel: init may map VNodes into the entries it left empty.
     cs.task[aos::abi::task_slot_root_vnode].cap = Capability{.type = ObjType::vnode_l0,
@@ -610,8 +748,7 @@ void describe_programs(aos::abi::BootInfo& bi, Cte* dispatchers_cnode, const Loa
                        unsigned count) {
     for (unsigned i = 0; i < count && i < aos::abi::bootinfo_max_programs; ++i) {
         const Dispatcher& d = dispatchers[programs[i].id - 1];
-        dispatchers_cnode[i].cap =
-            Capability{.type = aos::abi::ObjType::dispatcher, .rights = aos::abi::rights_all, .word = d.id};
+        dispatchers_cnode[i].cap = dispatcher_cap(d);
         aos::abi::BootProgram& p = bi.programs[bi.program_count++];
         static_assert(sizeof(p.name) <= name_max);
         for (std::size_t c = 0; c + 1 < sizeof(p.name) && d.name[c] != '\0'; ++c)
@@ -636,7 +773,13 @@ aos::Result<void> setup_init(unsigned id, const LoadedProgram* programs, unsigne
     bi.core_id = 0;
     describe_free_ram(bi, p);
     for (std::uint32_t i = 0; i < bi.free_ram_count; ++i)
-        AOS_TRY(install_original_ram(cs.super[i], bi.free_ram[i].base, bi.free_ram[i].size));
+        AOS_TRY(install_original(cs.super[i], aos::abi::ObjType::ram, bi.free_ram[i].base,
+                                 bi.free_ram[i].size, aos::abi::rights_all));
+    for (std::uint32_t i = 0; i < modules.count() && i < aos::abi::l2_cnode_slots; ++i) {
+        std::uint64_t base = virt_to_phys(reinterpret_cast<std::uintptr_t>(modules.data(i)));
+        std::uint64_t size = (modules.size(i) + page - 1) & ~(page - 1);
+        AOS_TRY(install_original(cs.modules[i], aos::abi::ObjType::frame, base, size, aos::abi::right_read));
+    }
     describe_modules(bi, modules, cmdline);
     describe_programs(bi, cs.dispatchers, programs, count);
     AOS_TRY(init->table->map(aos::abi::bootinfo_user_address, pa, page, user_attrs(a64::prot_read)));

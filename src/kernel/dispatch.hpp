@@ -3,6 +3,7 @@
 #pragma once
 
 #include "arch/aarch64/trap_frame.hpp"
+#include "caps.hpp"
 #include "platform.hpp"
 
 #include <aos/abi/bootinfo.hpp>
@@ -32,6 +33,13 @@ struct LoadedProgram {
 // over must stay free.
 aos::Result<void> setup_init(unsigned id, const LoadedProgram* programs, unsigned count, const Platform& p,
                              const aos::abi::ModuleTable& modules, const char* cmdline);
+
+// Dispatchers made by retype from RAM (caps.cpp): how many more can exist (each needs an ASID), making one
+// in zeroed memory at `pa` (returns its id), and ending one whose last capability went; the capabilities it
+// held (its CSpace and address-space roots) are handed back for the caller to release.
+unsigned dispatcher_asids_free();
+std::uint64_t dispatcher_construct(std::uint64_t pa);
+void dispatcher_destroy(std::uint64_t pa, Cte*& cspace, Cte*& vspace);
 
 // Runs the dispatchers until every one has exited or been stopped, then ends the run.
 [[noreturn]] void run_dispatchers(std::uint64_t quantum_us);

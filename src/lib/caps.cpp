@@ -31,6 +31,11 @@ Result<void> status(const InvokeResult& r) {
 
 } // namespace
 
+Result<void> invoke_status(abi::CapAddr cap, abi::CapOp op, std::uint64_t a2, std::uint64_t a3,
+                           std::uint64_t a4, std::uint64_t a5) {
+    return status(invoke(cap, op, a2, a3, a4, a5));
+}
+
 Result<CapIdentity> cap_identify(abi::CapAddr cap) {
     InvokeResult r = invoke(cap, abi::CapOp::identify);
     AOS_TRY(status(r));

@@ -21,6 +21,10 @@ struct InvokeResult {
 InvokeResult invoke(abi::CapAddr cap, abi::CapOp op, std::uint64_t a2 = 0, std::uint64_t a3 = 0,
                     std::uint64_t a4 = 0, std::uint64_t a5 = 0);
 
+// invoke() as a Result, for operations without a result value.
+Result<void> invoke_status(abi::CapAddr cap, abi::CapOp op, std::uint64_t a2 = 0, std::uint64_t a3 = 0,
+                           std::uint64_t a4 = 0, std::uint64_t a5 = 0);
+
 struct CapIdentity {
     abi::ObjType type;
     std::uint8_t rights;

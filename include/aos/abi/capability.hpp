@@ -70,12 +70,16 @@ inline constexpr std::size_t l1_cnode_min_slots = 16;
 // Frames, RAM and translation tables are retyped in whole pages.
 inline constexpr std::uint64_t object_granule = 4096;
 inline constexpr std::uint64_t vnode_bytes = 4096;
+inline constexpr std::uint64_t dispatcher_bytes = 8192;
+inline constexpr std::uint64_t instruction_alignment = 4;
+inline constexpr std::uint64_t stack_alignment = 16;
 
 // Well-known slots of the root (L1) CNode: each holds an L2 CNode.
 inline constexpr std::uint32_t root_slot_task = 0;        // the task CNode below
 inline constexpr std::uint32_t root_slot_slot_alloc0 = 1; // empty: the process's first slots to allocate
 inline constexpr std::uint32_t root_slot_super = 5;       // init: a RAM capability per free RAM region
 inline constexpr std::uint32_t root_slot_dispatchers = 6; // init: the programs the kernel loaded
+inline constexpr std::uint32_t root_slot_modules = 7;     // init: a read-only Frame per boot module
 // Well-known slots of the task CNode.
 inline constexpr std::uint32_t task_slot_dispatcher = 1; // the process's own dispatcher
 inline constexpr std::uint32_t task_slot_root = 2;       // its root CNode
@@ -97,13 +101,23 @@ enum class CapOp : std::uint64_t {
     dispatcher_suspend = 33, // it stops being scheduled until resumed (a sleeper keeps its wake-up time)
     dispatcher_resume = 34,
     dispatcher_stop = 35, // it ends for good, reported as stopped
+    // A dispatcher made from RAM: x2 = its root CNode (L1), x3 = its L0 VNode, x4 = entry point, x5 = stack
+    // pointer. Once, before it starts.
+    dispatcher_setup = 36,
+    // x2 = the value of its x0 at entry, x3..x5 = its name (up to 24 bytes, NUL-padded), before it starts.
+    dispatcher_configure = 37,
 };
 
 // Where copy, mint and retype put their result: a CNode and its first slot. A CNode is named by its place
-// in the caller's CSpace: cnode_root is the root (L1) CNode itself, whose slots hold only L2 CNodes; a
-// value k below it is the L2 CNode in root slot k (copy a CNode into a root slot to use it this way).
+// in the caller's CSpace: cnode_root is the root (L1) CNode itself; a value k below 2^24 is the L2 CNode in
+// root slot k; cnode_at(a) is the CNode (L1 or L2) whose capability is at address a, such as a child's root
+// CNode that init is filling. The slots of any L1 CNode hold only L2 CNodes.
 using CNodeRef = std::uint32_t;
 inline constexpr CNodeRef cnode_root = 0xffffffff;
+inline constexpr CNodeRef cnode_at_flag = 0x80000000;
+constexpr CNodeRef cnode_at(CapAddr a) {
+    return cnode_at_flag | static_cast<CNodeRef>(a & 0x7fffffff);
+}
 constexpr std::uint64_t destination(CNodeRef cnode, std::uint32_t slot) {
     return (std::uint64_t{cnode} << 32) | slot;
 }

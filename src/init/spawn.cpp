@@ -1,0 +1,128 @@
+// init's spawner (spawn.hpp).
+#include "spawn.hpp"
+
+#include <aos/core/string_ref.hpp>
+#include <aos/proc/elf.hpp>
+
+namespace aos::init {
+
+namespace {
+
+constexpr std::uint64_t page = abi::object_granule;
+
+std::uint8_t rights_of(const proc::SegmentPermissions& p) {
+    return static_cast<std::uint8_t>((p.read ? abi::right_read : 0) | (p.write ? abi::right_write : 0) |
+                                     (p.execute ? abi::right_execute : 0));
+}
+
+// The ELF loader policy: a fresh frame per segment, filled through init's scratch mapping, then mapped into
+// the child with the segment's rights.
+struct SegmentLoader {
+    user::SlotAllocator& slots;
+    user::RamSource& ram;
+    user::CapVSpace& self;
+    user::CapVSpace& child;
+    std::uint64_t scratch;
+    user::SlotAllocator::Slot frame{};
+    user::Mappings seen;
+
+    Result<std::uint8_t*> writable(const proc::ElfSegment& s) {
+        std::uint64_t bytes = s.page_end() - s.page_start();
+        frame = AOS_TRY(ram.retype(slots, abi::ObjType::frame, bytes));
+        AOS_TRY(self.map(scratch, frame.addr(), bytes, abi::right_read | abi::right_write, &seen));
+        return reinterpret_cast<std::uint8_t*>(scratch);
+    }
+    Result<void> commit(const proc::ElfSegment& s) {
+        self.unmap(seen);
+        std::uint8_t r = rights_of(s.perms);
+        if ((r & abi::right_read) == 0)
+            r |= abi::right_read; // AArch64 cannot map execute-only or write-only for EL0 and keep EL1 out
+        return child.map(s.page_start(), frame.addr(), s.page_end() - s.page_start(), r, nullptr);
+    }
+};
+static_assert(proc::ElfLoader<SegmentLoader>);
+
+// Packs up to 24 bytes of a name into three registers, as dispatcher_configure takes it.
+void pack_name(const char* name, std::uint64_t (&words)[3]) {
+    std::size_t n = 0;
+    for (std::uint64_t& w : words) {
+        w = 0;
+        for (unsigned b = 0; b < 8 && name[n] != '\0'; ++b, ++n)
+            w |= std::uint64_t{static_cast<unsigned char>(name[n])} << (8 * b);
+    }
+}
+
+// The child's CSpace: a root CNode whose slot 0 holds its task CNode (its dispatcher and root at the
+// well-known slots) and slot 1 an empty CNode for its own allocations.
+Result<user::SlotAllocator::Slot> build_cspace(user::SlotAllocator& slots, user::RamSource& ram,
+                                               abi::CapAddr dispatcher) {
+    user::SlotAllocator::Slot root = AOS_TRY(ram.retype(slots, abi::ObjType::l1_cnode, child_cspace_bytes));
+    user::SlotAllocator::Slot task = AOS_TRY(ram.retype(slots, abi::ObjType::l2_cnode, abi::l2_cnode_bytes));
+    user::SlotAllocator::Slot spare = AOS_TRY(ram.retype(slots, abi::ObjType::l2_cnode, abi::l2_cnode_bytes));
+    abi::CNodeRef child_root = abi::cnode_at(root.addr());
+    abi::CNodeRef child_task = abi::cnode_at(task.addr());
+    AOS_TRY(sys::cap_copy(dispatcher, child_task, abi::task_slot_dispatcher));
+    AOS_TRY(sys::cap_copy(root.addr(), child_task, abi::task_slot_root));
+    // Moved, not copied: the child's CSpace holds the only capabilities to its CNodes besides its root.
+    AOS_TRY(sys::cap_copy(task.addr(), child_root, abi::root_slot_task));
+    AOS_TRY(sys::cap_copy(spare.addr(), child_root, abi::root_slot_slot_alloc0));
+    for (const user::SlotAllocator::Slot& s : {task, spare}) {
+        AOS_TRY(sys::cap_delete(s.addr()));
+        slots.free(s);
+    }
+    return root;
+}
+
+} // namespace
+
+Result<std::uint32_t> Spawner::module_index(const char* name) const {
+    for (std::uint32_t i = 0; i < bi_.module_count; ++i) {
+        if (core::StringRef::from_c_str(bi_.modules[i].name).equals(name))
+            return i;
+    }
+    return error(Errc::not_found);
+}
+
+Result<Child> Spawner::spawn(const char* name) {
+    std::uint32_t m = AOS_TRY(module_index(name));
+    std::uint64_t module_bytes = (bi_.modules[m].size + page - 1) & ~(page - 1);
+    user::Mappings module_map;
+    AOS_TRY(self_.map(scratch_, abi::caddr(abi::root_slot_modules, m), module_bytes, abi::right_read,
+                      &module_map));
+    const char* field = nullptr;
+    Result<proc::ElfImage> image =
+        proc::ElfImage::parse(reinterpret_cast<const void*>(scratch_), bi_.modules[m].size,
+                              {.lo = page, .hi = child_stack_top - child_stack_bytes - page}, &field);
+    if (!image) {
+        self_.unmap(module_map);
+        return error(image.error());
+    }
+
+    user::SlotAllocator::Slot l0 = AOS_TRY(ram_.retype(slots_, abi::ObjType::vnode_l0, abi::vnode_bytes));
+    user::CapVSpace child(l0.addr(), slots_, ram_);
+    // Segments pass through the scratch address after the module's pages.
+    SegmentLoader loader{slots_, ram_, self_, child, scratch_ + module_bytes, {}, {}};
+    Result<void> loaded = image->load(loader);
+    std::uint64_t entry = image->entry();
+    self_.unmap(module_map);
+    AOS_TRY(loaded);
+
+    user::SlotAllocator::Slot stack = AOS_TRY(ram_.retype(slots_, abi::ObjType::frame, child_stack_bytes));
+    AOS_TRY(child.map(child_stack_top - child_stack_bytes, stack.addr(), child_stack_bytes,
+                      abi::right_read | abi::right_write, nullptr));
+
+    user::SlotAllocator::Slot disp =
+        AOS_TRY(ram_.retype(slots_, abi::ObjType::dispatcher, abi::dispatcher_bytes));
+    user::SlotAllocator::Slot cspace = AOS_TRY(build_cspace(slots_, ram_, disp.addr()));
+    AOS_TRY(sys::invoke_status(disp.addr(), abi::CapOp::dispatcher_setup, cspace.addr(), l0.addr(), entry,
+                               child_stack_top));
+    std::uint64_t words[3];
+    pack_name(name, words);
+    AOS_TRY(
+        sys::invoke_status(disp.addr(), abi::CapOp::dispatcher_configure, 0, words[0], words[1], words[2]));
+    Result<sys::CapIdentity> id = sys::cap_identify(disp.addr());
+    AOS_TRY(sys::dispatcher_start(disp.addr()));
+    return Child{disp, id ? id->word : 0};
+}
+
+} // namespace aos::init

@@ -1,0 +1,49 @@
+// init's spawner: a process from an ELF boot module, built entirely through capabilities — its address
+// space from VNodes, its segments and stack in frames retyped from RAM, its CSpace (root CNode with the
+// task and slot-allocation CNodes, its dispatcher and root at the well-known slots) and its dispatcher.
+//
+//   aos::init::Spawner spawner(*aos::sys::bootinfo(), slots, ram, self);
+//   aos::Result<aos::init::Child> c = spawner.spawn("hello");
+#pragma once
+
+#include "cap_vspace.hpp"
+
+#include <aos/abi/bootinfo.hpp>
+#include <aos/core/result.hpp>
+
+#include <cstdint>
+
+namespace aos::init {
+
+// Where a child's pieces are in its address space.
+inline constexpr std::uint64_t child_stack_top = std::uint64_t{1} << 30; // 1 GiB
+inline constexpr std::uint64_t child_stack_bytes = 64 * 1024;
+inline constexpr std::uint64_t child_cspace_bytes = abi::object_granule; // root CNode: 32 slots
+
+struct Child {
+    user::SlotAllocator::Slot dispatcher; // in init's CSpace: deleting it ends the child
+    std::uint64_t id = 0;                 // the kernel's dispatcher number, as its reports print it
+};
+
+class Spawner {
+public:
+    // `scratch_va`: where init maps a module and each segment for a moment while it fills the child's memory.
+    Spawner(const abi::BootInfo& bi, user::SlotAllocator& slots, user::RamSource& ram, user::CapVSpace& self,
+            std::uint64_t scratch_va)
+        : bi_(bi), slots_(slots), ram_(ram), self_(self), scratch_(scratch_va) {}
+
+    // Loads module `name`, builds its process and starts it. not_found for an unknown module; the ELF
+    // loader's error for a bad image.
+    Result<Child> spawn(const char* name);
+
+private:
+    Result<std::uint32_t> module_index(const char* name) const;
+
+    const abi::BootInfo& bi_;
+    user::SlotAllocator& slots_;
+    user::RamSource& ram_;
+    user::CapVSpace& self_;
+    std::uint64_t scratch_;
+};
+
+} // namespace aos::init
