@@ -85,8 +85,8 @@ void bad_retypes(std::uint64_t ram_size) {
     refused("retype: count 0", retype(ram, retype_type_count(ObjType::frame, 0), 0, page, to_alloc),
             Errc::out_of_range, 2);
     refused("retype: unknown type", retype(ram, 99, 0, page, to_alloc), Errc::invalid_argument, 2);
-    refused("retype: into an endpoint (not yet)",
-            retype(ram, retype_type_count(ObjType::endpoint, 1), 0, page, to_alloc), Errc::unsupported, 2);
+    refused("retype: RAM into a device frame",
+            retype(ram, retype_type_count(ObjType::dev_frame, 1), 0, page, to_alloc), Errc::unsupported, 2);
     refused("retype: misaligned offset", retype(ram, frame1, 100, page, to_alloc), Errc::misaligned, 3);
     refused("retype: size 0", retype(ram, frame1, 0, 0, to_alloc), Errc::zero_size, 4);
     refused("retype: size not whole pages", retype(ram, frame1, 0, page + 8, to_alloc),

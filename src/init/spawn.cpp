@@ -55,7 +55,8 @@ void pack_name(const char* name, std::uint64_t (&words)[3]) {
 // The child's CSpace: a root CNode whose slot 0 holds its task CNode (its dispatcher and root at the
 // well-known slots) and slot 1 an empty CNode for its own allocations.
 Result<user::SlotAllocator::Slot> build_cspace(user::SlotAllocator& slots, user::RamSource& ram,
-                                               abi::CapAddr dispatcher) {
+                                               abi::CapAddr dispatcher, const abi::CapAddr* caps,
+                                               unsigned cap_count) {
     user::SlotAllocator::Slot root = AOS_TRY(ram.retype(slots, abi::ObjType::l1_cnode, child_cspace_bytes));
     user::SlotAllocator::Slot task = AOS_TRY(ram.retype(slots, abi::ObjType::l2_cnode, abi::l2_cnode_bytes));
     user::SlotAllocator::Slot spare = AOS_TRY(ram.retype(slots, abi::ObjType::l2_cnode, abi::l2_cnode_bytes));
@@ -63,6 +64,8 @@ Result<user::SlotAllocator::Slot> build_cspace(user::SlotAllocator& slots, user:
     abi::CNodeRef child_task = abi::cnode_at(task.addr());
     AOS_TRY(sys::cap_copy(dispatcher, child_task, abi::task_slot_dispatcher));
     AOS_TRY(sys::cap_copy(root.addr(), child_task, abi::task_slot_root));
+    for (unsigned i = 0; i < cap_count; ++i)
+        AOS_TRY(sys::cap_copy(caps[i], child_task, abi::task_slot_arguments + i));
     // Moved, not copied: the child's CSpace holds the only capabilities to its CNodes besides its root.
     AOS_TRY(sys::cap_copy(task.addr(), child_root, abi::root_slot_task));
     AOS_TRY(sys::cap_copy(spare.addr(), child_root, abi::root_slot_slot_alloc0));
@@ -83,7 +86,9 @@ Result<std::uint32_t> Spawner::module_index(const char* name) const {
     return error(Errc::not_found);
 }
 
-Result<Child> Spawner::spawn(const char* name) {
+Result<Child> Spawner::spawn(const char* name, const abi::CapAddr* caps, unsigned cap_count) {
+    if (cap_count > abi::task_argument_slots)
+        return error(Errc::out_of_range);
     std::uint32_t m = AOS_TRY(module_index(name));
     std::uint64_t module_bytes = (bi_.modules[m].size + page - 1) & ~(page - 1);
     user::Mappings module_map;
@@ -113,7 +118,7 @@ Result<Child> Spawner::spawn(const char* name) {
 
     user::SlotAllocator::Slot disp =
         AOS_TRY(ram_.retype(slots_, abi::ObjType::dispatcher, abi::dispatcher_bytes));
-    user::SlotAllocator::Slot cspace = AOS_TRY(build_cspace(slots_, ram_, disp.addr()));
+    user::SlotAllocator::Slot cspace = AOS_TRY(build_cspace(slots_, ram_, disp.addr(), caps, cap_count));
     AOS_TRY(sys::invoke_status(disp.addr(), abi::CapOp::dispatcher_setup, cspace.addr(), l0.addr(), entry,
                                child_stack_top));
     std::uint64_t words[3];

@@ -32,9 +32,10 @@ public:
             std::uint64_t scratch_va)
         : bi_(bi), slots_(slots), ram_(ram), self_(self), scratch_(scratch_va) {}
 
-    // Loads module `name`, builds its process and starts it. not_found for an unknown module; the ELF
-    // loader's error for a bad image.
-    Result<Child> spawn(const char* name);
+    // Loads module `name`, builds its process and starts it; copies of `caps` (in init's CSpace) go to the
+    // child's task CNode from abi::task_slot_arguments on. not_found for an unknown module; the ELF loader's
+    // error for a bad image; out_of_range for more than abi::task_argument_slots capabilities.
+    Result<Child> spawn(const char* name, const abi::CapAddr* caps = nullptr, unsigned cap_count = 0);
 
 private:
     Result<std::uint32_t> module_index(const char* name) const;

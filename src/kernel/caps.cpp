@@ -3,6 +3,7 @@
 #include "caps.hpp"
 
 #include "dispatch.hpp"
+#include "lmp.hpp"
 #include "memory_layout.hpp"
 #include "mmu.hpp"
 #include "panic.hpp"
@@ -119,6 +120,12 @@ void release(Cte& c, Cte*& queue) {
     }
     if (c.cap.type == ObjType::mapping)
         unmap(c.cap);
+    if (last && c.cap.type == ObjType::endpoint) {
+        Cte* held[lmp_queue_length] = {};
+        unsigned n = endpoint_destroy(c.cap.base, held);
+        for (unsigned i = 0; i < n; ++i)
+            release(*held[i], queue);
+    }
     if (last && c.cap.type == ObjType::dispatcher) {
         Cte* held[2] = {};
         dispatcher_destroy(c.cap.base, held[0], held[1]);
@@ -252,8 +259,10 @@ aos::Result<std::uint64_t> fixed_object_size(ObjType type) {
         return aos::abi::vnode_bytes;
     case ObjType::dispatcher:
         return aos::abi::dispatcher_bytes;
+    case ObjType::endpoint:
+        return aos::abi::endpoint_bytes;
     default:
-        return aos::error(Errc::unsupported); // endpoints from RAM: not yet
+        return aos::error(Errc::unsupported); // null, device frames (not from RAM), mappings
     }
 }
 
@@ -312,6 +321,8 @@ InvokeOutcome retype(const Cte& root, Cte& src, const std::uint64_t (&a)[6]) {
             .type = type, .rights = aos::abi::rights_all, .base = lo + i * objsize, .size = objsize};
         if (type == ObjType::dispatcher)
             d.cap.word = dispatcher_construct(d.cap.base);
+        if (type == ObjType::endpoint)
+            endpoint_construct(d.cap.base); // its badge (word) stays 0 until a mint sets one
         d.mdb_key = {.base = d.cap.base,
                      .size = objsize,
                      .depth = src.mdb_key.depth + 1,
@@ -419,6 +430,21 @@ void clear(Cte& c) {
     c.mdb_key = {};
     c.mdb_max_end = 0;
     c.delete_next = nullptr;
+}
+
+aos::Result<Cte*> cap_destination(const Cte& root, std::uint64_t dest, ObjType placed) {
+    return destination_slots(root, dest, 1, placed);
+}
+
+void cap_move(Cte& to, Cte& from) {
+    install_copy(to, from);
+    if (from.in_mdb() && !mdb.remove(from))
+        KERNEL_PANIC("mapping database lost a linked capability");
+    clear(from);
+}
+
+void cap_delete(Cte& c) {
+    delete_capability(c);
 }
 
 Cte* cnode_slots(const Capability& c) {

@@ -68,7 +68,8 @@ struct InvokeOutcome {
     aos::Errc error = aos::Errc::invalid_argument;
     bool ok = false;
     std::uint64_t bad_argument = aos::abi::invoke_no_argument;
-    std::uint64_t value[4] = {};
+    static constexpr unsigned value_count = 5; // x1..x5
+    std::uint64_t value[value_count] = {};
 
     static InvokeOutcome failure(aos::Errc e, unsigned argument) {
         InvokeOutcome o;
@@ -77,16 +78,25 @@ struct InvokeOutcome {
         return o;
     }
     static InvokeOutcome success(std::uint64_t v0 = 0, std::uint64_t v1 = 0, std::uint64_t v2 = 0,
-                                 std::uint64_t v3 = 0) {
+                                 std::uint64_t v3 = 0, std::uint64_t v4 = 0) {
         InvokeOutcome o;
         o.ok = true;
         o.value[0] = v0;
         o.value[1] = v1;
         o.value[2] = v2;
         o.value[3] = v3;
+        o.value[4] = v4;
         return o;
     }
 };
+
+// The empty slot a destination word (abi::destination) names in the CSpace of `root`, for a capability of
+// type `placed`.
+aos::Result<Cte*> cap_destination(const Cte& root, std::uint64_t dest, aos::abi::ObjType placed);
+// Moves a capability out of `from` (which must not be in use elsewhere) into the empty slot `to`.
+void cap_move(Cte& to, Cte& from);
+// Deletes the capability in a slot, as the delete invocation does (the last copy takes its object with it).
+void cap_delete(Cte& c);
 
 // identify, copy, mint, delete, revoke, retype and map on `target`, found in the CSpace of `root`. args are
 // x0..x5 as the caller passed them.

@@ -5,7 +5,9 @@
 #include "arch/aarch64/sysreg.hpp"
 #include "caps.hpp"
 #include "console.hpp"
+#include "dispatcher.hpp"
 #include "irq.hpp"
+#include "lmp.hpp"
 #include "memory_layout.hpp"
 #include "mmu.hpp"
 #include "panic.hpp"
@@ -37,17 +39,6 @@ namespace a64 = aos::arch::aarch64;
 
 namespace {
 
-constexpr std::uint64_t page = KernelArch::page_size;
-constexpr unsigned max_dispatchers = 8;
-constexpr unsigned tables_per_space = 16;
-constexpr std::size_t name_max = 32;
-// User address-space layout: programs are linked at 0x400000 (src/lib/user.ld); the stack ends below the
-// top of the 48-bit lower half, with an unmapped guard page under it.
-constexpr std::uint64_t user_space_end = std::uint64_t{1} << KernelArch::va_bits;
-constexpr std::uint64_t user_stack_top = user_space_end - 16 * page;
-constexpr std::uint64_t user_stack_size = 16 * page;
-constexpr std::uint64_t fp_state_bytes = 32 * 16 + 2 * 8;
-
 // The boot frame allocator: hands out RAM above the kernel image, skipping the device tree. init will own
 // memory through capabilities; this only feeds the programs the kernel itself starts.
 struct BootFrames {
@@ -71,63 +62,6 @@ struct BootFrames {
     }
 };
 constinit BootFrames frames;
-
-// TLB maintenance for one address space: by VA within its ASID.
-struct UserTlb {
-    std::uint64_t asid = 0;
-    static constexpr unsigned asid_shift = 48;
-    static constexpr std::uint64_t va_mask = (std::uint64_t{1} << 44) - 1;
-    void invalidate(std::uint64_t va, aos::vm::TlbScope scope) {
-        std::uint64_t arg = (asid << asid_shift) | ((va >> KernelArch::page_shift) & va_mask);
-        if (scope == aos::vm::TlbScope::leaf)
-            __asm__ volatile("dsb ishst\n tlbi vale1is, %0" ::"r"(arg) : "memory");
-        else
-            __asm__ volatile("dsb ishst\n tlbi vae1is, %0" ::"r"(arg) : "memory");
-    }
-    void invalidate_all() {
-        __asm__ volatile("dsb ishst\n tlbi aside1is, %0" ::"r"(asid << asid_shift) : "memory");
-    }
-    void publish() { __asm__ volatile("dsb ishst" ::: "memory"); }
-    void sync() { __asm__ volatile("dsb ish\n isb" ::: "memory"); }
-};
-using UserBackend = aos::vm::SpanTableBackend<KernelArch, UserTlb>;
-using UserPageTable = aos::vm::PageTable<KernelArch, UserBackend, KernelNodePool>;
-
-// created: loaded, waiting for dispatcher_start; blocked: asleep until wake_at; suspended: off every queue
-// until resumed.
-enum class DispatcherState : std::uint8_t { free, created, runnable, blocked, suspended, exited, stopped };
-
-struct alignas(16) FpState {
-    unsigned char bytes[fp_state_bytes];
-};
-
-// A dispatcher is either one of the kernel's boot slots (the programs named on the command line, with an
-// address space the kernel built: `table`) or made by retype from RAM, living in that memory, with an
-// address space its creator built from VNode capabilities (`vspace`).
-struct Dispatcher {
-    aos::core::ListHook<Dispatcher> run_hook;
-    aos::core::ListHook<Dispatcher> all_hook;
-    DispatcherState state = DispatcherState::free;
-    std::uint64_t wake_at = 0; // blocked in sleep: the counter value to wake at
-    bool asleep_when_suspended = false;
-    unsigned id = 0;
-    char name[name_max] = {};
-    TrapFrame frame = {};
-    FpState fp = {};
-    UserTlb tlb;
-    KernelNodePool::Slot node_slots[tables_per_space];
-    void* records[tables_per_space] = {};
-    alignas(UserBackend) unsigned char backend_storage[sizeof(UserBackend)];
-    alignas(KernelNodePool) unsigned char pool_storage[sizeof(KernelNodePool)];
-    alignas(UserPageTable) unsigned char table_storage[sizeof(UserPageTable)];
-    UserPageTable* table = nullptr;
-    Cte cspace; // a copy of its root CNode capability; empty: no CSpace
-    Cte vspace; // a copy of its L0 VNode capability, for dispatchers made from RAM
-
-    std::uint64_t root_table() const { return table != nullptr ? table->root_pa() : vspace.cap.base; }
-    std::uint64_t ttbr0() const { return a64::ttbr::make(root_table(), tlb.asid); }
-};
-static_assert(sizeof(Dispatcher) <= aos::abi::dispatcher_bytes, "the ABI fixes the object size for retype");
 
 Dispatcher dispatchers[max_dispatchers]; // zero-initialized .bss; constructed in place by new_dispatcher
 aos::core::IntrusiveList<Dispatcher, &Dispatcher::all_hook> every; // boot-made and RAM-made, while they exist
@@ -224,9 +158,10 @@ void activate_address_space(const Dispatcher& d) {
 void switch_to(Dispatcher& next, TrapFrame& frame) {
     if (current == &next)
         return;
-    bool alive = current != nullptr &&
-                 (current->state == DispatcherState::runnable || current->state == DispatcherState::blocked ||
-                  current->state == DispatcherState::suspended);
+    bool alive =
+        current != nullptr &&
+        (current->state == DispatcherState::runnable || current->state == DispatcherState::blocked ||
+         current->state == DispatcherState::receiving || current->state == DispatcherState::suspended);
     if (alive) {
         current->frame = frame;
         fp_state_save(&current->fp);
@@ -241,14 +176,15 @@ void switch_to(Dispatcher& next, TrapFrame& frame) {
 [[noreturn]] void all_finished() {
     unsigned waiting = 0;
     for (const Dispatcher* d = every.front(); d != nullptr; d = every.next(*d)) {
-        if (d->state == DispatcherState::created || d->state == DispatcherState::suspended)
+        if (d->state == DispatcherState::created || d->state == DispatcherState::suspended ||
+            d->state == DispatcherState::receiving)
             ++waiting;
     }
     if (waiting == 0)
         print("aos: all {} programs finished\n", finished);
     else
-        print("aos: nothing can run: {} programs finished, {} suspended or never started\n", finished,
-              waiting);
+        print("aos: nothing can run: {} programs finished, {} waiting for a start, a resume or a message\n",
+              finished, waiting);
     shutdown(ExitStatus::success);
 }
 
@@ -305,11 +241,6 @@ Dispatcher* dispatcher_by_id(std::uint64_t id) {
     return &dispatchers[id - 1];
 }
 
-// The object a Dispatcher capability names (boot slots and RAM-made alike: by physical address).
-Dispatcher& dispatcher_at(const Capability& c) {
-    return *reinterpret_cast<Dispatcher*>(phys_to_virt(c.base));
-}
-
 Capability dispatcher_cap(const Dispatcher& d) {
     return Capability{.type = aos::abi::ObjType::dispatcher,
                       .rights = aos::abi::rights_all,
@@ -318,12 +249,18 @@ Capability dispatcher_cap(const Dispatcher& d) {
                       .word = d.id};
 }
 
-// Takes d off the queue its state puts it on.
+// Takes d off the queue its state puts it on. A receiver leaves its endpoint; its receive ends with
+// would_block (when it runs again it may receive again).
 void dequeue(Dispatcher& d) {
-    if (d.state == DispatcherState::runnable)
+    if (d.state == DispatcherState::runnable) {
         (void)run_queue.erase(d);
-    else if (d.state == DispatcherState::blocked)
+    } else if (d.state == DispatcherState::blocked) {
         (void)sleeping.erase(d);
+    } else if (d.state == DispatcherState::receiving) {
+        lmp_cancel_receive(d);
+        d.frame.x[0] = aos::abi::encode_error(aos::Errc::would_block);
+        d.frame.x[1] = 0;
+    }
 }
 
 // The dispatcher operations change states and queues only; the caller reschedules when the current
@@ -337,7 +274,8 @@ aos::Result<void> dispatcher_start(Dispatcher& d) {
 }
 
 aos::Result<void> dispatcher_suspend(Dispatcher& d) {
-    if (d.state != DispatcherState::runnable && d.state != DispatcherState::blocked)
+    if (d.state != DispatcherState::runnable && d.state != DispatcherState::blocked &&
+        d.state != DispatcherState::receiving)
         return aos::error(aos::Errc::invalid_state);
     d.asleep_when_suspended = d.state == DispatcherState::blocked;
     dequeue(d);
@@ -361,7 +299,8 @@ aos::Result<void> dispatcher_resume(Dispatcher& d) {
 
 aos::Result<void> dispatcher_stop(Dispatcher& d) {
     if (d.state != DispatcherState::created && d.state != DispatcherState::runnable &&
-        d.state != DispatcherState::blocked && d.state != DispatcherState::suspended)
+        d.state != DispatcherState::blocked && d.state != DispatcherState::receiving &&
+        d.state != DispatcherState::suspended)
         return aos::error(aos::Errc::invalid_state);
     dequeue(d);
     d.state = DispatcherState::stopped;
@@ -470,11 +409,13 @@ void handle_invoke(TrapFrame& frame) {
         out = InvokeOutcome::failure(target.error(), 0);
     else if ((*target)->cap.type == aos::abi::ObjType::dispatcher && is_dispatcher_op(op))
         out = invoke_dispatcher(current->cspace, **target, op, args);
+    else if ((*target)->cap.type == aos::abi::ObjType::endpoint && is_endpoint_op(op))
+        out = invoke_endpoint(current->cspace, **target, op, args);
     else
         out = cap_invoke(current->cspace, **target, op, args);
     frame.x[0] = out.ok ? aos::abi::syscall_success : aos::abi::encode_error(out.error);
     if (out.ok) {
-        for (unsigned i = 0; i < 4; ++i)
+        for (unsigned i = 0; i < InvokeOutcome::value_count; ++i)
             frame.x[1 + i] = out.value[i];
     } else {
         frame.x[1] = out.bad_argument;
@@ -570,6 +511,25 @@ void preempt(TrapFrame& frame) {
 
 } // namespace
 
+Dispatcher& dispatcher_at(const Capability& c) {
+    return *reinterpret_cast<Dispatcher*>(phys_to_virt(c.base));
+}
+
+Dispatcher& current_dispatcher() {
+    return *current;
+}
+
+void make_runnable(Dispatcher& d) {
+    d.state = DispatcherState::runnable;
+    d.waiting_on = nullptr;
+    (void)run_queue.push_back(d);
+}
+
+void make_waiting(Dispatcher& d, DispatcherState why) {
+    (void)run_queue.erase(d);
+    d.state = why;
+}
+
 unsigned dispatcher_asids_free() {
     unsigned n = 0;
     for (unsigned a = max_dispatchers + 1; a < asid_count; ++a)
@@ -597,7 +557,8 @@ std::uint64_t dispatcher_construct(std::uint64_t pa) {
 void dispatcher_destroy(std::uint64_t pa, Cte*& cspace, Cte*& vspace) {
     auto* d = reinterpret_cast<Dispatcher*>(phys_to_virt(pa));
     bool live = d->state == DispatcherState::created || d->state == DispatcherState::runnable ||
-                d->state == DispatcherState::blocked || d->state == DispatcherState::suspended;
+                d->state == DispatcherState::blocked || d->state == DispatcherState::receiving ||
+                d->state == DispatcherState::suspended;
     if (live) {
         dequeue(*d);
         ++finished;

@@ -15,10 +15,10 @@ InvokeResult invoke(abi::CapAddr cap, abi::CapOp op, std::uint64_t a2, std::uint
     register std::uint64_t x5 __asm__("x5") = a5;
     register std::uint64_t x8 __asm__("x8") = static_cast<std::uint64_t>(abi::Syscall::invoke);
     __asm__ volatile("svc #0"
-                     : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3), "+r"(x4)
-                     : "r"(x5), "r"(x8)
+                     : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3), "+r"(x4), "+r"(x5)
+                     : "r"(x8)
                      : "memory");
-    return {x0, {x1, x2, x3, x4}};
+    return {x0, {x1, x2, x3, x4, x5}};
 }
 
 namespace {
@@ -75,6 +75,19 @@ Result<void> vnode_map(abi::CapAddr table, abi::CapAddr source, std::uint32_t fi
                        std::uint64_t offset, std::uint8_t rights, abi::CNodeRef cnode, std::uint32_t slot) {
     return status(invoke(table, abi::CapOp::vnode_map, source, abi::map_entries(first, count),
                          offset | rights, abi::destination(cnode, slot)));
+}
+
+Result<void> lmp_send(abi::CapAddr endpoint, std::uint64_t w0, std::uint64_t w1, std::uint64_t w2,
+                      abi::CapAddr cap) {
+    return status(invoke(endpoint, abi::CapOp::endpoint_send, w0, w1, w2, cap));
+}
+
+Result<LmpMessage> lmp_receive(abi::CapAddr endpoint, bool block, std::uint64_t cap_destination) {
+    InvokeResult r =
+        invoke(endpoint, abi::CapOp::endpoint_receive, cap_destination, block ? abi::receive_block : 0);
+    AOS_TRY(status(r));
+    return LmpMessage{
+        .badge = r.value[0], .words = {r.value[1], r.value[2], r.value[3]}, .flags = r.value[4]};
 }
 
 Result<void> dispatcher_start(abi::CapAddr dispatcher) {

@@ -15,7 +15,7 @@ namespace aos::sys {
 
 struct InvokeResult {
     std::uint64_t error;    // 0 or an Errc value
-    std::uint64_t value[4]; // x1..x4; on an error value[0] is the number of the argument that was wrong
+    std::uint64_t value[5]; // x1..x5; on an error value[0] is the number of the argument that was wrong
 };
 
 InvokeResult invoke(abi::CapAddr cap, abi::CapOp op, std::uint64_t a2 = 0, std::uint64_t a3 = 0,
@@ -49,6 +49,20 @@ Result<void> cap_retype(abi::CapAddr ram, abi::ObjType type, std::uint64_t offse
 // into entries [first, first + count) of the VNode `table`; the mapping capability goes into (cnode, slot).
 Result<void> vnode_map(abi::CapAddr table, abi::CapAddr source, std::uint32_t first, std::uint32_t count,
                        std::uint64_t offset, std::uint8_t rights, abi::CNodeRef cnode, std::uint32_t slot);
+
+// LMP on an endpoint capability.
+struct LmpMessage {
+    std::uint64_t badge;
+    std::uint64_t words[abi::lmp_words];
+    std::uint64_t flags; // abi::lmp_cap_delivered, abi::lmp_cap_dropped
+};
+// would_block when the endpoint's queue is full (try again later).
+Result<void> lmp_send(abi::CapAddr endpoint, std::uint64_t w0, std::uint64_t w1 = 0, std::uint64_t w2 = 0,
+                      abi::CapAddr cap = abi::no_capability);
+// `block`: wait for a message; otherwise would_block when there is none. A capability that comes with it goes
+// to `cap_destination` (abi::destination()) if given.
+Result<LmpMessage> lmp_receive(abi::CapAddr endpoint, bool block,
+                               std::uint64_t cap_destination = abi::no_capability);
 
 Result<void> dispatcher_start(abi::CapAddr dispatcher);
 Result<void> dispatcher_suspend(abi::CapAddr dispatcher);

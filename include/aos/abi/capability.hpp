@@ -71,6 +71,14 @@ inline constexpr std::size_t l1_cnode_min_slots = 16;
 inline constexpr std::uint64_t object_granule = 4096;
 inline constexpr std::uint64_t vnode_bytes = 4096;
 inline constexpr std::uint64_t dispatcher_bytes = 8192;
+inline constexpr std::uint64_t endpoint_bytes = 4096;
+inline constexpr unsigned lmp_queue_length = 8;
+inline constexpr unsigned lmp_words = 3;
+inline constexpr std::uint64_t no_capability = ~std::uint64_t{0};
+inline constexpr std::uint64_t receive_block = 1;
+// endpoint_receive's x5.
+inline constexpr std::uint64_t lmp_cap_delivered = 1; // the capability is at the destination
+inline constexpr std::uint64_t lmp_cap_dropped = 2;   // one came, but there was no (longer a) place for it
 inline constexpr std::uint64_t instruction_alignment = 4;
 inline constexpr std::uint64_t stack_alignment = 16;
 
@@ -84,6 +92,9 @@ inline constexpr std::uint32_t root_slot_modules = 7;     // init: a read-only F
 inline constexpr std::uint32_t task_slot_dispatcher = 1; // the process's own dispatcher
 inline constexpr std::uint32_t task_slot_root = 2;       // its root CNode
 inline constexpr std::uint32_t task_slot_root_vnode = 3; // init: its address space's L0 table
+// The capabilities a parent passes at spawn, in order (the first is by convention the endpoint to init).
+inline constexpr std::uint32_t task_slot_arguments = 8;
+inline constexpr std::uint32_t task_argument_slots = 8;
 
 // Append only. Operations every capability accepts come first; the rest belong to one type.
 enum class CapOp : std::uint64_t {
@@ -106,6 +117,14 @@ enum class CapOp : std::uint64_t {
     dispatcher_setup = 36,
     // x2 = the value of its x0 at entry, x3..x5 = its name (up to 24 bytes, NUL-padded), before it starts.
     dispatcher_configure = 37,
+    // Endpoint (LMP): x2..x4 = three words, x5 = a capability to pass along (a copy; it needs the grant
+    // right) or no_capability. Delivered at once to a waiting receiver, else queued; would_block when the
+    // queue (lmp_queue_length messages) is full. Needs the write right.
+    endpoint_send = 40,
+    // x2 = where a capability that comes with the message goes (destination()) or no_capability, x3 =
+    // receive_block to wait for a message. -> x1 = the sender's badge, x2..x4 the words, x5 = lmp_flags.
+    // Needs the read right.
+    endpoint_receive = 41,
 };
 
 // Where copy, mint and retype put their result: a CNode and its first slot. A CNode is named by its place

@@ -1,0 +1,142 @@
+// A test init for LMP: spawns pong with two endpoints (one to answer on, one to receive requests on), sends
+// it requests and checks every answer and badge, fills pong's queue while pong is suspended, passes a frame
+// capability along, and checks the refused sends and receives with their argument numbers.
+#include "print.hpp"
+#include "spawn.hpp"
+
+namespace {
+
+using namespace aos::abi;
+using aos::Errc;
+using aos::sys::InvokeResult;
+
+constexpr std::uint64_t scratch_va = std::uint64_t{1} << 39;
+constexpr std::uint64_t page = object_granule;
+constexpr std::uint64_t pong_badge = 0x90;
+constexpr std::uint64_t request_count = 200;
+
+enum Op : std::uint64_t { op_quit = 0, op_arith = 1, op_identify = 2 };
+
+unsigned checks = 0;
+unsigned failures = 0;
+
+void check(const char* what, bool good) {
+    ++checks;
+    failures += good ? 0 : 1;
+    aos::sys::print("lmptest: {}: {}\n", what, good ? "ok" : "FAILED");
+}
+
+void refused(const char* what, const InvokeResult& r, Errc e, std::uint64_t arg) {
+    bool good = r.error == static_cast<std::uint64_t>(e) && r.value[0] == arg;
+    ++checks;
+    failures += good ? 0 : 1;
+    aos::sys::print("lmptest: {}: {} in argument {}{}\n", what,
+                    r.error == 0 ? "accepted" : aos::to_string(static_cast<Errc>(r.error)), r.value[0],
+                    good ? "" : " (FAILED)");
+}
+
+struct Endpoints {
+    CapAddr mine;  // init receives here
+    CapAddr to_me; // badged, send-only: pong's way to init
+    CapAddr pong;  // pong receives here; init sends
+};
+
+} // namespace
+
+int main() {
+    const BootInfo* bi = aos::sys::bootinfo();
+    if (bi == nullptr) {
+        aos::sys::print("lmptest: must run as init (first in run=)\n");
+        return 2;
+    }
+    aos::user::SlotAllocator slots(root_slot_slot_alloc0);
+    aos::user::RamSource ram(caddr(root_slot_super, 0), 0, bi->free_ram[0].size);
+    aos::user::CapVSpace self(caddr(root_slot_task, task_slot_root_vnode), slots, ram);
+    aos::init::Spawner spawner(*bi, slots, ram, self, scratch_va);
+
+    auto mine = ram.retype(slots, ObjType::endpoint, endpoint_bytes);
+    auto pong_ep = ram.retype(slots, ObjType::endpoint, endpoint_bytes);
+    auto to_me = slots.alloc();
+    auto receive_only = slots.alloc();
+    auto frame = ram.retype(slots, ObjType::frame, 2 * page);
+    check("retype two endpoints and a frame", mine && pong_ep && to_me && receive_only && frame);
+    if (!mine || !pong_ep || !to_me || !receive_only || !frame)
+        return 1;
+    check("mint a badged send-only endpoint",
+          aos::sys::cap_mint(mine->addr(), to_me->cnode, to_me->index, right_write | right_grant, pong_badge)
+              .has_value());
+    check("mint a receive-only copy of pong's endpoint",
+          aos::sys::cap_mint(pong_ep->addr(), receive_only->cnode, receive_only->index, right_read)
+              .has_value());
+    Endpoints ep{mine->addr(), to_me->addr(), pong_ep->addr()};
+
+    refused("receive on an empty endpoint without waiting",
+            aos::sys::invoke(ep.mine, CapOp::endpoint_receive, no_capability, 0), Errc::would_block, 0);
+    refused("send without the write right",
+            aos::sys::invoke(receive_only->addr(), CapOp::endpoint_send, 1, 2, 3, no_capability),
+            Errc::permission_denied, 0);
+    refused("receive without the read right",
+            aos::sys::invoke(ep.to_me, CapOp::endpoint_receive, no_capability, 0), Errc::permission_denied,
+            0);
+    refused("send a capability that is not there",
+            aos::sys::invoke(ep.pong, CapOp::endpoint_send, 1, 2, 3, caddr(root_slot_slot_alloc0, 250)),
+            Errc::not_found, 5);
+    refused("receive with unknown flags",
+            aos::sys::invoke(ep.mine, CapOp::endpoint_receive, no_capability, 6), Errc::invalid_argument, 3);
+    refused("receive into an occupied slot",
+            aos::sys::invoke(ep.mine, CapOp::endpoint_receive,
+                             destination(root_slot_slot_alloc0, mine->index), 0),
+            Errc::already_exists, 2);
+    refused("mint a second badge",
+            aos::sys::invoke(ep.to_me, CapOp::mint, destination(root_slot_slot_alloc0, 251), rights_all, 5),
+            Errc::invalid_state, 4);
+
+    // Pong starts suspended-free; its first receive blocks until a request arrives.
+    const CapAddr passed[] = {ep.to_me, ep.pong};
+    aos::Result<aos::init::Child> pong = spawner.spawn("pong", passed, 2);
+    check("spawn pong with the two endpoints", pong.has_value());
+    if (!pong)
+        return 1;
+
+    bool all_right = true;
+    for (std::uint64_t i = 1; i <= request_count; ++i) {
+        std::uint64_t a = i * 7, b = i + 3;
+        aos::Result<void> s = aos::sys::lmp_send(ep.pong, op_arith, a, b);
+        aos::Result<aos::sys::LmpMessage> r = aos::sys::lmp_receive(ep.mine, true);
+        bool good = s && r && r->badge == pong_badge && r->words[1] == a + b && r->words[2] == a * b;
+        if (!good && all_right)
+            aos::sys::print("lmptest: request {}: send {}, receive {}, badge {:x}, words {} {} {}\n", i,
+                            s ? "ok" : aos::to_string(s.error()), r ? "ok" : aos::to_string(r.error()),
+                            r ? r->badge : 0, r ? r->words[0] : 0, r ? r->words[1] : 0, r ? r->words[2] : 0);
+        all_right = all_right && good;
+    }
+    check("200 requests answered, each with pong's badge", all_right);
+
+    // With pong suspended nobody receives: the queue holds lmp_queue_length messages, then refuses.
+    check("suspend pong", aos::sys::dispatcher_suspend(pong->dispatcher.addr()).has_value());
+    unsigned queued = 0;
+    while (aos::sys::lmp_send(ep.pong, op_arith, queued, 1))
+        ++queued;
+    check("the queue held exactly lmp_queue_length messages", queued == lmp_queue_length);
+    refused("send to a full queue",
+            aos::sys::invoke(ep.pong, CapOp::endpoint_send, op_arith, 1, 1, no_capability), Errc::would_block,
+            0);
+    check("resume pong", aos::sys::dispatcher_resume(pong->dispatcher.addr()).has_value());
+    unsigned answered = 0;
+    for (unsigned i = 0; i < queued; ++i) {
+        aos::Result<aos::sys::LmpMessage> r = aos::sys::lmp_receive(ep.mine, true);
+        answered += r && r->words[1] == i + 1 ? 1 : 0; // answers come back in order
+    }
+    check("every queued request answered, in order", answered == queued);
+
+    check("send a frame capability along",
+          aos::sys::lmp_send(ep.pong, op_identify, 0, 0, frame->addr()).has_value());
+    aos::Result<aos::sys::LmpMessage> id = aos::sys::lmp_receive(ep.mine, true);
+    check("pong received a frame of two pages",
+          id && id->words[1] == static_cast<std::uint64_t>(ObjType::frame) && id->words[2] == 2 * page);
+    check("and init still has its own", aos::sys::cap_identify(frame->addr()).has_value());
+
+    check("tell pong to stop", aos::sys::lmp_send(ep.pong, op_quit).has_value());
+    aos::sys::print("lmptest: {} checks, {} failed\n", checks, failures);
+    return failures == 0 ? 0 : 1;
+}

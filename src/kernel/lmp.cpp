@@ -1,0 +1,187 @@
+// LMP endpoints: send delivers straight into a waiting receiver's saved registers (and its capability into
+// the receiver's CSpace), or queues the message; receive takes the oldest message or waits for one.
+#include "lmp.hpp"
+
+#include "dispatcher.hpp"
+#include "memory_layout.hpp"
+
+#include <aos/abi/syscall.hpp>
+#include <aos/core/list.hpp>
+
+#include <new>
+
+namespace kernel {
+
+struct LmpMessage {
+    Cte cap; // the capability in flight (in the mapping database as a copy), or empty
+    std::uint64_t badge = 0;
+    std::uint64_t words[aos::abi::lmp_words] = {};
+};
+
+struct Endpoint {
+    aos::core::IntrusiveList<Dispatcher, &Dispatcher::run_hook> receivers; // waiting, oldest first
+    std::uint32_t head = 0;
+    std::uint32_t count = 0;
+    LmpMessage queue[lmp_queue_length];
+};
+static_assert(sizeof(Endpoint) <= aos::abi::endpoint_bytes, "the ABI fixes the object size for retype");
+
+namespace {
+
+using aos::Errc;
+using aos::abi::ObjType;
+
+enum Arg : unsigned { arg_target = 0, arg2 = 2, arg3 = 3, arg5 = 5 };
+
+Endpoint& endpoint_at(std::uint64_t pa) {
+    return *reinterpret_cast<Endpoint*>(phys_to_virt(pa));
+}
+
+// Where the results of a receive go: the receiver's x0..x5 (its saved frame, or the live one for the caller).
+void write_delivery(std::uint64_t (&x)[6], std::uint64_t badge,
+                    const std::uint64_t (&words)[aos::abi::lmp_words], std::uint64_t flags) {
+    x[0] = aos::abi::syscall_success;
+    x[1] = badge;
+    for (unsigned i = 0; i < aos::abi::lmp_words; ++i)
+        x[2 + i] = words[i];
+    x[5] = flags;
+}
+
+// Hands a message to a receiver that was waiting: registers, capability, runnable.
+void deliver_to_waiter(Dispatcher& r, std::uint64_t badge, const std::uint64_t (&words)[aos::abi::lmp_words],
+                       Cte* cap) {
+    std::uint64_t flags = 0;
+    if (cap != nullptr) {
+        aos::Result<Cte*> dest = r.receive_dest == aos::abi::no_capability
+                                     ? aos::Result<Cte*>(aos::error(Errc::not_found))
+                                     : cap_destination(r.cspace, r.receive_dest, cap->cap.type);
+        if (dest) {
+            install_copy(**dest, *cap);
+            flags = aos::abi::lmp_cap_delivered;
+        } else {
+            flags = aos::abi::lmp_cap_dropped;
+        }
+    }
+    std::uint64_t x[6];
+    write_delivery(x, badge, words, flags);
+    for (unsigned i = 0; i < 6; ++i)
+        r.frame.x[i] = x[i];
+    make_runnable(r);
+}
+
+InvokeOutcome send(const Cte& root, const Cte& target, const std::uint64_t (&a)[6]) {
+    Endpoint& ep = endpoint_at(target.cap.base);
+    if ((target.cap.rights & aos::abi::right_write) == 0)
+        return InvokeOutcome::failure(Errc::permission_denied, arg_target);
+    Cte* cap = nullptr;
+    if (a[arg5] != aos::abi::no_capability) {
+        aos::Result<Cte*> c = cap_lookup(root, a[arg5]);
+        if (!c)
+            return InvokeOutcome::failure(c.error(), arg5);
+        if ((*c)->cap.type == ObjType::mapping)
+            return InvokeOutcome::failure(Errc::invalid_argument, arg5);
+        if (((*c)->cap.rights & aos::abi::right_grant) == 0)
+            return InvokeOutcome::failure(Errc::permission_denied, arg5);
+        cap = *c;
+    }
+    const std::uint64_t words[aos::abi::lmp_words] = {a[2], a[3], a[4]};
+    if (Dispatcher* r = ep.receivers.front()) {
+        (void)ep.receivers.erase(*r);
+        deliver_to_waiter(*r, target.cap.word, words, cap);
+        return InvokeOutcome::success();
+    }
+    if (ep.count == lmp_queue_length)
+        return InvokeOutcome::failure(Errc::would_block, arg_target);
+    LmpMessage& m = ep.queue[(ep.head + ep.count) % lmp_queue_length];
+    ++ep.count;
+    m.badge = target.cap.word;
+    for (unsigned i = 0; i < aos::abi::lmp_words; ++i)
+        m.words[i] = words[i];
+    if (cap != nullptr)
+        install_copy(m.cap, *cap);
+    return InvokeOutcome::success();
+}
+
+InvokeOutcome receive(const Cte& root, const Cte& target, const std::uint64_t (&a)[6]) {
+    Endpoint& ep = endpoint_at(target.cap.base);
+    if ((target.cap.rights & aos::abi::right_read) == 0)
+        return InvokeOutcome::failure(Errc::permission_denied, arg_target);
+    // The destination must be usable now (a CNode slot that is empty); what arrives is checked again.
+    std::uint64_t dest = a[arg2];
+    if (dest != aos::abi::no_capability) {
+        aos::Result<Cte*> d = cap_destination(root, dest, ObjType::frame);
+        if (!d)
+            return InvokeOutcome::failure(d.error(), arg2);
+    }
+    if ((a[arg3] & ~aos::abi::receive_block) != 0)
+        return InvokeOutcome::failure(Errc::invalid_argument, arg3);
+    if (ep.count == 0) {
+        if ((a[arg3] & aos::abi::receive_block) == 0)
+            return InvokeOutcome::failure(Errc::would_block, arg_target);
+        Dispatcher& self = current_dispatcher();
+        make_waiting(self, DispatcherState::receiving);
+        self.waiting_on = &ep;
+        self.receive_dest = dest;
+        (void)ep.receivers.push_back(self);
+        return InvokeOutcome::success(); // the registers are written when a message comes
+    }
+    LmpMessage& m = ep.queue[ep.head];
+    ep.head = (ep.head + 1) % lmp_queue_length;
+    --ep.count;
+    std::uint64_t flags = 0;
+    if (!m.cap.empty()) {
+        aos::Result<Cte*> d = dest == aos::abi::no_capability ? aos::Result<Cte*>(aos::error(Errc::not_found))
+                                                              : cap_destination(root, dest, m.cap.cap.type);
+        if (d) {
+            cap_move(**d, m.cap);
+            flags = aos::abi::lmp_cap_delivered;
+        } else {
+            cap_delete(m.cap);
+            flags = aos::abi::lmp_cap_dropped;
+        }
+    }
+    return InvokeOutcome::success(m.badge, m.words[0], m.words[1], m.words[2], flags);
+}
+
+} // namespace
+
+void endpoint_construct(std::uint64_t pa) {
+    ::new (reinterpret_cast<void*>(phys_to_virt(pa))) Endpoint();
+}
+
+unsigned endpoint_destroy(std::uint64_t pa, Cte* (&queued)[lmp_queue_length]) {
+    Endpoint& ep = endpoint_at(pa);
+    while (Dispatcher* r = ep.receivers.front()) {
+        (void)ep.receivers.erase(*r);
+        r->frame.x[0] = aos::abi::encode_error(Errc::not_found);
+        r->frame.x[1] = 0;
+        make_runnable(*r);
+    }
+    unsigned n = 0;
+    for (unsigned i = 0; i < ep.count; ++i) {
+        LmpMessage& m = ep.queue[(ep.head + i) % lmp_queue_length];
+        if (!m.cap.empty())
+            queued[n++] = &m.cap;
+    }
+    ep.count = 0;
+    return n;
+}
+
+bool is_endpoint_op(aos::abi::CapOp op) {
+    return op == aos::abi::CapOp::endpoint_send || op == aos::abi::CapOp::endpoint_receive;
+}
+
+InvokeOutcome invoke_endpoint(const Cte& root, const Cte& target, aos::abi::CapOp op,
+                              const std::uint64_t (&args)[6]) {
+    if (op == aos::abi::CapOp::endpoint_send)
+        return send(root, target, args);
+    return receive(root, target, args);
+}
+
+void lmp_cancel_receive(Dispatcher& d) {
+    if (d.waiting_on != nullptr)
+        (void)d.waiting_on->receivers.erase(d);
+    d.waiting_on = nullptr;
+}
+
+} // namespace kernel

@@ -1,0 +1,29 @@
+// LMP: endpoints made by retype from RAM, each a queue of small messages (three words, a badge and at most
+// one capability) with the dispatchers waiting to receive from it.
+#pragma once
+
+#include "caps.hpp"
+
+#include <aos/abi/capability.hpp>
+
+#include <cstdint>
+
+namespace kernel {
+
+struct Dispatcher;
+
+inline constexpr unsigned lmp_queue_length = aos::abi::lmp_queue_length;
+
+// The endpoint object in zeroed memory at `pa` (retype).
+void endpoint_construct(std::uint64_t pa);
+// The last capability to the endpoint at `pa` went: its waiting receivers wake with not_found, and the
+// capabilities still queued in it are handed back (up to lmp_queue_length) for the caller to release.
+unsigned endpoint_destroy(std::uint64_t pa, Cte* (&queued)[lmp_queue_length]);
+
+bool is_endpoint_op(aos::abi::CapOp op);
+InvokeOutcome invoke_endpoint(const Cte& root, const Cte& target, aos::abi::CapOp op,
+                              const std::uint64_t (&args)[6]);
+// A receiver stops waiting (it was suspended or stopped).
+void lmp_cancel_receive(Dispatcher& d);
+
+} // namespace kernel
