@@ -314,7 +314,7 @@ bool is_dispatcher_op(aos::abi::CapOp op) {
     using aos::abi::CapOp;
     return op == CapOp::dispatcher_start || op == CapOp::dispatcher_suspend ||
            op == CapOp::dispatcher_resume || op == CapOp::dispatcher_stop || op == CapOp::dispatcher_setup ||
-           op == CapOp::dispatcher_configure;
+           op == CapOp::dispatcher_configure || op == CapOp::dispatcher_set_fault_handler;
 }
 
 // A dispatcher made from RAM gets its CSpace and address space (copies of the capabilities, which keep the
@@ -377,6 +377,16 @@ InvokeOutcome invoke_dispatcher(const Cte& root, const Cte& target, aos::abi::Ca
         return dispatcher_setup(root, *d, args);
     if (op == CapOp::dispatcher_configure)
         return dispatcher_configure(*d, args);
+    if (op == CapOp::dispatcher_set_fault_handler) {
+        if (args[2] >= user_space_end || args[2] % aos::abi::instruction_alignment != 0)
+            return InvokeOutcome::failure(aos::Errc::invalid_argument, 2);
+        if (args[3] > user_space_end || args[3] % aos::abi::stack_alignment != 0 ||
+            (args[2] != 0 && args[3] == 0))
+            return InvokeOutcome::failure(aos::Errc::invalid_argument, 3);
+        d->fault_handler = args[2];
+        d->fault_stack = args[3];
+        return InvokeOutcome::success();
+    }
     aos::Result<void> r = aos::error(aos::Errc::invalid_argument);
     switch (op) {
     case CapOp::dispatcher_start:
@@ -397,6 +407,58 @@ InvokeOutcome invoke_dispatcher(const Cte& root, const Cte& target, aos::abi::Ca
     return r ? InvokeOutcome::success() : InvokeOutcome::failure(r.error(), 0);
 }
 
+void report_and_stop(TrapFrame& frame, const TrapFrame& fault, const char* where) {
+    auto ec = a64::esr::Ec::get(fault.esr);
+    print("aos: {} (dispatcher {}) stopped: {}{} at ELR {:x}, FAR {:x}, ESR {:x}\n",
+          static_cast<const char*>(current->name), current->id, a64::exception_class_name(ec), where,
+          fault.elr, fault.far, fault.esr);
+    retire_current(frame, DispatcherState::stopped);
+}
+
+bool is_page_fault(const TrapFrame& frame) {
+    auto ec = a64::esr::Ec::get(frame.esr);
+    return ec == static_cast<a64::Reg>(a64::ExceptionClass::data_abort_lower) ||
+           ec == static_cast<a64::Reg>(a64::ExceptionClass::inst_abort_lower);
+}
+
+// A page fault goes to the dispatcher's handler when it has one and is not in it already; the faulting
+// registers (general and FP) wait in the dispatcher until the handler returns.
+void stop_faulting(TrapFrame& frame) {
+    Dispatcher& d = *current;
+    if (d.in_fault_handler) {
+        report_and_stop(frame, frame, " in its page-fault handler");
+        return;
+    }
+    if (!is_page_fault(frame) || d.fault_handler == 0) {
+        report_and_stop(frame, frame, "");
+        return;
+    }
+    d.fault_frame = frame;
+    fp_state_save(&d.fault_fp);
+    d.in_fault_handler = true;
+    frame.x[0] = frame.far;
+    frame.x[1] = frame.esr;
+    frame.x[2] = frame.elr;
+    frame.elr = d.fault_handler;
+    frame.sp_el0 = d.fault_stack;
+}
+
+// The handler is done: retry the faulting instruction, or give up and be stopped with the fault reported.
+InvokeOutcome fault_return(Dispatcher& d, std::uint64_t how, TrapFrame& frame) {
+    if (&d != current || !d.in_fault_handler)
+        return InvokeOutcome::failure(aos::Errc::invalid_state, 0);
+    if (how != aos::abi::fault_resume && how != aos::abi::fault_give_up)
+        return InvokeOutcome::failure(aos::Errc::invalid_argument, 2);
+    d.in_fault_handler = false;
+    if (how == aos::abi::fault_give_up) {
+        report_and_stop(frame, d.fault_frame, ", which its handler gave up on,");
+        return InvokeOutcome::success();
+    }
+    frame = d.fault_frame;
+    fp_state_restore(&d.fault_fp);
+    return InvokeOutcome::success();
+}
+
 // x0..x5 in, x0 = 0 or the error, then x1..x4 the results or x1 the number of the argument that was wrong.
 void handle_invoke(TrapFrame& frame) {
     std::uint64_t args[aos::abi::syscall_argument_count];
@@ -405,7 +467,17 @@ void handle_invoke(TrapFrame& frame) {
     auto op = static_cast<aos::abi::CapOp>(args[1]);
     InvokeOutcome out;
     aos::Result<Cte*> target = cap_lookup(current->cspace, args[0]);
-    if (!target)
+    // Returning from a page-fault handler replaces the whole register state: no result is written.
+    if (target && (*target)->cap.type == aos::abi::ObjType::dispatcher &&
+        op == aos::abi::CapOp::dispatcher_fault_return &&
+        ((*target)->cap.rights & aos::abi::right_write) != 0) {
+        Dispatcher& d = dispatcher_at((*target)->cap);
+        bool was_handling = &d == current && d.in_fault_handler;
+        InvokeOutcome r = fault_return(d, args[2], frame);
+        if (was_handling && r.ok)
+            return; // resumed, or stopped and the next dispatcher's registers are in the frame
+        out = r;
+    } else if (!target)
         out = InvokeOutcome::failure(target.error(), 0);
     else if ((*target)->cap.type == aos::abi::ObjType::dispatcher && is_dispatcher_op(op))
         out = invoke_dispatcher(current->cspace, **target, op, args);
@@ -489,14 +561,6 @@ void handle_syscall(TrapFrame& frame) {
     }
     }
     set_result(frame, aos::error(aos::Errc::invalid_argument));
-}
-
-void stop_faulting(TrapFrame& frame) {
-    auto ec = a64::esr::Ec::get(frame.esr);
-    print("aos: {} (dispatcher {}) stopped: {} at ELR {:x}, FAR {:x}, ESR {:x}\n",
-          static_cast<const char*>(current->name), current->id, a64::exception_class_name(ec), frame.elr,
-          frame.far, frame.esr);
-    retire_current(frame, DispatcherState::stopped);
 }
 
 // On a tick, the next runnable dispatcher gets the CPU.

@@ -79,6 +79,12 @@ struct Dispatcher {
     bool asleep_when_suspended = false;
     Endpoint* waiting_on = nullptr; // receiving: the endpoint
     std::uint64_t receive_dest = 0; // receiving: where a capability that comes with the message goes
+    // User-level page faults: the handler, its stack, and the state of the faulting code while it runs.
+    std::uint64_t fault_handler = 0;
+    std::uint64_t fault_stack = 0;
+    bool in_fault_handler = false;
+    TrapFrame fault_frame = {};
+    FpState fault_fp = {};
     unsigned id = 0;
     char name[name_max] = {};
     TrapFrame frame = {};

@@ -90,6 +90,31 @@ Result<LmpMessage> lmp_receive(abi::CapAddr endpoint, bool block, std::uint64_t 
         .badge = r.value[0], .words = {r.value[1], r.value[2], r.value[3]}, .flags = r.value[4]};
 }
 
+namespace {
+constexpr abi::CapAddr own_dispatcher = abi::caddr(abi::root_slot_task, abi::task_slot_dispatcher);
+
+[[noreturn]] void fault_return(std::uint64_t how) {
+    (void)invoke(own_dispatcher, abi::CapOp::dispatcher_fault_return, how);
+    // Only a failed invocation comes back (not in a handler, or no dispatcher capability).
+    for (;;)
+        (void)invoke(own_dispatcher, abi::CapOp::dispatcher_stop);
+}
+} // namespace
+
+Result<void> set_fault_handler(FaultHandler handler, void* stack_top) {
+    return status(invoke(own_dispatcher, abi::CapOp::dispatcher_set_fault_handler,
+                         reinterpret_cast<std::uint64_t>(handler),
+                         reinterpret_cast<std::uint64_t>(stack_top)));
+}
+
+void fault_resume() {
+    fault_return(abi::fault_resume);
+}
+
+void fault_give_up() {
+    fault_return(abi::fault_give_up);
+}
+
 Result<void> dispatcher_start(abi::CapAddr dispatcher) {
     return status(invoke(dispatcher, abi::CapOp::dispatcher_start));
 }

@@ -64,6 +64,15 @@ Result<void> lmp_send(abi::CapAddr endpoint, std::uint64_t w0, std::uint64_t w1 
 Result<LmpMessage> lmp_receive(abi::CapAddr endpoint, bool block,
                                std::uint64_t cap_destination = abi::no_capability);
 
+// User-level page faults on the calling dispatcher (its capability at the task CNode's dispatcher slot):
+// `handler(far, esr, elr)` runs on `stack_top` after a translation or permission fault and must end with
+// fault_resume() (the faulting instruction runs again) or fault_give_up() (the kernel stops the dispatcher
+// and reports the fault). A fault inside the handler stops the dispatcher.
+using FaultHandler = void (*)(std::uint64_t far, std::uint64_t esr, std::uint64_t elr);
+Result<void> set_fault_handler(FaultHandler handler, void* stack_top);
+[[noreturn]] void fault_resume();
+[[noreturn]] void fault_give_up();
+
 Result<void> dispatcher_start(abi::CapAddr dispatcher);
 Result<void> dispatcher_suspend(abi::CapAddr dispatcher);
 Result<void> dispatcher_resume(abi::CapAddr dispatcher);

@@ -76,6 +76,8 @@ inline constexpr unsigned lmp_queue_length = 8;
 inline constexpr unsigned lmp_words = 3;
 inline constexpr std::uint64_t no_capability = ~std::uint64_t{0};
 inline constexpr std::uint64_t receive_block = 1;
+inline constexpr std::uint64_t fault_give_up = 0;
+inline constexpr std::uint64_t fault_resume = 1;
 // endpoint_receive's x5.
 inline constexpr std::uint64_t lmp_cap_delivered = 1; // the capability is at the destination
 inline constexpr std::uint64_t lmp_cap_dropped = 2;   // one came, but there was no (longer a) place for it
@@ -117,6 +119,13 @@ enum class CapOp : std::uint64_t {
     dispatcher_setup = 36,
     // x2 = the value of its x0 at entry, x3..x5 = its name (up to 24 bytes, NUL-padded), before it starts.
     dispatcher_configure = 37,
+    // Page faults: x2 = the handler's entry (0: none), x3 = the top of its exception stack. A translation or
+    // permission fault of this dispatcher then enters the handler with x0 = FAR, x1 = ESR, x2 = the faulting
+    // ELR; a fault inside the handler, or with none, stops the dispatcher.
+    dispatcher_set_fault_handler = 38,
+    // From the handler, on its own dispatcher: x2 = fault_resume to retry the faulting instruction with the
+    // registers it had, fault_give_up to be stopped with the fault reported.
+    dispatcher_fault_return = 39,
     // Endpoint (LMP): x2..x4 = three words, x5 = a capability to pass along (a copy; it needs the grant
     // right) or no_capability. Delivered at once to a waiting receiver, else queued; would_block when the
     // queue (lmp_queue_length messages) is full. Needs the write right.
