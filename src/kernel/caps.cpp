@@ -306,10 +306,13 @@ InvokeOutcome retype(const Cte& root, Cte& src, const std::uint64_t (&a)[6]) {
     if (!dest)
         return fail(dest.error(), arg5);
 
-    // Commit: fresh objects start zeroed (an all-zero CNode is all empty slots).
-    auto* bytes = reinterpret_cast<unsigned char*>(phys_to_virt(lo));
-    for (std::uint64_t i = 0; i < total; ++i)
-        bytes[i] = 0;
+    // Commit: fresh objects start zeroed (an all-zero CNode is all empty slots). RAM stays as it is: nobody
+    // can read it until it becomes something else, and that retype zeroes it.
+    if (type != ObjType::ram) {
+        auto* bytes = reinterpret_cast<unsigned char*>(phys_to_virt(lo));
+        for (std::uint64_t i = 0; i < total; ++i)
+            bytes[i] = 0;
+    }
     for (std::uint64_t i = 0; i < count; ++i) {
         Cte& d = (*dest)[i];
         if (is_cnode(type)) {

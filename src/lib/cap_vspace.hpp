@@ -27,6 +27,7 @@ public:
         abi::CNodeRef cnode;
         std::uint32_t index;
         abi::CapAddr addr() const { return abi::caddr(cnode, index); }
+        bool operator==(const Slot&) const = default;
     };
 
     Result<Slot> alloc();
@@ -50,6 +51,7 @@ public:
     // Retypes `bytes` (rounded up to pages) into one object of `type`, into a fresh slot.
     Result<SlotAllocator::Slot> retype(SlotAllocator& slots, abi::ObjType type, std::uint64_t bytes);
     std::uint64_t used() const { return next_; }
+    std::uint64_t end() const { return end_; }
 
 private:
     abi::CapAddr ram_;

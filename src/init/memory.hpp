@@ -1,0 +1,94 @@
+// init's memory server: every RAM capability from bootinfo in the library's RegionAllocator, with a
+// capability policy that performs real retypes and deletes, and segment nodes from a slab that refills
+// from frames the server itself allocates and init maps (the recursion the slab's reserve makes safe).
+//
+//   aos::init::MemoryServer mm(*bi, slots, self, boot_ram, heap_va);
+//   AOS_TRY(mm.init());
+//   aos::init::RamGrant g = AOS_TRY(mm.alloc(64 * 1024, 4096));   // g.cap: a RAM capability, just that range
+//   AOS_TRY(mm.free(g));
+#pragma once
+
+#include "cap_vspace.hpp"
+
+#include <aos/abi/bootinfo.hpp>
+#include <aos/mm/region_allocator.hpp>
+#include <aos/mm/slab.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace aos::init {
+
+// A RAM capability the server holds: where it is and which bytes of it the allocator's offsets start at.
+struct RamCap {
+    user::SlotAllocator::Slot slot{};
+    std::uint64_t offset = 0; // an original region added from partway into its capability
+    bool operator==(const RamCap&) const = default;
+};
+
+class MemoryServer;
+
+// The capability policy: a derived RAM capability per allocation, retyped from the original; deleted when
+// the whole allocation came back.
+struct RamCapPolicy {
+    using Cap = RamCap;
+    user::SlotAllocator* slots = nullptr;
+
+    Result<Cap> retype(const Cap& original, std::uint64_t offset, std::uint64_t size);
+    void release(const Cap&, std::uint64_t, std::uint64_t) {} // partial frees: the server frees whole grants
+    void destroy(const Cap& c);
+};
+
+// The slab's refill: a frame from the server, mapped at the next heap address.
+struct FrameRefill {
+    MemoryServer* server = nullptr;
+    Result<std::span<std::byte>> refill(std::size_t bytes);
+};
+
+struct RamGrant {
+    std::uint64_t base = 0;
+    std::uint64_t size = 0;
+    RamCap cap;
+};
+
+class MemoryServer {
+public:
+    using Node = mm::RegionNode<RamCap>;
+    using NodeSlab = mm::Slab<Node, FrameRefill>;
+    using Allocator = mm::RegionAllocator<RamCapPolicy, NodeSlab, mm::BestFit>;
+
+    static constexpr std::size_t slab_chunk = 16 * 1024;
+
+    // `boot_ram` already uses the start of the first RAM capability (for page tables and the slab's first
+    // chunk); the server manages everything after it and the other capabilities whole.
+    MemoryServer(const abi::BootInfo& bi, user::SlotAllocator& slots, user::CapVSpace& self,
+                 user::RamSource& boot_ram, std::uint64_t heap_va);
+
+    // Gives the slab its first chunk (from boot_ram) and adds every RAM capability.
+    Result<void> init();
+
+    // Page-granular: size and alignment are rounded up to pages.
+    Result<RamGrant> alloc(std::uint64_t size, std::uint64_t align);
+    Result<void> free(const RamGrant& g);
+
+    mm::RegionStats stats() const { return allocator_.stats(); }
+    mm::SlabStats slab_stats() const { return slab_.stats(); }
+    bool check_invariants() const { return allocator_.check_invariants(); }
+
+private:
+    friend struct FrameRefill;
+    Result<std::span<std::byte>> map_heap(std::size_t bytes);
+
+    const abi::BootInfo& bi_;
+    user::SlotAllocator& slots_;
+    user::CapVSpace& self_;
+    user::RamSource& boot_ram_;
+    std::uint64_t heap_next_;
+    RamCapPolicy caps_;
+    FrameRefill refill_;
+    NodeSlab slab_;
+    Allocator allocator_;
+};
+
+} // namespace aos::init
