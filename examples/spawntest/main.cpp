@@ -26,7 +26,7 @@ int main() {
     aos::init::Spawner spawner(*bi, slots, ram, self, scratch_va);
 
     bool ok = true;
-    for (const char* name : {"hello", "spin_a", "spin_b", "ticker"}) {
+    for (const char* name : {"hello", "spin_a", "spin_b", "args one  two three", "ticker"}) {
         aos::Result<aos::init::Child> c = spawner.spawn(name);
         if (!c) {
             aos::sys::print("spawntest: cannot spawn {}: {}\n", name, c.error());

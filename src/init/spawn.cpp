@@ -1,6 +1,7 @@
 // init's spawner (spawn.hpp).
 #include "spawn.hpp"
 
+#include <aos/abi/args.hpp>
 #include <aos/core/string_ref.hpp>
 #include <aos/proc/elf.hpp>
 
@@ -86,9 +87,36 @@ Result<std::uint32_t> Spawner::module_index(const char* name) const {
     return error(Errc::not_found);
 }
 
-Result<Child> Spawner::spawn(const char* name, const abi::CapAddr* caps, unsigned cap_count) {
+// The arguments page: a frame filled through the scratch mapping, then mapped read-only in the child.
+Result<void> Spawner::map_arguments(user::CapVSpace& child, const char* command_line) {
+    user::SlotAllocator::Slot frame =
+        AOS_TRY(ram_.retype(slots_, abi::ObjType::frame, sizeof(abi::ArgsPage)));
+    user::Mappings seen;
+    AOS_TRY(
+        self_.map(scratch_, frame.addr(), sizeof(abi::ArgsPage), abi::right_read | abi::right_write, &seen));
+    bool filled = abi::fill_args(*reinterpret_cast<abi::ArgsPage*>(scratch_), command_line);
+    self_.unmap(seen);
+    if (!filled)
+        return error(Errc::invalid_argument);
+    return child.map(abi::args_user_address, frame.addr(), sizeof(abi::ArgsPage), abi::right_read, nullptr);
+}
+
+Result<Child> Spawner::spawn(const char* command_line, const abi::CapAddr* caps, unsigned cap_count) {
     if (cap_count > abi::task_argument_slots)
         return error(Errc::out_of_range);
+    // The first word names the module.
+    char name[abi::module_name_max] = {};
+    const char* p = command_line;
+    while (*p == ' ')
+        ++p;
+    std::size_t n = 0;
+    for (; p[n] != '\0' && p[n] != ' '; ++n) {
+        if (n + 1 >= sizeof(name))
+            return error(Errc::not_found); // longer than any module name
+        name[n] = p[n];
+    }
+    if (n == 0)
+        return error(Errc::invalid_argument);
     std::uint32_t m = AOS_TRY(module_index(name));
     std::uint64_t module_bytes = (bi_.modules[m].size + page - 1) & ~(page - 1);
     user::Mappings module_map;
@@ -112,6 +140,7 @@ Result<Child> Spawner::spawn(const char* name, const abi::CapAddr* caps, unsigne
     self_.unmap(module_map);
     AOS_TRY(loaded);
 
+    AOS_TRY(map_arguments(child, command_line));
     user::SlotAllocator::Slot stack = AOS_TRY(ram_.retype(slots_, abi::ObjType::frame, child_stack_bytes));
     AOS_TRY(child.map(child_stack_top - child_stack_bytes, stack.addr(), child_stack_bytes,
                       abi::right_read | abi::right_write, nullptr));
@@ -123,8 +152,8 @@ Result<Child> Spawner::spawn(const char* name, const abi::CapAddr* caps, unsigne
                                child_stack_top));
     std::uint64_t words[3];
     pack_name(name, words);
-    AOS_TRY(
-        sys::invoke_status(disp.addr(), abi::CapOp::dispatcher_configure, 0, words[0], words[1], words[2]));
+    AOS_TRY(sys::invoke_status(disp.addr(), abi::CapOp::dispatcher_configure, abi::args_user_address,
+                               words[0], words[1], words[2]));
     Result<sys::CapIdentity> id = sys::cap_identify(disp.addr());
     AOS_TRY(sys::dispatcher_start(disp.addr()));
     return Child{disp, id ? id->word : 0};

@@ -32,13 +32,16 @@ public:
             std::uint64_t scratch_va)
         : bi_(bi), slots_(slots), ram_(ram), self_(self), scratch_(scratch_va) {}
 
-    // Loads module `name`, builds its process and starts it; copies of `caps` (in init's CSpace) go to the
-    // child's task CNode from abi::task_slot_arguments on. not_found for an unknown module; the ELF loader's
+    // Builds and starts a process from a command line: its first word names the boot module, all of it
+    // becomes the child's argc/argv (an arguments page, abi/args.hpp). Copies of `caps` (in init's CSpace)
+    // go to the child's task CNode from abi::task_slot_arguments on. not_found for an unknown module;
+    // invalid_argument for an empty command line or one the arguments page cannot hold; the ELF loader's
     // error for a bad image; out_of_range for more than abi::task_argument_slots capabilities.
-    Result<Child> spawn(const char* name, const abi::CapAddr* caps = nullptr, unsigned cap_count = 0);
+    Result<Child> spawn(const char* command_line, const abi::CapAddr* caps = nullptr, unsigned cap_count = 0);
 
 private:
     Result<std::uint32_t> module_index(const char* name) const;
+    Result<void> map_arguments(user::CapVSpace& child, const char* command_line);
 
     const abi::BootInfo& bi_;
     user::SlotAllocator& slots_;

@@ -18,6 +18,24 @@ void aos_runtime_init(std::uint64_t boot_argument) {
         (*fn)();
 }
 
+struct AosArguments {
+    long argc;
+    char** argv;
+};
+
+// main's arguments: the words of the arguments page the parent mapped, if x0 pointed at one. They stay in
+// that read-only page.
+AosArguments aos_runtime_arguments() {
+    static char* argv[aos::abi::args_max + 1] = {};
+    const aos::abi::ArgsPage* page = aos::sys::arguments();
+    if (page == nullptr)
+        return {0, argv};
+    for (std::uint32_t i = 0; i < page->argc; ++i)
+        argv[i] = const_cast<char*>(page->text + page->offset[i]);
+    argv[page->argc] = nullptr;
+    return {static_cast<long>(page->argc), argv};
+}
+
 void aos_hook_log(const char* message) {
     std::size_t n = 0;
     while (message[n] != '\0')

@@ -70,6 +70,14 @@ const abi::BootInfo* bootinfo() {
     return bi;
 }
 
+const abi::ArgsPage* arguments() {
+    const auto* a = reinterpret_cast<const abi::ArgsPage*>(boot_argument);
+    if (a == nullptr || a->magic != abi::args_magic || a->version != abi::args_version ||
+        a->argc > abi::args_max)
+        return nullptr;
+    return a;
+}
+
 } // namespace aos::sys
 
 extern "C" void aos_exit(int status) {

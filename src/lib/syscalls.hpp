@@ -1,6 +1,7 @@
 // The user runtime's system-call stubs (the ABI is include/aos/abi/syscall.hpp).
 #pragma once
 
+#include <aos/abi/args.hpp>
 #include <aos/abi/bootinfo.hpp>
 #include <aos/abi/syscall.hpp>
 #include <aos/core/result.hpp>
@@ -29,6 +30,8 @@ std::uint64_t counter_frequency();
 
 // The bootinfo page, for init (the first program the kernel starts); null in every other program.
 const abi::BootInfo* bootinfo();
+// The arguments page a parent mapped for a spawned process; null otherwise.
+const abi::ArgsPage* arguments();
 
 namespace detail {
 void set_boot_argument(std::uint64_t value);
