@@ -548,6 +548,9 @@ void handle_syscall(TrapFrame& frame) {
     case Syscall::exit:
         print("aos: {} (dispatcher {}) exited with status {}\n", static_cast<const char*>(current->name),
               current->id, static_cast<std::int64_t>(frame.x[0]));
+        // A cheap moment to check what every capability operation must preserve.
+        if (!caps_check_invariants())
+            KERNEL_PANIC("the mapping database's invariants do not hold");
         retire_current(frame, DispatcherState::exited);
         return;
     case Syscall::invoke:
