@@ -11,6 +11,8 @@ using namespace aos::abi;
 constexpr std::uint64_t us_per_ms = 1000;
 // Where init maps modules and segments for a moment: L0 entry 1, which the kernel left empty.
 constexpr std::uint64_t scratch_va = std::uint64_t{1} << 39;
+// RAM each child gets for its heap.
+constexpr std::uint64_t heap_bytes = 4 * 1024 * 1024;
 
 } // namespace
 
@@ -23,10 +25,11 @@ int main() {
     aos::user::SlotAllocator slots(root_slot_slot_alloc0);
     aos::user::RamSource ram(caddr(root_slot_super, 0), 0, bi->free_ram[0].size);
     aos::user::CapVSpace self(caddr(root_slot_task, task_slot_root_vnode), slots, ram);
-    aos::init::Spawner spawner(*bi, slots, ram, self, scratch_va);
+    aos::init::Spawner spawner(*bi, slots, ram, self, scratch_va, heap_bytes);
 
     bool ok = true;
-    for (const char* name : {"hello", "spin_a", "spin_b", "args one  two three", "ticker"}) {
+    for (const char* name :
+         {"hello", "spin_a", "spin_b", "args one  two three", "heaptest 12345", "heaptest crash", "ticker"}) {
         aos::Result<aos::init::Child> c = spawner.spawn(name);
         if (!c) {
             aos::sys::print("spawntest: cannot spawn {}: {}\n", name, c.error());

@@ -53,10 +53,12 @@ void pack_name(const char* name, std::uint64_t (&words)[3]) {
     }
 }
 
-// The child's CSpace: a root CNode whose slot 0 holds its task CNode (its dispatcher and root at the
-// well-known slots) and slot 1 an empty CNode for its own allocations.
+// The child's CSpace: a root CNode whose slot 0 holds its task CNode (its dispatcher, root CNode, root
+// table and heap RAM at the well-known slots, then `caps`) and slot 1 an empty CNode for its own
+// allocations.
 Result<user::SlotAllocator::Slot> build_cspace(user::SlotAllocator& slots, user::RamSource& ram,
-                                               abi::CapAddr dispatcher, const abi::CapAddr* caps,
+                                               abi::CapAddr dispatcher, abi::CapAddr l0,
+                                               std::uint64_t heap_bytes, const abi::CapAddr* caps,
                                                unsigned cap_count) {
     user::SlotAllocator::Slot root = AOS_TRY(ram.retype(slots, abi::ObjType::l1_cnode, child_cspace_bytes));
     user::SlotAllocator::Slot task = AOS_TRY(ram.retype(slots, abi::ObjType::l2_cnode, abi::l2_cnode_bytes));
@@ -65,6 +67,13 @@ Result<user::SlotAllocator::Slot> build_cspace(user::SlotAllocator& slots, user:
     abi::CNodeRef child_task = abi::cnode_at(task.addr());
     AOS_TRY(sys::cap_copy(dispatcher, child_task, abi::task_slot_dispatcher));
     AOS_TRY(sys::cap_copy(root.addr(), child_task, abi::task_slot_root));
+    AOS_TRY(sys::cap_copy(l0, child_task, abi::task_slot_root_vnode));
+    if (heap_bytes != 0) {
+        user::SlotAllocator::Slot heap = AOS_TRY(ram.retype(slots, abi::ObjType::ram, heap_bytes));
+        AOS_TRY(sys::cap_copy(heap.addr(), child_task, abi::task_slot_ram));
+        AOS_TRY(sys::cap_delete(heap.addr()));
+        slots.free(heap);
+    }
     for (unsigned i = 0; i < cap_count; ++i)
         AOS_TRY(sys::cap_copy(caps[i], child_task, abi::task_slot_arguments + i));
     // Moved, not copied: the child's CSpace holds the only capabilities to its CNodes besides its root.
@@ -147,7 +156,8 @@ Result<Child> Spawner::spawn(const char* command_line, const abi::CapAddr* caps,
 
     user::SlotAllocator::Slot disp =
         AOS_TRY(ram_.retype(slots_, abi::ObjType::dispatcher, abi::dispatcher_bytes));
-    user::SlotAllocator::Slot cspace = AOS_TRY(build_cspace(slots_, ram_, disp.addr(), caps, cap_count));
+    user::SlotAllocator::Slot cspace =
+        AOS_TRY(build_cspace(slots_, ram_, disp.addr(), l0.addr(), heap_bytes_, caps, cap_count));
     AOS_TRY(sys::invoke_status(disp.addr(), abi::CapOp::dispatcher_setup, cspace.addr(), l0.addr(), entry,
                                child_stack_top));
     std::uint64_t words[3];

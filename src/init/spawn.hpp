@@ -28,9 +28,10 @@ struct Child {
 class Spawner {
 public:
     // `scratch_va`: where init maps a module and each segment for a moment while it fills the child's memory.
+    // `heap_bytes`: RAM each child gets at abi::task_slot_ram for its heap (0: none, malloc returns null).
     Spawner(const abi::BootInfo& bi, user::SlotAllocator& slots, user::RamSource& ram, user::CapVSpace& self,
-            std::uint64_t scratch_va)
-        : bi_(bi), slots_(slots), ram_(ram), self_(self), scratch_(scratch_va) {}
+            std::uint64_t scratch_va, std::uint64_t heap_bytes = 0)
+        : bi_(bi), slots_(slots), ram_(ram), self_(self), scratch_(scratch_va), heap_bytes_(heap_bytes) {}
 
     // Builds and starts a process from a command line: its first word names the boot module, all of it
     // becomes the child's argc/argv (an arguments page, abi/args.hpp). Copies of `caps` (in init's CSpace)
@@ -48,6 +49,7 @@ private:
     user::RamSource& ram_;
     user::CapVSpace& self_;
     std::uint64_t scratch_;
+    std::uint64_t heap_bytes_;
 };
 
 } // namespace aos::init

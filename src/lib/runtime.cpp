@@ -1,5 +1,6 @@
 // User runtime start-up and the library hooks for user programs: static constructors, panic and log through
 // the kernel's debug print.
+#include "heap.hpp"
 #include "syscalls.hpp"
 
 #include <cstdint>
@@ -14,6 +15,9 @@ extern InitFn __init_array_end[];
 
 void aos_runtime_init(std::uint64_t boot_argument) {
     aos::sys::detail::set_boot_argument(boot_argument);
+    // A process its parent gave RAM gets its heap and page-fault handler now, so even a fault before the
+    // first malloc is reported by the runtime; others have no heap (malloc returns null).
+    (void)aos::heap::init();
     for (InitFn* fn = __init_array_start; fn != __init_array_end; ++fn)
         (*fn)();
 }

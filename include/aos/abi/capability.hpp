@@ -93,7 +93,8 @@ inline constexpr std::uint32_t root_slot_modules = 7;     // init: a read-only F
 // Well-known slots of the task CNode.
 inline constexpr std::uint32_t task_slot_dispatcher = 1; // the process's own dispatcher
 inline constexpr std::uint32_t task_slot_root = 2;       // its root CNode
-inline constexpr std::uint32_t task_slot_root_vnode = 3; // init: its address space's L0 table
+inline constexpr std::uint32_t task_slot_root_vnode = 3; // its address space's L0 table
+inline constexpr std::uint32_t task_slot_ram = 4;        // RAM its parent gave it (its heap's, for now)
 // The capabilities a parent passes at spawn, in order (the first is by convention the endpoint to init).
 inline constexpr std::uint32_t task_slot_arguments = 8;
 inline constexpr std::uint32_t task_argument_slots = 8;

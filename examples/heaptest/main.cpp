@@ -1,0 +1,87 @@
+// Exercises the process heap: random malloc/free with patterns checked (seed from argv[1], printed), C++
+// new/delete, and the lazily backed pages behind them. `heaptest crash` then dereferences null: the heap's
+// fault handler reports it and the kernel stops the process.
+#include "heap.hpp"
+#include "print.hpp"
+
+#include <aos/core/string_ref.hpp>
+
+namespace {
+
+constexpr unsigned slots = 256;
+constexpr unsigned rounds = 4000;
+
+struct Rng {
+    std::uint64_t s;
+    std::uint64_t next() {
+        s ^= s >> 12;
+        s ^= s << 25;
+        s ^= s >> 27;
+        return s * 0x2545f4914f6cdd1d;
+    }
+};
+
+struct Node {
+    std::uint64_t value;
+    Node* next;
+};
+
+std::uint64_t parse(const char* s) {
+    std::uint64_t v = 0;
+    for (; *s >= '0' && *s <= '9'; ++s)
+        v = v * 10 + static_cast<std::uint64_t>(*s - '0');
+    return v;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc > 1 && aos::core::StringRef::from_c_str(argv[1]).equals("crash")) {
+        aos::sys::print("heaptest: dereferencing null\n");
+        return *reinterpret_cast<volatile int*>(std::uintptr_t{0});
+    }
+    Rng rng{(argc > 1 ? parse(argv[1]) : aos::sys::counter()) | 1};
+    aos::sys::print("heaptest: seed {}\n", rng.s);
+    unsigned char* block[slots] = {};
+    std::size_t size[slots] = {};
+    bool intact = true;
+    unsigned allocations = 0;
+    for (unsigned r = 0; r < rounds; ++r) {
+        unsigned i = static_cast<unsigned>(rng.next() % slots);
+        if (block[i] != nullptr) {
+            for (std::size_t k = 0; k < size[i]; k += 61)
+                intact = intact && block[i][k] == static_cast<unsigned char>(i + k);
+            free(block[i]);
+            block[i] = nullptr;
+            continue;
+        }
+        size[i] = 1 + rng.next() % (rng.next() % 8 == 0 ? 65536 : 512);
+        block[i] = static_cast<unsigned char*>(malloc(size[i]));
+        if (block[i] == nullptr) {
+            aos::sys::print("heaptest: malloc({}) failed\n", size[i]);
+            return 1;
+        }
+        ++allocations;
+        for (std::size_t k = 0; k < size[i]; k += 61)
+            block[i][k] = static_cast<unsigned char>(i + k);
+    }
+    for (unsigned i = 0; i < slots; ++i)
+        free(block[i]);
+    // A list built with new and taken apart with delete.
+    Node* head = nullptr;
+    for (std::uint64_t v = 0; v < 1000; ++v)
+        head = new Node{v, head};
+    std::uint64_t sum = 0;
+    while (head != nullptr) {
+        Node* n = head->next;
+        sum += head->value;
+        delete head;
+        head = n;
+    }
+    aos::heap::Stats st = aos::heap::stats();
+    aos::sys::print("heaptest: {} allocations, patterns {}, list sum {}\n", allocations,
+                    intact ? "intact" : "CORRUPTED", sum);
+    aos::sys::print("heaptest: {} KiB reserved, {} KiB backed in {} page faults\n", st.reserved / 1024,
+                    st.backed / 1024, st.faults);
+    return intact && sum == 999 * 1000 / 2 && st.faults > 0 && st.backed <= st.reserved ? 0 : 1;
+}
