@@ -296,14 +296,11 @@ MarshalResult marshal(const char* name) {
             return aos::Result<void>(aos::ok());
         });
         escape(frames);
-        // As Server::poll and Client receive: a one-frame message skips the reassembler.
+        // As Server::poll receives: a one-frame message skips the reassembler and is decoded in place.
         if (r && n == 1 && aos::ipc::is_whole_message(frames[0])) {
-            auto in = aos::ipc::whole_message(frames[0], caps[0]);
-            if (in) {
-                auto back = aos::ipc::decode<M>(*in);
-                escape(&back);
-                sum += back ? checksum(*back) : 0;
-            }
+            auto back = aos::ipc::decode_frame<M>(frames[0], caps[0]);
+            escape(&back);
+            sum += back ? checksum(*back) : 0;
             return;
         }
         bool complete = false;

@@ -780,6 +780,126 @@ Result<M> decode(const Incoming& in, DecodeFailure* where = nullptr) {
     return decode_record<M>(in.payload, in.has_cap() ? &in.cap : nullptr, where);
 }
 
+namespace detail {
+
+// A message whose fields all have fixed sizes and whose payload fits fragment 0: every valid frame of it
+// has the same word 0 (but for the request id and the response flag), the same word 1, and zero bytes
+// from a compile-time offset on.
+template <class M>
+concept OneFrameFixed = Message<M> && fixed_layout<M> && fixed_layout_size<M>() <= first_payload_bytes;
+
+template <class M>
+struct OneFrameShape {
+    static constexpr std::uint64_t size = fixed_layout_size<M>();
+    // Everything in word 0 but the request id and the response flag: the type, fragment index 0, no error
+    // flag, no unknown flag, and the capability flag exactly when M declares a capability.
+    static constexpr std::uint64_t header_mask =
+        ~(FrameHeader::Request::mask | FrameHeader::Flags::make(FrameHeader::flag_response));
+    static constexpr std::uint64_t header =
+        FrameHeader::make(M::type_id, 0, 0, capability_count<M> == 1 ? FrameHeader::flag_carries_cap : 0);
+    static constexpr std::uint64_t first_word =
+        FirstWord::PayloadLength::make(size) | FirstWord::FragmentCount::make(1);
+    static constexpr std::size_t end = first_payload_offset + size; // the first padding byte
+};
+
+// The `Bits` at byte `pos` of `f`, from the frame's aligned words (each load matches a store of the
+// sender's, see load_bits); `pos` is a compile-time constant once inlined.
+template <class Bits>
+AOS_IPC_INLINE Bits frame_bits(const Frame& f, std::size_t pos) {
+    constexpr std::size_t word_bits = 64;
+    std::size_t word = pos / sizeof(std::uint64_t);
+    std::size_t shift = pos % sizeof(std::uint64_t) * 8;
+    std::uint64_t v = f.words[word] >> shift;
+    if (shift + sizeof(Bits) * 8 > word_bits) // straddles two words (shift > 0 here)
+        v |= f.words[word + 1] << (word_bits - shift);
+    return static_cast<Bits>(v);
+}
+
+template <class T>
+AOS_IPC_INLINE bool frame_scalar(const Frame& f, std::size_t pos, T& out) {
+    using Bits = BitsOf<T>;
+    Bits raw = frame_bits<Bits>(f, pos);
+    if constexpr (std::same_as<T, bool>)
+        out = raw != 0;
+    else
+        out = static_cast<T>(raw);
+    return wire_valid<T>(raw);
+}
+
+// Decodes `f` into `r` and returns whether it was a valid whole message of type M, accepting exactly the
+// frames that whole_message then decode<M> accept: word 0 and word 1 each checked with one comparison, the
+// padding with one, the value ranges folded in, and no branch per field (fields are read at compile-time
+// offsets whether or not the frame is valid; `r` is the caller's to discard then).
+template <OneFrameFixed M>
+AOS_IPC_INLINE bool decode_one_frame(const Frame& f, const Capability& cap, M& r) {
+    using Shape = OneFrameShape<M>;
+    constexpr std::size_t word_bytes = sizeof(std::uint64_t);
+    std::uint64_t extra = 0;
+    if constexpr (Shape::end % word_bytes != 0)
+        extra = f.words[Shape::end / word_bytes] >> (Shape::end % word_bytes * 8);
+    for (std::size_t w = (Shape::end + word_bytes - 1) / word_bytes; w < frame_words; ++w) {
+        // One load per word: merged into vector loads, they could span two of the sender's word stores and
+        // miss store-to-load forwarding (see load_bits).
+        std::uint64_t word = f.words[w];
+        __asm__("" : "+r"(word));
+        extra |= word;
+    }
+    // One branch in the caller for all three: `|` of the differences, not `&&` of the comparisons.
+    bool valid = (((f.words[0] & Shape::header_mask) ^ Shape::header) | (f.words[1] ^ Shape::first_word) |
+                  extra) == 0;
+    std::size_t pos = first_payload_offset;
+    auto one = [&](auto& field) AOS_IPC_INLINE_LAMBDA {
+        using T = std::remove_cvref_t<decltype(field)>;
+        if constexpr (Scalar<T>) {
+            valid &= frame_scalar(f, pos, field);
+            pos += sizeof(T);
+        } else if constexpr (ScalarArray<T>) {
+            for (auto& e : field) {
+                valid &= frame_scalar(f, pos, e);
+                pos += sizeof(e);
+            }
+        } else {
+            field = load_capability(cap); // the header check above requires the capability flag
+        }
+    };
+    r.fields([&](auto&... field) AOS_IPC_INLINE_LAMBDA { (one(field), ...); });
+    return valid;
+}
+
+template <Message M>
+AOS_IPC_INLINE Result<M> decode_frame_general(const Frame& f, const Capability& cap, DecodeFailure* where) {
+    auto in = whole_message(f, cap);
+    if (!in)
+        return error(in.error());
+    return decode<M>(*in, where);
+}
+
+// Out of line: only an invalid frame takes it, to learn which error to report.
+template <Message M>
+[[gnu::noinline]] Result<M> decode_frame_diagnose(const Frame& f, const Capability& cap,
+                                                  DecodeFailure* where) {
+    return decode_frame_general<M>(f, cap, where);
+}
+
+} // namespace detail
+
+// Decodes a frame that is a whole message by itself (is_whole_message) as `M`, without the Reassembler or
+// an Incoming: accepts the same frames and reports the same errors as whole_message then decode<M>. For a
+// message of fixed layout that fits one frame (most of the protocol) the header, length and padding are
+// compared against compile-time words (see docs/messaging.md). Views point into `f`.
+template <Message M>
+Result<M> decode_frame(const Frame& f, const Capability& cap = {}, DecodeFailure* where = nullptr) {
+    if constexpr (detail::OneFrameFixed<M>) {
+        // Decoded in place inside the result (see decode_record).
+        Result<M> out{M{}};
+        if (detail::decode_one_frame(f, cap, *out)) [[likely]]
+            return out;
+        return detail::decode_frame_diagnose<M>(f, cap, where);
+    } else {
+        return detail::decode_frame_general<M>(f, cap, where);
+    }
+}
+
 // Collects the fragments of one message at a time (a sender never interleaves two messages in one
 // direction) into a buffer the receiver owns, validating each frame before it changes any state:
 // - fragment 0: known flags only; payload length within the buffer (Errc::out_of_range: oversize);
