@@ -296,7 +296,16 @@ MarshalResult marshal(const char* name) {
             return aos::Result<void>(aos::ok());
         });
         escape(frames);
-        // As Server::poll receives: a one-frame message skips the reassembler and is decoded in place.
+        // As Server::poll receives: a request of fixed layout that fits one frame is checked against its
+        // type's shape and decoded straight from the frame; other one-frame messages skip the reassembler.
+        if constexpr (aos::ipc::one_frame_fixed<M>) {
+            if (r && n == 1) {
+                auto back = aos::ipc::decode_frame<M>(frames[0], caps[0]);
+                escape(&back);
+                sum += back ? checksum(*back) : 0;
+                return;
+            }
+        }
         if (r && n == 1 && aos::ipc::is_whole_message(frames[0])) {
             auto back = aos::ipc::decode_frame<M>(frames[0], caps[0]);
             escape(&back);

@@ -845,8 +845,8 @@ AOS_IPC_INLINE bool decode_one_frame(const Frame& f, const Capability& cap, M& r
         extra |= word;
     }
     // One branch in the caller for all three: `|` of the differences, not `&&` of the comparisons.
-    bool valid = (((f.words[0] & Shape::header_mask) ^ Shape::header) | (f.words[1] ^ Shape::first_word) |
-                  extra) == 0;
+    bool valid =
+        (((f.words[0] & Shape::header_mask) ^ Shape::header) | (f.words[1] ^ Shape::first_word) | extra) == 0;
     std::size_t pos = first_payload_offset;
     auto one = [&](auto& field) AOS_IPC_INLINE_LAMBDA {
         using T = std::remove_cvref_t<decltype(field)>;
@@ -882,6 +882,10 @@ template <Message M>
 }
 
 } // namespace detail
+
+// Whether decode_frame checks M against compile-time words (fixed layout, payload within one frame).
+template <class M>
+inline constexpr bool one_frame_fixed = detail::OneFrameFixed<M>;
 
 // Decodes a frame that is a whole message by itself (is_whole_message) as `M`, without the Reassembler or
 // an Incoming: accepts the same frames and reports the same errors as whole_message then decode<M>. For a
