@@ -874,11 +874,12 @@ AOS_IPC_INLINE Result<M> decode_frame_general(const Frame& f, const Capability& 
     return decode<M>(*in, where);
 }
 
-// Out of line: only an invalid frame takes it, to learn which error to report.
+// Out of line: only an invalid frame takes it, to learn which error to report. Returns the error alone (in a
+// register), so the caller's result never has its address taken and can live in registers.
 template <Message M>
-[[gnu::noinline]] Result<M> decode_frame_diagnose(const Frame& f, const Capability& cap,
-                                                  DecodeFailure* where) {
-    return decode_frame_general<M>(f, cap, where);
+[[gnu::noinline]] Errc decode_frame_diagnose(const Frame& f, const Capability& cap, DecodeFailure* where) {
+    auto r = decode_frame_general<M>(f, cap, where);
+    return r ? Errc::malformed : r.error(); // never a value: decode_one_frame accepts all that it accepts
 }
 
 } // namespace detail
@@ -898,7 +899,7 @@ Result<M> decode_frame(const Frame& f, const Capability& cap = {}, DecodeFailure
         Result<M> out{M{}};
         if (detail::decode_one_frame(f, cap, *out)) [[likely]]
             return out;
-        return detail::decode_frame_diagnose<M>(f, cap, where);
+        return error(detail::decode_frame_diagnose<M>(f, cap, where));
     } else {
         return detail::decode_frame_general<M>(f, cap, where);
     }
