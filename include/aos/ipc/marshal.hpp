@@ -650,6 +650,78 @@ Result<R> read_record(std::span<const std::byte> in, std::size_t& pos) {
     return r;
 }
 
+namespace detail {
+
+// A scalar's `Size` bytes at byte `pos` of a frame held as words (pos need not be a compile-time constant):
+// each word takes the part that falls in it, so the words stay in registers (a store through a computed index
+// would put them in memory, where each field's read-modify-write waits on the one before).
+template <std::size_t Size>
+AOS_IPC_INLINE void deposit(std::uint64_t (&w)[frame_words], std::size_t pos, std::uint64_t bits) {
+    constexpr std::size_t word_bytes = sizeof(std::uint64_t);
+    for (std::size_t k = 0; k < frame_words; ++k) {
+        std::size_t start = k * word_bytes;
+        if (pos >= start && pos < start + word_bytes)
+            w[k] |= bits << ((pos - start) * 8);
+        else if (pos < start && pos + Size > start) // the rest of a scalar that began in the word before
+            w[k] |= bits >> ((start - pos) * 8);
+    }
+}
+
+// The `n` bytes at `src` placed from byte `pos` of the words, each word from one source load (never outside
+// [src, src + n)); bytes past them stay zero.
+AOS_IPC_INLINE void deposit_bytes(std::uint64_t (&w)[frame_words], std::size_t pos, const std::byte* src,
+                                  std::size_t n) {
+    constexpr std::size_t word_bytes = sizeof(std::uint64_t);
+    const std::byte* end = src + n;
+    for (std::size_t k = 0; k < frame_words; ++k) {
+        std::size_t start = k * word_bytes;
+        if (start + word_bytes <= pos || start >= pos + n)
+            continue;
+        if (start >= pos) {
+            std::size_t at = start - pos;
+            w[k] |= load_partial(src + at, n - at < word_bytes ? n - at : word_bytes, src, end);
+        } else {
+            std::size_t offset = pos - start;
+            std::size_t take = word_bytes - offset < n ? word_bytes - offset : n;
+            w[k] |= load_partial(src, take, src, end) << (offset * 8);
+        }
+    }
+}
+
+// Encodes a message with strings or blobs whose payload fits fragment 0 (`length` bytes) as one frame built
+// in registers, a word at a time, and hands it to the sink.
+template <class M, class Sink>
+AOS_IPC_INLINE Result<void> encode_one_frame(const M& m, std::uint64_t header0, std::uint64_t first_word,
+                                             const Capability* cap, Sink& sink) {
+    std::uint64_t w[frame_words] = {header0, first_word, 0, 0, 0, 0, 0, 0};
+    std::size_t pos = first_payload_offset;
+    auto one = [&](const auto& field) AOS_IPC_INLINE_LAMBDA {
+        using T = std::remove_cvref_t<decltype(field)>;
+        if constexpr (Scalar<T>) {
+            deposit<sizeof(T)>(w, pos, wire_bits(field));
+            pos += sizeof(T);
+        } else if constexpr (ScalarArray<T>) {
+            for (const auto& e : field) {
+                deposit<sizeof(e)>(w, pos, wire_bits(e));
+                pos += sizeof(e);
+            }
+        } else if constexpr (Sized<T>) {
+            auto n = static_cast<std::uint32_t>(sized_length(field));
+            deposit<sizeof(n)>(w, pos, n);
+            pos += sizeof(n);
+            deposit_bytes(w, pos, static_cast<const std::byte*>(sized_data(field)), n);
+            pos += n;
+        }
+    };
+    m.fields([&](const auto&... f) AOS_IPC_INLINE_LAMBDA { (one(f), ...); });
+    Frame frame;
+    for (std::size_t i = 0; i < frame_words; ++i)
+        frame.words[i] = w[i];
+    return sink(static_cast<const Frame&>(frame), cap);
+}
+
+} // namespace detail
+
 // Encodes `m` as frames handed, in order, to `sink(const Frame&, const Capability*) -> Result<void>`; the
 // capability (if `M` declares one) goes with fragment 0. `flags` may hold flag_response. Validates the
 // sizes before the first frame leaves: Errc::overflow if a string or blob exceeds 2^32-1 bytes or the
@@ -679,6 +751,10 @@ Result<void> encode(const M& m, RequestId request, std::uint8_t flags, Sink&& si
     std::uint64_t header0 = FrameHeader::make(M::type_id, request, 0, flags);
     std::uint64_t first_word =
         FirstWord::PayloadLength::make(length) | FirstWord::FragmentCount::make(fragments_for(length));
+    if constexpr (!detail::fixed_layout<M>) {
+        if (length <= first_payload_bytes)
+            return detail::encode_one_frame(m, header0, first_word, cap, sink);
+    }
     detail::FrameWriter<std::remove_reference_t<Sink>, !detail::fixed_layout<M>> w(sink, header0, first_word,
                                                                                    cap);
     m.fields([&](const auto&... f) AOS_IPC_INLINE_LAMBDA { (detail::put_field(w, f), ...); });
@@ -788,15 +864,20 @@ namespace detail {
 template <class M>
 concept OneFrameFixed = Message<M> && fixed_layout<M> && fixed_layout_size<M>() <= first_payload_bytes;
 
+// Word 0 of any valid whole message of type M, but for the request id and the response flag.
 template <class M>
-struct OneFrameShape {
-    static constexpr std::uint64_t size = fixed_layout_size<M>();
+struct HeaderShape {
     // Everything in word 0 but the request id and the response flag: the type, fragment index 0, no error
     // flag, no unknown flag, and the capability flag exactly when M declares a capability.
     static constexpr std::uint64_t header_mask =
         ~(FrameHeader::Request::mask | FrameHeader::Flags::make(FrameHeader::flag_response));
     static constexpr std::uint64_t header =
         FrameHeader::make(M::type_id, 0, 0, capability_count<M> == 1 ? FrameHeader::flag_carries_cap : 0);
+};
+
+template <class M>
+struct OneFrameShape : HeaderShape<M> {
+    static constexpr std::uint64_t size = fixed_layout_size<M>();
     static constexpr std::uint64_t first_word =
         FirstWord::PayloadLength::make(size) | FirstWord::FragmentCount::make(1);
     static constexpr std::size_t end = first_payload_offset + size; // the first padding byte
@@ -901,7 +982,17 @@ Result<M> decode_frame(const Frame& f, const Capability& cap = {}, DecodeFailure
             return out;
         return error(detail::decode_frame_diagnose<M>(f, cap, where));
     } else {
-        return detail::decode_frame_general<M>(f, cap, where);
+        // The header against compile-time words too; the length and the fields as decode_record reads them.
+        using Shape = detail::HeaderShape<M>;
+        constexpr std::uint64_t one_fragment = FirstWord::FragmentCount::make(1);
+        std::uint64_t length = FirstWord::PayloadLength::get(f.words[1]);
+        bool header_ok = ((f.words[0] & Shape::header_mask) ^ Shape::header) == 0 &&
+                         f.words[1] - one_fragment <= first_payload_bytes;
+        if (header_ok && detail::padding_zero(f, first_payload_offset + length)) [[likely]] {
+            return decode_record<M>({detail::frame_bytes_of(f) + first_payload_offset, length},
+                                    capability_count<M> == 1 ? &cap : nullptr, where);
+        }
+        return error(detail::decode_frame_diagnose<M>(f, cap, where));
     }
 }
 
