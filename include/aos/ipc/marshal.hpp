@@ -318,8 +318,20 @@ public:
 private:
     void put_slow(const std::byte* src, std::size_t n) {
         while (n != 0) {
-            if (pos_ == frame_bytes)
-                flush_and_start_next();
+            if (pos_ == frame_bytes) {
+                flush();
+                ++index_;
+                // Fragments that these bytes fill and that more bytes follow go out straight from the source,
+                // a header word and seven source words built in registers: no zeroing, no copy into frame_
+                // and out again. The last (perhaps partial) fragment is built in frame_ as before.
+                while (n > next_payload_bytes && status_) {
+                    send_whole(src);
+                    src += next_payload_bytes;
+                    n -= next_payload_bytes;
+                    ++index_;
+                }
+                start_next();
+            }
             std::size_t k = frame_bytes - pos_ < n ? frame_bytes - pos_ : n;
             __builtin_memcpy(frame_bytes_of(frame_) + pos_, src, k);
             pos_ += k;
@@ -344,12 +356,18 @@ private:
         }
         status_ = sink_(static_cast<const Frame&>(out), index_ == 0 ? cap_ : nullptr);
     }
-    void flush_and_start_next() {
-        flush();
-        ++index_;
+    void start_next() {
         frame_ = Frame{};
         frame_.words[0] = FrameHeader::FragmentIndex::set(header0_, index_);
         pos_ = next_payload_offset;
+    }
+    // Fragment index_ (> 0) holding the next_payload_bytes at `src`.
+    void send_whole(const std::byte* src) {
+        Frame out;
+        out.words[0] = FrameHeader::FragmentIndex::set(header0_, index_);
+        for (std::size_t i = 1; i < frame_words; ++i)
+            __builtin_memcpy(&out.words[i], src + (i - 1) * sizeof(std::uint64_t), sizeof(std::uint64_t));
+        status_ = sink_(static_cast<const Frame&>(out), nullptr);
     }
 
     Sink& sink_;
@@ -1049,7 +1067,11 @@ public:
             reset();
             return error(Errc::malformed);
         }
-        __builtin_memcpy(buffer_.data() + filled_, detail::frame_bytes_of(f) + next_payload_offset, n);
+        if (n == next_payload_bytes) // every fragment but the last: a copy of known size, inlined
+            __builtin_memcpy(buffer_.data() + filled_, detail::frame_bytes_of(f) + next_payload_offset,
+                             next_payload_bytes);
+        else
+            __builtin_memcpy(buffer_.data() + filled_, detail::frame_bytes_of(f) + next_payload_offset, n);
         filled_ += n;
         ++received_;
         return finish_if_complete();
