@@ -280,11 +280,24 @@ public:
     // load widths), which cost more than the rest of a short string message.
     AOS_IPC_INLINE void put_bytes(const void* data, std::size_t n) {
         if (pos_ + n > frame_bytes) {
-            // Spanning frames: whole words of a long payload copy faster as bytes.
+            // Spanning frames: put_slow sends whole fragments straight from the source.
             put(data, n);
             return;
         }
-        const auto* begin = static_cast<const std::byte*>(data);
+        copy_in(static_cast<const std::byte*>(data), n);
+    }
+
+    // Sends the last, partly filled frame (its unused bytes are zero).
+    Result<void> finish() {
+        flush();
+        return status_;
+    }
+
+private:
+    // The `n` bytes at `data`, which fit in the current frame, OR-ed into its words one aligned word at a
+    // time (see put_bytes).
+    AOS_IPC_INLINE void copy_in(const std::byte* data, std::size_t n) {
+        const auto* begin = data;
         const std::byte* end = begin + n;
         const std::byte* src = begin;
         constexpr std::size_t word_bytes = sizeof(std::uint64_t);
@@ -309,13 +322,6 @@ public:
         pos_ += n;
     }
 
-    // Sends the last, partly filled frame (its unused bytes are zero).
-    Result<void> finish() {
-        flush();
-        return status_;
-    }
-
-private:
     void put_slow(const std::byte* src, std::size_t n) {
         while (n != 0) {
             if (pos_ == frame_bytes) {
@@ -333,8 +339,9 @@ private:
                 start_next();
             }
             std::size_t k = frame_bytes - pos_ < n ? frame_bytes - pos_ : n;
-            __builtin_memcpy(frame_bytes_of(frame_) + pos_, src, k);
-            pos_ += k;
+            // Word-wise, for the reason put_bytes gives: a byte copy's stores do not forward to flush's
+            // loads.
+            copy_in(src, k);
             src += k;
             n -= k;
         }
