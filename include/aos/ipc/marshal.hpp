@@ -692,23 +692,29 @@ AOS_IPC_INLINE void deposit(std::uint64_t (&w)[frame_words], std::size_t pos, st
     }
 }
 
-// The `n` bytes at `src` placed from byte `pos` of the words, each word from one source load (never outside
-// [src, src + n)); bytes past them stay zero.
+// The `n` bytes at `src` placed from byte `pos` of the words (never reading outside [src, src + n)); bytes
+// past them stay zero. At most two partial words (the head, sharing its word with what came before, and the
+// tail) are put together from partial loads; every word in between is one source load.
 AOS_IPC_INLINE void deposit_bytes(std::uint64_t (&w)[frame_words], std::size_t pos, const std::byte* src,
                                   std::size_t n) {
     constexpr std::size_t word_bytes = sizeof(std::uint64_t);
     const std::byte* end = src + n;
+    std::size_t first_full = (pos + word_bytes - 1) / word_bytes * word_bytes; // first word boundary >= pos
+    std::size_t head = first_full - pos < n ? first_full - pos : n;
+    std::size_t full_end = first_full + (n - head) / word_bytes * word_bytes; // past the whole words
+    std::size_t tail = (n - head) % word_bytes;
+    std::uint64_t head_bits = head != 0 ? load_partial(src, head, src, end) << (pos % word_bytes * 8) : 0;
+    std::uint64_t tail_bits = tail != 0 ? load_partial(src + (full_end - pos), tail, src, end) : 0;
     for (std::size_t k = 0; k < frame_words; ++k) {
         std::size_t start = k * word_bytes;
-        if (start + word_bytes <= pos || start >= pos + n)
-            continue;
-        if (start >= pos) {
-            std::size_t at = start - pos;
-            w[k] |= load_partial(src + at, n - at < word_bytes ? n - at : word_bytes, src, end);
-        } else {
-            std::size_t offset = pos - start;
-            std::size_t take = word_bytes - offset < n ? word_bytes - offset : n;
-            w[k] |= load_partial(src, take, src, end) << (offset * 8);
+        if (start + word_bytes == first_full && head != 0) {
+            w[k] |= head_bits;
+        } else if (start >= first_full && start + word_bytes <= full_end) {
+            std::uint64_t v = 0;
+            __builtin_memcpy(&v, src + (start - pos), sizeof(v));
+            w[k] |= v;
+        } else if (start == full_end && tail != 0) {
+            w[k] |= tail_bits;
         }
     }
 }
