@@ -370,7 +370,7 @@ private:
     }
     // Fragment index_ (> 0) holding the next_payload_bytes at `src`.
     void send_whole(const std::byte* src) {
-        Frame out;
+        Frame out{}; // every word is written below; the zeroing folds away
         out.words[0] = FrameHeader::FragmentIndex::set(header0_, index_);
         for (std::size_t i = 1; i < frame_words; ++i)
             __builtin_memcpy(&out.words[i], src + (i - 1) * sizeof(std::uint64_t), sizeof(std::uint64_t));
@@ -745,7 +745,7 @@ AOS_IPC_INLINE Result<void> encode_one_frame(const M& m, std::uint64_t header0, 
         }
     };
     m.fields([&](const auto&... f) AOS_IPC_INLINE_LAMBDA { (one(f), ...); });
-    Frame frame;
+    Frame frame{}; // every word is written below; the zeroing folds away
     for (std::size_t i = 0; i < frame_words; ++i)
         frame.words[i] = w[i];
     return sink(static_cast<const Frame&>(frame), cap);
