@@ -1122,7 +1122,6 @@ private:
         return Errc{};
     }
     void start(const Frame& f, const Capability& cap) {
-        first_ = f;
         length_ = FirstWord::PayloadLength::get(f.words[1]);
         expected_ = static_cast<std::uint32_t>(FirstWord::FragmentCount::get(f.words[1]));
         received_ = 1;
@@ -1134,6 +1133,7 @@ private:
         message_.payload = {};
         message_.cap = message_.has_cap() ? cap : Capability{};
         if (expected_ == 1) {
+            first_ = f; // the payload views it (a longer message is copied into the buffer instead)
             filled_ = length_;
         } else {
             __builtin_memcpy(buffer_.data(), detail::frame_bytes_of(f) + first_payload_offset,
