@@ -951,10 +951,10 @@ AOS_IPC_INLINE bool decode_one_frame(const Frame& f, const Capability& cap, M& r
         extra = f.words[Shape::end / word_bytes] >> (Shape::end % word_bytes * 8);
     for (std::size_t w = (Shape::end + word_bytes - 1) / word_bytes; w < frame_words; ++w) {
         // One load per word: merged into vector loads, they could span two of the sender's word stores and
-        // miss store-to-load forwarding (see load_bits).
-        std::uint64_t word = f.words[w];
-        __asm__("" : "+r"(word));
-        extra |= word;
+        // miss store-to-load forwarding (see load_bits). The barrier sits on the running OR, not on the
+        // loaded word, so each load still folds into its OR instruction.
+        extra |= f.words[w];
+        __asm__("" : "+r"(extra));
     }
     // One branch in the caller for all three: `|` of the differences, not `&&` of the comparisons.
     bool valid =
