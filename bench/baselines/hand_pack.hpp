@@ -1,6 +1,7 @@
 // Baseline for bench/ipc_bench.cpp (our own code): the protocol messages packed by hand, one word per
 // field as course code does it — a header word, then each integer in its own word, strings and blobs as a
-// length word and their bytes spread over as many frames as needed. No validation beyond not overrunning.
+// length word and their bytes spread over as many frames as needed. No validation beyond not overrunning
+// (the message unpackers check the type id).
 // One packer per message shape; bench/ipc_bench.cpp maps each protocol message to its shape.
 #pragma once
 

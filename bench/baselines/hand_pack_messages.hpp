@@ -1,5 +1,6 @@
 // Baseline for bench/ipc_bench.cpp (our own code): every protocol message packed and unpacked by hand with
-// the helpers of hand_pack.hpp, one word per field. Hand<M>::pack(m, out) / Hand<M>::unpack(frames, m, buf).
+// the helpers of hand_pack.hpp, one word per field; unpack checks the type id, as any receiver must.
+// Hand<M>::pack(m, out) / Hand<M>::unpack(frames, m, buf).
 #pragma once
 
 #include "hand_pack.hpp"
@@ -14,13 +15,17 @@ using W = std::uint64_t;
 template <class M>
 struct Hand;
 
+// The least a hand-written receiver checks: that the frame is the message it expects (its type id).
+template <class M>
+inline bool is_type(const Frame* f) {
+    return (f[0].words[0] & 0xffff) == M::type_id;
+}
+
 // Messages without fields.
 template <class M>
 struct HandEmpty {
     static void pack(const M&, Out& out) { pack_words(out, M::type_id, nullptr, 0); }
-    static bool unpack(const Frame* f, M&, unsigned char*, std::size_t) {
-        return (f[0].words[0] & 0xffff) == M::type_id;
-    }
+    static bool unpack(const Frame* f, M&, unsigned char*, std::size_t) { return is_type<M>(f); }
 };
 template <>
 struct Hand<p::Ack> : HandEmpty<p::Ack> {};
@@ -39,7 +44,7 @@ struct Hand<p::ProcessList> : HandEmpty<p::ProcessList> {};
         }                                                                                                    \
         static bool unpack(const Frame* f, Msg& m, unsigned char*, std::size_t) {                            \
             m.field = static_cast<Type>(f[0].words[1]);                                                      \
-            return true;                                                                                     \
+            return is_type<Msg>(f);                                                                          \
         }                                                                                                    \
     };
 AOS_BENCH_HAND_ONE(p::HandshakeReply, pid, p::Pid)
@@ -69,7 +74,7 @@ AOS_BENCH_HAND_ONE(p::Kill, pid, p::Pid)
         static bool unpack(const Frame* f, Msg& m, unsigned char* buf, std::size_t cap) {                    \
             std::size_t n = unpack_words_and_bytes(f, nullptr, 0, buf, cap);                                 \
             m.field = {reinterpret_cast<const char*>(buf), n};                                               \
-            return n != SIZE_MAX;                                                                            \
+            return n != SIZE_MAX && is_type<Msg>(f);                                                         \
         }                                                                                                    \
     };
 AOS_BENCH_HAND_STR(p::SendString, text)
@@ -91,7 +96,7 @@ AOS_BENCH_HAND_STR(p::KillAll, name)
             std::size_t n = unpack_words_and_bytes(f, w, 1, buf, cap);                                       \
             m.core = static_cast<p::CoreId>(w[0]);                                                           \
             m.field = {reinterpret_cast<const char*>(buf), n};                                               \
-            return n != SIZE_MAX;                                                                            \
+            return n != SIZE_MAX && is_type<Msg>(f);                                                         \
         }                                                                                                    \
     };
 AOS_BENCH_HAND_SPAWN(p::SpawnCmdline, cmdline)
@@ -107,7 +112,7 @@ struct Hand<p::Handshake> {
     }
     static bool unpack(const Frame* f, p::Handshake& m, unsigned char*, std::size_t) {
         m.endpoint = {f[0].words[1], f[0].words[2]};
-        return true;
+        return is_type<p::Handshake>(f);
     }
 };
 template <>
@@ -119,7 +124,7 @@ struct Hand<p::RamReply> {
     static bool unpack(const Frame* f, p::RamReply& m, unsigned char*, std::size_t) {
         m.ram = {f[0].words[1], f[0].words[2]};
         m.size = f[0].words[3];
-        return true;
+        return is_type<p::RamReply>(f);
     }
 };
 template <>
@@ -131,7 +136,7 @@ struct Hand<p::RamRequest> {
     static bool unpack(const Frame* f, p::RamRequest& m, unsigned char*, std::size_t) {
         m.size = f[0].words[1];
         m.alignment = f[0].words[2];
-        return true;
+        return is_type<p::RamRequest>(f);
     }
 };
 template <>
@@ -144,7 +149,7 @@ struct Hand<p::PassFrame> {
         m.base = f[0].words[1];
         m.size = f[0].words[2];
         m.from_core = static_cast<p::CoreId>(f[0].words[3]);
-        return true;
+        return is_type<p::PassFrame>(f);
     }
 };
 template <>
@@ -159,7 +164,7 @@ struct Hand<p::SpawnWithCaps> {
         m.core = static_cast<p::CoreId>(w[0]);
         m.caps = {w[1], w[2]};
         m.cmdline = {reinterpret_cast<const char*>(buf), n};
-        return n != SIZE_MAX;
+        return n != SIZE_MAX && is_type<p::SpawnWithCaps>(f);
     }
 };
 template <>
@@ -173,7 +178,7 @@ struct Hand<p::ProcessListReply> {
         std::size_t n = unpack_words_and_bytes(f, w, 1, buf, cap);
         m.count = static_cast<std::uint32_t>(w[0]);
         m.entries = {reinterpret_cast<const std::byte*>(buf), n};
-        return n != SIZE_MAX;
+        return n != SIZE_MAX && is_type<p::ProcessListReply>(f);
     }
 };
 template <>
@@ -191,7 +196,7 @@ struct Hand<p::StatusReply> {
         m.exit_status = static_cast<std::int32_t>(w[3]);
         m.ram_bytes = w[4];
         m.name = {reinterpret_cast<const char*>(buf), n};
-        return n != SIZE_MAX;
+        return n != SIZE_MAX && is_type<p::StatusReply>(f);
     }
 };
 

@@ -1,7 +1,8 @@
 // libFuzzer target: arbitrary frames into whole_message and the Reassembler, every completed message decoded
-// as every protocol type, and arbitrary bytes as nested process-list records. ASan/UBSan flag any
-// out-of-bounds access; a library panic aborts (a finding). `tools/aos.sh test` runs it for a few seconds;
-// docs/building.md has the command for a longer run.
+// as every protocol type (and every frame through decode_frame, checked against whole_message + decode), and
+// arbitrary bytes as nested process-list records. ASan/UBSan flag any out-of-bounds access; a library panic
+// aborts (a finding). `tools/aos.sh test` runs it for a few seconds; docs/building.md has the command for a
+// longer run.
 #include <aos/ipc/marshal.hpp>
 #include <aos/proto/messages.hpp>
 
@@ -51,6 +52,32 @@ std::uint64_t try_decode(const aos::ipc::Incoming& in) {
     return sum;
 }
 
+// decode_frame (compile-time checks for fixed-layout messages) must agree with whole_message + decode on
+// every frame: the same acceptance, the same error; a disagreement is a finding.
+template <class M>
+std::uint64_t check_decode_frame(const aos::ipc::Frame& f, const aos::ipc::Capability& cap) {
+    auto fast = aos::ipc::decode_frame<M>(f, cap);
+    auto in = aos::ipc::whole_message(f, cap);
+    aos::Result<M> slow = in ? aos::ipc::decode<M>(*in) : aos::Result<M>(aos::error(in.error()));
+    if (fast.has_value() != slow.has_value() || (!fast && fast.error() != slow.error()))
+        __builtin_trap();
+    return fast ? 1 : 0;
+}
+
+template <std::size_t... I>
+std::uint64_t decode_frame_all(const aos::ipc::Frame& f, const aos::ipc::Capability& cap,
+                               std::index_sequence<I...>) {
+    // As its own type, and with each type id patched in (else nearly every frame fails on its type).
+    std::uint64_t sum = (std::uint64_t{0} + ... + check_decode_frame<std::tuple_element_t<I, All>>(f, cap));
+    auto as = [&](auto* type) {
+        using M = std::remove_pointer_t<decltype(type)>;
+        aos::ipc::Frame g = f;
+        g.words[0] = aos::ipc::FrameHeader::Type::set(g.words[0], M::type_id);
+        return check_decode_frame<M>(g, cap);
+    };
+    return sum + (std::uint64_t{0} + ... + as(static_cast<std::tuple_element_t<I, All>*>(nullptr)));
+}
+
 template <std::size_t... I>
 std::uint64_t decode_all(const aos::ipc::Incoming& in, std::index_sequence<I...>) {
     return (std::uint64_t{0} + ... + try_decode<std::tuple_element_t<I, All>>(in));
@@ -74,7 +101,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (std::size_t i = 0; i < frames; ++i) {
         aos::ipc::Frame f{};
         __builtin_memcpy(f.words.data(), data + i * aos::ipc::frame_bytes, aos::ipc::frame_bytes);
-        // The one-frame path Server and Client take between messages, then the reassembler.
+        // The one-frame paths Server and Client take between messages, then the reassembler.
+        sum += decode_frame_all(f, aos::ipc::Capability{i, i},
+                                std::make_index_sequence<std::tuple_size_v<All>>{});
         if (aos::ipc::is_whole_message(f)) {
             if (auto whole = aos::ipc::whole_message(f, aos::ipc::Capability{i, i}))
                 sum += decode_all(*whole, std::make_index_sequence<std::tuple_size_v<All>>{});

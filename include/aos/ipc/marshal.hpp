@@ -280,11 +280,24 @@ public:
     // load widths), which cost more than the rest of a short string message.
     AOS_IPC_INLINE void put_bytes(const void* data, std::size_t n) {
         if (pos_ + n > frame_bytes) {
-            // Spanning frames: whole words of a long payload copy faster as bytes.
+            // Spanning frames: put_slow sends whole fragments straight from the source.
             put(data, n);
             return;
         }
-        const auto* begin = static_cast<const std::byte*>(data);
+        copy_in(static_cast<const std::byte*>(data), n);
+    }
+
+    // Sends the last, partly filled frame (its unused bytes are zero).
+    Result<void> finish() {
+        flush();
+        return status_;
+    }
+
+private:
+    // The `n` bytes at `data`, which fit in the current frame, OR-ed into its words one aligned word at a
+    // time (see put_bytes).
+    AOS_IPC_INLINE void copy_in(const std::byte* data, std::size_t n) {
+        const auto* begin = data;
         const std::byte* end = begin + n;
         const std::byte* src = begin;
         constexpr std::size_t word_bytes = sizeof(std::uint64_t);
@@ -309,20 +322,26 @@ public:
         pos_ += n;
     }
 
-    // Sends the last, partly filled frame (its unused bytes are zero).
-    Result<void> finish() {
-        flush();
-        return status_;
-    }
-
-private:
     void put_slow(const std::byte* src, std::size_t n) {
         while (n != 0) {
-            if (pos_ == frame_bytes)
-                flush_and_start_next();
+            if (pos_ == frame_bytes) {
+                flush();
+                ++index_;
+                // Fragments that these bytes fill and that more bytes follow go out straight from the source,
+                // a header word and seven source words built in registers: no zeroing, no copy into frame_
+                // and out again. The last (perhaps partial) fragment is built in frame_ as before.
+                while (n > next_payload_bytes && status_) {
+                    send_whole(src);
+                    src += next_payload_bytes;
+                    n -= next_payload_bytes;
+                    ++index_;
+                }
+                start_next();
+            }
             std::size_t k = frame_bytes - pos_ < n ? frame_bytes - pos_ : n;
-            __builtin_memcpy(frame_bytes_of(frame_) + pos_, src, k);
-            pos_ += k;
+            // Word-wise, for the reason put_bytes gives: a byte copy's stores do not forward to flush's
+            // loads.
+            copy_in(src, k);
             src += k;
             n -= k;
         }
@@ -344,12 +363,18 @@ private:
         }
         status_ = sink_(static_cast<const Frame&>(out), index_ == 0 ? cap_ : nullptr);
     }
-    void flush_and_start_next() {
-        flush();
-        ++index_;
+    void start_next() {
         frame_ = Frame{};
         frame_.words[0] = FrameHeader::FragmentIndex::set(header0_, index_);
         pos_ = next_payload_offset;
+    }
+    // Fragment index_ (> 0) holding the next_payload_bytes at `src`.
+    void send_whole(const std::byte* src) {
+        Frame out{}; // every word is written below; the zeroing folds away
+        out.words[0] = FrameHeader::FragmentIndex::set(header0_, index_);
+        for (std::size_t i = 1; i < frame_words; ++i)
+            __builtin_memcpy(&out.words[i], src + (i - 1) * sizeof(std::uint64_t), sizeof(std::uint64_t));
+        status_ = sink_(static_cast<const Frame&>(out), nullptr);
     }
 
     Sink& sink_;
@@ -650,6 +675,84 @@ Result<R> read_record(std::span<const std::byte> in, std::size_t& pos) {
     return r;
 }
 
+namespace detail {
+
+// A scalar's `Size` bytes at byte `pos` of a frame held as words (pos need not be a compile-time constant):
+// each word takes the part that falls in it, so the words stay in registers (a store through a computed index
+// would put them in memory, where each field's read-modify-write waits on the one before).
+template <std::size_t Size>
+AOS_IPC_INLINE void deposit(std::uint64_t (&w)[frame_words], std::size_t pos, std::uint64_t bits) {
+    constexpr std::size_t word_bytes = sizeof(std::uint64_t);
+    for (std::size_t k = 0; k < frame_words; ++k) {
+        std::size_t start = k * word_bytes;
+        if (pos >= start && pos < start + word_bytes)
+            w[k] |= bits << ((pos - start) * 8);
+        else if (pos < start && pos + Size > start) // the rest of a scalar that began in the word before
+            w[k] |= bits >> ((start - pos) * 8);
+    }
+}
+
+// The `n` bytes at `src` placed from byte `pos` of the words (never reading outside [src, src + n)); bytes
+// past them stay zero. At most two partial words (the head, sharing its word with what came before, and the
+// tail) are put together from partial loads; every word in between is one source load.
+AOS_IPC_INLINE void deposit_bytes(std::uint64_t (&w)[frame_words], std::size_t pos, const std::byte* src,
+                                  std::size_t n) {
+    constexpr std::size_t word_bytes = sizeof(std::uint64_t);
+    const std::byte* end = src + n;
+    std::size_t first_full = (pos + word_bytes - 1) / word_bytes * word_bytes; // first word boundary >= pos
+    std::size_t head = first_full - pos < n ? first_full - pos : n;
+    std::size_t full_end = first_full + (n - head) / word_bytes * word_bytes; // past the whole words
+    std::size_t tail = (n - head) % word_bytes;
+    std::uint64_t head_bits = head != 0 ? load_partial(src, head, src, end) << (pos % word_bytes * 8) : 0;
+    std::uint64_t tail_bits = tail != 0 ? load_partial(src + (full_end - pos), tail, src, end) : 0;
+    for (std::size_t k = 0; k < frame_words; ++k) {
+        std::size_t start = k * word_bytes;
+        if (start + word_bytes == first_full && head != 0) {
+            w[k] |= head_bits;
+        } else if (start >= first_full && start + word_bytes <= full_end) {
+            std::uint64_t v = 0;
+            __builtin_memcpy(&v, src + (start - pos), sizeof(v));
+            w[k] |= v;
+        } else if (start == full_end && tail != 0) {
+            w[k] |= tail_bits;
+        }
+    }
+}
+
+// Encodes a message with strings or blobs whose payload fits fragment 0 (`length` bytes) as one frame built
+// in registers, a word at a time, and hands it to the sink.
+template <class M, class Sink>
+AOS_IPC_INLINE Result<void> encode_one_frame(const M& m, std::uint64_t header0, std::uint64_t first_word,
+                                             const Capability* cap, Sink& sink) {
+    std::uint64_t w[frame_words] = {header0, first_word, 0, 0, 0, 0, 0, 0};
+    std::size_t pos = first_payload_offset;
+    auto one = [&](const auto& field) AOS_IPC_INLINE_LAMBDA {
+        using T = std::remove_cvref_t<decltype(field)>;
+        if constexpr (Scalar<T>) {
+            deposit<sizeof(T)>(w, pos, wire_bits(field));
+            pos += sizeof(T);
+        } else if constexpr (ScalarArray<T>) {
+            for (const auto& e : field) {
+                deposit<sizeof(e)>(w, pos, wire_bits(e));
+                pos += sizeof(e);
+            }
+        } else if constexpr (Sized<T>) {
+            auto n = static_cast<std::uint32_t>(sized_length(field));
+            deposit<sizeof(n)>(w, pos, n);
+            pos += sizeof(n);
+            deposit_bytes(w, pos, static_cast<const std::byte*>(sized_data(field)), n);
+            pos += n;
+        }
+    };
+    m.fields([&](const auto&... f) AOS_IPC_INLINE_LAMBDA { (one(f), ...); });
+    Frame frame{}; // every word is written below; the zeroing folds away
+    for (std::size_t i = 0; i < frame_words; ++i)
+        frame.words[i] = w[i];
+    return sink(static_cast<const Frame&>(frame), cap);
+}
+
+} // namespace detail
+
 // Encodes `m` as frames handed, in order, to `sink(const Frame&, const Capability*) -> Result<void>`; the
 // capability (if `M` declares one) goes with fragment 0. `flags` may hold flag_response. Validates the
 // sizes before the first frame leaves: Errc::overflow if a string or blob exceeds 2^32-1 bytes or the
@@ -679,6 +782,10 @@ Result<void> encode(const M& m, RequestId request, std::uint8_t flags, Sink&& si
     std::uint64_t header0 = FrameHeader::make(M::type_id, request, 0, flags);
     std::uint64_t first_word =
         FirstWord::PayloadLength::make(length) | FirstWord::FragmentCount::make(fragments_for(length));
+    if constexpr (!detail::fixed_layout<M>) {
+        if (length <= first_payload_bytes)
+            return detail::encode_one_frame(m, header0, first_word, cap, sink);
+    }
     detail::FrameWriter<std::remove_reference_t<Sink>, !detail::fixed_layout<M>> w(sink, header0, first_word,
                                                                                    cap);
     m.fields([&](const auto&... f) AOS_IPC_INLINE_LAMBDA { (detail::put_field(w, f), ...); });
@@ -780,6 +887,146 @@ Result<M> decode(const Incoming& in, DecodeFailure* where = nullptr) {
     return decode_record<M>(in.payload, in.has_cap() ? &in.cap : nullptr, where);
 }
 
+namespace detail {
+
+// A message whose fields all have fixed sizes and whose payload fits fragment 0: every valid frame of it
+// has the same word 0 (but for the request id and the response flag), the same word 1, and zero bytes
+// from a compile-time offset on.
+template <class M>
+concept OneFrameFixed = Message<M> && fixed_layout<M> && fixed_layout_size<M>() <= first_payload_bytes;
+
+// Word 0 of any valid whole message of type M, but for the request id and the response flag.
+template <class M>
+struct HeaderShape {
+    // Everything in word 0 but the request id and the response flag: the type, fragment index 0, no error
+    // flag, no unknown flag, and the capability flag exactly when M declares a capability.
+    static constexpr std::uint64_t header_mask =
+        ~(FrameHeader::Request::mask | FrameHeader::Flags::make(FrameHeader::flag_response));
+    static constexpr std::uint64_t header =
+        FrameHeader::make(M::type_id, 0, 0, capability_count<M> == 1 ? FrameHeader::flag_carries_cap : 0);
+};
+
+template <class M>
+struct OneFrameShape : HeaderShape<M> {
+    static constexpr std::uint64_t size = fixed_layout_size<M>();
+    static constexpr std::uint64_t first_word =
+        FirstWord::PayloadLength::make(size) | FirstWord::FragmentCount::make(1);
+    static constexpr std::size_t end = first_payload_offset + size; // the first padding byte
+};
+
+// The `Bits` at byte `pos` of `f`, from the frame's aligned words (each load matches a store of the
+// sender's, see load_bits); `pos` is a compile-time constant once inlined.
+template <class Bits>
+AOS_IPC_INLINE Bits frame_bits(const Frame& f, std::size_t pos) {
+    constexpr std::size_t word_bits = 64;
+    std::size_t word = pos / sizeof(std::uint64_t);
+    std::size_t shift = pos % sizeof(std::uint64_t) * 8;
+    std::uint64_t v = f.words[word] >> shift;
+    if (shift + sizeof(Bits) * 8 > word_bits) // straddles two words (shift > 0 here)
+        v |= f.words[word + 1] << (word_bits - shift);
+    return static_cast<Bits>(v);
+}
+
+template <class T>
+AOS_IPC_INLINE bool frame_scalar(const Frame& f, std::size_t pos, T& out) {
+    using Bits = BitsOf<T>;
+    Bits raw = frame_bits<Bits>(f, pos);
+    if constexpr (std::same_as<T, bool>)
+        out = raw != 0;
+    else
+        out = static_cast<T>(raw);
+    return wire_valid<T>(raw);
+}
+
+// Decodes `f` into `r` and returns whether it was a valid whole message of type M, accepting exactly the
+// frames that whole_message then decode<M> accept: word 0 and word 1 each checked with one comparison, the
+// padding with one, the value ranges folded in, and no branch per field (fields are read at compile-time
+// offsets whether or not the frame is valid; `r` is the caller's to discard then).
+template <OneFrameFixed M>
+AOS_IPC_INLINE bool decode_one_frame(const Frame& f, const Capability& cap, M& r) {
+    using Shape = OneFrameShape<M>;
+    constexpr std::size_t word_bytes = sizeof(std::uint64_t);
+    std::uint64_t extra = 0;
+    if constexpr (Shape::end % word_bytes != 0)
+        extra = f.words[Shape::end / word_bytes] >> (Shape::end % word_bytes * 8);
+    for (std::size_t w = (Shape::end + word_bytes - 1) / word_bytes; w < frame_words; ++w) {
+        // One load per word: merged into vector loads, they could span two of the sender's word stores and
+        // miss store-to-load forwarding (see load_bits). The barrier sits on the running OR, not on the
+        // loaded word, so each load still folds into its OR instruction.
+        extra |= f.words[w];
+        __asm__("" : "+r"(extra));
+    }
+    // One branch in the caller for all three: `|` of the differences, not `&&` of the comparisons.
+    bool valid =
+        (((f.words[0] & Shape::header_mask) ^ Shape::header) | (f.words[1] ^ Shape::first_word) | extra) == 0;
+    std::size_t pos = first_payload_offset;
+    auto one = [&](auto& field) AOS_IPC_INLINE_LAMBDA {
+        using T = std::remove_cvref_t<decltype(field)>;
+        if constexpr (Scalar<T>) {
+            valid &= frame_scalar(f, pos, field);
+            pos += sizeof(T);
+        } else if constexpr (ScalarArray<T>) {
+            for (auto& e : field) {
+                valid &= frame_scalar(f, pos, e);
+                pos += sizeof(e);
+            }
+        } else {
+            field = load_capability(cap); // the header check above requires the capability flag
+        }
+    };
+    r.fields([&](auto&... field) AOS_IPC_INLINE_LAMBDA { (one(field), ...); });
+    return valid;
+}
+
+template <Message M>
+AOS_IPC_INLINE Result<M> decode_frame_general(const Frame& f, const Capability& cap, DecodeFailure* where) {
+    auto in = whole_message(f, cap);
+    if (!in)
+        return error(in.error());
+    return decode<M>(*in, where);
+}
+
+// Out of line: only an invalid frame takes it, to learn which error to report. Returns the error alone (in a
+// register), so the caller's result never has its address taken and can live in registers.
+template <Message M>
+[[gnu::noinline]] Errc decode_frame_diagnose(const Frame& f, const Capability& cap, DecodeFailure* where) {
+    auto r = decode_frame_general<M>(f, cap, where);
+    return r ? Errc::malformed : r.error(); // never a value: decode_one_frame accepts all that it accepts
+}
+
+} // namespace detail
+
+// Whether decode_frame checks M against compile-time words (fixed layout, payload within one frame).
+template <class M>
+inline constexpr bool one_frame_fixed = detail::OneFrameFixed<M>;
+
+// Decodes a frame that is a whole message by itself (is_whole_message) as `M`, without the Reassembler or
+// an Incoming: accepts the same frames and reports the same errors as whole_message then decode<M>. For a
+// message of fixed layout that fits one frame (most of the protocol) the header, length and padding are
+// compared against compile-time words (see docs/messaging.md). Views point into `f`.
+template <Message M>
+Result<M> decode_frame(const Frame& f, const Capability& cap = {}, DecodeFailure* where = nullptr) {
+    if constexpr (detail::OneFrameFixed<M>) {
+        // Decoded in place inside the result (see decode_record).
+        Result<M> out{M{}};
+        if (detail::decode_one_frame(f, cap, *out)) [[likely]]
+            return out;
+        return error(detail::decode_frame_diagnose<M>(f, cap, where));
+    } else {
+        // The header against compile-time words too; the length and the fields as decode_record reads them.
+        using Shape = detail::HeaderShape<M>;
+        constexpr std::uint64_t one_fragment = FirstWord::FragmentCount::make(1);
+        std::uint64_t length = FirstWord::PayloadLength::get(f.words[1]);
+        bool header_ok = ((f.words[0] & Shape::header_mask) ^ Shape::header) == 0 &&
+                         f.words[1] - one_fragment <= first_payload_bytes;
+        if (header_ok && detail::padding_zero(f, first_payload_offset + length)) [[likely]] {
+            return decode_record<M>({detail::frame_bytes_of(f) + first_payload_offset, length},
+                                    capability_count<M> == 1 ? &cap : nullptr, where);
+        }
+        return error(detail::decode_frame_diagnose<M>(f, cap, where));
+    }
+}
+
 // Collects the fragments of one message at a time (a sender never interleaves two messages in one
 // direction) into a buffer the receiver owns, validating each frame before it changes any state:
 // - fragment 0: known flags only; payload length within the buffer (Errc::out_of_range: oversize);
@@ -833,7 +1080,11 @@ public:
             reset();
             return error(Errc::malformed);
         }
-        __builtin_memcpy(buffer_.data() + filled_, detail::frame_bytes_of(f) + next_payload_offset, n);
+        if (n == next_payload_bytes) // every fragment but the last: a copy of known size, inlined
+            __builtin_memcpy(buffer_.data() + filled_, detail::frame_bytes_of(f) + next_payload_offset,
+                             next_payload_bytes);
+        else
+            __builtin_memcpy(buffer_.data() + filled_, detail::frame_bytes_of(f) + next_payload_offset, n);
         filled_ += n;
         ++received_;
         return finish_if_complete();
@@ -871,7 +1122,6 @@ private:
         return Errc{};
     }
     void start(const Frame& f, const Capability& cap) {
-        first_ = f;
         length_ = FirstWord::PayloadLength::get(f.words[1]);
         expected_ = static_cast<std::uint32_t>(FirstWord::FragmentCount::get(f.words[1]));
         received_ = 1;
@@ -883,6 +1133,7 @@ private:
         message_.payload = {};
         message_.cap = message_.has_cap() ? cap : Capability{};
         if (expected_ == 1) {
+            first_ = f; // the payload views it (a longer message is copied into the buffer instead)
             filled_ = length_;
         } else {
             __builtin_memcpy(buffer_.data(), detail::frame_bytes_of(f) + first_payload_offset,

@@ -311,7 +311,10 @@ public:
             return error(Errc::out_of_range);
         if (table_[Req::type_id].fn != nullptr)
             return error(Errc::already_exists);
-        table_[Req::type_id] = Entry{&handler, &invoke<Req, Handler>};
+        Entry e{&handler, &invoke<Req, Handler>, nullptr};
+        if constexpr (one_frame_fixed<Req>)
+            e.whole = &invoke_whole<Req, Handler>;
+        table_[Req::type_id] = e;
         return ok();
     }
 
@@ -324,6 +327,16 @@ public:
         auto r = transport_.try_recv(f, cap);
         if (!r)
             return r.error() == Errc::would_block ? Result<bool>(false) : Result<bool>(error(r.error()));
+        // Most requests are one frame of fixed layout: checked against their type's compile-time shape and
+        // dispatched straight from the frame. Any frame that check refuses takes the general path below,
+        // which reports exactly what is wrong with it.
+        TypeId type = FrameHeader::type(f);
+        if (type < MaxTypes && table_[type].whole != nullptr &&
+            (FrameHeader::flags(f) & FrameHeader::flag_response) == 0) {
+            Result<bool> done = false;
+            if (table_[type].whole(table_[type].handler, *this, f, cap, done))
+                return done;
+        }
         if (is_whole_message(f)) {
             // Most requests are one frame: validated and dispatched in place, without the reassembler. One
             // arriving mid-message means the client gave up on the last request (its reply is lost with it).
@@ -370,6 +383,8 @@ private:
     struct Entry {
         void* handler = nullptr;
         Result<void> (*fn)(void*, Server&, const Incoming&) = nullptr;
+        // For one_frame_fixed requests: dispatches `f` if it is a valid whole request (else false).
+        bool (*whole)(void*, Server&, const Frame&, const Capability&, Result<bool>&) = nullptr;
     };
 
     auto sink() {
@@ -382,7 +397,25 @@ private:
         auto req = decode<Req>(in);
         if (!req)
             return self.reply_error(token, req.error());
-        auto answer = (*static_cast<Handler*>(handler))(*req, token);
+        return answer<Req, Handler>(handler, self, *req, token);
+    }
+
+    template <Request Req, class Handler>
+    static bool invoke_whole(void* handler, Server& self, const Frame& f, const Capability& cap,
+                             Result<bool>& done) {
+        Req req{};
+        if (!detail::decode_one_frame(f, cap, req))
+            return false;
+        // As for any whole message: one arriving mid-message means the client gave up on the last request.
+        self.rx_.reset();
+        auto sent = answer<Req, Handler>(handler, self, req, ReplyToken<Req>{FrameHeader::request(f)});
+        done = sent ? Result<bool>(true) : Result<bool>(error(sent.error()));
+        return true;
+    }
+
+    template <Request Req, class Handler>
+    static Result<void> answer(void* handler, Server& self, const Req& req, ReplyToken<Req> token) {
+        auto answer = (*static_cast<Handler*>(handler))(req, token);
         if (!answer)
             return self.reply_error(token, answer.error());
         if (answer->has_value())

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -16,6 +17,7 @@
 using aos::Errc;
 using aos::ipc::Capability;
 using aos::ipc::Frame;
+using aos::ipc::FrameHeader;
 
 namespace {
 
@@ -345,4 +347,79 @@ TEST_CASE("a reply cut short fails its call with truncated and the next frames g
     CHECK(std::count(buffer.begin(), buffer.end(), std::byte{'x'}) > 0);
     CHECK(client.strays() >= 1);
     CHECK(client.check_invariants());
+}
+
+TEST_CASE("a one-frame request of fixed layout is dispatched from the frame, and a damaged one as before",
+          "[rpc]") {
+    LoopbackRig rig(64, 4096);
+    auto& server = rig.server;
+    AddHandler add;
+    REQUIRE(server.on<Add>(add));
+    Frame good{};
+    REQUIRE(aos::ipc::encode(Add{2, 3, 7}, 9, 0, [&](const Frame& f, const Capability*) {
+        good = f;
+        return aos::Result<void>(aos::ok());
+    }));
+    auto send = [&](const Frame& f) { REQUIRE(rig.lp.client_end.send(f, nullptr)); };
+    // The reply the server sent, if any.
+    auto reply = [&]() -> std::optional<Frame> {
+        Frame f{};
+        Capability cap{};
+        if (!rig.lp.client_end.try_recv(f, cap))
+            return std::nullopt;
+        return f;
+    };
+
+    send(good);
+    auto r = server.poll();
+    REQUIRE(r);
+    CHECK(*r);
+    CHECK(add.calls == 1);
+    auto answer = reply();
+    REQUIRE(answer);
+    CHECK(FrameHeader::request(*answer) == 9);
+    auto sum = aos::ipc::decode_frame<Sum>(*answer);
+    REQUIRE(sum);
+    CHECK(sum->total == 5);
+    CHECK(sum->caller == 7);
+
+    SECTION("a non-zero byte after the payload: the frame is dropped, nothing is answered") {
+        Frame bad = good;
+        bad.words[7] = 1;
+        send(bad);
+        CHECK(server.poll().error() == Errc::malformed);
+        CHECK(add.calls == 1);
+        CHECK_FALSE(reply());
+    }
+    SECTION("a response sent to a server: dropped") {
+        Frame bad = good;
+        bad.words[0] |= FrameHeader::Flags::make(FrameHeader::flag_response);
+        send(bad);
+        CHECK(server.poll().error() == Errc::malformed);
+        CHECK(add.calls == 1);
+        CHECK_FALSE(reply());
+    }
+    SECTION("a fragment other than 0 goes to the reassembler, which has no message in progress") {
+        Frame bad = good;
+        bad.words[0] = FrameHeader::FragmentIndex::set(bad.words[0], 1);
+        send(bad);
+        CHECK(server.poll().error() == Errc::malformed);
+        CHECK(add.calls == 1);
+    }
+    SECTION("a well-formed frame whose payload is one field short is answered with an error") {
+        Frame bad = good;
+        bad.words[1] = aos::ipc::FirstWord::PayloadLength::set(bad.words[1], 16);
+        bad.words[4] = 0; // the `caller` field's bytes, now padding
+        send(bad);
+        auto polled = server.poll();
+        REQUIRE(polled);
+        CHECK(add.calls == 1);
+        auto err = reply();
+        REQUIRE(err);
+        CHECK((FrameHeader::flags(*err) & FrameHeader::flag_error) != 0);
+        auto in = aos::ipc::whole_message(*err, {});
+        REQUIRE(in);
+        CHECK(aos::ipc::error_of(*in) == Errc::truncated);
+    }
+    CHECK(server.check_invariants());
 }
