@@ -33,6 +33,8 @@ def qemu_command(a, interactive):
         cmd += ["-semihosting-config", "enable=on,target=native"]
         append = (append + " semihosting").strip()
     cmd += ["-append", append]
+    if a.icount:
+        cmd += ["-icount", "shift=0"]
     if interactive:
         cmd += ["-nographic"]  # serial and monitor multiplexed on stdio: Ctrl-A X quits, Ctrl-A C monitor
     else:
@@ -48,6 +50,8 @@ def add_common(p):
     p.add_argument("--smp", type=int, default=2)
     p.add_argument("--mem", default="512M")
     p.add_argument("--cpu", default="cortex-a72")
+    p.add_argument("--icount", action="store_true",
+                   help="one instruction per virtual nanosecond: the PMU's instruction counter counts")
     p.add_argument("--gic", choices=["2", "3"], help="GIC version (QEMU's default is 2)")
     p.add_argument("--el2", action="store_true", help="start the kernel at EL2 (virtualization=on)")
     p.add_argument("--append", default="", help="kernel command line")

@@ -1,6 +1,7 @@
 // A test init for LMP: spawns pong with two endpoints (one to answer on, one to receive requests on), sends
-// it requests and checks every answer and badge, fills pong's queue while pong is suspended, passes a frame
-// capability along, and checks the refused sends and receives with their argument numbers.
+// it 64-byte requests and checks every answer and badge, fills pong's queue while pong is suspended, plays
+// ping-pong 10^4 times with a frame capability travelling both ways, and checks the refused sends and
+// receives with their argument numbers.
 #include "print.hpp"
 #include "spawn.hpp"
 
@@ -14,8 +15,24 @@ constexpr std::uint64_t scratch_va = std::uint64_t{1} << 39;
 constexpr std::uint64_t page = object_granule;
 constexpr std::uint64_t pong_badge = 0x90;
 constexpr std::uint64_t request_count = 200;
+constexpr unsigned ping_count = 10000;
 
-enum Op : std::uint64_t { op_quit = 0, op_arith = 1, op_identify = 2 };
+enum Op : std::uint64_t { op_quit = 0, op_arith = 1, op_identify = 2, op_ping = 3 };
+
+// The words of request i: the operation, then values to compute on.
+void request(aos::sys::LmpWords& w, Op op, std::uint64_t i) {
+    w[0] = op;
+    for (unsigned k = 1; k < lmp_words; ++k)
+        w[k] = i * 7 + k;
+}
+
+// What pong answers to an arithmetic request.
+bool answered(const aos::sys::LmpMessage& r, const aos::sys::LmpWords& q) {
+    bool good = r.badge == pong_badge && r.words[1] == q[1] + q[2] && r.words[2] == q[1] * q[2];
+    for (unsigned k = 3; k < lmp_words; ++k)
+        good = good && r.words[k] == q[k] + k;
+    return good;
+}
 
 unsigned checks = 0;
 unsigned failures = 0;
@@ -72,15 +89,15 @@ int main() {
 
     refused("receive on an empty endpoint without waiting",
             aos::sys::invoke(ep.mine, CapOp::endpoint_receive, no_capability, 0), Errc::would_block, 0);
-    refused("send without the write right",
-            aos::sys::invoke(receive_only->addr(), CapOp::endpoint_send, 1, 2, 3, no_capability),
+    aos::sys::LmpWords probe = {op_arith, 1, 2, 3, 4, 5, 6, 7};
+    refused("send without the write right", aos::sys::lmp_send_raw(receive_only->addr(), probe),
             Errc::permission_denied, 0);
     refused("receive without the read right",
             aos::sys::invoke(ep.to_me, CapOp::endpoint_receive, no_capability, 0), Errc::permission_denied,
             0);
     refused("send a capability that is not there",
-            aos::sys::invoke(ep.pong, CapOp::endpoint_send, 1, 2, 3, caddr(root_slot_slot_alloc0, 250)),
-            Errc::not_found, 5);
+            aos::sys::lmp_send_raw(ep.pong, probe, caddr(root_slot_slot_alloc0, 250)), Errc::not_found,
+            lmp_cap_register);
     refused("receive with unknown flags",
             aos::sys::invoke(ep.mine, CapOp::endpoint_receive, no_capability, 6), Errc::invalid_argument, 3);
     refused("receive into an occupied slot",
@@ -100,14 +117,15 @@ int main() {
 
     bool all_right = true;
     for (std::uint64_t i = 1; i <= request_count; ++i) {
-        std::uint64_t a = i * 7, b = i + 3;
-        aos::Result<void> s = aos::sys::lmp_send(ep.pong, op_arith, a, b);
+        aos::sys::LmpWords q;
+        request(q, op_arith, i);
+        aos::Result<void> s = aos::sys::lmp_send(ep.pong, q);
         aos::Result<aos::sys::LmpMessage> r = aos::sys::lmp_receive(ep.mine, true);
-        bool good = s && r && r->badge == pong_badge && r->words[1] == a + b && r->words[2] == a * b;
+        bool good = s && r && answered(*r, q);
         if (!good && all_right)
-            aos::sys::print("lmptest: request {}: send {}, receive {}, badge {:x}, words {} {} {}\n", i,
+            aos::sys::print("lmptest: request {}: send {}, receive {}, badge {:x}\n", i,
                             s ? "ok" : aos::to_string(s.error()), r ? "ok" : aos::to_string(r.error()),
-                            r ? r->badge : 0, r ? r->words[0] : 0, r ? r->words[1] : 0, r ? r->words[2] : 0);
+                            r ? r->badge : 0);
         all_right = all_right && good;
     }
     check("200 requests answered, each with pong's badge", all_right);
@@ -115,28 +133,70 @@ int main() {
     // With pong suspended nobody receives: the queue holds lmp_queue_length messages, then refuses.
     check("suspend pong", aos::sys::dispatcher_suspend(pong->dispatcher.addr()).has_value());
     unsigned queued = 0;
-    while (aos::sys::lmp_send(ep.pong, op_arith, queued, 1))
+    aos::sys::LmpWords q;
+    for (;;) {
+        request(q, op_arith, queued);
+        if (!aos::sys::lmp_send(ep.pong, q))
+            break;
         ++queued;
+    }
     check("the queue held exactly lmp_queue_length messages", queued == lmp_queue_length);
-    refused("send to a full queue",
-            aos::sys::invoke(ep.pong, CapOp::endpoint_send, op_arith, 1, 1, no_capability), Errc::would_block,
-            0);
+    refused("send to a full queue", aos::sys::lmp_send_raw(ep.pong, probe), Errc::would_block, 0);
     check("resume pong", aos::sys::dispatcher_resume(pong->dispatcher.addr()).has_value());
-    unsigned answered = 0;
+    unsigned answered_in_order = 0;
     for (unsigned i = 0; i < queued; ++i) {
         aos::Result<aos::sys::LmpMessage> r = aos::sys::lmp_receive(ep.mine, true);
-        answered += r && r->words[1] == i + 1 ? 1 : 0; // answers come back in order
+        request(q, op_arith, i);
+        answered_in_order += r && answered(*r, q) ? 1 : 0; // answers come back in order
     }
-    check("every queued request answered, in order", answered == queued);
+    check("every queued request answered, in order", answered_in_order == queued);
 
-    check("send a frame capability along",
-          aos::sys::lmp_send(ep.pong, op_identify, 0, 0, frame->addr()).has_value());
+    request(q, op_identify, 0);
+    check("send a frame capability along", aos::sys::lmp_send(ep.pong, q, frame->addr()).has_value());
     aos::Result<aos::sys::LmpMessage> id = aos::sys::lmp_receive(ep.mine, true);
     check("pong received a frame of two pages",
           id && id->words[1] == static_cast<std::uint64_t>(ObjType::frame) && id->words[2] == 2 * page);
     check("and init still has its own", aos::sys::cap_identify(frame->addr()).has_value());
 
-    check("tell pong to stop", aos::sys::lmp_send(ep.pong, op_quit).has_value());
+    // The instructions of the send path (system call in and out, lookup, queueing), best of ten, next to an
+    // identify for scale. Non-zero only under QEMU's -icount.
+    std::uint64_t send_cost = ~std::uint64_t{0}, identify_cost = ~std::uint64_t{0};
+    for (unsigned i = 0; i < 10; ++i) {
+        std::uint64_t t0 = aos::sys::instructions();
+        InvokeResult sr = aos::sys::lmp_send_raw(ep.to_me, probe);
+        std::uint64_t t1 = aos::sys::instructions();
+        InvokeResult ir = aos::sys::invoke(ep.mine, CapOp::identify);
+        std::uint64_t t2 = aos::sys::instructions();
+        if (sr.error == 0 && ir.error == 0) {
+            send_cost = t1 - t0 < send_cost ? t1 - t0 : send_cost;
+            identify_cost = t2 - t1 < identify_cost ? t2 - t1 : identify_cost;
+        }
+        (void)aos::sys::lmp_receive(ep.mine, false);
+    }
+    aos::sys::print("lmptest: LMP send {} instructions, identify {} (EL0 and EL1, best of 10)\n", send_cost,
+                    identify_cost);
+
+    // Ping-pong: the frame capability goes to pong and comes back with every answer.
+    std::uint64_t back = destination(root_slot_slot_alloc0, 200);
+    unsigned round_trips = 0;
+    for (unsigned i = 0; i < ping_count; ++i) {
+        request(q, op_ping, i);
+        if (!aos::sys::lmp_send(ep.pong, q, frame->addr()))
+            break;
+        aos::Result<aos::sys::LmpMessage> r = aos::sys::lmp_receive(ep.mine, true, back);
+        bool good = r && (r->flags & lmp_cap_delivered) != 0 &&
+                    r->words[1] == static_cast<std::uint64_t>(ObjType::frame) && r->words[2] == 2 * page;
+        for (unsigned k = 3; good && k < lmp_words; ++k)
+            good = r->words[k] == q[k] + k;
+        if (!good || !aos::sys::cap_delete(caddr(root_slot_slot_alloc0, 200)))
+            break;
+        ++round_trips;
+    }
+    aos::sys::print("lmptest: {} round trips, a capability each way\n", round_trips);
+    check("10^4 round trips with a capability each way", round_trips == ping_count);
+
+    request(q, op_quit, 0);
+    check("tell pong to stop", aos::sys::lmp_send(ep.pong, q).has_value());
     aos::sys::print("lmptest: {} checks, {} failed\n", checks, failures);
     return failures == 0 ? 0 : 1;
 }

@@ -1,6 +1,8 @@
-// The other end of the LMP test: receives requests on its own endpoint (task slot arguments + 1) and
-// answers each on the endpoint to its parent (task slot arguments): the sum and product of two words, or the
-// type of a capability that came along. A request with operation 0 ends it.
+// The other end of the LMP test: receives requests (64-byte frames) on its own endpoint (task slot
+// arguments + 1) and answers each on the endpoint to its parent (task slot arguments). A request's word 0
+// is the operation: arithmetic (sum and product of words 1 and 2, and words 3..7 each plus its index), a
+// capability check (the type and size of the capability that came along), a ping (the capability goes back
+// with the answer), or quit.
 #include "caps.hpp"
 #include "print.hpp"
 
@@ -12,8 +14,19 @@ constexpr CapAddr to_parent = caddr(root_slot_task, task_slot_arguments);
 constexpr CapAddr mine = caddr(root_slot_task, task_slot_arguments + 1);
 // Where a capability that comes with a request lands: the process's own empty CNode.
 constexpr std::uint32_t received_slot = 0;
+constexpr CapAddr received = caddr(root_slot_slot_alloc0, received_slot);
 
-enum Op : std::uint64_t { op_quit = 0, op_arith = 1, op_identify = 2 };
+enum Op : std::uint64_t { op_quit = 0, op_arith = 1, op_identify = 2, op_ping = 3 };
+
+// Sends, waiting while the parent's queue is full (backpressure, not an error).
+aos::Result<void> answer(const aos::sys::LmpWords& words, CapAddr cap) {
+    for (;;) {
+        aos::Result<void> sent = aos::sys::lmp_send(to_parent, words, cap);
+        if (sent || sent.error() != aos::Errc::would_block)
+            return sent;
+        (void)aos::sys::yield();
+    }
+}
 
 } // namespace
 
@@ -28,24 +41,24 @@ int main() {
             aos::sys::print("pong: receive failed: {}\n", m.error());
             return 1;
         }
-        std::uint64_t a = m->words[1], b = m->words[2];
-        std::uint64_t r0 = a + b, r1 = a * b;
-        if (m->words[0] == op_quit)
+        const std::uint64_t* w = m->words;
+        if (w[0] == op_quit)
             break;
-        if (m->words[0] == op_identify) {
-            aos::Result<aos::sys::CapIdentity> id =
-                aos::sys::cap_identify(caddr(root_slot_slot_alloc0, received_slot));
-            r0 = (m->flags & lmp_cap_delivered) != 0 && id ? static_cast<std::uint64_t>(id->type) : 0;
-            r1 = id ? id->size : 0;
-            (void)aos::sys::cap_delete(caddr(root_slot_slot_alloc0, received_slot));
+        aos::sys::LmpWords reply = {m->badge, w[1] + w[2], w[1] * w[2], 0, 0, 0, 0, 0};
+        for (unsigned i = 3; i < lmp_words; ++i)
+            reply[i] = w[i] + i;
+        CapAddr pass = no_capability;
+        bool got_cap = (m->flags & lmp_cap_delivered) != 0;
+        if (w[0] == op_identify || w[0] == op_ping) {
+            aos::Result<aos::sys::CapIdentity> id = aos::sys::cap_identify(received);
+            reply[1] = got_cap && id ? static_cast<std::uint64_t>(id->type) : 0;
+            reply[2] = id ? id->size : 0;
+            if (w[0] == op_ping && got_cap)
+                pass = received;
         }
-        // The parent may not be waiting yet: a full queue is backpressure, not an error.
-        aos::Result<void> sent = aos::error(aos::Errc::would_block);
-        while (!sent && sent.error() == aos::Errc::would_block) {
-            sent = aos::sys::lmp_send(to_parent, m->badge, r0, r1);
-            if (!sent && sent.error() == aos::Errc::would_block)
-                (void)aos::sys::yield();
-        }
+        aos::Result<void> sent = answer(reply, pass);
+        if (got_cap)
+            (void)aos::sys::cap_delete(received);
         if (!sent) {
             aos::sys::print("pong: send failed: {}\n", sent.error());
             return 1;

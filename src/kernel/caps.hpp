@@ -67,6 +67,7 @@ void install_copy(Cte& dest, const Cte& src);
 struct InvokeOutcome {
     aos::Errc error = aos::Errc::invalid_argument;
     bool ok = false;
+    bool registers_written = false; // the invocation wrote its results into the frame itself
     std::uint64_t bad_argument = aos::abi::invoke_no_argument;
     static constexpr unsigned value_count = 5; // x1..x5
     std::uint64_t value[value_count] = {};

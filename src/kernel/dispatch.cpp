@@ -482,9 +482,14 @@ void handle_invoke(TrapFrame& frame) {
     else if ((*target)->cap.type == aos::abi::ObjType::dispatcher && is_dispatcher_op(op))
         out = invoke_dispatcher(current->cspace, **target, op, args);
     else if ((*target)->cap.type == aos::abi::ObjType::endpoint && is_endpoint_op(op))
-        out = invoke_endpoint(current->cspace, **target, op, args);
+        out = invoke_endpoint(current->cspace, **target, op, frame);
     else
         out = cap_invoke(current->cspace, **target, op, args);
+    if (out.registers_written) {
+        if (current->state != DispatcherState::runnable)
+            schedule_next(frame); // a receiver that waits
+        return;
+    }
     frame.x[0] = out.ok ? aos::abi::syscall_success : aos::abi::encode_error(out.error);
     if (out.ok) {
         for (unsigned i = 0; i < InvokeOutcome::value_count; ++i)
@@ -643,9 +648,14 @@ void dispatcher_destroy(std::uint64_t pa, Cte*& cspace, Cte*& vspace) {
 }
 
 void dispatch_init(const Platform& p) {
-    // Programs may read the virtual counter and its frequency to time themselves.
+    // Programs may read the virtual counter and its frequency to time themselves ...
     std::uint64_t cntkctl = KERNEL_READ_SYSREG(cntkctl_el1);
     KERNEL_WRITE_SYSREG(cntkctl_el1, aos::arch::aarch64::generic_timer::CntkctlEl0Vcten::set(cntkctl, true));
+    // ... and count the instructions of a code path (event counter 0: instructions retired, EL0 and EL1).
+    KERNEL_WRITE_SYSREG(pmevtyper0_el0, a64::pmu::event_inst_retired);
+    KERNEL_WRITE_SYSREG(pmcntenset_el0, a64::pmu::CntenCounter0::mask);
+    KERNEL_WRITE_SYSREG(pmcr_el0, a64::pmu::PmcrE::set(KERNEL_READ_SYSREG(pmcr_el0), true));
+    KERNEL_WRITE_SYSREG(pmuserenr_el0, a64::pmu::UserenrEn::mask | a64::pmu::UserenrEr::mask);
     std::uint64_t image_end = virt_to_phys(reinterpret_cast<std::uintptr_t>(__kernel_end));
     for (unsigned i = 0; i < p.ram_count; ++i) {
         if (image_end > p.ram[i].base && image_end <= p.ram[i].base + p.ram[i].size) {

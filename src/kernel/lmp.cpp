@@ -31,25 +31,25 @@ namespace {
 using aos::Errc;
 using aos::abi::ObjType;
 
-enum Arg : unsigned { arg_target = 0, arg2 = 2, arg3 = 3, arg5 = 5 };
+enum Arg : unsigned { arg_target = 0, arg2 = 2, arg3 = 3 };
 
 Endpoint& endpoint_at(std::uint64_t pa) {
     return *reinterpret_cast<Endpoint*>(phys_to_virt(pa));
 }
 
-// Where the results of a receive go: the receiver's x0..x5 (its saved frame, or the live one for the caller).
-void write_delivery(std::uint64_t (&x)[6], std::uint64_t badge,
-                    const std::uint64_t (&words)[aos::abi::lmp_words], std::uint64_t flags) {
-    x[0] = aos::abi::syscall_success;
-    x[1] = badge;
+using Words = std::uint64_t[aos::abi::lmp_words];
+
+// A receive's results: x0 = success, x1 = the badge, the words in their registers, the flags in x11.
+void write_delivery(TrapFrame& to, std::uint64_t badge, const Words& words, std::uint64_t flags) {
+    to.x[0] = aos::abi::syscall_success;
+    to.x[1] = badge;
     for (unsigned i = 0; i < aos::abi::lmp_words; ++i)
-        x[2 + i] = words[i];
-    x[5] = flags;
+        to.x[aos::abi::lmp_word_registers[i]] = words[i];
+    to.x[aos::abi::lmp_cap_register] = flags;
 }
 
 // Hands a message to a receiver that was waiting: registers, capability, runnable.
-void deliver_to_waiter(Dispatcher& r, std::uint64_t badge, const std::uint64_t (&words)[aos::abi::lmp_words],
-                       Cte* cap) {
+void deliver_to_waiter(Dispatcher& r, std::uint64_t badge, const Words& words, Cte* cap) {
     std::uint64_t flags = 0;
     if (cap != nullptr) {
         aos::Result<Cte*> dest = r.receive_dest == aos::abi::no_capability
@@ -62,29 +62,29 @@ void deliver_to_waiter(Dispatcher& r, std::uint64_t badge, const std::uint64_t (
             flags = aos::abi::lmp_cap_dropped;
         }
     }
-    std::uint64_t x[6];
-    write_delivery(x, badge, words, flags);
-    for (unsigned i = 0; i < 6; ++i)
-        r.frame.x[i] = x[i];
+    write_delivery(r.frame, badge, words, flags);
     make_runnable(r);
 }
 
-InvokeOutcome send(const Cte& root, const Cte& target, const std::uint64_t (&a)[6]) {
+InvokeOutcome send(const Cte& root, const Cte& target, const TrapFrame& frame) {
     Endpoint& ep = endpoint_at(target.cap.base);
     if ((target.cap.rights & aos::abi::right_write) == 0)
         return InvokeOutcome::failure(Errc::permission_denied, arg_target);
     Cte* cap = nullptr;
-    if (a[arg5] != aos::abi::no_capability) {
-        aos::Result<Cte*> c = cap_lookup(root, a[arg5]);
+    std::uint64_t cap_addr = frame.x[aos::abi::lmp_cap_register];
+    if (cap_addr != aos::abi::no_capability) {
+        aos::Result<Cte*> c = cap_lookup(root, cap_addr);
         if (!c)
-            return InvokeOutcome::failure(c.error(), arg5);
+            return InvokeOutcome::failure(c.error(), aos::abi::lmp_cap_register);
         if ((*c)->cap.type == ObjType::mapping)
-            return InvokeOutcome::failure(Errc::invalid_argument, arg5);
+            return InvokeOutcome::failure(Errc::invalid_argument, aos::abi::lmp_cap_register);
         if (((*c)->cap.rights & aos::abi::right_grant) == 0)
-            return InvokeOutcome::failure(Errc::permission_denied, arg5);
+            return InvokeOutcome::failure(Errc::permission_denied, aos::abi::lmp_cap_register);
         cap = *c;
     }
-    const std::uint64_t words[aos::abi::lmp_words] = {a[2], a[3], a[4]};
+    Words words;
+    for (unsigned i = 0; i < aos::abi::lmp_words; ++i)
+        words[i] = frame.x[aos::abi::lmp_word_registers[i]];
     if (Dispatcher* r = ep.receivers.front()) {
         (void)ep.receivers.erase(*r);
         deliver_to_waiter(*r, target.cap.word, words, cap);
@@ -102,28 +102,31 @@ InvokeOutcome send(const Cte& root, const Cte& target, const std::uint64_t (&a)[
     return InvokeOutcome::success();
 }
 
-InvokeOutcome receive(const Cte& root, const Cte& target, const std::uint64_t (&a)[6]) {
+InvokeOutcome receive(const Cte& root, const Cte& target, TrapFrame& frame) {
     Endpoint& ep = endpoint_at(target.cap.base);
     if ((target.cap.rights & aos::abi::right_read) == 0)
         return InvokeOutcome::failure(Errc::permission_denied, arg_target);
     // The destination must be usable now (a CNode slot that is empty); what arrives is checked again.
-    std::uint64_t dest = a[arg2];
+    std::uint64_t dest = frame.x[arg2];
     if (dest != aos::abi::no_capability) {
         aos::Result<Cte*> d = cap_destination(root, dest, ObjType::frame);
         if (!d)
             return InvokeOutcome::failure(d.error(), arg2);
     }
-    if ((a[arg3] & ~aos::abi::receive_block) != 0)
+    std::uint64_t flags_in = frame.x[arg3];
+    if ((flags_in & ~aos::abi::receive_block) != 0)
         return InvokeOutcome::failure(Errc::invalid_argument, arg3);
+    InvokeOutcome written = InvokeOutcome::success();
+    written.registers_written = true;
     if (ep.count == 0) {
-        if ((a[arg3] & aos::abi::receive_block) == 0)
+        if ((flags_in & aos::abi::receive_block) == 0)
             return InvokeOutcome::failure(Errc::would_block, arg_target);
         Dispatcher& self = current_dispatcher();
         make_waiting(self, DispatcherState::receiving);
         self.waiting_on = &ep;
         self.receive_dest = dest;
         (void)ep.receivers.push_back(self);
-        return InvokeOutcome::success(); // the registers are written when a message comes
+        return written; // the registers are written when a message comes
     }
     LmpMessage& m = ep.queue[ep.head];
     ep.head = (ep.head + 1) % lmp_queue_length;
@@ -140,7 +143,8 @@ InvokeOutcome receive(const Cte& root, const Cte& target, const std::uint64_t (&
             flags = aos::abi::lmp_cap_dropped;
         }
     }
-    return InvokeOutcome::success(m.badge, m.words[0], m.words[1], m.words[2], flags);
+    write_delivery(frame, m.badge, m.words, flags);
+    return written;
 }
 
 } // namespace
@@ -171,11 +175,10 @@ bool is_endpoint_op(aos::abi::CapOp op) {
     return op == aos::abi::CapOp::endpoint_send || op == aos::abi::CapOp::endpoint_receive;
 }
 
-InvokeOutcome invoke_endpoint(const Cte& root, const Cte& target, aos::abi::CapOp op,
-                              const std::uint64_t (&args)[6]) {
+InvokeOutcome invoke_endpoint(const Cte& root, const Cte& target, aos::abi::CapOp op, TrapFrame& frame) {
     if (op == aos::abi::CapOp::endpoint_send)
-        return send(root, target, args);
-    return receive(root, target, args);
+        return send(root, target, frame);
+    return receive(root, target, frame);
 }
 
 void lmp_cancel_receive(Dispatcher& d) {

@@ -2,6 +2,7 @@
 // one capability) with the dispatchers waiting to receive from it.
 #pragma once
 
+#include "arch/aarch64/trap_frame.hpp"
 #include "caps.hpp"
 
 #include <aos/abi/capability.hpp>
@@ -21,8 +22,8 @@ void endpoint_construct(std::uint64_t pa);
 unsigned endpoint_destroy(std::uint64_t pa, Cte* (&queued)[lmp_queue_length]);
 
 bool is_endpoint_op(aos::abi::CapOp op);
-InvokeOutcome invoke_endpoint(const Cte& root, const Cte& target, aos::abi::CapOp op,
-                              const std::uint64_t (&args)[6]);
+// Send reads the frame and capability registers, receive writes its results into `frame` (x0..x11).
+InvokeOutcome invoke_endpoint(const Cte& root, const Cte& target, aos::abi::CapOp op, TrapFrame& frame);
 // A receiver stops waiting (it was suspended or stopped).
 void lmp_cancel_receive(Dispatcher& d);
 

@@ -77,17 +77,55 @@ Result<void> vnode_map(abi::CapAddr table, abi::CapAddr source, std::uint32_t fi
                          offset | rights, abi::destination(cnode, slot)));
 }
 
-Result<void> lmp_send(abi::CapAddr endpoint, std::uint64_t w0, std::uint64_t w1, std::uint64_t w2,
-                      abi::CapAddr cap) {
-    return status(invoke(endpoint, abi::CapOp::endpoint_send, w0, w1, w2, cap));
+InvokeResult lmp_send_raw(abi::CapAddr endpoint, const LmpWords& words, abi::CapAddr cap) {
+    static_assert(abi::lmp_word_registers[0] == 2 && abi::lmp_word_registers[5] == 7 &&
+                      abi::lmp_word_registers[6] == 9 && abi::lmp_word_registers[7] == 10 &&
+                      abi::lmp_cap_register == 11,
+                  "the registers below");
+    register std::uint64_t x0 __asm__("x0") = endpoint;
+    register std::uint64_t x1 __asm__("x1") = static_cast<std::uint64_t>(abi::CapOp::endpoint_send);
+    register std::uint64_t x2 __asm__("x2") = words[0];
+    register std::uint64_t x3 __asm__("x3") = words[1];
+    register std::uint64_t x4 __asm__("x4") = words[2];
+    register std::uint64_t x5 __asm__("x5") = words[3];
+    register std::uint64_t x6 __asm__("x6") = words[4];
+    register std::uint64_t x7 __asm__("x7") = words[5];
+    register std::uint64_t x8 __asm__("x8") = static_cast<std::uint64_t>(abi::Syscall::invoke);
+    register std::uint64_t x9 __asm__("x9") = words[6];
+    register std::uint64_t x10 __asm__("x10") = words[7];
+    register std::uint64_t x11 __asm__("x11") = cap;
+    __asm__ volatile("svc #0"
+                     : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3), "+r"(x4), "+r"(x5)
+                     : "r"(x6), "r"(x7), "r"(x8), "r"(x9), "r"(x10), "r"(x11)
+                     : "memory");
+    return {x0, {x1, x2, x3, x4, x5}};
+}
+
+Result<void> lmp_send(abi::CapAddr endpoint, const LmpWords& words, abi::CapAddr cap) {
+    return status(lmp_send_raw(endpoint, words, cap));
 }
 
 Result<LmpMessage> lmp_receive(abi::CapAddr endpoint, bool block, std::uint64_t cap_destination) {
-    InvokeResult r =
-        invoke(endpoint, abi::CapOp::endpoint_receive, cap_destination, block ? abi::receive_block : 0);
-    AOS_TRY(status(r));
-    return LmpMessage{
-        .badge = r.value[0], .words = {r.value[1], r.value[2], r.value[3]}, .flags = r.value[4]};
+    register std::uint64_t x0 __asm__("x0") = endpoint;
+    register std::uint64_t x1 __asm__("x1") = static_cast<std::uint64_t>(abi::CapOp::endpoint_receive);
+    register std::uint64_t x2 __asm__("x2") = cap_destination;
+    register std::uint64_t x3 __asm__("x3") = block ? abi::receive_block : 0;
+    register std::uint64_t x4 __asm__("x4");
+    register std::uint64_t x5 __asm__("x5");
+    register std::uint64_t x6 __asm__("x6");
+    register std::uint64_t x7 __asm__("x7");
+    register std::uint64_t x8 __asm__("x8") = static_cast<std::uint64_t>(abi::Syscall::invoke);
+    register std::uint64_t x9 __asm__("x9");
+    register std::uint64_t x10 __asm__("x10");
+    register std::uint64_t x11 __asm__("x11");
+    __asm__ volatile("svc #0"
+                     : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3), "=r"(x4), "=r"(x5), "=r"(x6), "=r"(x7),
+                       "=r"(x9), "=r"(x10), "=r"(x11)
+                     : "r"(x8)
+                     : "memory");
+    if (x0 != abi::syscall_success)
+        return error(static_cast<Errc>(x0));
+    return LmpMessage{.badge = x1, .words = {x2, x3, x4, x5, x6, x7, x9, x10}, .flags = x11};
 }
 
 namespace {

@@ -50,15 +50,18 @@ Result<void> cap_retype(abi::CapAddr ram, abi::ObjType type, std::uint64_t offse
 Result<void> vnode_map(abi::CapAddr table, abi::CapAddr source, std::uint32_t first, std::uint32_t count,
                        std::uint64_t offset, std::uint8_t rights, abi::CNodeRef cnode, std::uint32_t slot);
 
-// LMP on an endpoint capability.
+// LMP on an endpoint capability: a 64-byte frame (eight words) and at most one capability per message.
+using LmpWords = std::uint64_t[abi::lmp_words];
 struct LmpMessage {
     std::uint64_t badge;
     std::uint64_t words[abi::lmp_words];
     std::uint64_t flags; // abi::lmp_cap_delivered, abi::lmp_cap_dropped
 };
+// The raw send, for callers that want the register the kernel found wrong (x11: the capability).
+InvokeResult lmp_send_raw(abi::CapAddr endpoint, const LmpWords& words,
+                          abi::CapAddr cap = abi::no_capability);
 // would_block when the endpoint's queue is full (try again later).
-Result<void> lmp_send(abi::CapAddr endpoint, std::uint64_t w0, std::uint64_t w1 = 0, std::uint64_t w2 = 0,
-                      abi::CapAddr cap = abi::no_capability);
+Result<void> lmp_send(abi::CapAddr endpoint, const LmpWords& words, abi::CapAddr cap = abi::no_capability);
 // `block`: wait for a message; otherwise would_block when there is none. A capability that comes with it goes
 // to `cap_destination` (abi::destination()) if given.
 Result<LmpMessage> lmp_receive(abi::CapAddr endpoint, bool block,

@@ -42,6 +42,12 @@ std::uint64_t counter() {
     return v;
 }
 
+std::uint64_t instructions() {
+    std::uint64_t v = 0;
+    __asm__ volatile("isb\n mrs %0, pmevcntr0_el0" : "=r"(v)::"memory");
+    return v;
+}
+
 std::uint64_t counter_frequency() {
     std::uint64_t v = 0;
     __asm__ volatile("mrs %0, cntfrq_el0" : "=r"(v));

@@ -26,6 +26,9 @@ Result<void> sleep_us(std::uint64_t us);
 // The virtual counter and its frequency, readable at EL0.
 std::uint64_t counter();
 std::uint64_t counter_frequency();
+// Instructions retired so far (PMU event counter 0, which the kernel opens to EL0). QEMU counts them only
+// with -icount; otherwise this stays 0.
+std::uint64_t instructions();
 [[noreturn]] void exit(int status);
 
 // The bootinfo page, for init (the first program the kernel starts); null in every other program.

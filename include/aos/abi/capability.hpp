@@ -73,7 +73,10 @@ inline constexpr std::uint64_t vnode_bytes = 4096;
 inline constexpr std::uint64_t dispatcher_bytes = 8192;
 inline constexpr std::uint64_t endpoint_bytes = 4096;
 inline constexpr unsigned lmp_queue_length = 8;
-inline constexpr unsigned lmp_words = 3;
+inline constexpr unsigned lmp_words = 8; // one 64-byte frame (aos::ipc::Frame)
+// The registers that carry the frame's words: x2..x7, then x9 and x10 (x8 holds the system-call number).
+inline constexpr unsigned lmp_word_registers[lmp_words] = {2, 3, 4, 5, 6, 7, 9, 10};
+inline constexpr unsigned lmp_cap_register = 11; // send: the capability; receive: the flags
 inline constexpr std::uint64_t no_capability = ~std::uint64_t{0};
 inline constexpr std::uint64_t receive_block = 1;
 inline constexpr std::uint64_t fault_give_up = 0;
@@ -127,13 +130,13 @@ enum class CapOp : std::uint64_t {
     // From the handler, on its own dispatcher: x2 = fault_resume to retry the faulting instruction with the
     // registers it had, fault_give_up to be stopped with the fault reported.
     dispatcher_fault_return = 39,
-    // Endpoint (LMP): x2..x4 = three words, x5 = a capability to pass along (a copy; it needs the grant
-    // right) or no_capability. Delivered at once to a waiting receiver, else queued; would_block when the
-    // queue (lmp_queue_length messages) is full. Needs the write right.
+    // Endpoint (LMP): one 64-byte frame in the registers lmp_word_registers, and in x11 a capability to
+    // pass along (a copy; it needs the grant right) or no_capability. Delivered at once to a waiting
+    // receiver, else queued; would_block when the queue (lmp_queue_length messages) is full. Needs write.
     endpoint_send = 40,
     // x2 = where a capability that comes with the message goes (destination()) or no_capability, x3 =
-    // receive_block to wait for a message. -> x1 = the sender's badge, x2..x4 the words, x5 = lmp_flags.
-    // Needs the read right.
+    // receive_block to wait for a message. -> x1 = the sender's badge, the frame in lmp_word_registers, x11
+    // = lmp_flags. Needs the read right.
     endpoint_receive = 41,
 };
 

@@ -175,6 +175,17 @@ using F = core::BitFlag<Reg, 0>;
 using Pa = core::BitField<Reg, 12, 36>;
 } // namespace par
 
+// The performance monitors (PMUv3): what a kernel sets so EL0 may count instructions with event counter 0
+// (under QEMU, only with -icount).
+namespace pmu {
+using PmcrE = core::BitFlag<Reg, 0>;         // PMCR_EL0.E: counters enabled
+using UserenrEn = core::BitFlag<Reg, 0>;     // PMUSERENR_EL0.EN: EL0 may access the PMU
+using UserenrEr = core::BitFlag<Reg, 3>;     // PMUSERENR_EL0.ER: EL0 may read event counters
+using CntenCounter0 = core::BitFlag<Reg, 0>; // PMCNTENSET_EL0: event counter 0 counts
+inline constexpr Reg event_inst_retired = 0x08;
+static_assert(UserenrEr::mask == 8);
+} // namespace pmu
+
 // A64 encodings the kernel writes into memory (its self tests place a `ret` where execution must fault).
 namespace insn {
 inline constexpr std::uint32_t ret = 0xd65f03c0; // RET (X30)
