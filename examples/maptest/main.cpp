@@ -5,6 +5,8 @@
 #include "caps.hpp"
 #include "print.hpp"
 
+#include <aos/arch/aarch64/pl031.hpp>
+
 namespace {
 
 using namespace aos::abi;
@@ -176,6 +178,35 @@ int main() {
     check("delete both frame capabilities", aos::sys::cap_delete(caddr(alloc, ro_frame_slot)) &&
                                                 aos::sys::cap_delete(caddr(alloc, frame_slot)));
     check("the last one unmapped the frame", empty(caddr(alloc, frame_map)));
+    // A device frame: the real-time clock the kernel handed over, mapped (as device memory) and read.
+    CapAddr rtc = caddr(root_slot_devices, device_slot_rtc);
+    aos::Result<aos::sys::CapIdentity> rtc_id = aos::sys::cap_identify(rtc);
+    check("a DevFrame for the RTC", rtc_id && rtc_id->type == ObjType::dev_frame);
+    refused("retype a device frame",
+            aos::sys::invoke(rtc, CapOp::retype, retype_type_count(ObjType::frame, 1), 0, page,
+                             destination(alloc, spare_map)),
+            Errc::invalid_argument, 1);
+    check("map it", map(caddr(alloc, new_l3_slot), rtc, 100, 1, right_read, spare_map).error == 0);
+    std::uint32_t seconds =
+        *reinterpret_cast<volatile std::uint32_t*>(base_va + 100 * page + aos::arch::aarch64::pl031::rtcdr);
+    aos::sys::print("maptest: the RTC says {} seconds since 1970\n", seconds);
+    check("it reads a plausible time (after 2020)", seconds > 1'577'836'800);
+    check("unmap it", aos::sys::cap_delete(caddr(alloc, spare_map)).has_value());
+
+    // Map it again from a fresh frame, then revoke the RAM everything came from: tables, frame and every
+    // mapping capability go, and the L0 entry the L1 table had is cleared.
+    check("a fresh frame mapped again",
+          aos::sys::cap_retype(ram, ObjType::frame, 32 * page, frame_pages * page, 1, alloc, frame_slot) &&
+              map(caddr(alloc, new_l3_slot), caddr(alloc, frame_slot), 0, frame_pages,
+                  right_read | right_write, frame_map)
+                      .error == 0 &&
+              memory_works(3));
+    aos::Result<std::uint64_t> gone = aos::sys::cap_revoke(ram);
+    check("revoke takes the tables, the frame and their mappings",
+          gone && empty(caddr(alloc, l1_slot)) && empty(caddr(alloc, new_l3_slot)) &&
+              empty(caddr(alloc, frame_slot)) && empty(caddr(alloc, l1_map)) && empty(caddr(alloc, l3_map)) &&
+              empty(caddr(alloc, frame_map)));
+    aos::sys::print("maptest: revoke deleted {} capabilities\n", gone ? *gone : 0);
     aos::sys::print("maptest: {} checks, {} failed\n", checks, failures);
     aos::sys::print("maptest: touching the unmapped page\n");
     std::uint64_t v = mapped_words()[0];

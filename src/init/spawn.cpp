@@ -54,12 +54,12 @@ void pack_name(const char* name, std::uint64_t (&words)[3]) {
 }
 
 // The child's CSpace: a root CNode whose slot 0 holds its task CNode (its dispatcher, root CNode, root
-// table and heap RAM at the well-known slots, then `caps`) and slot 1 an empty CNode for its own
-// allocations.
+// table, heap RAM and arguments page at the well-known slots, then `caps`) and slot 1 an empty CNode for its
+// own allocations.
 Result<user::SlotAllocator::Slot> build_cspace(user::SlotAllocator& slots, user::RamSource& ram,
                                                abi::CapAddr dispatcher, abi::CapAddr l0,
-                                               std::uint64_t heap_bytes, const abi::CapAddr* caps,
-                                               unsigned cap_count) {
+                                               abi::CapAddr args_page, std::uint64_t heap_bytes,
+                                               const abi::CapAddr* caps, unsigned cap_count) {
     user::SlotAllocator::Slot root = AOS_TRY(ram.retype(slots, abi::ObjType::l1_cnode, child_cspace_bytes));
     user::SlotAllocator::Slot task = AOS_TRY(ram.retype(slots, abi::ObjType::l2_cnode, abi::l2_cnode_bytes));
     user::SlotAllocator::Slot spare = AOS_TRY(ram.retype(slots, abi::ObjType::l2_cnode, abi::l2_cnode_bytes));
@@ -68,6 +68,7 @@ Result<user::SlotAllocator::Slot> build_cspace(user::SlotAllocator& slots, user:
     AOS_TRY(sys::cap_copy(dispatcher, child_task, abi::task_slot_dispatcher));
     AOS_TRY(sys::cap_copy(root.addr(), child_task, abi::task_slot_root));
     AOS_TRY(sys::cap_copy(l0, child_task, abi::task_slot_root_vnode));
+    AOS_TRY(sys::cap_copy(args_page, child_task, abi::task_slot_args_page));
     if (heap_bytes != 0) {
         user::SlotAllocator::Slot heap = AOS_TRY(ram.retype(slots, abi::ObjType::ram, heap_bytes));
         AOS_TRY(sys::cap_copy(heap.addr(), child_task, abi::task_slot_ram));
@@ -107,7 +108,9 @@ Result<void> Spawner::map_arguments(user::CapVSpace& child, const char* command_
     self_.unmap(seen);
     if (!filled)
         return error(Errc::invalid_argument);
-    return child.map(abi::args_user_address, frame.addr(), sizeof(abi::ArgsPage), abi::right_read, nullptr);
+    AOS_TRY(child.map(abi::args_user_address, frame.addr(), sizeof(abi::ArgsPage), abi::right_read, nullptr));
+    args_frame_ = frame;
+    return ok();
 }
 
 Result<Child> Spawner::spawn(const char* command_line, const abi::CapAddr* caps, unsigned cap_count) {
@@ -156,8 +159,8 @@ Result<Child> Spawner::spawn(const char* command_line, const abi::CapAddr* caps,
 
     user::SlotAllocator::Slot disp =
         AOS_TRY(ram_.retype(slots_, abi::ObjType::dispatcher, abi::dispatcher_bytes));
-    user::SlotAllocator::Slot cspace =
-        AOS_TRY(build_cspace(slots_, ram_, disp.addr(), l0.addr(), heap_bytes_, caps, cap_count));
+    user::SlotAllocator::Slot cspace = AOS_TRY(
+        build_cspace(slots_, ram_, disp.addr(), l0.addr(), args_frame_.addr(), heap_bytes_, caps, cap_count));
     AOS_TRY(sys::invoke_status(disp.addr(), abi::CapOp::dispatcher_setup, cspace.addr(), l0.addr(), entry,
                                child_stack_top));
     std::uint64_t words[3];

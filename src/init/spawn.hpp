@@ -50,6 +50,7 @@ private:
     user::CapVSpace& self_;
     std::uint64_t scratch_;
     std::uint64_t heap_bytes_;
+    user::SlotAllocator::Slot args_frame_{}; // the last spawn's arguments page
 };
 
 } // namespace aos::init

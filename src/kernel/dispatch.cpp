@@ -18,6 +18,7 @@
 #include <aos/abi/syscall.hpp>
 #include <aos/arch/aarch64/generic_timer.hpp>
 #include <aos/arch/aarch64/mmu.hpp>
+#include <aos/arch/aarch64/pl031.hpp>
 #include <aos/arch/aarch64/registers.hpp>
 #include <aos/core/list.hpp>
 #include <aos/proc/elf.hpp>
@@ -719,6 +720,7 @@ struct InitCSpace {
     Cte* super = nullptr;
     Cte* dispatchers = nullptr;
     Cte* modules = nullptr;
+    Cte* devices = nullptr;
 };
 
 aos::Result<InitCSpace> build_init_cspace(Dispatcher& init) {
@@ -734,6 +736,8 @@ aos::Result<InitCSpace> build_init_cspace(Dispatcher& init) {
         AOS_TRY(boot_cnode(l1[aos::abi::root_slot_dispatchers], ObjType::l2_cnode, aos::abi::l2_cnode_slots));
     cs.modules =
         AOS_TRY(boot_cnode(l1[aos::abi::root_slot_modules], ObjType::l2_cnode, aos::abi::l2_cnode_slots));
+    cs.devices =
+        AOS_TRY(boot_cnode(l1[aos::abi::root_slot_devices], ObjType::l2_cnode, aos::abi::l2_cnode_slots));
     cs.task[aos::abi::task_slot_dispatcher].cap = dispatcher_cap(init);
     install_copy(cs.task[aos::abi::task_slot_root], root);
     // Its address space's root table, made by the kernel: init may map VNodes into the entries it left empty.
@@ -818,6 +822,10 @@ aos::Result<void> setup_init(unsigned id, const LoadedProgram* programs, unsigne
         std::uint64_t size = (modules.size(i) + page - 1) & ~(page - 1);
         AOS_TRY(install_original(cs.modules[i], aos::abi::ObjType::frame, base, size, aos::abi::right_read));
     }
+    if (p.rtc_base != 0)
+        AOS_TRY(install_original(cs.devices[aos::abi::device_slot_rtc], aos::abi::ObjType::dev_frame,
+                                 p.rtc_base, aos::arch::aarch64::pl031::frame_bytes,
+                                 aos::abi::right_read | aos::abi::right_write));
     describe_modules(bi, modules, cmdline);
     describe_programs(bi, cs.dispatchers, programs, count);
     AOS_TRY(init->table->map(aos::abi::bootinfo_user_address, pa, page, user_attrs(a64::prot_read)));

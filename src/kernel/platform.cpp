@@ -6,6 +6,7 @@
 #include <aos/arch/aarch64/generic_timer.hpp>
 #include <aos/arch/aarch64/gic.hpp>
 #include <aos/arch/aarch64/pl011.hpp>
+#include <aos/arch/aarch64/pl031.hpp>
 
 namespace kernel {
 
@@ -153,6 +154,10 @@ aos::Result<Platform> discover_platform(const Fdt& fdt) {
     p.gic = AOS_TRY(find_gic(fdt));
     AOS_TRY(add_mmio_ranges(fdt, AOS_TRY(find_gic_node(fdt)), p));
     p.timer_intid = find_timer_intid(fdt);
+    if (aos::Result<FdtNode> rtc = fdt.find_compatible(aos::arch::aarch64::pl031::compatible)) {
+        if (aos::Result<std::uint64_t> base = first_reg_base(fdt, *rtc))
+            p.rtc_base = *base;
+    }
     if (aos::Result<FdtNode> chosen = fdt.find_path("/chosen")) {
         if (aos::Result<const char*> args = fdt.string(*chosen, "bootargs"))
             p.bootargs = *args;

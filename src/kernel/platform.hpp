@@ -23,6 +23,7 @@ struct Platform {
     unsigned cpu_count = 0;
     std::uint64_t uart_base = 0;
     std::uint32_t uart_intid = 0; // 0 when the device tree names none: no console input
+    std::uint64_t rtc_base = 0;   // a PL031 the kernel does not use: init gets it as a DevFrame (0: none)
     // Device register frames the kernel maps as Device-nGnRE: the console UART, then the GIC's frames.
     static constexpr unsigned max_mmio_ranges = 8;
     MemoryRange mmio[max_mmio_ranges];

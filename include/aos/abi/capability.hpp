@@ -93,14 +93,18 @@ inline constexpr std::uint32_t root_slot_slot_alloc0 = 1; // empty: the process'
 inline constexpr std::uint32_t root_slot_super = 5;       // init: a RAM capability per free RAM region
 inline constexpr std::uint32_t root_slot_dispatchers = 6; // init: the programs the kernel loaded
 inline constexpr std::uint32_t root_slot_modules = 7;     // init: a read-only Frame per boot module
+inline constexpr std::uint32_t root_slot_devices = 8; // init: DevFrames of devices the kernel leaves alone
+inline constexpr std::uint32_t device_slot_rtc = 0;   // the PL031 real-time clock, when there is one
 // Well-known slots of the task CNode.
 inline constexpr std::uint32_t task_slot_dispatcher = 1; // the process's own dispatcher
 inline constexpr std::uint32_t task_slot_root = 2;       // its root CNode
 inline constexpr std::uint32_t task_slot_root_vnode = 3; // its address space's L0 table
 inline constexpr std::uint32_t task_slot_ram = 4;        // RAM its parent gave it (its heap's, for now)
+inline constexpr std::uint32_t task_slot_args_page = 5;  // the frame of its arguments page
 // The capabilities a parent passes at spawn, in order (the first is by convention the endpoint to init).
 inline constexpr std::uint32_t task_slot_arguments = 8;
 inline constexpr std::uint32_t task_argument_slots = 8;
+inline constexpr std::uint32_t task_slot_init_endpoint = task_slot_arguments; // the convention for the first
 
 // Append only. Operations every capability accepts come first; the rest belong to one type.
 enum class CapOp : std::uint64_t {
