@@ -22,7 +22,8 @@ usage: tools/aos.sh COMMAND [options]
           build and boot the reference image in QEMU on the serial console (Ctrl-A X quits).
           --headless boots, prints, powers off and exits with the image's status;
           --debug makes QEMU wait for gdb and prints the gdb command line;
-          --append sets the kernel command line (default "run=hello": the programs to start at EL0).
+          --append sets the kernel command line (default "run=init spawn=hello,args+hello+from+init": the kernel
+          starts init, which spawns the programs named by spawn=).
   test    build and run every suite: hosted unit tests (ASan+UBSan), the threaded ones again under
           ThreadSanitizer, header checks, the consumer example, the kernel link check and the QEMU
           system tests. Ends with "N passed, N failed".

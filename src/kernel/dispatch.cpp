@@ -552,6 +552,7 @@ void handle_syscall(TrapFrame& frame) {
         return;
     }
     case Syscall::exit:
+        current->exit_status = static_cast<std::int32_t>(frame.x[0]);
         print("aos: {} (dispatcher {}) exited with status {}\n", static_cast<const char*>(current->name),
               current->id, static_cast<std::int64_t>(frame.x[0]));
         // A cheap moment to check what every capability operation must preserve.
@@ -586,6 +587,11 @@ void preempt(TrapFrame& frame) {
 
 Dispatcher& dispatcher_at(const Capability& c) {
     return *reinterpret_cast<Dispatcher*>(phys_to_virt(c.base));
+}
+
+std::uint64_t dispatcher_status_word(const Capability& c) {
+    const Dispatcher& d = dispatcher_at(c);
+    return aos::abi::dispatcher_status_word(static_cast<aos::abi::DispatcherStatus>(d.state), d.exit_status);
 }
 
 Dispatcher& current_dispatcher() {
@@ -705,7 +711,7 @@ aos::Result<unsigned> spawn_module(const aos::abi::ModuleTable& modules, aos::co
 
 namespace {
 
-constexpr std::uint64_t init_l1_slots = aos::abi::l1_cnode_min_slots;
+constexpr std::uint64_t init_l1_slots = aos::abi::init_root_slots;
 
 // A fresh CNode from the boot allocator, its capability in `slot`.
 aos::Result<Cte*> boot_cnode(Cte& slot, aos::abi::ObjType type, std::uint64_t slots) {

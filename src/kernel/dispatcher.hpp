@@ -50,16 +50,16 @@ using UserBackend = aos::vm::SpanTableBackend<KernelArch, UserTlb>;
 using UserPageTable = aos::vm::PageTable<KernelArch, UserBackend, KernelNodePool>;
 
 // created: loaded, waiting for dispatcher_start; blocked: asleep until wake_at; receiving: waiting on an
-// endpoint for a message; suspended: off every queue until resumed.
+// endpoint for a message; suspended: off every queue until resumed. The values are what identify reports.
 enum class DispatcherState : std::uint8_t {
-    free,
-    created,
-    runnable,
-    blocked,
-    receiving,
-    suspended,
-    exited,
-    stopped
+    free = static_cast<std::uint8_t>(aos::abi::DispatcherStatus::unset),
+    created = static_cast<std::uint8_t>(aos::abi::DispatcherStatus::created),
+    runnable = static_cast<std::uint8_t>(aos::abi::DispatcherStatus::runnable),
+    blocked = static_cast<std::uint8_t>(aos::abi::DispatcherStatus::sleeping),
+    receiving = static_cast<std::uint8_t>(aos::abi::DispatcherStatus::receiving),
+    suspended = static_cast<std::uint8_t>(aos::abi::DispatcherStatus::suspended),
+    exited = static_cast<std::uint8_t>(aos::abi::DispatcherStatus::exited),
+    stopped = static_cast<std::uint8_t>(aos::abi::DispatcherStatus::stopped),
 };
 
 struct Endpoint;
@@ -77,6 +77,7 @@ struct Dispatcher {
     DispatcherState state = DispatcherState::free;
     std::uint64_t wake_at = 0; // blocked in sleep: the counter value to wake at
     bool asleep_when_suspended = false;
+    std::int32_t exit_status = 0;
     Endpoint* waiting_on = nullptr; // receiving: the endpoint
     std::uint64_t receive_dest = 0; // receiving: where a capability that comes with the message goes
     // User-level page faults: the handler, its stack, and the state of the faulting code while it runs.
@@ -112,5 +113,7 @@ void make_runnable(Dispatcher& d);
 void make_waiting(Dispatcher& d, DispatcherState why);
 // The object a Dispatcher capability names.
 Dispatcher& dispatcher_at(const Capability& c);
+// What identify reports of it (abi::dispatcher_status_word).
+std::uint64_t dispatcher_status_word(const Capability& c);
 
 } // namespace kernel

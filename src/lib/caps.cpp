@@ -43,7 +43,8 @@ Result<CapIdentity> cap_identify(abi::CapAddr cap) {
                        .rights = static_cast<std::uint8_t>((r.value[0] >> 8) & 0xff),
                        .base = r.value[1],
                        .size = r.value[2],
-                       .word = r.value[3]};
+                       .word = r.value[3],
+                       .status = r.value[4]};
 }
 
 Result<void> cap_copy(abi::CapAddr cap, abi::CNodeRef cnode, std::uint32_t slot) {

@@ -30,7 +30,8 @@ struct CapIdentity {
     std::uint8_t rights;
     std::uint64_t base;
     std::uint64_t size;
-    std::uint64_t word; // endpoint badge or dispatcher id
+    std::uint64_t word;   // endpoint badge or dispatcher id
+    std::uint64_t status; // a dispatcher's: abi::dispatcher_status(), abi::dispatcher_exit_status()
 };
 
 Result<CapIdentity> cap_identify(abi::CapAddr cap);

@@ -67,6 +67,7 @@ constexpr bool caddr_is_root_slot(CapAddr a) {
 inline constexpr std::size_t cte_size = 128;
 inline constexpr std::size_t l2_cnode_bytes = l2_cnode_slots * cte_size;
 inline constexpr std::size_t l1_cnode_min_slots = 16;
+inline constexpr std::size_t init_root_slots = 64; // the root CNode the kernel makes for init
 // Frames, RAM and translation tables are retyped in whole pages.
 inline constexpr std::uint64_t object_granule = 4096;
 inline constexpr std::uint64_t vnode_bytes = 4096;
@@ -108,7 +109,8 @@ inline constexpr std::uint32_t task_slot_init_endpoint = task_slot_arguments; //
 
 // Append only. Operations every capability accepts come first; the rest belong to one type.
 enum class CapOp : std::uint64_t {
-    identify = 1, // -> x1 = type | rights << 8, x2 = base, x3 = size, x4 = badge or dispatcher id
+    identify = 1, // -> x1 = type | rights << 8, x2 = base, x3 = size, x4 = badge or dispatcher id, x5 =
+                  // a dispatcher's status word (dispatcher_status_word)
     copy = 2,     // x2 = destination (see destination())
     mint = 3,     // x2 = destination, x3 = rights kept (a mask), x4 = badge (endpoints only, else 0)
     remove = 4,   // delete the capability in this slot ("delete" is a C++ keyword)
@@ -165,6 +167,27 @@ constexpr std::uint64_t map_entries(std::uint32_t first, std::uint32_t count) {
     return first | (std::uint64_t{count} << 16);
 }
 inline constexpr unsigned vnode_entries = 512;
+
+// What identify says of a dispatcher in x5: its state in the low byte, its exit status (exited) above.
+enum class DispatcherStatus : std::uint8_t {
+    unset = 0,   // made from RAM, not set up yet
+    created = 1, // waiting for dispatcher_start
+    runnable = 2,
+    sleeping = 3,
+    receiving = 4, // waiting on an endpoint
+    suspended = 5,
+    exited = 6,
+    stopped = 7, // stopped by dispatcher_stop, a fault, or its last capability going
+};
+constexpr std::uint64_t dispatcher_status_word(DispatcherStatus s, std::int32_t exit_status) {
+    return static_cast<std::uint64_t>(s) | (std::uint64_t{static_cast<std::uint32_t>(exit_status)} << 32);
+}
+constexpr DispatcherStatus dispatcher_status(std::uint64_t word) {
+    return static_cast<DispatcherStatus>(word & 0xff);
+}
+constexpr std::int32_t dispatcher_exit_status(std::uint64_t word) {
+    return static_cast<std::int32_t>(static_cast<std::uint32_t>(word >> 32));
+}
 
 // On an error, x1 holds the register number (0-5) of the argument that was wrong, or invoke_no_argument.
 inline constexpr std::uint64_t invoke_no_argument = ~std::uint64_t{0};
