@@ -449,10 +449,13 @@ private:
     static constexpr bool best_fit = std::same_as<Fit, BestFit>;
     static constexpr std::size_t leaf_cap = Leaf::capacity;
     static constexpr std::size_t inner_cap = Inner::capacity;
-    static constexpr std::size_t leaf_min = leaf_cap / 2;
+    // A leaf goes away only when empty: an erase then never reads a (cold) sibling leaf, and a leaf split
+    // while appending can leave the old leaf full. Inner nodes stay at least half full, which bounds the
+    // height at O(log n) whatever the leaves hold.
+    static constexpr std::size_t leaf_min = 1;
     static constexpr std::size_t inner_min = inner_cap / 2;
     static constexpr std::uint64_t u64_max = std::numeric_limits<std::uint64_t>::max();
-    static_assert(leaf_min >= 2 && inner_min >= 2);
+    static_assert(inner_min >= 2);
 
     struct Entry {
         std::uint64_t base;
@@ -482,6 +485,13 @@ private:
     static void must(Result<void> r) { AOS_ASSERT(r.has_value()); }
     static constexpr std::uint64_t round_up(std::uint64_t x, std::uint64_t a) {
         return (x + a - 1) & ~(a - 1);
+    }
+
+    // A node is a few lines wide and a visit reads more than one of them (keys, then the chosen child);
+    // fetching them all at once turns the misses of a cold node into one wait instead of several.
+    static void prefetch(const Node* n) {
+        for (std::size_t off = 0; off < sizeof(Node); off += 64)
+            __builtin_prefetch(n->storage + off);
     }
 
     static Leaf& leaf(Node* n) { return *std::launder(reinterpret_cast<Leaf*>(n->storage)); }
@@ -644,7 +654,9 @@ private:
             return;
         }
         Node* right = make_leaf(batch.pop());
-        unsigned half = (leaf_cap + 1) / 2;
+        // Appending (ascending allocations, as when memory fills from the bottom) keeps the old leaf full;
+        // otherwise the halves are even.
+        unsigned half = pos == leaf_cap ? leaf_cap : (leaf_cap + 1) / 2;
         if (pos < half) {
             move_tail(p.node[l], right, half - 1, l);
             leaf_insert(lf, pos, e);
@@ -717,6 +729,13 @@ private:
             }
             Inner& parent = inner(p.node[l - 1]);
             unsigned s = p.idx[l - 1];
+            if (is_leaf(l)) {
+                // An empty leaf leaves its parent.
+                kill_tree_node(n, l, dead);
+                inner_erase(parent, s);
+                --l;
+                continue;
+            }
             if (s > 0 && count_of(parent.child[s - 1], l) > minimum) {
                 borrow_from_left(parent.child[s - 1], n, l);
                 refresh_slot(parent, s - 1, l);
@@ -784,6 +803,7 @@ private:
             p.node[l] = n;
             p.idx[l] = i;
             n = in.child[i];
+            prefetch(n);
         }
         const Leaf& lf = leaf(n);
         p.node[height_ - 1] = n;
@@ -938,6 +958,7 @@ private:
             if (in.max[i] < q.size || child_bound <= lo)
                 continue;
             p.idx[level] = i;
+            prefetch(in.child[i]);
             if (find_lowest(in.child[i], level + 1, child_bound, q, p, start))
                 return true;
         }
