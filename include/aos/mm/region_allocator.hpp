@@ -58,7 +58,21 @@ namespace detail {
 // the tree's nodes are a few cache lines wide: a descent at 10^5 allocations touches ~7 nodes instead of
 // the ~20 of a binary tree, and the whole tree fits in a last-level cache.
 inline constexpr std::size_t region_node_target = 256;
-inline constexpr std::size_t region_inner_fanout = 10;
+inline constexpr std::size_t region_inner_fanout = 7;
+
+// What an inner node knows of a child's free gaps: the largest, and (in pages, saturating) the most that
+// a request aligned to 128 KiB or to 1 MiB could use of any of them. Large alignments otherwise send a
+// first-fit descent into subtrees whose big-enough gaps all miss the alignment.
+struct GapSummary {
+    static constexpr std::uint64_t align_a = std::uint64_t{1} << 17;
+    static constexpr std::uint64_t align_b = std::uint64_t{1} << 20;
+    static constexpr std::uint32_t saturated = ~std::uint32_t{0};
+
+    std::uint64_t max = 0;
+    std::uint32_t usable_a = 0;
+    std::uint32_t usable_b = 0;
+    bool operator==(const GapSummary&) const = default;
+};
 
 // A leaf of the entry tree: entries sorted by base, in arrays so that a scan reads only what it compares.
 // An entry is an allocated piece [base, base + size) or, with size 0, the start of an original region;
@@ -79,14 +93,14 @@ struct RegionLeaf {
     Cap cap[capacity] = {};
 };
 
-// An inner node: per child, the lowest base in it, the largest gap in it, and the child.
+// An inner node: per child, the lowest base in it, the summary of its gaps, and the child.
 template <class Cap>
 struct RegionInner {
     static constexpr std::size_t capacity = region_inner_fanout;
 
     std::uint32_t count = 0;
     std::uint64_t key[capacity] = {};
-    std::uint64_t max[capacity] = {};
+    GapSummary sum[capacity] = {};
     RegionNode<Cap>* child[capacity] = {};
 };
 
@@ -184,9 +198,9 @@ public:
     using Node = RegionNode<Cap>;
     using Alloc = Allocation<Cap>;
 
-    // The tree's height is bounded by the address space: at most 2^52 pages, leaves at least half full,
-    // inner nodes with at least five children.
-    static constexpr int max_height = 26;
+    // The tree's height is bounded by the address space: at most 2^53 entries (pieces of at least a page
+    // and region starts), inner nodes with at least three children below the root.
+    static constexpr int max_height = 36;
     // Nodes one call may need at most: a leaf split at every level and a new root, an allocation record
     // and a BestFit size entry. In practice a call needs none (a leaf has room) or one; a slab feeding the
     // allocator keeps `nodes_per_call()` per concurrent caller in reserve (the tree's height + 3: 10 at
@@ -350,7 +364,7 @@ public:
     RegionStats stats() const {
         core::LockGuard guard(lock_);
         return RegionStats{total_, free_bytes_, total_ - free_bytes_, free_count_,
-                           root_ != nullptr ? node_max(root_, 0) : 0};
+                           root_ != nullptr ? node_summary(root_, 0).max : 0};
     }
 
     // Checks the tree (fill, keys and maxima exact, entries sorted), that pieces and gaps tile each region
@@ -363,10 +377,10 @@ public:
         std::size_t entries = 0;
         if (root_ != nullptr) {
             std::uint64_t first = 0;
-            std::uint64_t max = 0;
+            Summary sum;
             std::uint64_t prev = 0;
             bool any = false;
-            if (!check_subtree(root_, 0, first, max, prev, any, nodes, entries))
+            if (!check_subtree(root_, 0, first, sum, prev, any, nodes, entries))
                 return false;
         }
         if (nodes != tree_nodes_ || entries != entries_ || (root_ == nullptr) != (height_ == 0))
@@ -445,6 +459,7 @@ private:
     using RegionTree = core::AvlTree<RegionRec, &RegionRec::hook, detail::ByBase<RegionRec>>;
     using SizeTree = core::AvlTree<SizeRec, &SizeRec::hook, detail::BySize<SizeRec>>;
     using Batch = NodeBatch<Node, max_nodes_per_call>;
+    using Summary = detail::GapSummary;
 
     static constexpr bool best_fit = std::same_as<Fit, BestFit>;
     static constexpr std::size_t leaf_cap = Leaf::capacity;
@@ -505,16 +520,35 @@ private:
     std::uint64_t first_key(Node* n, int level) const {
         return is_leaf(level) ? leaf(n).base[0] : inner(n).key[0];
     }
-    std::uint64_t node_max(Node* n, int level) const {
-        std::uint64_t m = 0;
+    // Pages of [gs, ge) usable from its first multiple of align on, saturating.
+    static std::uint32_t usable_pages(std::uint64_t gs, std::uint64_t ge, std::uint64_t align) {
+        if (gs > u64_max - (align - 1))
+            return 0;
+        std::uint64_t s = round_up(gs, align);
+        std::uint64_t pages = s < ge ? (ge - s) >> arch::page_shift : 0;
+        return pages < Summary::saturated ? static_cast<std::uint32_t>(pages) : Summary::saturated;
+    }
+    static void merge_summary(Summary& into, const Summary& s) {
+        into.max = s.max > into.max ? s.max : into.max;
+        into.usable_a = s.usable_a > into.usable_a ? s.usable_a : into.usable_a;
+        into.usable_b = s.usable_b > into.usable_b ? s.usable_b : into.usable_b;
+    }
+    Summary node_summary(Node* n, int level) const {
+        Summary m;
         if (is_leaf(level)) {
             const Leaf& lf = leaf(n);
-            for (std::uint32_t i = 0; i < lf.count; ++i)
-                m = lf.gap[i] > m ? lf.gap[i] : m;
+            for (std::uint32_t i = 0; i < lf.count; ++i) {
+                if (lf.gap[i] == 0)
+                    continue;
+                std::uint64_t gs = lf.base[i] + lf.size[i];
+                std::uint64_t ge = gs + lf.gap[i];
+                merge_summary(m, Summary{lf.gap[i], usable_pages(gs, ge, Summary::align_a),
+                                         usable_pages(gs, ge, Summary::align_b)});
+            }
         } else {
             const Inner& in = inner(n);
             for (std::uint32_t i = 0; i < in.count; ++i)
-                m = in.max[i] > m ? in.max[i] : m;
+                merge_summary(m, in.sum[i]);
         }
         return m;
     }
@@ -557,7 +591,7 @@ private:
     }
     static void move_slot(Inner& d, unsigned di, Inner& s, unsigned si) {
         d.key[di] = s.key[si];
-        d.max[di] = s.max[si];
+        d.sum[di] = s.sum[si];
         d.child[di] = s.child[si];
     }
     static void leaf_insert(Leaf& lf, unsigned pos, const Entry& e) {
@@ -572,11 +606,11 @@ private:
         --lf.count;
         lf.cap[lf.count] = Cap{};
     }
-    static void inner_insert(Inner& in, unsigned pos, std::uint64_t key, std::uint64_t max, Node* child) {
+    static void inner_insert(Inner& in, unsigned pos, std::uint64_t key, const Summary& sum, Node* child) {
         for (unsigned i = in.count; i > pos; --i)
             move_slot(in, i, in, i - 1);
         in.key[pos] = key;
-        in.max[pos] = max;
+        in.sum[pos] = sum;
         in.child[pos] = child;
         ++in.count;
     }
@@ -605,7 +639,7 @@ private:
     }
     void refresh_slot(Inner& parent, unsigned s, int child_level) {
         parent.key[s] = first_key(parent.child[s], child_level);
-        parent.max[s] = node_max(parent.child[s], child_level);
+        parent.sum[s] = node_summary(parent.child[s], child_level);
     }
 
     // Recomputes the key and maximum that the ancestors hold for p.node[level], upward, stopping where
@@ -615,11 +649,11 @@ private:
             Inner& parent = inner(p.node[l - 1]);
             unsigned s = p.idx[l - 1];
             std::uint64_t k = first_key(p.node[l], l);
-            std::uint64_t m = node_max(p.node[l], l);
-            if (parent.key[s] == k && parent.max[s] == m)
+            Summary m = node_summary(p.node[l], l);
+            if (parent.key[s] == k && parent.sum[s] == m)
                 return;
             parent.key[s] = k;
-            parent.max[s] = m;
+            parent.sum[s] = m;
         }
     }
 
@@ -673,9 +707,9 @@ private:
                 in.child[0] = root_;
                 in.child[1] = right;
                 in.key[0] = first_key(root_, 0);
-                in.max[0] = node_max(root_, 0);
+                in.sum[0] = node_summary(root_, 0);
                 in.key[1] = first_key(right, 0);
-                in.max[1] = node_max(right, 0);
+                in.sum[1] = node_summary(right, 0);
                 AOS_ASSERT(height_ < max_height);
                 root_ = r;
                 ++height_;
@@ -685,7 +719,7 @@ private:
             unsigned s = p.idx[l - 1];
             refresh_slot(parent, s, l);
             std::uint64_t rk = first_key(right, l);
-            std::uint64_t rm = node_max(right, l);
+            Summary rm = node_summary(right, l);
             if (parent.count < inner_cap) {
                 inner_insert(parent, s + 1, rk, rm, right);
                 fix_up(p, l - 1);
@@ -771,7 +805,7 @@ private:
             Inner& s = inner(from);
             Inner& d = inner(to);
             unsigned last = s.count - 1;
-            inner_insert(d, 0, s.key[last], s.max[last], s.child[last]);
+            inner_insert(d, 0, s.key[last], s.sum[last], s.child[last]);
             inner_erase(s, last);
         }
     }
@@ -785,7 +819,7 @@ private:
         } else {
             Inner& s = inner(from);
             Inner& d = inner(to);
-            inner_insert(d, d.count, s.key[0], s.max[0], s.child[0]);
+            inner_insert(d, d.count, s.key[0], s.sum[0], s.child[0]);
             inner_erase(s, 0);
         }
     }
@@ -924,6 +958,17 @@ private:
         std::uint64_t lo;
         std::uint64_t hi;
     };
+    // Whether a subtree with summary s may hold a fit for q (a necessary condition only).
+    static bool may_fit(const Summary& s, const Query& q) {
+        if (s.max < q.size)
+            return false;
+        std::uint64_t pages = q.size >> arch::page_shift;
+        if (q.align >= Summary::align_b)
+            return s.usable_b == Summary::saturated || s.usable_b >= pages;
+        if (q.align >= Summary::align_a)
+            return s.usable_a == Summary::saturated || s.usable_a >= pages;
+        return true;
+    }
 
     // The lowest entry whose gap matches q, below n (at `level`, its gaps ending at or below `bound`).
     // Descends only into children whose largest gap is big enough and whose addresses can match: O(log n)
@@ -955,7 +1000,7 @@ private:
             if (in.key[i] >= hi)
                 return false;
             std::uint64_t child_bound = i + 1 < in.count ? in.key[i + 1] : bound;
-            if (in.max[i] < q.size || child_bound <= lo)
+            if (!may_fit(in.sum[i], q) || child_bound <= lo)
                 continue;
             p.idx[level] = i;
             prefetch(in.child[i]);
@@ -1216,10 +1261,10 @@ private:
         free_bytes_ += size;
     }
 
-    // check_invariants over one subtree: fill, exact keys and maxima, ascending entries. Returns the
-    // subtree's first key and largest gap, and counts its nodes and entries.
-    bool check_subtree(Node* n, int level, std::uint64_t& first, std::uint64_t& max, std::uint64_t& prev,
-                       bool& any, std::size_t& nodes, std::size_t& entries) const {
+    // check_invariants over one subtree: fill, exact keys and gap summaries, ascending entries. Returns
+    // the subtree's first key and gap summary, and counts its nodes and entries.
+    bool check_subtree(Node* n, int level, std::uint64_t& first, Summary& sum, std::uint64_t& prev, bool& any,
+                       std::size_t& nodes, std::size_t& entries) const {
         ++nodes;
         std::uint32_t count = count_of(n, level);
         std::uint32_t minimum =
@@ -1227,7 +1272,7 @@ private:
         std::uint32_t capacity = is_leaf(level) ? leaf_cap : inner_cap;
         if (count < minimum || count > capacity)
             return false;
-        max = 0;
+        sum = node_summary(n, level);
         if (is_leaf(level)) {
             const Leaf& lf = leaf(n);
             for (unsigned i = 0; i < count; ++i) {
@@ -1236,7 +1281,6 @@ private:
                     return false;
                 any = true;
                 prev = lf.base[i] + (lf.size[i] != 0 ? 1 : 0);
-                max = lf.gap[i] > max ? lf.gap[i] : max;
             }
             first = lf.base[0];
             entries += count;
@@ -1245,12 +1289,11 @@ private:
         const Inner& in = inner(n);
         for (unsigned i = 0; i < count; ++i) {
             std::uint64_t f = 0;
-            std::uint64_t m = 0;
+            Summary m;
             if (!check_subtree(in.child[i], level + 1, f, m, prev, any, nodes, entries))
                 return false;
-            if (in.key[i] != f || in.max[i] != m)
+            if (in.key[i] != f || !(in.sum[i] == m))
                 return false;
-            max = m > max ? m : max;
         }
         first = in.key[0];
         return true;
