@@ -726,7 +726,8 @@ private:
                 return;
             }
             Node* sibling = make_inner(batch.pop());
-            unsigned ih = (inner_cap + 1) / 2;
+            // As for leaves: an append leaves the old node as full as the new one's minimum allows.
+            unsigned ih = s + 1 == inner_cap ? inner_cap + 1 - inner_min : (inner_cap + 1) / 2;
             if (s + 1 < ih) {
                 move_tail(p.node[l - 1], sibling, ih - 1, l - 1);
                 inner_insert(parent, s + 1, rk, rm, right);
