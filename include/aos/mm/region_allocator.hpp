@@ -77,20 +77,27 @@ struct GapSummary {
 // A leaf of the entry tree: entries sorted by base, in arrays so that a scan reads only what it compares.
 // An entry is an allocated piece [base, base + size) or, with size 0, the start of an original region;
 // `gap` is the free space that follows it up to the next entry or the end of its region (so free space
-// never spans two regions, and coalescing is implicit). `link`: a piece's allocation record once the
-// allocation was split or trimmed (null while the piece is the whole allocation), a region start's region.
+// never spans two regions, and coalescing is implicit). An entry's link is a piece's allocation record
+// once the allocation was split or trimmed (null while the piece is the whole allocation; the capability
+// then moves to the record), or a region start's region. A capability that is plain bytes at least a
+// pointer wide holds the link itself when there is one (bit i of `linked`), which saves a field per entry.
+template <class Cap>
+inline constexpr bool link_in_cap = std::is_trivially_copyable_v<Cap> && sizeof(Cap) >= sizeof(void*);
+
 template <class Cap>
 struct RegionLeaf {
-    static constexpr std::size_t entry_bytes = 4 * sizeof(std::uint64_t) + sizeof(Cap);
+    static constexpr bool punned = link_in_cap<Cap>;
+    static constexpr std::size_t entry_bytes = 3 * sizeof(std::uint64_t) + sizeof(Cap) + (punned ? 0 : 8);
     static constexpr std::size_t fit = (region_node_target - 16) / entry_bytes;
     static constexpr std::size_t capacity = fit >= 4 ? fit : 4;
 
     std::uint32_t count = 0;
+    std::uint32_t linked = 0; // punned: bit i set when cap[i] holds entry i's link
     std::uint64_t base[capacity] = {};
     std::uint64_t size[capacity] = {};
     std::uint64_t gap[capacity] = {};
-    RegionNode<Cap>* link[capacity] = {};
     Cap cap[capacity] = {};
+    RegionNode<Cap>* link[punned ? 1 : capacity] = {}; // not punned: the links
 };
 
 // An inner node: per child, the lowest base in it, the summary of its gaps, and the child.
@@ -116,11 +123,13 @@ struct RegionRecord {
 };
 
 // An allocation that was split or trimmed by a partial free: where it started (capability offsets are
-// relative to it), how long it was, and the bytes of it still handed out.
+// relative to it), how long it was, the bytes of it still handed out, and its capability.
+template <class Cap>
 struct AllocationRecord {
     std::uint64_t base = 0;
     std::uint64_t size = 0;
     std::uint64_t outstanding = 0;
+    Cap cap{};
 };
 
 // BestFit: a free segment keyed by (size, start) in the size index.
@@ -148,7 +157,7 @@ template <class Cap>
 struct alignas(64) RegionNode {
     static constexpr std::size_t bytes =
         (detail::max_sizeof<detail::RegionLeaf<Cap>, detail::RegionInner<Cap>, detail::RegionRecord<Cap>,
-                            detail::AllocationRecord, detail::SizeRecord<Cap>>() +
+                            detail::AllocationRecord<Cap>, detail::SizeRecord<Cap>>() +
          63) /
         64 * 64;
     alignas(64) std::byte storage[bytes];
@@ -454,7 +463,7 @@ private:
     using Leaf = detail::RegionLeaf<Cap>;
     using Inner = detail::RegionInner<Cap>;
     using RegionRec = detail::RegionRecord<Cap>;
-    using Record = detail::AllocationRecord;
+    using Record = detail::AllocationRecord<Cap>;
     using SizeRec = detail::SizeRecord<Cap>;
     using RegionTree = core::AvlTree<RegionRec, &RegionRec::hook, detail::ByBase<RegionRec>>;
     using SizeTree = core::AvlTree<SizeRec, &SizeRec::hook, detail::BySize<SizeRec>>;
@@ -471,6 +480,7 @@ private:
     static constexpr std::size_t inner_min = inner_cap / 2;
     static constexpr std::uint64_t u64_max = std::numeric_limits<std::uint64_t>::max();
     static_assert(inner_min >= 2);
+    static_assert(!Leaf::punned || leaf_cap <= 32); // the link bits
 
     struct Entry {
         std::uint64_t base;
@@ -572,22 +582,58 @@ private:
         dead.push(n);
     }
 
+    static Node* link_of(const Leaf& lf, unsigned i) {
+        if constexpr (Leaf::punned) {
+            if (((lf.linked >> i) & 1) == 0)
+                return nullptr;
+            Node* n = nullptr;
+            __builtin_memcpy(static_cast<void*>(&n), static_cast<const void*>(&lf.cap[i]), sizeof(n));
+            return n;
+        } else {
+            return lf.link[i];
+        }
+    }
+    // The capability of entry i: a split piece's is in its record (a region start has none).
+    static Cap cap_of(const Leaf& lf, unsigned i) {
+        if constexpr (Leaf::punned) {
+            if (((lf.linked >> i) & 1) != 0)
+                return lf.size[i] != 0 ? record(link_of(lf, i)).cap : Cap{};
+        }
+        return lf.cap[i];
+    }
+    static void set_link(Leaf& lf, unsigned i, Node* link, const Cap& cap) {
+        if constexpr (Leaf::punned) {
+            lf.cap[i] = cap;
+            lf.linked &= ~(std::uint32_t{1} << i);
+            if (link != nullptr) {
+                __builtin_memcpy(static_cast<void*>(&lf.cap[i]), static_cast<const void*>(&link),
+                                 sizeof(link));
+                lf.linked |= std::uint32_t{1} << i;
+            }
+        } else {
+            lf.link[i] = link;
+            lf.cap[i] = cap;
+        }
+    }
     static Entry get(const Leaf& lf, unsigned i) {
-        return Entry{lf.base[i], lf.size[i], lf.gap[i], lf.link[i], lf.cap[i]};
+        return Entry{lf.base[i], lf.size[i], lf.gap[i], link_of(lf, i), cap_of(lf, i)};
     }
     static void put(Leaf& lf, unsigned i, const Entry& e) {
         lf.base[i] = e.base;
         lf.size[i] = e.size;
         lf.gap[i] = e.gap;
-        lf.link[i] = e.link;
-        lf.cap[i] = e.cap;
+        set_link(lf, i, e.link, e.cap);
     }
     static void move_entry(Leaf& d, unsigned di, Leaf& s, unsigned si) {
         d.base[di] = s.base[si];
         d.size[di] = s.size[si];
         d.gap[di] = s.gap[si];
-        d.link[di] = s.link[si];
         d.cap[di] = static_cast<Cap&&>(s.cap[si]);
+        if constexpr (Leaf::punned) {
+            d.linked = (d.linked & ~(std::uint32_t{1} << di)) | (((s.linked >> si) & 1) << di);
+        } else {
+            d.link[di] = s.link[si];
+        }
     }
     static void move_slot(Inner& d, unsigned di, Inner& s, unsigned si) {
         d.key[di] = s.key[si];
@@ -1204,8 +1250,9 @@ private:
             r->base = piece.base;
             r->size = piece.size;
             r->outstanding = piece.size;
+            r->cap = piece.cap;
             ++records_;
-            lf.link[i] = rec;
+            set_link(lf, i, rec, piece.cap);
         }
         if (left && right) {
             // The tail becomes a piece of its own; the freed middle is the head's gap.
@@ -1305,12 +1352,15 @@ private:
         if (is_leaf(level)) {
             Leaf& lf = leaf(n);
             for (unsigned i = 0; i < lf.count; ++i) {
-                if (lf.size[i] == 0 || lf.link[i] == nullptr)
+                Node* link = link_of(lf, i);
+                if (lf.size[i] == 0 || link == nullptr)
                     continue;
-                Record& r = record(lf.link[i]);
+                Record& r = record(link);
                 r.outstanding -= lf.size[i];
-                if (r.outstanding == 0)
-                    nodes_.deallocate(lf.link[i]);
+                if (r.outstanding == 0) {
+                    r.~Record();
+                    nodes_.deallocate(link);
+                }
             }
             lf.~Leaf();
         } else {

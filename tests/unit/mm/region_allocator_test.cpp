@@ -297,6 +297,83 @@ TEST_CASE("each fit policy picks what it promises") {
 
 namespace {
 
+// A capability narrower than a pointer: the leaves keep links in a field of their own.
+struct NarrowCaps {
+    struct Cap {
+        std::uint32_t id = 0;
+        bool operator==(const Cap&) const = default;
+    };
+    aos::Result<Cap> retype(const Cap&, std::uint64_t, std::uint64_t) { return Cap{next++}; }
+    void release(const Cap&, std::uint64_t, std::uint64_t size) { released += size; }
+    void destroy(const Cap&) { ++destroyed; }
+    std::uint32_t next = 1;
+    std::uint64_t released = 0;
+    int destroyed = 0;
+};
+
+} // namespace
+
+TEST_CASE("a capability narrower than a pointer: split allocations keep their records") {
+    NarrowCaps caps;
+    mm_test::HeapNodes<aos::mm::RegionNode<NarrowCaps::Cap>> nodes;
+    {
+        aos::mm::RegionAllocator<NarrowCaps, decltype(nodes)> ra(caps, nodes);
+        REQUIRE(ra.add({}, 0, 64 * mib));
+        std::vector<aos::mm::Allocation<NarrowCaps::Cap>> held;
+        for (int i = 0; i < 200; ++i)
+            held.push_back(*ra.alloc(8 * page));
+        for (std::size_t i = 0; i < held.size(); i += 3) {
+            REQUIRE(ra.free(held[i].base + 2 * page, 2 * page)); // middle: a record and a tail piece
+            REQUIRE(ra.free(held[i].cap, held[i].base, page));   // head: the record's capability
+            require_error_unchanged(ra, Errc::permission_denied,
+                                    [&] { return ra.free(held[i + 1].cap, held[i].base + 7 * page, page); });
+        }
+        CHECK(ra.check_invariants());
+        CHECK(caps.destroyed == 0);
+        for (std::size_t i = 0; i < held.size(); ++i) {
+            if (i % 3 == 0) {
+                REQUIRE(ra.free(held[i].base + page, page));
+                REQUIRE(ra.free(held[i].cap, held[i].base + 4 * page, 4 * page));
+            } else {
+                REQUIRE(ra.free(held[i].base, held[i].size));
+            }
+        }
+        CHECK(caps.destroyed == 200);
+        CHECK(caps.released == 200 * 8 * page);
+        CHECK(ra.stats().free_segments == 1);
+        CHECK(ra.node_count() == 2);
+        CHECK(ra.check_invariants());
+    }
+    CHECK(nodes.live == 0);
+}
+
+TEST_CASE("the destructor gives back every node, records of split allocations included") {
+    Nodes nodes;
+    mm_test::HeapNodes<aos::mm::RegionNode<NarrowCaps::Cap>> narrow_nodes;
+    {
+        mm_test::FakeCaps caps;
+        aos::mm::RegionAllocator<mm_test::FakeCaps, Nodes, BestFit> ra(caps, nodes);
+        NarrowCaps narrow_caps;
+        aos::mm::RegionAllocator<NarrowCaps, decltype(narrow_nodes)> narrow(narrow_caps, narrow_nodes);
+        REQUIRE(ra.add(caps.original(64 * mib), 0, 64 * mib));
+        REQUIRE(narrow.add({}, 0, 64 * mib));
+        for (int i = 0; i < 100; ++i) {
+            auto a = *ra.alloc(4 * page);
+            REQUIRE(ra.free(a.base + page, page));
+            auto b = *narrow.alloc(4 * page);
+            REQUIRE(narrow.free(b.base + page, page));
+        }
+        CHECK(ra.check_invariants());
+        CHECK(narrow.check_invariants());
+        CHECK(nodes.live == static_cast<long>(ra.node_count()));
+        CHECK(nodes.live > 100); // the records
+    }
+    CHECK(nodes.live == 0);
+    CHECK(narrow_nodes.live == 0);
+}
+
+namespace {
+
 // The reference model: free segments in a std::map scanned linearly, live pieces in another.
 struct Model {
     struct Seg {
