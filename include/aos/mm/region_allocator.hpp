@@ -474,8 +474,8 @@ private:
     static constexpr std::size_t leaf_cap = Leaf::capacity;
     static constexpr std::size_t inner_cap = Inner::capacity;
     // A leaf goes away only when empty: an erase then never reads a (cold) sibling leaf, and a leaf split
-    // while appending can leave the old leaf full. Inner nodes stay at least half full, which bounds the
-    // height at O(log n) whatever the leaves hold.
+    // while appending can leave the old leaf full. Inner nodes keep at least three of seven children,
+    // which bounds the height at O(log n) whatever the leaves hold.
     static constexpr std::size_t leaf_min = 1;
     static constexpr std::size_t inner_min = inner_cap / 2;
     static constexpr std::uint64_t u64_max = std::numeric_limits<std::uint64_t>::max();
