@@ -818,14 +818,14 @@ private:
                 continue;
             }
             if (s > 0 && count_of(parent.child[s - 1], l) > minimum) {
-                borrow_from_left(parent.child[s - 1], n, l);
+                borrow_from_left(parent.child[s - 1], n);
                 refresh_slot(parent, s - 1, l);
                 refresh_slot(parent, s, l);
                 fix_up(p, l - 1);
                 return;
             }
             if (s + 1 < parent.count && count_of(parent.child[s + 1], l) > minimum) {
-                borrow_from_right(n, parent.child[s + 1], l);
+                borrow_from_right(n, parent.child[s + 1]);
                 refresh_slot(parent, s, l);
                 refresh_slot(parent, s + 1, l);
                 fix_up(p, l - 1);
@@ -841,34 +841,19 @@ private:
             --l;
         }
     }
-    void borrow_from_left(Node* from, Node* to, int level) {
-        if (is_leaf(level)) {
-            Leaf& s = leaf(from);
-            Leaf& d = leaf(to);
-            Entry e = get(s, s.count - 1);
-            leaf_erase(s, s.count - 1);
-            leaf_insert(d, 0, e);
-        } else {
-            Inner& s = inner(from);
-            Inner& d = inner(to);
-            unsigned last = s.count - 1;
-            inner_insert(d, 0, s.key[last], s.sum[last], s.child[last]);
-            inner_erase(s, last);
-        }
+    // Inner nodes only: leaves never borrow, they go when empty.
+    static void borrow_from_left(Node* from, Node* to) {
+        Inner& s = inner(from);
+        Inner& d = inner(to);
+        unsigned last = s.count - 1;
+        inner_insert(d, 0, s.key[last], s.sum[last], s.child[last]);
+        inner_erase(s, last);
     }
-    void borrow_from_right(Node* to, Node* from, int level) {
-        if (is_leaf(level)) {
-            Leaf& s = leaf(from);
-            Leaf& d = leaf(to);
-            Entry e = get(s, 0);
-            leaf_erase(s, 0);
-            leaf_insert(d, d.count, e);
-        } else {
-            Inner& s = inner(from);
-            Inner& d = inner(to);
-            inner_insert(d, d.count, s.key[0], s.sum[0], s.child[0]);
-            inner_erase(s, 0);
-        }
+    static void borrow_from_right(Node* to, Node* from) {
+        Inner& s = inner(from);
+        Inner& d = inner(to);
+        inner_insert(d, d.count, s.key[0], s.sum[0], s.child[0]);
+        inner_erase(s, 0);
     }
 
     // The path to the last entry with base <= addr; false when every entry lies above addr.
