@@ -372,6 +372,28 @@ TEST_CASE("the destructor gives back every node, records of split allocations in
     CHECK(narrow_nodes.live == 0);
 }
 
+TEST_CASE("a tree of many levels grows and shrinks back to one leaf") {
+    std::mt19937_64 rng(aos_test::seed("region_allocator grow and shrink"));
+    Fixture<FirstFit> f;
+    REQUIRE(f.ra.add(f.caps.original(256 * mib), 0, 256 * mib));
+    std::vector<aos::mm::Allocation<mm_test::FakeCap>> held;
+    for (int i = 0; i < 20000; ++i)
+        held.push_back(*f.ra.alloc(page));
+    REQUIRE(f.ra.check_invariants());
+    REQUIRE(f.ra.nodes_per_call() >= 8); // at least five levels: inner nodes split, borrow and merge below
+    std::shuffle(held.begin(), held.end(), rng);
+    for (std::size_t i = 0; i < held.size(); ++i) {
+        REQUIRE(f.ra.free(held[i].base, held[i].size));
+        if (i % 1000 == 0 && !f.ra.check_invariants())
+            FAIL("after " << i << " frees: invariants broken");
+    }
+    CHECK(f.ra.node_count() == 2);
+    CHECK(f.ra.nodes_per_call() == 4); // one leaf
+    CHECK(f.ra.stats().free_segments == 1);
+    CHECK(f.ra.check_invariants());
+    CHECK(f.caps.live_derived() == 0);
+}
+
 namespace {
 
 // The reference model: free segments in a std::map scanned linearly, live pieces in another.
