@@ -1,6 +1,7 @@
 // aos::mm::RegionAllocator: the physical memory manager init runs over RAM capabilities. It splits the
 // original regions it is given into allocations, each with a capability for exactly its range, takes back
-// whole allocations or sub-ranges of one, and finds fits in O(log n) on an augmented AVL tree.
+// whole allocations or sub-ranges of one, and finds fits in O(log n) on a B+ tree of allocated pieces
+// whose free gaps are aggregated (largest gap per subtree).
 //
 //   aos::mm::RegionAllocator<MyCaps, MySlab> mm(caps, slab);     // FirstFit, NullLock
 //   AOS_TRY(mm.add(ram_cap, 0x4000'0000, 256 << 20));
@@ -18,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <new>
 #include <type_traits>
 
 namespace aos::mm {
@@ -37,33 +39,128 @@ concept CapPolicy = requires(P& p, const typename P::Cap& c, std::uint64_t offse
     { p.destroy(c) } -> std::same_as<void>;
 };
 
-// Fit policies, all O(log n) in the number of free segments when the alignment does not exceed a page
-// (larger alignments also visit the big-enough segments that miss the alignment). Init picks one for its
+// Fit policies, all O(log n) in the number of allocations when the alignment does not exceed a page
+// (larger alignments also visit the big-enough gaps that miss the alignment). Init picks one for its
 // memory server (BestFit keeps large holes for large requests); hosted tests run all three against a model.
 struct FirstFit {}; // lowest address: the classic behaviour
-struct BestFit {};  // smallest segment that fits, lowest address among equals
+struct BestFit {};  // smallest free segment that fits, lowest address among equals
 struct NextFit {};  // lowest address at or after the end of the previous allocation, wrapping around
 
 template <class F>
 concept FitPolicy = std::same_as<F, FirstFit> || std::same_as<F, BestFit> || std::same_as<F, NextFit>;
 
-// One metadata node. The same type serves as an original region, a free segment, an allocated piece and
-// an allocation record, so a single slab feeds the allocator.
 template <class Cap>
-struct alignas(64) RegionNode {
-    // What a tree descent reads comes first: one cache line per visited node (the alignment keeps it so).
-    core::TreeHook<RegionNode> hook; // the regions tree, or the segments tree (free and allocated)
+struct RegionNode;
+
+namespace detail {
+
+// The node layouts. Every piece of metadata lives in one RegionNode (so one slab feeds the allocator), and
+// the tree's nodes are a few cache lines wide: a descent at 10^5 allocations touches ~7 nodes instead of
+// the ~20 of a binary tree, and the whole tree fits in a last-level cache.
+inline constexpr std::size_t region_node_target = 256;
+inline constexpr std::size_t region_inner_fanout = 7;
+
+// What an inner node knows of a child's free gaps: the largest, and (in pages, saturating) the most that
+// a request aligned to 128 KiB or to 1 MiB could use of any of them. Large alignments otherwise send a
+// first-fit descent into subtrees whose big-enough gaps all miss the alignment.
+struct GapSummary {
+    static constexpr std::uint64_t align_a = std::uint64_t{1} << 17;
+    static constexpr std::uint64_t align_b = std::uint64_t{1} << 20;
+    static constexpr std::uint32_t saturated = ~std::uint32_t{0};
+
+    std::uint64_t max = 0;
+    std::uint32_t usable_a = 0;
+    std::uint32_t usable_b = 0;
+    bool operator==(const GapSummary&) const = default;
+};
+
+// A leaf of the entry tree: entries sorted by base, in arrays so that a scan reads only what it compares.
+// An entry is an allocated piece [base, base + size) or, with size 0, the start of an original region;
+// `gap` is the free space that follows it up to the next entry or the end of its region (so free space
+// never spans two regions, and coalescing is implicit). An entry's link is a piece's allocation record
+// once the allocation was split or trimmed (null while the piece is the whole allocation; the capability
+// then moves to the record), or a region start's region. A capability that is plain bytes at least a
+// pointer wide holds the link itself when there is one (bit i of `linked`), which saves a field per entry.
+template <class Cap>
+inline constexpr bool link_in_cap = std::is_trivially_copyable_v<Cap> && sizeof(Cap) >= sizeof(void*);
+
+template <class Cap>
+struct RegionLeaf {
+    static constexpr bool punned = link_in_cap<Cap>;
+    static constexpr std::size_t entry_bytes = 3 * sizeof(std::uint64_t) + sizeof(Cap) + (punned ? 0 : 8);
+    static constexpr std::size_t fit = (region_node_target - 16) / entry_bytes;
+    static constexpr std::size_t capacity = fit >= 4 ? fit : 4;
+
+    std::uint32_t count = 0;
+    std::uint32_t linked = 0; // punned: bit i set when cap[i] holds entry i's link
+    std::uint64_t base[capacity] = {};
+    std::uint64_t size[capacity] = {};
+    std::uint64_t gap[capacity] = {};
+    Cap cap[capacity] = {};
+    RegionNode<Cap>* link[punned ? 1 : capacity] = {}; // not punned: the links
+};
+
+// An inner node: per child, the lowest base in it, the summary of its gaps, and the child.
+template <class Cap>
+struct RegionInner {
+    static constexpr std::size_t capacity = region_inner_fanout;
+
+    std::uint32_t count = 0;
+    std::uint64_t key[capacity] = {};
+    GapSummary sum[capacity] = {};
+    RegionNode<Cap>* child[capacity] = {};
+};
+
+// An original region, in a small AVL tree of regions (an embedder adds a handful).
+template <class Cap>
+struct RegionRecord {
+    core::TreeHook<RegionRecord> hook;
+    RegionNode<Cap>* self = nullptr;
     std::uint64_t base = 0;
     std::uint64_t size = 0;
-    std::uint64_t max_size = 0; // segments tree: augmented, the largest free segment in the subtree
-
-    core::TreeHook<RegionNode> size_hook; // BestFit: free segments keyed by (size, base)
-    RegionNode* region = nullptr;         // free segment, piece: the original region it lies in
-    RegionNode* record = nullptr;         // piece: the allocation it belongs to; null: a free segment
-    std::uint64_t outstanding = 0;        // record: bytes of it still handed out
-    Cap cap{};                            // region: the original capability; record: the derived one
-
+    Cap cap{};
     std::uint64_t end() const { return base + size; }
+};
+
+// An allocation that was split or trimmed by a partial free: where it started (capability offsets are
+// relative to it), how long it was, the bytes of it still handed out, and its capability.
+template <class Cap>
+struct AllocationRecord {
+    std::uint64_t base = 0;
+    std::uint64_t size = 0;
+    std::uint64_t outstanding = 0;
+    Cap cap{};
+};
+
+// BestFit: a free segment keyed by (size, start) in the size index.
+template <class Cap>
+struct SizeRecord {
+    core::TreeHook<SizeRecord> hook;
+    RegionNode<Cap>* self = nullptr;
+    SizeRecord* next_spare = nullptr;
+    std::uint64_t size = 0;
+    std::uint64_t start = 0;
+};
+
+template <class... T>
+constexpr std::size_t max_sizeof() {
+    std::size_t m = 0;
+    ((m = sizeof(T) > m ? sizeof(T) : m), ...);
+    return m;
+}
+
+} // namespace detail
+
+// The one metadata node type: raw storage that holds a tree leaf, a tree inner node, an original region,
+// an allocation record or a BestFit size-index entry. Slabs feeding a RegionAllocator hold these.
+template <class Cap>
+struct alignas(64) RegionNode {
+    static constexpr std::size_t bytes =
+        (detail::max_sizeof<detail::RegionLeaf<Cap>, detail::RegionInner<Cap>, detail::RegionRecord<Cap>,
+                            detail::AllocationRecord<Cap>, detail::SizeRecord<Cap>>() +
+         63) /
+        64 * 64;
+    alignas(64) std::byte storage[bytes];
 };
 
 template <class Cap>
@@ -89,19 +186,11 @@ struct ByBase {
     static bool less(const N& a, const N& b) { return a.base < b.base; }
 };
 
-// Free segments and pieces share one tree (the neighbours of a freed range are its tree neighbours); the
-// aggregate counts free segments only (a piece has record set).
-template <class N>
-struct Segments {
-    static bool less(const N& a, const N& b) { return a.base < b.base; }
-    static bool aggregate(N& n, const N* l, const N* r) {
-        return core::update_max(n, n.record == nullptr ? n.size : std::uint64_t{0}, l, r, &N::max_size);
-    }
-};
-
 template <class N>
 struct BySize {
-    static bool less(const N& a, const N& b) { return a.size != b.size ? a.size < b.size : a.base < b.base; }
+    static bool less(const N& a, const N& b) {
+        return a.size != b.size ? a.size < b.size : a.start < b.start;
+    }
 };
 
 constexpr bool is_pow2(std::uint64_t x) {
@@ -118,10 +207,14 @@ public:
     using Node = RegionNode<Cap>;
     using Alloc = Allocation<Cap>;
 
-    // Nodes one call may need at most: alloc (record, piece, split-off free segment), free (split-off piece,
-    // new free segment), add (region, free segment). Slabs feeding the allocator keep at least this many
-    // per concurrent caller in reserve.
-    static constexpr std::size_t max_nodes_per_call = 3;
+    // The tree's height is bounded by the address space: at most 2^53 entries (pieces of at least a page
+    // and region starts), inner nodes with at least three children below the root.
+    static constexpr int max_height = 36;
+    // Nodes one call may need at most: a leaf split at every level and a new root, an allocation record
+    // and a BestFit size entry. In practice a call needs none (a leaf has room) or one; a slab feeding the
+    // allocator keeps `nodes_per_call()` per concurrent caller in reserve (the tree's height + 3: 10 at
+    // 10^5 allocations).
+    static constexpr std::size_t max_nodes_per_call = max_height + 3;
 
     RegionAllocator(Caps& caps, NodeAlloc& nodes) : caps_(caps), nodes_(nodes) {}
     RegionAllocator(const RegionAllocator&) = delete;
@@ -129,42 +222,67 @@ public:
 
     // Returns every node to the node allocator. Capabilities are the embedder's: none is destroyed here.
     ~RegionAllocator() {
-        by_size_.clear();
-        while (Node* n = segs_.first()) {
-            must(segs_.erase(*n));
-            if (Node* rec = n->record) {
-                rec->outstanding -= n->size;
-                if (rec->outstanding == 0)
-                    nodes_.deallocate(rec);
+        if (root_ != nullptr)
+            release_subtree(root_, 0);
+        if constexpr (best_fit) {
+            while (SizeRec* s = by_size_.first()) {
+                must(by_size_.erase(*s));
+                nodes_.deallocate(s->self);
             }
-            nodes_.deallocate(n);
+            while (spares_ != nullptr) {
+                SizeRec* s = spares_;
+                spares_ = s->next_spare;
+                nodes_.deallocate(s->self);
+            }
         }
-        while (Node* r = regions_.first()) {
+        while (RegionRec* r = regions_.first()) {
             must(regions_.erase(*r));
-            nodes_.deallocate(r);
+            nodes_.deallocate(r->self);
         }
+    }
+
+    // What one call may need now: a split at every level of the tree, a new root, a record, a size entry.
+    std::size_t nodes_per_call() const {
+        core::LockGuard guard(lock_);
+        return static_cast<std::size_t>(height_) + 3;
     }
 
     // Adds the original region [base, base + size) held by `cap`. Errors: zero_size, misaligned (base or
     // size not page-aligned), overflow (the range wraps), overlap (with a region already added), no_memory.
     Result<void> add(const Cap& cap, std::uint64_t base, std::uint64_t size) {
         AOS_TRY(check_range(base, size));
-        NodeBatch<Node, 2> batch;
-        AOS_TRY(batch.take(nodes_));
+        Batch batch;
         Result<void> result = ok();
-        {
-            core::LockGuard guard(lock_);
-            if (overlaps_region(base, base + size)) {
-                result = error(Errc::overlap);
-            } else {
-                Node* region = batch.pop();
-                region->base = base;
-                region->size = size;
-                region->cap = cap;
-                must(regions_.insert(*region));
-                insert_free(*batch.pop(), base, size, region);
-                total_ += size;
-                free_bytes_ += size;
+        for (;;) {
+            std::size_t need = 0;
+            {
+                core::LockGuard guard(lock_);
+                if (overlaps_region(base, base + size)) {
+                    result = error(Errc::overlap);
+                    break;
+                }
+                Path p;
+                unsigned pos = insert_position(base, p);
+                need = 1 + split_nodes(p) + (best_fit ? 1 : 0);
+                if (need <= batch.count) {
+                    Node* rn = batch.pop();
+                    RegionRec* region = ::new (static_cast<void*>(rn->storage)) RegionRec();
+                    region->self = rn;
+                    region->base = base;
+                    region->size = size;
+                    region->cap = cap;
+                    must(regions_.insert(*region));
+                    Entry e{base, 0, size, rn, Cap{}};
+                    add_entry_gap(e, batch);
+                    insert_at(p, pos, e, batch);
+                    total_ += size;
+                    free_bytes_ += size;
+                    break;
+                }
+            }
+            if (Result<void> taken = batch.take(nodes_, need); !taken) {
+                result = taken;
+                break;
             }
         }
         batch.give_back(nodes_);
@@ -193,31 +311,31 @@ public:
             align = arch::page_size;
         bool whole = lo == 0 && hi == u64_max;
 
-        NodeBatch<Node, max_nodes_per_call> batch;
+        Batch batch;
         Result<Alloc> result = error(Errc::no_memory);
-        // As in free: nodes are taken outside the lock, as many as the fit found needs (an exact fit needs
-        // just the record), and the search is repeated after taking more. To search only once in the usual
-        // case, the most a fit can need is taken up front; if that fails (take then keeps none), the loop
-        // takes what the fit found needs.
-        (void)batch.take(nodes_);
+        // Nodes are taken outside the lock (taking one may refill a slab from this very allocator, which
+        // changes the tree), as many as the fit found needs, and the search is repeated after taking more.
+        // Usually a leaf has room and no node is needed; BestFit always needs the new entry's size record.
+        if constexpr (best_fit)
+            (void)batch.take(nodes_, 1);
         for (;;) {
             std::size_t need = 0;
             {
                 core::LockGuard guard(lock_);
+                Path p;
                 std::uint64_t start = 0;
-                Node* seg =
-                    whole ? find_by_policy(size, align, start) : find_in_range(size, align, lo, hi, start);
-                if (seg == nullptr)
+                bool found =
+                    whole ? find_by_policy(size, align, p, start) : find_in(size, align, lo, hi, p, start);
+                if (!found)
                     break;
-                bool left = start > seg->base;
-                bool right = start + size < seg->end();
-                need = 1 + (left || right ? 1 : 0) + (left && right ? 1 : 0);
+                need = split_nodes(p) + (best_fit ? 1 : 0);
                 if (need <= batch.count) {
-                    Result<Cap> cap = caps_.retype(seg->region->cap, start - seg->region->base, size);
+                    const RegionRec* region = region_of(start);
+                    Result<Cap> cap = caps_.retype(region->cap, start - region->base, size);
                     if (!cap) {
                         result = error(cap.error());
                     } else {
-                        commit_alloc(*seg, start, size, *cap, batch);
+                        commit_alloc(p, start, size, *cap, batch);
                         result = Alloc{start, size, *cap};
                     }
                     break;
@@ -246,132 +364,582 @@ public:
         return free_checked(&cap, base, size);
     }
 
-    // Metadata nodes held: regions, free segments, pieces and allocation records.
+    // Metadata nodes held: regions, tree nodes, allocation records and (BestFit) size entries.
     std::size_t node_count() const {
         core::LockGuard guard(lock_);
-        return regions_.size() + segs_.size() + records_;
+        return regions_.size() + tree_nodes_ + records_ + (best_fit ? entries_ : 0);
     }
 
     RegionStats stats() const {
         core::LockGuard guard(lock_);
-        Node* root = segs_.root();
         return RegionStats{total_, free_bytes_, total_ - free_bytes_, free_count_,
-                           root != nullptr ? root->max_size : 0};
+                           root_ != nullptr ? node_summary(root_, 0).max : 0};
     }
 
-    // Checks every tree, that free segments and pieces tile each region exactly, that free segments of one
-    // region are coalesced, and the counters. O(n).
+    // Checks the tree (fill, keys and maxima exact, entries sorted), that pieces and gaps tile each region
+    // exactly and start with the region's own entry, the records, the size index and the counters. O(n).
     [[nodiscard]] bool check_invariants() const {
         core::LockGuard guard(lock_);
-        if (!regions_.check_invariants() || !segs_.check_invariants())
+        if (!regions_.check_invariants())
             return false;
-        if constexpr (std::same_as<Fit, BestFit>) {
-            if (!by_size_.check_invariants() || by_size_.size() != free_count_)
+        std::size_t nodes = 0;
+        std::size_t entries = 0;
+        if (root_ != nullptr) {
+            std::uint64_t first = 0;
+            Summary sum;
+            std::uint64_t prev = 0;
+            bool any = false;
+            if (!check_subtree(root_, 0, first, sum, prev, any, nodes, entries))
                 return false;
         }
+        if (nodes != tree_nodes_ || entries != entries_ || (root_ == nullptr) != (height_ == 0))
+            return false;
         std::uint64_t total = 0;
         std::uint64_t free_bytes = 0;
         std::size_t free_count = 0;
-        const Node* s = segs_.first();
-        const Node* prev_region = nullptr;
-        for (const Node* r = regions_.first(); r != nullptr; r = RegionTree::next(*r)) {
-            if (r->size == 0 || (prev_region != nullptr && prev_region->end() > r->base))
+        Path p;
+        bool more = first_entry(p);
+        const RegionRec* prev_region = nullptr;
+        for (const RegionRec* r = regions_.first(); r != nullptr; r = RegionTree::next(*r)) {
+            if (r->size == 0 || r->self == nullptr ||
+                (prev_region != nullptr && prev_region->end() > r->base))
                 return false;
             total += r->size;
+            if (!more)
+                return false;
+            Entry e = entry(p);
+            if (e.base != r->base || e.size != 0 || e.link != r->self)
+                return false; // a region starts with its own entry
             std::uint64_t pos = r->base;
-            bool prev_free = false;
-            for (; pos < r->end(); s = SegTree::next(*s)) {
-                if (s == nullptr || s->base != pos || s->region != r || s->size == 0 ||
-                    !arch::page_aligned(s->size))
-                    return false; // a hole, an overlap or a stray segment
-                bool is_free = s->record == nullptr;
-                if (is_free) {
-                    if (prev_free)
-                        return false; // not coalesced
-                    if constexpr (std::same_as<Fit, BestFit>) {
-                        if (!by_size_.contains(*s))
+            for (;;) {
+                if (e.size != 0) {
+                    if (e.base != pos || !arch::page_aligned(e.size) || e.size > r->end() - e.base)
+                        return false;
+                    if (e.link != nullptr) {
+                        const auto& rec = record(e.link);
+                        if (e.base < rec.base || e.base + e.size > rec.base + rec.size ||
+                            rec.outstanding < e.size)
                             return false;
                     }
-                    free_bytes += s->size;
-                    ++free_count;
-                } else {
-                    const Node* rec = s->record;
-                    if (s->base < rec->base || s->end() > rec->end() || rec->outstanding < s->size ||
-                        s->size_hook.linked())
-                        return false;
                 }
-                prev_free = is_free;
-                pos = s->end();
+                if (!arch::page_aligned(e.gap) || e.gap > r->end() - e.base - e.size)
+                    return false;
+                if (e.gap != 0) {
+                    free_bytes += e.gap;
+                    ++free_count;
+                    if constexpr (best_fit) {
+                        std::uint64_t start = e.base + e.size;
+                        if (by_size_.find([&](const SizeRec& s) { return size_probe(s, e.gap, start); }) ==
+                            nullptr)
+                            return false;
+                    }
+                }
+                pos = e.base + e.size + e.gap;
+                more = next_entry(p);
+                if (!more)
+                    break;
+                e = entry(p);
+                if (e.size == 0)
+                    break; // the next region's entry
             }
             if (pos != r->end())
                 return false;
             prev_region = r;
         }
-        return s == nullptr && total == total_ && free_bytes == free_bytes_ && free_count == free_count_;
+        if (more)
+            return false; // an entry outside every region
+        if constexpr (best_fit) {
+            std::size_t spares = 0;
+            for (const SizeRec* s = spares_; s != nullptr; s = s->next_spare)
+                ++spares;
+            if (!by_size_.check_invariants() || by_size_.size() != free_count ||
+                by_size_.size() + spares != entries_)
+                return false;
+        }
+        return total == total_ && free_bytes == free_bytes_ && free_count == free_count_;
     }
 
 private:
-    // free, with the capability check when cap is given.
-    Result<void> free_checked(const Cap* cap, std::uint64_t base, std::uint64_t size) {
-        AOS_TRY(check_range(base, size));
-        std::uint64_t end = base + size;
-        NodeBatch<Node, 2> batch;
-        Node* dead[3] = {};
-        std::size_t ndead = 0;
-        Result<void> result = ok();
-        // Nodes are taken only as needed, outside the lock (taking one may refill a slab from this very
-        // allocator, which changes the tree: hence the re-check). Freeing a whole piece needs none, so an
-        // allocator whose slab ran dry can always take back whole allocations.
-        for (;;) {
-            std::size_t need = 0;
-            {
-                core::LockGuard guard(lock_);
-                Result<Node*> piece = find_piece(base, end);
-                if (!piece) {
-                    result = error(piece.error());
-                    break;
-                }
-                if constexpr (std::equality_comparable<Cap>) {
-                    if (cap != nullptr && !((*piece)->record->cap == *cap)) {
-                        result = error(Errc::permission_denied);
-                        break;
-                    }
-                }
-                Neighbours nb = free_neighbours(**piece, base, end);
-                need = nodes_needed(**piece, base, end, nb);
-                if (need <= batch.count) {
-                    commit_free(**piece, base, end, nb, batch, dead, ndead);
-                    break;
-                }
-            }
-            if (Result<void> taken = batch.take(nodes_, need); !taken) {
-                result = taken;
-                break;
-            }
-        }
-        batch.give_back(nodes_);
-        for (std::size_t i = 0; i < ndead; ++i)
-            nodes_.deallocate(dead[i]);
-        return result;
-    }
+    using Leaf = detail::RegionLeaf<Cap>;
+    using Inner = detail::RegionInner<Cap>;
+    using RegionRec = detail::RegionRecord<Cap>;
+    using Record = detail::AllocationRecord<Cap>;
+    using SizeRec = detail::SizeRecord<Cap>;
+    using RegionTree = core::AvlTree<RegionRec, &RegionRec::hook, detail::ByBase<RegionRec>>;
+    using SizeTree = core::AvlTree<SizeRec, &SizeRec::hook, detail::BySize<SizeRec>>;
+    using Batch = NodeBatch<Node, max_nodes_per_call>;
+    using Summary = detail::GapSummary;
 
-    using RegionTree = core::AvlTree<Node, &Node::hook, detail::ByBase<Node>>;
-    using SegTree = core::AvlTree<Node, &Node::hook, detail::Segments<Node>>;
-    using SizeTree = core::AvlTree<Node, &Node::size_hook, detail::BySize<Node>>;
+    static constexpr bool best_fit = std::same_as<Fit, BestFit>;
+    static constexpr std::size_t leaf_cap = Leaf::capacity;
+    static constexpr std::size_t inner_cap = Inner::capacity;
+    // A leaf goes away only when empty: an erase then never reads a (cold) sibling leaf, and a leaf split
+    // while appending can leave the old leaf full. Inner nodes keep at least three of seven children,
+    // which bounds the height at O(log n) whatever the leaves hold.
+    static constexpr std::size_t leaf_min = 1;
+    static constexpr std::size_t inner_min = inner_cap / 2;
     static constexpr std::uint64_t u64_max = std::numeric_limits<std::uint64_t>::max();
+    static_assert(inner_min >= 2);
+    static_assert(!Leaf::punned || leaf_cap <= 32); // the link bits
 
-    // The free segments next to a range being freed that it coalesces with (same original region only: a
-    // retype needs one source capability).
-    struct Neighbours {
-        Node* prev = nullptr;
-        Node* next = nullptr;
+    struct Entry {
+        std::uint64_t base;
+        std::uint64_t size;
+        std::uint64_t gap;
+        Node* link;
+        Cap cap;
+    };
+
+    // A position in the tree: the node at each level from the root (0) down to the leaf, and the child or
+    // entry index taken there. Searches return one; changes work along it.
+    struct Path {
+        Node* node[max_height];
+        unsigned idx[max_height];
+    };
+
+    // Nodes given back after the lock is released.
+    struct Dead {
+        Node* nodes[max_height + 4] = {};
+        std::size_t count = 0;
+        void push(Node* n) {
+            AOS_ASSERT(count < max_height + 4);
+            nodes[count++] = n;
+        }
     };
 
     static void must(Result<void> r) { AOS_ASSERT(r.has_value()); }
     static constexpr std::uint64_t round_up(std::uint64_t x, std::uint64_t a) {
         return (x + a - 1) & ~(a - 1);
     }
-    static bool is_free(const Node& n) { return n.record == nullptr; }
+
+    // A node is a few lines wide and a visit reads more than one of them (keys, then the chosen child);
+    // fetching them all at once turns the misses of a cold node into one wait instead of several.
+    static void prefetch(const Node* n) {
+        for (std::size_t off = 0; off < sizeof(Node); off += 64)
+            __builtin_prefetch(n->storage + off);
+    }
+
+    static Leaf& leaf(Node* n) { return *std::launder(reinterpret_cast<Leaf*>(n->storage)); }
+    static Inner& inner(Node* n) { return *std::launder(reinterpret_cast<Inner*>(n->storage)); }
+    static Record& record(Node* n) { return *std::launder(reinterpret_cast<Record*>(n->storage)); }
+
+    bool is_leaf(int level) const { return level == height_ - 1; }
+    std::uint32_t count_of(Node* n, int level) const {
+        return is_leaf(level) ? leaf(n).count : inner(n).count;
+    }
+    std::uint64_t first_key(Node* n, int level) const {
+        return is_leaf(level) ? leaf(n).base[0] : inner(n).key[0];
+    }
+    // Pages of [gs, ge) usable from its first multiple of align on, saturating.
+    static std::uint32_t usable_pages(std::uint64_t gs, std::uint64_t ge, std::uint64_t align) {
+        if (gs > u64_max - (align - 1))
+            return 0;
+        std::uint64_t s = round_up(gs, align);
+        std::uint64_t pages = s < ge ? (ge - s) >> arch::page_shift : 0;
+        return pages < Summary::saturated ? static_cast<std::uint32_t>(pages) : Summary::saturated;
+    }
+    static void merge_summary(Summary& into, const Summary& s) {
+        into.max = s.max > into.max ? s.max : into.max;
+        into.usable_a = s.usable_a > into.usable_a ? s.usable_a : into.usable_a;
+        into.usable_b = s.usable_b > into.usable_b ? s.usable_b : into.usable_b;
+    }
+    Summary node_summary(Node* n, int level) const {
+        Summary m;
+        if (is_leaf(level)) {
+            const Leaf& lf = leaf(n);
+            for (std::uint32_t i = 0; i < lf.count; ++i) {
+                if (lf.gap[i] == 0)
+                    continue;
+                std::uint64_t gs = lf.base[i] + lf.size[i];
+                std::uint64_t ge = gs + lf.gap[i];
+                merge_summary(m, Summary{lf.gap[i], usable_pages(gs, ge, Summary::align_a),
+                                         usable_pages(gs, ge, Summary::align_b)});
+            }
+        } else {
+            const Inner& in = inner(n);
+            for (std::uint32_t i = 0; i < in.count; ++i)
+                merge_summary(m, in.sum[i]);
+        }
+        return m;
+    }
+
+    Node* make_leaf(Node* n) {
+        ::new (static_cast<void*>(n->storage)) Leaf();
+        ++tree_nodes_;
+        return n;
+    }
+    Node* make_inner(Node* n) {
+        ::new (static_cast<void*>(n->storage)) Inner();
+        ++tree_nodes_;
+        return n;
+    }
+    void kill_tree_node(Node* n, int level, Dead& dead) {
+        if (is_leaf(level))
+            leaf(n).~Leaf();
+        else
+            inner(n).~Inner();
+        --tree_nodes_;
+        dead.push(n);
+    }
+
+    static Node* link_of(const Leaf& lf, unsigned i) {
+        if constexpr (Leaf::punned) {
+            if (((lf.linked >> i) & 1) == 0)
+                return nullptr;
+            Node* n = nullptr;
+            __builtin_memcpy(static_cast<void*>(&n), static_cast<const void*>(&lf.cap[i]), sizeof(n));
+            return n;
+        } else {
+            return lf.link[i];
+        }
+    }
+    // The capability of entry i: a split piece's is in its record (a region start has none).
+    static Cap cap_of(const Leaf& lf, unsigned i) {
+        if constexpr (Leaf::punned) {
+            if (((lf.linked >> i) & 1) != 0)
+                return lf.size[i] != 0 ? record(link_of(lf, i)).cap : Cap{};
+        }
+        return lf.cap[i];
+    }
+    static void set_link(Leaf& lf, unsigned i, Node* link, const Cap& cap) {
+        if constexpr (Leaf::punned) {
+            lf.cap[i] = cap;
+            lf.linked &= ~(std::uint32_t{1} << i);
+            if (link != nullptr) {
+                __builtin_memcpy(static_cast<void*>(&lf.cap[i]), static_cast<const void*>(&link),
+                                 sizeof(link));
+                lf.linked |= std::uint32_t{1} << i;
+            }
+        } else {
+            lf.link[i] = link;
+            lf.cap[i] = cap;
+        }
+    }
+    static Entry get(const Leaf& lf, unsigned i) {
+        return Entry{lf.base[i], lf.size[i], lf.gap[i], link_of(lf, i), cap_of(lf, i)};
+    }
+    static void put(Leaf& lf, unsigned i, const Entry& e) {
+        lf.base[i] = e.base;
+        lf.size[i] = e.size;
+        lf.gap[i] = e.gap;
+        set_link(lf, i, e.link, e.cap);
+    }
+    static void move_entry(Leaf& d, unsigned di, Leaf& s, unsigned si) {
+        d.base[di] = s.base[si];
+        d.size[di] = s.size[si];
+        d.gap[di] = s.gap[si];
+        d.cap[di] = static_cast<Cap&&>(s.cap[si]);
+        if constexpr (Leaf::punned) {
+            d.linked = (d.linked & ~(std::uint32_t{1} << di)) | (((s.linked >> si) & 1) << di);
+        } else {
+            d.link[di] = s.link[si];
+        }
+    }
+    static void move_slot(Inner& d, unsigned di, Inner& s, unsigned si) {
+        d.key[di] = s.key[si];
+        d.sum[di] = s.sum[si];
+        d.child[di] = s.child[si];
+    }
+    static void leaf_insert(Leaf& lf, unsigned pos, const Entry& e) {
+        for (unsigned i = lf.count; i > pos; --i)
+            move_entry(lf, i, lf, i - 1);
+        put(lf, pos, e);
+        ++lf.count;
+    }
+    static void leaf_erase(Leaf& lf, unsigned pos) {
+        for (unsigned i = pos; i + 1 < lf.count; ++i)
+            move_entry(lf, i, lf, i + 1);
+        --lf.count;
+        lf.cap[lf.count] = Cap{};
+    }
+    static void inner_insert(Inner& in, unsigned pos, std::uint64_t key, const Summary& sum, Node* child) {
+        for (unsigned i = in.count; i > pos; --i)
+            move_slot(in, i, in, i - 1);
+        in.key[pos] = key;
+        in.sum[pos] = sum;
+        in.child[pos] = child;
+        ++in.count;
+    }
+    static void inner_erase(Inner& in, unsigned pos) {
+        for (unsigned i = pos; i + 1 < in.count; ++i)
+            move_slot(in, i, in, i + 1);
+        --in.count;
+    }
+    // Moves items [from, count) of n to the end of the (right-hand) node d.
+    void move_tail(Node* n, Node* d, unsigned from, int level) {
+        if (is_leaf(level)) {
+            Leaf& s = leaf(n);
+            Leaf& t = leaf(d);
+            for (unsigned i = from; i < s.count; ++i)
+                move_entry(t, t.count++, s, i);
+            for (unsigned i = from; i < s.count; ++i)
+                s.cap[i] = Cap{};
+            s.count = from;
+        } else {
+            Inner& s = inner(n);
+            Inner& t = inner(d);
+            for (unsigned i = from; i < s.count; ++i)
+                move_slot(t, t.count++, s, i);
+            s.count = from;
+        }
+    }
+    void refresh_slot(Inner& parent, unsigned s, int child_level) {
+        parent.key[s] = first_key(parent.child[s], child_level);
+        parent.sum[s] = node_summary(parent.child[s], child_level);
+    }
+
+    // Recomputes the key and maximum that the ancestors hold for p.node[level], upward, stopping where
+    // nothing changed.
+    void fix_up(const Path& p, int level) {
+        for (int l = level; l > 0; --l) {
+            Inner& parent = inner(p.node[l - 1]);
+            unsigned s = p.idx[l - 1];
+            std::uint64_t k = first_key(p.node[l], l);
+            Summary m = node_summary(p.node[l], l);
+            if (parent.key[s] == k && parent.sum[s] == m)
+                return;
+            parent.key[s] = k;
+            parent.sum[s] = m;
+        }
+    }
+
+    // Nodes an insertion at p's leaf needs: one per full node from the leaf up, and a new root when all are.
+    std::size_t split_nodes(const Path& p) const {
+        if (root_ == nullptr)
+            return 1;
+        std::size_t need = 0;
+        for (int l = height_ - 1; l >= 0; --l) {
+            bool full = is_leaf(l) ? leaf(p.node[l]).count >= leaf_cap : inner(p.node[l]).count >= inner_cap;
+            if (!full)
+                return need;
+            ++need;
+        }
+        return need + 1;
+    }
+
+    // Inserts e at index pos of p's leaf, splitting full nodes upward with nodes from the batch (as many as
+    // split_nodes counted). p is stale afterwards.
+    void insert_at(Path& p, unsigned pos, const Entry& e, Batch& batch) {
+        if (root_ == nullptr) {
+            root_ = make_leaf(batch.pop());
+            height_ = 1;
+            p.node[0] = root_;
+        }
+        ++entries_;
+        int l = height_ - 1;
+        Leaf& lf = leaf(p.node[l]);
+        if (lf.count < leaf_cap) {
+            leaf_insert(lf, pos, e);
+            fix_up(p, l);
+            return;
+        }
+        Node* right = make_leaf(batch.pop());
+        // Appending (ascending allocations, as when memory fills from the bottom) keeps the old leaf full;
+        // otherwise the halves are even.
+        unsigned half = pos == leaf_cap ? leaf_cap : (leaf_cap + 1) / 2;
+        if (pos < half) {
+            move_tail(p.node[l], right, half - 1, l);
+            leaf_insert(lf, pos, e);
+        } else {
+            move_tail(p.node[l], right, half, l);
+            leaf_insert(leaf(right), pos - half, e);
+        }
+        for (;;) {
+            // p.node[l] has a new right sibling `right` to link in above it.
+            if (l == 0) {
+                Node* r = make_inner(batch.pop());
+                Inner& in = inner(r);
+                in.count = 2;
+                in.child[0] = root_;
+                in.child[1] = right;
+                in.key[0] = first_key(root_, 0);
+                in.sum[0] = node_summary(root_, 0);
+                in.key[1] = first_key(right, 0);
+                in.sum[1] = node_summary(right, 0);
+                AOS_ASSERT(height_ < max_height);
+                root_ = r;
+                ++height_;
+                return;
+            }
+            Inner& parent = inner(p.node[l - 1]);
+            unsigned s = p.idx[l - 1];
+            refresh_slot(parent, s, l);
+            std::uint64_t rk = first_key(right, l);
+            Summary rm = node_summary(right, l);
+            if (parent.count < inner_cap) {
+                inner_insert(parent, s + 1, rk, rm, right);
+                fix_up(p, l - 1);
+                return;
+            }
+            Node* sibling = make_inner(batch.pop());
+            // As for leaves: an append leaves the old node as full as the new one's minimum allows.
+            unsigned ih = s + 1 == inner_cap ? inner_cap + 1 - inner_min : (inner_cap + 1) / 2;
+            if (s + 1 < ih) {
+                move_tail(p.node[l - 1], sibling, ih - 1, l - 1);
+                inner_insert(parent, s + 1, rk, rm, right);
+            } else {
+                move_tail(p.node[l - 1], sibling, ih, l - 1);
+                inner_insert(inner(sibling), s + 1 - ih, rk, rm, right);
+            }
+            right = sibling;
+            --l;
+        }
+    }
+
+    // Removes the entry p points at; underfull nodes borrow from or merge with a sibling, upward. p is stale
+    // afterwards.
+    void erase_at(Path& p, Dead& dead) {
+        int l = height_ - 1;
+        leaf_erase(leaf(p.node[l]), p.idx[l]);
+        --entries_;
+        for (;;) {
+            if (l == 0) {
+                if (height_ > 1 && inner(root_).count == 1) {
+                    Node* old = root_;
+                    root_ = inner(old).child[0];
+                    kill_tree_node(old, 0, dead);
+                    --height_;
+                }
+                return;
+            }
+            Node* n = p.node[l];
+            std::uint32_t minimum = is_leaf(l) ? leaf_min : inner_min;
+            if (count_of(n, l) >= minimum) {
+                fix_up(p, l);
+                return;
+            }
+            Inner& parent = inner(p.node[l - 1]);
+            unsigned s = p.idx[l - 1];
+            if (is_leaf(l)) {
+                // An empty leaf leaves its parent.
+                kill_tree_node(n, l, dead);
+                inner_erase(parent, s);
+                --l;
+                continue;
+            }
+            if (s > 0 && count_of(parent.child[s - 1], l) > minimum) {
+                borrow_from_left(parent.child[s - 1], n);
+                refresh_slot(parent, s - 1, l);
+                refresh_slot(parent, s, l);
+                fix_up(p, l - 1);
+                return;
+            }
+            if (s + 1 < parent.count && count_of(parent.child[s + 1], l) > minimum) {
+                borrow_from_right(n, parent.child[s + 1]);
+                refresh_slot(parent, s, l);
+                refresh_slot(parent, s + 1, l);
+                fix_up(p, l - 1);
+                return;
+            }
+            unsigned left = s > 0 ? s - 1 : s;
+            AOS_ASSERT(left + 1 < parent.count);
+            Node* gone = parent.child[left + 1];
+            move_tail(gone, parent.child[left], 0, l);
+            kill_tree_node(gone, l, dead);
+            inner_erase(parent, left + 1);
+            refresh_slot(parent, left, l);
+            --l;
+        }
+    }
+    // Inner nodes only: leaves never borrow, they go when empty.
+    static void borrow_from_left(Node* from, Node* to) {
+        Inner& s = inner(from);
+        Inner& d = inner(to);
+        unsigned last = s.count - 1;
+        inner_insert(d, 0, s.key[last], s.sum[last], s.child[last]);
+        inner_erase(s, last);
+    }
+    static void borrow_from_right(Node* to, Node* from) {
+        Inner& s = inner(from);
+        Inner& d = inner(to);
+        inner_insert(d, d.count, s.key[0], s.sum[0], s.child[0]);
+        inner_erase(s, 0);
+    }
+
+    // The path to the last entry with base <= addr; false when every entry lies above addr.
+    bool locate(std::uint64_t addr, Path& p) const {
+        if (root_ == nullptr)
+            return false;
+        Node* n = root_;
+        for (int l = 0; l < height_ - 1; ++l) {
+            const Inner& in = inner(n);
+            unsigned i = 0;
+            for (unsigned j = 1; j < in.count; ++j)
+                i += in.key[j] <= addr ? 1 : 0;
+            p.node[l] = n;
+            p.idx[l] = i;
+            n = in.child[i];
+            prefetch(n);
+        }
+        const Leaf& lf = leaf(n);
+        p.node[height_ - 1] = n;
+        if (lf.count == 0 || lf.base[0] > addr)
+            return false;
+        unsigned i = 0;
+        for (unsigned j = 1; j < lf.count; ++j)
+            i += lf.base[j] <= addr ? 1 : 0;
+        p.idx[height_ - 1] = i;
+        return true;
+    }
+    // The leaf where an entry at addr goes, and its index there.
+    unsigned insert_position(std::uint64_t addr, Path& p) const {
+        if (locate(addr, p))
+            return p.idx[height_ - 1] + 1;
+        return 0; // below every entry: the front of the leftmost leaf (or an empty tree)
+    }
+
+    bool first_entry(Path& p) const {
+        if (root_ == nullptr)
+            return false;
+        Node* n = root_;
+        for (int l = 0; l < height_ - 1; ++l) {
+            p.node[l] = n;
+            p.idx[l] = 0;
+            n = inner(n).child[0];
+        }
+        p.node[height_ - 1] = n;
+        p.idx[height_ - 1] = 0;
+        return leaf(n).count > 0;
+    }
+    bool next_entry(Path& p) const {
+        int l = height_ - 1;
+        if (p.idx[l] + 1 < leaf(p.node[l]).count) {
+            ++p.idx[l];
+            return true;
+        }
+        int u = l - 1;
+        while (u >= 0 && p.idx[u] + 1 >= inner(p.node[u]).count)
+            --u;
+        if (u < 0)
+            return false;
+        ++p.idx[u];
+        for (int d = u + 1; d <= l; ++d) {
+            p.node[d] = inner(p.node[d - 1]).child[p.idx[d - 1]];
+            p.idx[d] = 0;
+        }
+        return true;
+    }
+    bool prev_entry(Path& p) const {
+        int l = height_ - 1;
+        if (p.idx[l] > 0) {
+            --p.idx[l];
+            return true;
+        }
+        int u = l - 1;
+        while (u >= 0 && p.idx[u] == 0)
+            --u;
+        if (u < 0)
+            return false;
+        --p.idx[u];
+        for (int d = u + 1; d <= l; ++d) {
+            p.node[d] = inner(p.node[d - 1]).child[p.idx[d - 1]];
+            p.idx[d] = count_of(p.node[d], d) - 1;
+        }
+        return true;
+    }
+    Entry entry(const Path& p) const { return get(leaf(p.node[height_ - 1]), p.idx[height_ - 1]); }
+    Leaf& leaf_at(const Path& p) const { return leaf(p.node[height_ - 1]); }
+    unsigned index_at(const Path& p) const { return p.idx[height_ - 1]; }
 
     static Result<void> check_range(std::uint64_t base, std::uint64_t size) {
         if (size == 0)
@@ -384,18 +952,25 @@ private:
     }
 
     bool overlaps_region(std::uint64_t base, std::uint64_t end) const {
-        Node* below = regions_.floor([&](const Node& n) { return core::three_way(n.base, base); });
+        RegionRec* below = regions_.floor([&](const RegionRec& n) { return core::three_way(n.base, base); });
         if (below != nullptr && below->end() > base)
             return true;
-        Node* above = regions_.lower_bound([&](const Node& n) { return core::three_way(n.base, base); });
+        RegionRec* above =
+            regions_.lower_bound([&](const RegionRec& n) { return core::three_way(n.base, base); });
         return above != nullptr && above->base < end;
     }
+    const RegionRec* region_of(std::uint64_t addr) const {
+        const RegionRec* r =
+            regions_.floor([&](const RegionRec& n) { return core::three_way(n.base, addr); });
+        AOS_ASSERT(r != nullptr && addr < r->end());
+        return r;
+    }
 
-    // The aligned start of a `size` fit within seg clipped to [lo, hi), if there is one.
-    static bool fit(const Node& seg, std::uint64_t size, std::uint64_t align, std::uint64_t lo,
-                    std::uint64_t hi, std::uint64_t& start) {
-        std::uint64_t b = seg.base > lo ? seg.base : lo;
-        std::uint64_t e = seg.end() < hi ? seg.end() : hi;
+    // The aligned start of a `size` fit within [b, e) clipped to [lo, hi), if there is one.
+    static bool fit(std::uint64_t b, std::uint64_t e, std::uint64_t size, std::uint64_t align,
+                    std::uint64_t lo, std::uint64_t hi, std::uint64_t& start) {
+        b = b > lo ? b : lo;
+        e = e < hi ? e : hi;
         if (b > u64_max - (align - 1))
             return false;
         std::uint64_t s = round_up(b, align);
@@ -405,238 +980,396 @@ private:
         return true;
     }
 
-    // Lowest free segment with base in [lo_base, hi_base) that has a fit clipped to [lo, hi): descends only
-    // into subtrees whose largest free segment is big enough, so O(log n) unless alignment rejects
-    // candidates.
-    static Node* find_lowest(Node* n, std::uint64_t lo_base, std::uint64_t hi_base, std::uint64_t size,
-                             std::uint64_t align, std::uint64_t lo, std::uint64_t hi, std::uint64_t& start) {
-        if (n == nullptr || n->max_size < size)
-            return nullptr;
-        if (n->base >= lo_base) {
-            if (Node* r = find_lowest(SegTree::left(*n), lo_base, hi_base, size, align, lo, hi, start))
-                return r;
-        }
-        if (n->base >= hi_base)
-            return nullptr;
-        if (n->base >= lo_base && is_free(*n) && fit(*n, size, align, lo, hi, start))
-            return n;
-        return find_lowest(SegTree::right(*n), lo_base, hi_base, size, align, lo, hi, start);
+    // What a lowest-address search looks for: a free gap starting in [lo_start, hi_start) with an aligned
+    // fit of `size` once clipped to [lo, hi).
+    struct Query {
+        std::uint64_t size;
+        std::uint64_t align;
+        std::uint64_t lo_start;
+        std::uint64_t hi_start;
+        std::uint64_t lo;
+        std::uint64_t hi;
+    };
+    // Whether a subtree with summary s may hold a fit for q (a necessary condition only).
+    static bool may_fit(const Summary& s, const Query& q) {
+        if (s.max < q.size)
+            return false;
+        std::uint64_t pages = q.size >> arch::page_shift;
+        if (q.align >= Summary::align_b)
+            return s.usable_b == Summary::saturated || s.usable_b >= pages;
+        if (q.align >= Summary::align_a)
+            return s.usable_a == Summary::saturated || s.usable_a >= pages;
+        return true;
     }
 
-    Node* find_by_policy(std::uint64_t size, std::uint64_t align, std::uint64_t& start) {
-        if constexpr (std::same_as<Fit, FirstFit>) {
-            return find_lowest(segs_.root(), 0, u64_max, size, align, 0, u64_max, start);
-        } else if constexpr (std::same_as<Fit, NextFit>) {
-            Node* n = find_lowest(segs_.root(), cursor_, u64_max, size, align, 0, u64_max, start);
-            return n != nullptr ? n : find_lowest(segs_.root(), 0, cursor_, size, align, 0, u64_max, start);
-        } else {
-            Node* n = by_size_.lower_bound([&](const Node& x) { return core::three_way(x.size, size); });
-            for (; n != nullptr; n = SizeTree::next(*n)) {
-                if (fit(*n, size, align, 0, u64_max, start))
-                    return n;
+    // The lowest entry whose gap matches q, below n (at `level`, its gaps ending at or below `bound`).
+    // Descends only into children whose largest gap is big enough and whose addresses can match: O(log n)
+    // unless alignment or clipping rejects big-enough gaps.
+    bool find_lowest(Node* n, int level, std::uint64_t bound, const Query& q, Path& p,
+                     std::uint64_t& start) const {
+        std::uint64_t lo = q.lo > q.lo_start ? q.lo : q.lo_start;
+        std::uint64_t hi = q.hi < q.hi_start ? q.hi : q.hi_start;
+        p.node[level] = n;
+        if (is_leaf(level)) {
+            const Leaf& lf = leaf(n);
+            for (unsigned i = 0; i < lf.count; ++i) {
+                if (lf.gap[i] < q.size)
+                    continue;
+                std::uint64_t gs = lf.base[i] + lf.size[i];
+                if (gs >= hi)
+                    return false;
+                if (gs < q.lo_start)
+                    continue;
+                if (fit(gs, gs + lf.gap[i], q.size, q.align, q.lo, q.hi, start)) {
+                    p.idx[level] = i;
+                    return true;
+                }
             }
-            return nullptr;
+            return false;
+        }
+        const Inner& in = inner(n);
+        for (unsigned i = 0; i < in.count; ++i) {
+            if (in.key[i] >= hi)
+                return false;
+            std::uint64_t child_bound = i + 1 < in.count ? in.key[i + 1] : bound;
+            if (!may_fit(in.sum[i], q) || child_bound <= lo)
+                continue;
+            p.idx[level] = i;
+            prefetch(in.child[i]);
+            if (find_lowest(in.child[i], level + 1, child_bound, q, p, start))
+                return true;
+        }
+        return false;
+    }
+
+    bool find_in(std::uint64_t size, std::uint64_t align, std::uint64_t lo, std::uint64_t hi, Path& p,
+                 std::uint64_t& start) const {
+        if (root_ == nullptr)
+            return false;
+        return find_lowest(root_, 0, u64_max, Query{size, align, 0, u64_max, lo, hi}, p, start);
+    }
+
+    bool find_by_policy(std::uint64_t size, std::uint64_t align, Path& p, std::uint64_t& start) const {
+        if (root_ == nullptr)
+            return false;
+        if constexpr (std::same_as<Fit, FirstFit>) {
+            return find_lowest(root_, 0, u64_max, Query{size, align, 0, u64_max, 0, u64_max}, p, start);
+        } else if constexpr (std::same_as<Fit, NextFit>) {
+            return find_lowest(root_, 0, u64_max, Query{size, align, cursor_, u64_max, 0, u64_max}, p,
+                               start) ||
+                   find_lowest(root_, 0, u64_max, Query{size, align, 0, cursor_, 0, u64_max}, p, start);
+        } else {
+            SizeRec* s =
+                by_size_.lower_bound([&](const SizeRec& x) { return core::three_way(x.size, size); });
+            for (; s != nullptr; s = SizeTree::next(*s)) {
+                if (fit(s->start, s->start + s->size, size, align, 0, u64_max, start)) {
+                    // The gap's owner is the last entry at or below its start (no entry starts inside it).
+                    bool found = locate(s->start, p);
+                    AOS_ASSERT(found && entry(p).base + entry(p).size == s->start);
+                    return found;
+                }
+            }
+            return false;
         }
     }
 
-    Node* find_in_range(std::uint64_t size, std::uint64_t align, std::uint64_t lo, std::uint64_t hi,
-                        std::uint64_t& start) {
-        // The segment containing lo starts below it; every other candidate starts in [lo, hi).
-        Node* below = segs_.floor([&](const Node& n) { return core::three_way(n.base, lo); });
-        if (below != nullptr && below->base < lo && is_free(*below) &&
-            fit(*below, size, align, lo, hi, start))
-            return below;
-        return find_lowest(segs_.root(), lo, hi, size, align, lo, hi, start);
+    static int size_probe(const SizeRec& s, std::uint64_t size, std::uint64_t start) {
+        if (s.size != size)
+            return s.size < size ? -1 : 1;
+        return core::three_way(s.start, start);
     }
 
-    // The piece holding all of [base, end), or why there is none.
-    Result<Node*> find_piece(std::uint64_t base, std::uint64_t end) const {
-        Node* piece = segs_.floor([&](const Node& n) { return core::three_way(n.base, base); });
-        if (piece == nullptr || is_free(*piece) || base >= piece->end())
-            return error(Errc::not_allocated);
-        if (end > piece->end()) {
-            Node* next = SegTree::next(*piece);
-            bool runs_on = next != nullptr && !is_free(*next) && next->base == piece->end();
-            return error(runs_on ? Errc::invalid_argument : Errc::not_allocated);
+    // Free-gap bookkeeping for one entry whose gap changes from [old_start, +old_gap) to
+    // [new_start, +new_gap): the free segment count and, for BestFit, the size index. Each entry owns one
+    // size record, linked while its gap is non-empty and parked on the spare list otherwise.
+    void regap(std::uint64_t old_gap, std::uint64_t old_start, std::uint64_t new_gap,
+               std::uint64_t new_start) {
+        free_count_ += (new_gap != 0 ? 1 : 0);
+        free_count_ -= (old_gap != 0 ? 1 : 0);
+        if constexpr (best_fit) {
+            if ((old_gap == 0 && new_gap == 0) || (old_gap == new_gap && old_start == new_start))
+                return;
+            SizeRec* s = nullptr;
+            if (old_gap != 0) {
+                s = by_size_.find([&](const SizeRec& x) { return size_probe(x, old_gap, old_start); });
+                AOS_ASSERT(s != nullptr);
+                must(by_size_.erase(*s));
+            } else {
+                AOS_ASSERT(spares_ != nullptr);
+                s = spares_;
+                spares_ = s->next_spare;
+            }
+            if (new_gap != 0) {
+                s->size = new_gap;
+                s->start = new_start;
+                must(by_size_.insert(*s));
+            } else {
+                s->next_spare = spares_;
+                spares_ = s;
+            }
         }
-        return piece;
     }
-
-    // A range freed from the start of piece joins the free segment before it, one freed up to its end the
-    // free segment after it: both are its tree neighbours.
-    static Neighbours free_neighbours(const Node& piece, std::uint64_t base, std::uint64_t end) {
-        Neighbours nb;
-        if (base == piece.base) {
-            Node* p = SegTree::prev(piece);
-            if (p != nullptr && is_free(*p) && p->region == piece.region && p->end() == base)
-                nb.prev = p;
+    // A new entry brings its size record (BestFit) and its gap.
+    void add_entry_gap(const Entry& e, Batch& batch) {
+        if constexpr (best_fit) {
+            Node* n = batch.pop();
+            SizeRec* s = ::new (static_cast<void*>(n->storage)) SizeRec();
+            s->self = n;
+            s->next_spare = spares_;
+            spares_ = s;
         }
-        if (end == piece.end()) {
-            Node* n = SegTree::next(piece);
-            if (n != nullptr && is_free(*n) && n->region == piece.region && n->base == end)
-                nb.next = n;
+        regap(0, 0, e.gap, e.base + e.size);
+    }
+    // An entry about to be erased, its gap already handed to its predecessor, gives back its size record.
+    void drop_entry(Dead& dead) {
+        if constexpr (best_fit) {
+            SizeRec* s = spares_;
+            AOS_ASSERT(s != nullptr);
+            spares_ = s->next_spare;
+            Node* n = s->self;
+            s->~SizeRec();
+            dead.push(n);
         }
-        return nb;
-    }
-
-    // New nodes a free of [base, end) from piece needs: a whole piece turns into (or joins) free space in
-    // place; a middle range needs the tail piece and a free segment; an edge range a free segment unless it
-    // joins a neighbour.
-    static std::size_t nodes_needed(const Node& piece, std::uint64_t base, std::uint64_t end, Neighbours nb) {
-        bool left = base > piece.base;
-        bool right = end < piece.end();
-        if (left && right)
-            return 2;
-        if (left)
-            return nb.next != nullptr ? 0 : 1;
-        if (right)
-            return nb.prev != nullptr ? 0 : 1;
-        return 0;
-    }
-
-    void index_size(Node& n) {
-        if constexpr (std::same_as<Fit, BestFit>)
-            must(by_size_.insert(n));
-    }
-    void unindex_size(Node& n) {
-        if constexpr (std::same_as<Fit, BestFit>)
-            must(by_size_.erase(n));
-    }
-    void insert_free(Node& n, std::uint64_t base, std::uint64_t size, Node* region) {
-        n.base = base;
-        n.size = size;
-        n.region = region;
-        n.record = nullptr;
-        must(segs_.insert(n));
-        index_size(n);
-        ++free_count_;
-    }
-    void erase_free(Node& n) {
-        unindex_size(n);
-        must(segs_.erase(n));
-        --free_count_;
-    }
-    // Resizes a linked segment in place. Its base moves only within the gap to its neighbours, so its
-    // position in the tree stays valid; the size index re-sorts a free one.
-    void reshape(Node& n, std::uint64_t base, std::uint64_t size) {
-        bool indexed = is_free(n);
-        if (indexed)
-            unindex_size(n);
-        n.base = base;
-        n.size = size;
-        must(segs_.update(n));
-        if (indexed)
-            index_size(n);
-    }
-    void insert_piece(Node& n, std::uint64_t base, std::uint64_t size, Node* region, Node* rec) {
-        n.base = base;
-        n.size = size;
-        n.region = region;
-        n.record = rec;
-        must(segs_.insert(n));
     }
 
     // Commit steps: every check has passed, nothing below can fail.
-    void commit_alloc(Node& seg, std::uint64_t start, std::uint64_t size, const Cap& cap,
-                      NodeBatch<Node, max_nodes_per_call>& batch) {
-        Node* region = seg.region;
-        Node* rec = batch.pop();
-        rec->base = start;
-        rec->size = size;
-        rec->outstanding = size;
-        rec->region = region;
-        rec->cap = cap;
-        ++records_;
-
-        std::uint64_t seg_base = seg.base;
-        std::uint64_t seg_end = seg.end();
+    void commit_alloc(Path& p, std::uint64_t start, std::uint64_t size, const Cap& cap, Batch& batch) {
+        Leaf& lf = leaf_at(p);
+        unsigned i = index_at(p);
+        std::uint64_t gs = lf.base[i] + lf.size[i];
+        std::uint64_t ge = gs + lf.gap[i];
         std::uint64_t end = start + size;
-        bool left = start > seg_base;
-        bool right = end < seg_end;
-        if (!left && !right) {
-            // An exact fit: the free segment becomes the piece.
-            unindex_size(seg);
-            seg.record = rec;
-            must(segs_.update(seg));
-            --free_count_;
-        } else if (left) {
-            reshape(seg, seg_base, start - seg_base);
-            insert_piece(*batch.pop(), start, size, region, rec);
-            if (right)
-                insert_free(*batch.pop(), end, seg_end - end, region);
-        } else {
-            reshape(seg, end, seg_end - end);
-            insert_piece(*batch.pop(), start, size, region, rec);
-        }
+        regap(lf.gap[i], gs, start - gs, gs);
+        lf.gap[i] = start - gs;
+        Entry e{start, size, ge - end, nullptr, cap};
+        add_entry_gap(e, batch);
+        insert_at(p, i + 1, e, batch);
         free_bytes_ -= size;
         cursor_ = end;
     }
 
-    void commit_free(Node& piece, std::uint64_t base, std::uint64_t end, Neighbours nb,
-                     NodeBatch<Node, 2>& batch, Node* (&dead)[3], std::size_t& ndead) {
-        Node* region = piece.region;
-        Node* rec = piece.record;
-        std::uint64_t piece_base = piece.base;
-        std::uint64_t piece_end = piece.end();
-        std::uint64_t size = end - base;
-        bool left = base > piece_base;
-        bool right = end < piece_end;
-        if (left && right) {
-            reshape(piece, piece_base, base - piece_base);
-            insert_piece(*batch.pop(), end, piece_end - end, region, rec);
-            insert_free(*batch.pop(), base, size, region);
-        } else if (left) {
-            reshape(piece, piece_base, base - piece_base);
-            if (nb.next != nullptr)
-                reshape(*nb.next, base, nb.next->end() - base);
-            else
-                insert_free(*batch.pop(), base, size, region);
-        } else if (right) {
-            reshape(piece, end, piece_end - end);
-            if (nb.prev != nullptr)
-                reshape(*nb.prev, nb.prev->base, end - nb.prev->base);
-            else
-                insert_free(*batch.pop(), base, size, region);
-        } else if (nb.prev != nullptr || nb.next != nullptr) {
-            must(segs_.erase(piece));
-            dead[ndead++] = &piece;
-            if (nb.prev != nullptr && nb.next != nullptr) {
-                std::uint64_t merged_end = nb.next->end();
-                erase_free(*nb.next);
-                dead[ndead++] = nb.next;
-                reshape(*nb.prev, nb.prev->base, merged_end - nb.prev->base);
-            } else if (nb.prev != nullptr) {
-                reshape(*nb.prev, nb.prev->base, piece_end - nb.prev->base);
-            } else {
-                reshape(*nb.next, piece_base, nb.next->end() - piece_base);
+    // free, with the capability check when cap is given.
+    Result<void> free_checked(const Cap* cap, std::uint64_t base, std::uint64_t size) {
+        AOS_TRY(check_range(base, size));
+        std::uint64_t end = base + size;
+        Batch batch;
+        Dead dead;
+        Result<void> result = ok();
+        // Nodes are taken only as needed, outside the lock (taking one may refill a slab from this very
+        // allocator, which changes the tree: hence the re-check). Freeing a whole piece needs none, so an
+        // allocator whose slab ran dry can always take back whole allocations.
+        for (;;) {
+            std::size_t need = 0;
+            {
+                core::LockGuard guard(lock_);
+                Path p;
+                Result<void> found = find_piece(base, end, p);
+                if (!found) {
+                    result = found;
+                    break;
+                }
+                Entry piece = entry(p);
+                if constexpr (std::equality_comparable<Cap>) {
+                    if (cap != nullptr && !(piece.cap == *cap)) {
+                        result = error(Errc::permission_denied);
+                        break;
+                    }
+                }
+                bool whole = base == piece.base && end == piece.base + piece.size;
+                bool middle = base > piece.base && end < piece.base + piece.size;
+                need = (!whole && piece.link == nullptr ? 1 : 0) + (middle ? split_nodes(p) : 0) +
+                       (middle && best_fit ? 1 : 0);
+                if (need <= batch.count) {
+                    commit_free(p, base, end, batch, dead);
+                    break;
+                }
             }
+            if (Result<void> taken = batch.take(nodes_, need); !taken) {
+                result = taken;
+                break;
+            }
+        }
+        batch.give_back(nodes_);
+        for (std::size_t i = 0; i < dead.count; ++i)
+            nodes_.deallocate(dead.nodes[i]);
+        return result;
+    }
+
+    // The path to the piece holding all of [base, end), or why there is none.
+    Result<void> find_piece(std::uint64_t base, std::uint64_t end, Path& p) const {
+        if (!locate(base, p))
+            return error(Errc::not_allocated);
+        Entry e = entry(p);
+        std::uint64_t piece_end = e.base + e.size;
+        if (e.size == 0 || base >= piece_end)
+            return error(Errc::not_allocated);
+        if (end > piece_end) {
+            // Another allocation's piece right behind this one (across a region boundary too) means the
+            // range runs on into it.
+            bool runs_on = false;
+            Path q = p;
+            if (e.gap == 0 && next_entry(q)) {
+                Entry n = entry(q);
+                if (n.size == 0 && n.gap == 0 && next_entry(q))
+                    n = entry(q);
+                runs_on = n.size != 0 && n.base == piece_end;
+            }
+            return error(runs_on ? Errc::invalid_argument : Errc::not_allocated);
+        }
+        return ok();
+    }
+
+    void commit_free(Path& p, std::uint64_t base, std::uint64_t end, Batch& batch, Dead& dead) {
+        Leaf& lf = leaf_at(p);
+        unsigned i = index_at(p);
+        Entry piece = get(lf, i);
+        std::uint64_t piece_end = piece.base + piece.size;
+        std::uint64_t size = end - base;
+        bool left = base > piece.base;
+        bool right = end < piece_end;
+        Node* rec = piece.link;
+        if ((left || right) && rec == nullptr) {
+            // The allocation is split or trimmed: its record remembers where it started and what is out.
+            rec = batch.pop();
+            Record* r = ::new (static_cast<void*>(rec->storage)) Record();
+            r->base = piece.base;
+            r->size = piece.size;
+            r->outstanding = piece.size;
+            r->cap = piece.cap;
+            ++records_;
+            set_link(lf, i, rec, piece.cap);
+        }
+        if (left && right) {
+            // The tail becomes a piece of its own; the freed middle is the head's gap.
+            Entry tail{end, piece_end - end, piece.gap, rec, piece.cap};
+            add_entry_gap(Entry{end, piece_end - end, 0, rec, piece.cap}, batch);
+            regap(piece.gap, piece_end, size, base);
+            regap(0, 0, tail.gap, piece_end);
+            lf.size[i] = base - piece.base;
+            lf.gap[i] = size;
+            insert_at(p, i + 1, tail, batch);
+        } else if (left) {
+            regap(piece.gap, piece_end, piece.gap + size, base);
+            lf.size[i] = base - piece.base;
+            lf.gap[i] = piece.gap + size;
+            fix_up(p, height_ - 1);
         } else {
-            // A whole piece with no free neighbour turns into a free segment in place.
-            piece.record = nullptr;
-            must(segs_.update(piece));
-            index_size(piece);
-            ++free_count_;
+            // The freed head (or the whole piece) joins the gap of the entry before it, which is in the same
+            // region: every region starts with its own entry.
+            Path q = p;
+            bool has_prev = prev_entry(q);
+            AOS_ASSERT(has_prev);
+            Leaf& ql = leaf_at(q);
+            unsigned qi = index_at(q);
+            std::uint64_t qs = ql.base[qi] + ql.size[qi];
+            std::uint64_t joined = ql.gap[qi] + size + (right ? 0 : piece.gap);
+            regap(ql.gap[qi], qs, joined, qs);
+            ql.gap[qi] = joined;
+            fix_up(q, height_ - 1);
+            if (right) {
+                lf.base[i] = end;
+                lf.size[i] = piece_end - end;
+                fix_up(p, height_ - 1);
+            } else {
+                regap(piece.gap, piece_end, 0, 0);
+                drop_entry(dead);
+                erase_at(p, dead);
+            }
         }
 
-        rec->outstanding -= size;
-        caps_.release(rec->cap, base - rec->base, size);
-        if (rec->outstanding == 0) {
-            caps_.destroy(rec->cap);
-            dead[ndead++] = rec;
-            --records_;
+        if (rec != nullptr) {
+            Record& r = record(rec);
+            caps_.release(piece.cap, base - r.base, size);
+            r.outstanding -= size;
+            if (r.outstanding == 0) {
+                caps_.destroy(piece.cap);
+                r.~Record();
+                --records_;
+                dead.push(rec);
+            }
+        } else {
+            caps_.release(piece.cap, 0, size);
+            caps_.destroy(piece.cap);
         }
         free_bytes_ += size;
+    }
+
+    // check_invariants over one subtree: fill, exact keys and gap summaries, ascending entries. Returns
+    // the subtree's first key and gap summary, and counts its nodes and entries.
+    bool check_subtree(Node* n, int level, std::uint64_t& first, Summary& sum, std::uint64_t& prev, bool& any,
+                       std::size_t& nodes, std::size_t& entries) const {
+        ++nodes;
+        std::uint32_t count = count_of(n, level);
+        std::uint32_t minimum =
+            level == 0 ? (is_leaf(level) ? 1 : 2) : (is_leaf(level) ? leaf_min : inner_min);
+        std::uint32_t capacity = is_leaf(level) ? leaf_cap : inner_cap;
+        if (count < minimum || count > capacity)
+            return false;
+        sum = node_summary(n, level);
+        if (is_leaf(level)) {
+            const Leaf& lf = leaf(n);
+            for (unsigned i = 0; i < count; ++i) {
+                // Ascending; a piece may share its base with the region entry before it.
+                if (any && lf.base[i] < prev)
+                    return false;
+                any = true;
+                prev = lf.base[i] + (lf.size[i] != 0 ? 1 : 0);
+            }
+            first = lf.base[0];
+            entries += count;
+            return true;
+        }
+        const Inner& in = inner(n);
+        for (unsigned i = 0; i < count; ++i) {
+            std::uint64_t f = 0;
+            Summary m;
+            if (!check_subtree(in.child[i], level + 1, f, m, prev, any, nodes, entries))
+                return false;
+            if (in.key[i] != f || !(in.sum[i] == m))
+                return false;
+        }
+        first = in.key[0];
+        return true;
+    }
+
+    // The destructor's walk: tree nodes and the records of split allocations go back to the allocator.
+    void release_subtree(Node* n, int level) {
+        if (is_leaf(level)) {
+            Leaf& lf = leaf(n);
+            for (unsigned i = 0; i < lf.count; ++i) {
+                Node* link = link_of(lf, i);
+                if (lf.size[i] == 0 || link == nullptr)
+                    continue;
+                Record& r = record(link);
+                r.outstanding -= lf.size[i];
+                if (r.outstanding == 0) {
+                    r.~Record();
+                    nodes_.deallocate(link);
+                }
+            }
+            lf.~Leaf();
+        } else {
+            Inner& in = inner(n);
+            for (unsigned i = 0; i < in.count; ++i)
+                release_subtree(in.child[i], level + 1);
+            in.~Inner();
+        }
+        nodes_.deallocate(n);
     }
 
     Caps& caps_;
     NodeAlloc& nodes_;
     mutable L lock_;
     RegionTree regions_;
-    SegTree segs_;     // free segments and allocated pieces, tiling every region
-    SizeTree by_size_; // BestFit only: free segments by (size, base)
+    Node* root_ = nullptr; // the entry tree: levels 0 (root) to height_ - 1 (leaves)
+    int height_ = 0;
+    SizeTree by_size_;          // BestFit only: free segments by (size, start)
+    SizeRec* spares_ = nullptr; // BestFit only: the size records of entries without a gap
     std::uint64_t total_ = 0;
     std::uint64_t free_bytes_ = 0;
     std::size_t free_count_ = 0;
+    std::size_t entries_ = 0;
+    std::size_t tree_nodes_ = 0;
     std::size_t records_ = 0;
     std::uint64_t cursor_ = 0; // NextFit: where the next search starts
 };
@@ -659,5 +1392,6 @@ struct RangeCaps {
 
 static_assert(CapPolicy<RangeCaps>);
 static_assert(NodeAllocator<Slab<RegionNode<RangeCap>, ArenaRefill>, RegionNode<RangeCap>>);
+static_assert(sizeof(RegionNode<RangeCap>) == 256);
 
 } // namespace aos::mm

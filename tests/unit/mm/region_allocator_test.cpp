@@ -63,9 +63,9 @@ TEST_CASE("add rejects zero, misaligned, wrapping and overlapping regions unchan
     require_error_unchanged(f.ra, Errc::overlap, [&] { return f.ra.add(cap, 19 * mib, 2 * mib); });
     require_error_unchanged(f.ra, Errc::overlap, [&] { return f.ra.add(cap, 17 * mib, page); });
     require_error_unchanged(f.ra, Errc::overlap, [&] { return f.ra.add(cap, 8 * mib, 64 * mib); });
-    f.nodes.limit = f.nodes.live + 1;
+    f.nodes.limit = f.nodes.live; // a region needs its own node
     require_error_unchanged(f.ra, Errc::no_memory, [&] { return f.ra.add(cap, 64 * mib, page); });
-    CHECK(f.nodes.live == 2); // the node taken before running dry was given back
+    CHECK(f.nodes.live == 2); // the region and the tree's one leaf
     f.nodes.limit = -1;
     // Touching ranges are not overlaps.
     REQUIRE(f.ra.add(f.caps.original(mib), 15 * mib, mib));
@@ -114,8 +114,37 @@ TEST_CASE("alloc validates its arguments, rounds sizes and honours any power-of-
     f.caps.fail_retypes = 1;
     require_error_unchanged(f.ra, Errc::permission_denied, [&] { return f.ra.alloc(page); });
     // The node allocator running dry also leaves everything unchanged.
-    f.nodes.limit = f.nodes.live + 1; // a split needs the record and the piece
+    // The node allocator running dry also leaves everything unchanged: an allocation needs a node only
+    // when its leaf is full and splits.
+    f.nodes.limit = f.nodes.live;
+    for (int i = 0; i < 64 && f.ra.alloc(page); ++i) {
+    }
     require_error_unchanged(f.ra, Errc::no_memory, [&] { return f.ra.alloc(page); });
+    f.nodes.limit = -1;
+    REQUIRE(f.ra.alloc(page));
+    CHECK(f.ra.check_invariants());
+}
+
+TEST_CASE("a node taken before the node allocator ran dry is given back") {
+    Fixture<FirstFit> f;
+    // Each region adds an entry; once a leaf is full, the next region needs its own node and a split.
+    REQUIRE(f.ra.add(f.caps.original(mib), 0, mib));
+    bool failed = false;
+    for (std::uint64_t i = 1; i < 64 && !failed; ++i) {
+        f.nodes.limit = f.nodes.live + 1;
+        auto before = f.ra.stats();
+        auto r = f.ra.add(f.caps.original(mib), i * 2 * mib, mib);
+        if (!r) {
+            CHECK(r.error() == Errc::no_memory);
+            CHECK(f.ra.stats() == before);
+            CHECK(f.nodes.live == static_cast<long>(f.ra.node_count())); // the region's node came back
+            failed = true;
+        }
+    }
+    REQUIRE(failed);
+    f.nodes.limit = -1;
+    REQUIRE(f.ra.add(f.caps.original(mib), 200 * mib, mib));
+    CHECK(f.ra.check_invariants());
 }
 
 TEST_CASE("alloc_in_range places the allocation inside [lo, hi)") {
@@ -158,7 +187,7 @@ TEST_CASE("free rejects double frees, unallocated and cross-allocation ranges un
     REQUIRE(f.ra.free(a.base, a.size));
     require_error_unchanged(f.ra, Errc::not_allocated, [&] { return f.ra.free(a.base, a.size); }); // double
     require_error_unchanged(f.ra, Errc::not_allocated, [&] { return f.ra.free(a.base + page, page); });
-    f.nodes.limit = f.nodes.live + 1; // a middle free needs two nodes
+    f.nodes.limit = f.nodes.live; // a middle free needs a node: the allocation's record
     require_error_unchanged(f.ra, Errc::no_memory, [&] { return f.ra.free(b.base + page, page); });
     f.nodes.limit = -1;
     REQUIRE(f.ra.free(b.base, b.size));
@@ -199,13 +228,13 @@ TEST_CASE("sub-range frees return exactly those bytes and destroy the capability
     CHECK(f.ra.check_invariants());
 }
 
-TEST_CASE("an exact fit needs one node and a whole free none") {
+TEST_CASE("an allocation into a leaf with room needs no node and a whole free none") {
     Fixture<FirstFit> f;
     REQUIRE(f.ra.add(f.caps.original(mib), 0, mib));
-    f.nodes.limit = f.nodes.live + 1;
+    f.nodes.limit = f.nodes.live;
     auto a = f.ra.alloc(mib);
     REQUIRE(a);
-    CHECK(f.ra.node_count() == 3); // the region, the free segment turned piece, the record
+    CHECK(f.ra.node_count() == 2); // the region and the leaf, which holds the piece and its capability
     REQUIRE(f.ra.free(a->base, a->size));
     CHECK(f.ra.node_count() == 2);
     CHECK(f.ra.stats().free_segments == 1);
@@ -264,6 +293,105 @@ TEST_CASE("each fit policy picks what it promises") {
         CHECK(f.ra.alloc(page)->base == 2 * page); // wrapped
         CHECK(f.ra.check_invariants());
     }
+}
+
+namespace {
+
+// A capability narrower than a pointer: the leaves keep links in a field of their own.
+struct NarrowCaps {
+    struct Cap {
+        std::uint32_t id = 0;
+        bool operator==(const Cap&) const = default;
+    };
+    aos::Result<Cap> retype(const Cap&, std::uint64_t, std::uint64_t) { return Cap{next++}; }
+    void release(const Cap&, std::uint64_t, std::uint64_t size) { released += size; }
+    void destroy(const Cap&) { ++destroyed; }
+    std::uint32_t next = 1;
+    std::uint64_t released = 0;
+    int destroyed = 0;
+};
+
+} // namespace
+
+TEST_CASE("a capability narrower than a pointer: split allocations keep their records") {
+    NarrowCaps caps;
+    mm_test::HeapNodes<aos::mm::RegionNode<NarrowCaps::Cap>> nodes;
+    {
+        aos::mm::RegionAllocator<NarrowCaps, decltype(nodes)> ra(caps, nodes);
+        REQUIRE(ra.add({}, 0, 64 * mib));
+        std::vector<aos::mm::Allocation<NarrowCaps::Cap>> held;
+        for (int i = 0; i < 200; ++i)
+            held.push_back(*ra.alloc(8 * page));
+        for (std::size_t i = 0; i < held.size(); i += 3) {
+            REQUIRE(ra.free(held[i].base + 2 * page, 2 * page)); // middle: a record and a tail piece
+            REQUIRE(ra.free(held[i].cap, held[i].base, page));   // head: the record's capability
+            require_error_unchanged(ra, Errc::permission_denied,
+                                    [&] { return ra.free(held[i + 1].cap, held[i].base + 7 * page, page); });
+        }
+        CHECK(ra.check_invariants());
+        CHECK(caps.destroyed == 0);
+        for (std::size_t i = 0; i < held.size(); ++i) {
+            if (i % 3 == 0) {
+                REQUIRE(ra.free(held[i].base + page, page));
+                REQUIRE(ra.free(held[i].cap, held[i].base + 4 * page, 4 * page));
+            } else {
+                REQUIRE(ra.free(held[i].base, held[i].size));
+            }
+        }
+        CHECK(caps.destroyed == 200);
+        CHECK(caps.released == 200 * 8 * page);
+        CHECK(ra.stats().free_segments == 1);
+        CHECK(ra.node_count() == 2);
+        CHECK(ra.check_invariants());
+    }
+    CHECK(nodes.live == 0);
+}
+
+TEST_CASE("the destructor gives back every node, records of split allocations included") {
+    Nodes nodes;
+    mm_test::HeapNodes<aos::mm::RegionNode<NarrowCaps::Cap>> narrow_nodes;
+    {
+        mm_test::FakeCaps caps;
+        aos::mm::RegionAllocator<mm_test::FakeCaps, Nodes, BestFit> ra(caps, nodes);
+        NarrowCaps narrow_caps;
+        aos::mm::RegionAllocator<NarrowCaps, decltype(narrow_nodes)> narrow(narrow_caps, narrow_nodes);
+        REQUIRE(ra.add(caps.original(64 * mib), 0, 64 * mib));
+        REQUIRE(narrow.add({}, 0, 64 * mib));
+        for (int i = 0; i < 100; ++i) {
+            auto a = *ra.alloc(4 * page);
+            REQUIRE(ra.free(a.base + page, page));
+            auto b = *narrow.alloc(4 * page);
+            REQUIRE(narrow.free(b.base + page, page));
+        }
+        CHECK(ra.check_invariants());
+        CHECK(narrow.check_invariants());
+        CHECK(nodes.live == static_cast<long>(ra.node_count()));
+        CHECK(nodes.live > 100); // the records
+    }
+    CHECK(nodes.live == 0);
+    CHECK(narrow_nodes.live == 0);
+}
+
+TEST_CASE("a tree of many levels grows and shrinks back to one leaf") {
+    std::mt19937_64 rng(aos_test::seed("region_allocator grow and shrink"));
+    Fixture<FirstFit> f;
+    REQUIRE(f.ra.add(f.caps.original(256 * mib), 0, 256 * mib));
+    std::vector<aos::mm::Allocation<mm_test::FakeCap>> held;
+    for (int i = 0; i < 20000; ++i)
+        held.push_back(*f.ra.alloc(page));
+    REQUIRE(f.ra.check_invariants());
+    REQUIRE(f.ra.nodes_per_call() >= 8); // at least five levels: inner nodes split, borrow and merge below
+    std::shuffle(held.begin(), held.end(), rng);
+    for (std::size_t i = 0; i < held.size(); ++i) {
+        REQUIRE(f.ra.free(held[i].base, held[i].size));
+        if (i % 1000 == 0 && !f.ra.check_invariants())
+            FAIL("after " << i << " frees: invariants broken");
+    }
+    CHECK(f.ra.node_count() == 2);
+    CHECK(f.ra.nodes_per_call() == 4); // one leaf
+    CHECK(f.ra.stats().free_segments == 1);
+    CHECK(f.ra.check_invariants());
+    CHECK(f.caps.live_derived() == 0);
 }
 
 namespace {
@@ -415,8 +543,27 @@ struct Model {
     }
 };
 
+// Runs op with the node allocator limited to `spare` nodes beyond those in use; a no_memory failure must
+// leave everything unchanged, and op is then run again without the limit.
+template <class F, class Op>
+auto dry_run(F& f, std::uint64_t spare, std::size_t& dry, Op op) {
+    auto before = f.ra.stats();
+    auto nodes_before = f.ra.node_count();
+    f.nodes.limit = f.nodes.live + static_cast<long>(spare);
+    auto r = op();
+    f.nodes.limit = -1;
+    if (!r && r.error() == Errc::no_memory && f.ra.node_count() == nodes_before &&
+        f.nodes.live == static_cast<long>(nodes_before) && f.ra.stats() == before) {
+        r = op();
+        dry += r.has_value() ? 1 : 0;
+    }
+    return r;
+}
+
+// With `tight`, the node allocator holds only 0-2 nodes more than the allocator uses before each step: a
+// step that then fails with no_memory must have changed nothing, and succeeds once the limit is lifted.
 template <class Fit>
-void run_model(const char* name, unsigned ops) {
+void run_model(const char* name, unsigned ops, bool tight = false) {
     std::mt19937_64 rng(aos_test::seed(name));
     Fixture<Fit> f;
     Model m;
@@ -428,6 +575,7 @@ void run_model(const char* name, unsigned ops) {
         m.total += 2 * mib;
     }
     auto rnd = [&](std::uint64_t n) { return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng); };
+    std::size_t dry = 0; // tight: steps that failed for want of a node, changed nothing, then succeeded
     for (unsigned step = 0; step < ops; ++step) {
         std::uint64_t what = rnd(100);
         if (what < 45 || m.pieces.empty()) {
@@ -442,7 +590,10 @@ void run_model(const char* name, unsigned ops) {
                 hi = lo + page * (1 + rnd(1024));
             }
             bool ok = m.alloc<Fit>(size, align, want, lo, hi);
-            auto r = lo == 0 ? f.ra.alloc(size, align) : f.ra.alloc_in_range(size, align, lo, hi);
+            auto call = [&] {
+                return lo == 0 ? f.ra.alloc(size, align) : f.ra.alloc_in_range(size, align, lo, hi);
+            };
+            auto r = tight ? dry_run(f, rnd(3), dry, call) : call();
             // Plain checks in the loop, the Catch2 report only on a mismatch: keeps 10^5 steps to seconds.
             if (r.has_value() != ok || (ok ? r->base != want : r.error() != Errc::no_memory))
                 FAIL("step " << step << ": alloc(" << size << ", " << align << ", " << lo << ", " << hi
@@ -461,7 +612,8 @@ void run_model(const char* name, unsigned ops) {
             if (rnd(50) == 0)
                 base += 8; // misaligned
             Errc want = m.free_error(base, size);
-            auto r = f.ra.free(base, size);
+            auto call = [&] { return f.ra.free(base, size); };
+            auto r = tight ? dry_run(f, rnd(3), dry, call) : call();
             if (r.has_value() != (want == Errc{}) || (!r.has_value() && r.error() != want))
                 FAIL("step " << step << ": free(" << base << ", " << size << ") differs from the model");
             if (want == Errc{})
@@ -483,6 +635,8 @@ void run_model(const char* name, unsigned ops) {
     }
     REQUIRE(f.ra.stats().free_segments == 3);
     REQUIRE(f.ra.stats() == m.stats());
+    if (tight)
+        REQUIRE(dry > 100);
     REQUIRE(f.caps.live_derived() == 0);
     REQUIRE(f.caps.violations == 0);
     REQUIRE(f.ra.check_invariants());
@@ -498,4 +652,10 @@ TEST_CASE("model: best fit") {
 }
 TEST_CASE("model: next fit") {
     run_model<NextFit>("region_allocator next fit", aos_test::iterations(100000));
+}
+TEST_CASE("model: first fit with the node allocator nearly dry") {
+    run_model<FirstFit>("region_allocator first fit, tight nodes", aos_test::iterations(30000), true);
+}
+TEST_CASE("model: best fit with the node allocator nearly dry") {
+    run_model<BestFit>("region_allocator best fit, tight nodes", aos_test::iterations(30000), true);
 }
