@@ -1,8 +1,10 @@
 // init: the first program the kernel starts. It takes over all RAM (the memory server), spawns the programs
 // named by `spawn=` on the kernel command line (`spawn=hello,args+one+two`: commas separate programs, `+`
-// the words of one command line), and when a child ends takes back everything it was given.
+// the words of one command line), serves their RPC calls over LMP, and when a child ends takes back
+// everything it was given.
 #include "memory.hpp"
 #include "print.hpp"
+#include "rpc.hpp"
 #include "spawn.hpp"
 
 #include <aos/boot/cmdline.hpp>
@@ -23,12 +25,12 @@ constexpr std::uint64_t child_pool_bytes = 8 * 1024 * kib;
 constexpr std::uint64_t child_heap_bytes = 4 * 1024 * kib;
 constexpr std::size_t max_children = 16;
 constexpr std::size_t command_max = 256;
-constexpr std::uint64_t poll_us = 20'000;
 // Root slots init hands to its children's CNodes (the kernel fills 0-8).
 constexpr std::uint32_t first_child_root_slot = 16;
 
 struct Child {
     bool live = false;
+    aos::init::Channel* channel = nullptr;
     char name[module_name_max] = {};
     aos::init::RamGrant pool;
     std::uint32_t root_slot = 0;
@@ -37,6 +39,8 @@ struct Child {
 };
 
 Child children[max_children];
+// The channels live here (constructed at spawn, destroyed when the child is reaped).
+alignas(aos::init::Channel) unsigned char channel_storage[max_children][sizeof(aos::init::Channel)];
 
 // Turns one `spawn=` entry into a command line: `+` separates its words.
 void command_line(aos::boot::StringRef entry, char (&out)[command_max]) {
@@ -53,7 +57,11 @@ public:
           self_(caddr(root_slot_task, task_slot_root_vnode), slots_, boot_ram_),
           mm_(bi, slots_, self_, boot_ram_, heap_va) {}
 
-    aos::Result<void> start() { return mm_.init(); }
+    aos::Result<void> start() {
+        AOS_TRY(mm_.init());
+        endpoint_ = AOS_TRY(boot_ram_.retype(slots_, ObjType::endpoint, endpoint_bytes));
+        return aos::ok();
+    }
     aos::mm::RegionStats memory() const { return mm_.stats(); }
 
     // A child's objects all come from one pool grant, and its capabilities live in a CNode of its own in
@@ -72,16 +80,28 @@ public:
             slots_.free(*cnode);
         }
         aos::Result<aos::init::Child> child = aos::error(aos::Errc::no_memory);
+        aos::Result<aos::user::SlotAllocator::Slot> own_endpoint = aos::error(aos::Errc::no_memory);
         if (placed) {
+            // The child's channel: a send-only copy of init's endpoint badged with the child's number, and
+            // an endpoint of its own that init answers on.
             aos::user::SlotAllocator child_slots(c.root_slot);
-            aos::init::Spawner spawner(bi_, child_slots, pool, self_, scratch_va, child_heap_bytes);
-            child = spawner.spawn(cmd);
+            own_endpoint = pool.retype(child_slots, ObjType::endpoint, endpoint_bytes);
+            aos::Result<aos::user::SlotAllocator::Slot> to_init = child_slots.alloc();
+            if (own_endpoint && to_init &&
+                aos::sys::cap_mint(endpoint_->addr(), to_init->cnode, to_init->index,
+                                   right_write | right_grant, index + 1)) {
+                const CapAddr passed[] = {to_init->addr(), own_endpoint->addr()};
+                aos::init::Spawner spawner(bi_, child_slots, pool, self_, scratch_va, child_heap_bytes);
+                child = spawner.spawn(cmd, passed, 2);
+            }
         }
         if (!child) {
             reclaim(c);
             return aos::error(child.error());
         }
         c.live = true;
+        c.channel = ::new (channel_storage[index]) aos::init::Channel(c.name, own_endpoint->addr(), mm_);
+        (void)c.channel->start();
         c.dispatcher = child->dispatcher.addr();
         c.id = child->id;
         std::size_t n = 0;
@@ -89,6 +109,25 @@ public:
             c.name[n] = cmd[n];
         c.name[n] = '\0';
         return aos::ok();
+    }
+
+    // Serves what the children sent, without waiting; true when there was something.
+    bool serve() {
+        bool any = false;
+        for (;;) {
+            aos::Result<aos::sys::LmpMessage> m = aos::sys::lmp_receive(endpoint_->addr(), false);
+            if (!m)
+                return any;
+            any = true;
+            std::uint64_t index = m->badge - 1;
+            if (index >= max_children || !children[index].live)
+                continue; // from a child already gone
+            aos::ipc::Frame f{};
+            for (std::size_t i = 0; i < lmp_words; ++i)
+                f.words[i] = m->words[i];
+            children[index].channel->transport.deliver(f);
+            (void)children[index].channel->server.poll();
+        }
     }
 
     // Looks at each live child; those that ended are reported and taken back. Returns how many live on.
@@ -115,10 +154,16 @@ public:
     }
 
 private:
+    // The pool's revoke deletes every capability the child had (its copies of RAM grants too, which live
+    // in its CNodes), so the grants can go back after it.
     void reclaim(Child& c) {
         if (c.pool.size != 0) {
             (void)aos::sys::cap_revoke(c.pool.cap.slot.addr());
             (void)mm_.free(c.pool);
+        }
+        if (c.channel != nullptr) {
+            c.channel->return_grants();
+            c.channel->~Channel();
         }
         c = Child{};
     }
@@ -128,6 +173,7 @@ private:
     aos::user::RamSource boot_ram_;
     aos::user::CapVSpace self_;
     aos::init::MemoryServer mm_;
+    aos::Result<aos::user::SlotAllocator::Slot> endpoint_ = aos::error(aos::Errc::not_found);
 };
 
 } // namespace
@@ -170,8 +216,11 @@ int main() {
                 ++index;
         }
     }
-    while (init.reap() > 0)
-        (void)aos::sys::sleep_us(poll_us);
+    // Serve and reap until no child is left; with nothing to serve, let the children run.
+    while (init.reap() > 0) {
+        if (!init.serve())
+            (void)aos::sys::yield();
+    }
     std::uint64_t free_at_end = init.memory().free;
     aos::sys::print("init: every child has ended; {} KiB free, {}\n", free_at_end / kib,
                     free_at_end == free_at_start ? "as at the start" : "NOT as at the start");

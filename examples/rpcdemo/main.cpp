@@ -1,0 +1,30 @@
+// Calls init over LMP through the library's RPC client: a number, a string longer than many frames, a few
+// characters, and RAM (which it retypes, maps... here: identifies and checks the size of).
+#include "caps.hpp"
+#include "print.hpp"
+#include "rpc_client.hpp"
+
+namespace {
+
+constexpr std::size_t long_string = 3000;
+char text[long_string + 1];
+
+} // namespace
+
+int main() {
+    bool ok = aos::rpc::send_number(42).has_value();
+    for (std::size_t i = 0; i < long_string; ++i)
+        text[i] = static_cast<char>('a' + i % 26);
+    ok = aos_rpc_send_string(text).has_value() && ok;
+    for (char c : {'o', 'k', '\n'})
+        ok = aos::rpc::putchar(c).has_value() && ok;
+    aos::Result<aos::rpc::RamGrant> ram =
+        aos::rpc::get_ram(64 * 1024, 4096, aos::abi::root_slot_slot_alloc0, 200);
+    aos::Result<aos::sys::CapIdentity> id =
+        ram ? aos::sys::cap_identify(ram->cap)
+            : aos::Result<aos::sys::CapIdentity>(aos::error(aos::Errc::not_found));
+    bool ram_ok = id && id->type == aos::abi::ObjType::ram && id->size == 64 * 1024;
+    aos::sys::print("rpcdemo: RAM from init: {}\n", ram_ok ? "a 64 KiB RAM capability" : "MISSING");
+    aos::sys::print("rpcdemo: {}\n", ok && ram_ok ? "every call answered" : "a call FAILED");
+    return ok && ram_ok ? 0 : 1;
+}

@@ -1,0 +1,31 @@
+// LMP as an aos::ipc::Transport (lmp_transport.hpp).
+#include "lmp_transport.hpp"
+
+namespace aos::user {
+
+Result<void> LmpTransport::send(const ipc::Frame& f, const ipc::Capability* cap) {
+    sys::LmpWords words;
+    for (std::size_t i = 0; i < abi::lmp_words; ++i)
+        words[i] = f.words[i];
+    abi::CapAddr c = cap != nullptr ? cap->ref : abi::no_capability;
+    for (;;) {
+        Result<void> r = sys::lmp_send(send_to_, words, c);
+        if (r || r.error() != Errc::would_block)
+            return r;
+        (void)sys::yield();
+    }
+}
+
+Result<void> LmpTransport::try_recv(ipc::Frame& out, ipc::Capability& cap) {
+    sys::LmpMessage m =
+        AOS_TRY(sys::lmp_receive(receive_on_, false, abi::destination(landing_.cnode, landing_.index)));
+    for (std::size_t i = 0; i < abi::lmp_words; ++i)
+        out.words[i] = m.words[i];
+    if ((m.flags & abi::lmp_cap_delivered) != 0) {
+        Result<sys::CapIdentity> id = sys::cap_identify(landing_.addr());
+        cap = ipc::Capability{landing_.addr(), id ? id->size : 0};
+    }
+    return ok();
+}
+
+} // namespace aos::user

@@ -1,0 +1,42 @@
+// LMP as an aos::ipc::Transport, so the library's marshaller, Client and Server run over kernel endpoints: a
+// frame goes out through one endpoint and comes in on another; a capability beside a frame travels with it
+// (ipc::Capability::ref is its capability address in the sender's CSpace; on receipt, the slot it landed in).
+//
+//   aos::user::LmpTransport to_init(caddr(root_slot_task, task_slot_init_endpoint),
+//                                   caddr(root_slot_task, task_slot_arguments + 1), landing);
+//   aos::ipc::Client<aos::user::LmpTransport, aos::core::NullLock, aos::user::YieldWait> init{to_init};
+#pragma once
+
+#include "cap_vspace.hpp"
+#include "caps.hpp"
+#include "syscalls.hpp"
+
+#include <aos/ipc/frame.hpp>
+#include <aos/ipc/transport.hpp>
+
+namespace aos::user {
+
+class LmpTransport {
+public:
+    // `landing`: the empty slot a received capability goes to (the receiver moves it out before the next).
+    LmpTransport(abi::CapAddr send_to, abi::CapAddr receive_on, SlotAllocator::Slot landing)
+        : send_to_(send_to), receive_on_(receive_on), landing_(landing) {}
+
+    // Waits (yielding) while the receiver's queue is full: backpressure, never a drop.
+    Result<void> send(const ipc::Frame& f, const ipc::Capability* cap);
+    // would_block when no frame is there.
+    Result<void> try_recv(ipc::Frame& out, ipc::Capability& cap);
+
+private:
+    abi::CapAddr send_to_;
+    abi::CapAddr receive_on_;
+    SlotAllocator::Slot landing_;
+};
+static_assert(ipc::Transport<LmpTransport>);
+
+// The RPC client's wait between polls: give the processor to whoever will answer.
+struct YieldWait {
+    void wait(unsigned) { (void)sys::yield(); }
+};
+
+} // namespace aos::user
