@@ -2,6 +2,7 @@
 #include "rpc.hpp"
 
 #include "print.hpp"
+#include "processes.hpp"
 
 namespace aos::init {
 
@@ -26,28 +27,46 @@ Result<void> ChildTransport::try_recv(ipc::Frame& out, ipc::Capability&) {
     return ok();
 }
 
-Channel::Channel(const char* n, abi::CapAddr child_endpoint, MemoryServer& memory)
-    : name(n), mm(memory), transport(child_endpoint),
-      server(transport, std::span<std::byte>(request_buffer)) {}
+Channel::Channel(core::StringRef name, abi::CapAddr child_endpoint, MemoryServer& mm, ProcessManager& pm)
+    : transport(child_endpoint), server(transport, std::span<std::byte>(request_buffer_)), name_(name),
+      mm_(mm), pm_(pm) {}
+
+// A channel ends with its child: waits it still has pending leave the process table unanswered.
+Channel::~Channel() {
+    for (PendingWait& w : waits_) {
+        if (w.channel != nullptr)
+            (void)pm_.table().cancel_wait(w);
+    }
+}
 
 Result<void> Channel::start() {
-    AOS_TRY(server.on<proto::SendNumber>(on_number));
-    AOS_TRY(server.on<proto::SendString>(on_string));
-    AOS_TRY(server.on<proto::Putchar>(on_putchar));
-    AOS_TRY(server.on<proto::RamRequest>(on_ram));
+    AOS_TRY(server.on<proto::SendNumber>(*this));
+    AOS_TRY(server.on<proto::SendString>(*this));
+    AOS_TRY(server.on<proto::Putchar>(*this));
+    AOS_TRY(server.on<proto::RamRequest>(*this));
+    AOS_TRY(server.on<proto::SpawnCmdline>(*this));
+    AOS_TRY(server.on<proto::ProcessList>(*this));
+    AOS_TRY(server.on<proto::Status>(*this));
+    AOS_TRY(server.on<proto::NameByPid>(*this));
+    AOS_TRY(server.on<proto::PidByName>(*this));
+    AOS_TRY(server.on<proto::Suspend>(*this));
+    AOS_TRY(server.on<proto::Resume>(*this));
+    AOS_TRY(server.on<proto::Kill>(*this));
+    AOS_TRY(server.on<proto::KillAll>(*this));
+    AOS_TRY(server.on<proto::Wait>(*this));
     return ok();
 }
 
-Result<std::optional<proto::Ack>> Channel::OnNumber::operator()(const proto::SendNumber& m,
-                                                                ipc::ReplyToken<proto::SendNumber>) {
-    sys::print("init: number {} from {}\n", m.number, c->name);
+Answer<proto::SendNumber> Channel::operator()(const proto::SendNumber& m,
+                                              ipc::ReplyToken<proto::SendNumber>) {
+    sys::print("init: number {} from {}\n", m.number, name_);
     return std::optional<proto::Ack>{proto::Ack{}};
 }
 
-// One string, however long: printed in one piece per debug_print call, with nothing else in between.
-Result<std::optional<proto::Ack>> Channel::OnString::operator()(const proto::SendString& m,
-                                                                ipc::ReplyToken<proto::SendString>) {
-    sys::print("init: string of {} bytes from {}: ", m.text.size, c->name);
+// One string, however long: printed in one piece per debug_print call.
+Answer<proto::SendString> Channel::operator()(const proto::SendString& m,
+                                              ipc::ReplyToken<proto::SendString>) {
+    sys::print("init: string of {} bytes from {}: ", m.text.size, name_);
     for (std::size_t at = 0; at < m.text.size; at += abi::debug_print_max) {
         std::size_t n = m.text.size - at < abi::debug_print_max ? m.text.size - at : abi::debug_print_max;
         (void)sys::debug_print(m.text.data + at, n);
@@ -56,27 +75,133 @@ Result<std::optional<proto::Ack>> Channel::OnString::operator()(const proto::Sen
     return std::optional<proto::Ack>{proto::Ack{}};
 }
 
-Result<std::optional<proto::Ack>> Channel::OnPutchar::operator()(const proto::Putchar& m,
-                                                                 ipc::ReplyToken<proto::Putchar>) {
+Answer<proto::Putchar> Channel::operator()(const proto::Putchar& m, ipc::ReplyToken<proto::Putchar>) {
     (void)sys::debug_print(&m.c, 1);
     return std::optional<proto::Ack>{proto::Ack{}};
 }
 
 // RAM is accounted to the child: init keeps the grant and takes it back when the child ends.
-Result<std::optional<proto::RamReply>> Channel::OnRam::operator()(const proto::RamRequest& m,
-                                                                  ipc::ReplyToken<proto::RamRequest>) {
-    if (c->grant_count == max_grants)
+Answer<proto::RamRequest> Channel::operator()(const proto::RamRequest& m,
+                                              ipc::ReplyToken<proto::RamRequest>) {
+    if (grant_count_ == max_grants)
         return error(Errc::no_memory);
-    RamGrant g = AOS_TRY(c->mm.alloc(m.size, m.alignment));
-    c->grants[c->grant_count++] = g;
+    RamGrant g = AOS_TRY(mm_.alloc(m.size, m.alignment));
+    grants_[grant_count_++] = g;
     return std::optional<proto::RamReply>{
         proto::RamReply{ipc::Capability{g.cap.slot.addr(), g.size}, g.size}};
 }
 
+std::uint64_t Channel::ram_bytes() const {
+    std::uint64_t n = 0;
+    for (std::size_t i = 0; i < grant_count_; ++i)
+        n += grants_[i].size;
+    return n;
+}
+
 void Channel::return_grants() {
-    for (std::size_t i = 0; i < grant_count; ++i)
-        (void)mm.free(grants[i]);
-    grant_count = 0;
+    for (std::size_t i = 0; i < grant_count_; ++i)
+        (void)mm_.free(grants_[i]);
+    grant_count_ = 0;
+}
+
+Answer<proto::SpawnCmdline> Channel::operator()(const proto::SpawnCmdline& m,
+                                                ipc::ReplyToken<proto::SpawnCmdline>) {
+    if (m.core != 0)
+        return error(Errc::unsupported); // one core until the multicore issue
+    proto::Pid pid = AOS_TRY(pm_.spawn(m.cmdline));
+    return std::optional<proto::SpawnReply>{proto::SpawnReply{pid}};
+}
+
+namespace {
+proto::ProcessState state_of(proc::ProcessState s) {
+    switch (s) {
+    case proc::ProcessState::running:
+        return proto::ProcessState::running;
+    case proc::ProcessState::suspended:
+        return proto::ProcessState::suspended;
+    case proc::ProcessState::exited:
+        return proto::ProcessState::exited;
+    }
+    return proto::ProcessState::running;
+}
+} // namespace
+
+Answer<proto::ProcessList> Channel::operator()(const proto::ProcessList&,
+                                               ipc::ReplyToken<proto::ProcessList>) {
+    std::size_t pos = 0;
+    std::uint32_t count = 0;
+    Result<void> written = ok();
+    pm_.table().for_each([&](const proc::Process& p) {
+        if (written)
+            written = ipc::write_record(proto::ProcessInfo{p.pid, state_of(p.state), 0, p.name},
+                                        std::span<std::byte>(reply_buffer_), pos);
+        count += written ? 1 : 0;
+    });
+    AOS_TRY(written);
+    return std::optional<proto::ProcessListReply>{
+        proto::ProcessListReply{count, std::span<const std::byte>(reply_buffer_, pos)}};
+}
+
+Answer<proto::Status> Channel::operator()(const proto::Status& m, ipc::ReplyToken<proto::Status>) {
+    const proc::Process* p = AOS_TRY(pm_.table().find(m.pid));
+    return std::optional<proto::StatusReply>{
+        proto::StatusReply{p->pid, state_of(p->state), 0, p->exit_status, pm_.ram_of(p->pid), p->name}};
+}
+
+Answer<proto::NameByPid> Channel::operator()(const proto::NameByPid& m, ipc::ReplyToken<proto::NameByPid>) {
+    const proc::Process* p = AOS_TRY(pm_.table().find(m.pid));
+    return std::optional<proto::NameReply>{proto::NameReply{p->name}};
+}
+
+Answer<proto::PidByName> Channel::operator()(const proto::PidByName& m, ipc::ReplyToken<proto::PidByName>) {
+    proto::Pid pid = AOS_TRY(pm_.table().find_by_name(m.name));
+    return std::optional<proto::PidReply>{proto::PidReply{pid}};
+}
+
+Answer<proto::Suspend> Channel::operator()(const proto::Suspend& m, ipc::ReplyToken<proto::Suspend>) {
+    AOS_TRY(pm_.control(m.pid, abi::CapOp::dispatcher_suspend));
+    (void)pm_.table().suspend(m.pid);
+    return std::optional<proto::Ack>{proto::Ack{}};
+}
+
+Answer<proto::Resume> Channel::operator()(const proto::Resume& m, ipc::ReplyToken<proto::Resume>) {
+    AOS_TRY(pm_.control(m.pid, abi::CapOp::dispatcher_resume));
+    (void)pm_.table().resume(m.pid);
+    return std::optional<proto::Ack>{proto::Ack{}};
+}
+
+Answer<proto::Kill> Channel::operator()(const proto::Kill& m, ipc::ReplyToken<proto::Kill>) {
+    AOS_TRY(pm_.control(m.pid, abi::CapOp::dispatcher_stop));
+    return std::optional<proto::Ack>{proto::Ack{}};
+}
+
+Answer<proto::KillAll> Channel::operator()(const proto::KillAll& m, ipc::ReplyToken<proto::KillAll>) {
+    std::uint32_t n = AOS_TRY(pm_.kill_all(m.name));
+    return std::optional<proto::KillAllReply>{proto::KillAllReply{n}};
+}
+
+// A deferred reply: the process table calls back when the process exits.
+Answer<proto::Wait> Channel::operator()(const proto::Wait& m, ipc::ReplyToken<proto::Wait> token) {
+    PendingWait* w = nullptr;
+    for (PendingWait& slot : waits_) {
+        if (slot.channel == nullptr)
+            w = &slot;
+    }
+    if (w == nullptr)
+        return error(Errc::no_memory);
+    w->channel = this;
+    w->token = token;
+    w->done = [](proc::ProcessWaiter& self) {
+        auto& pw = static_cast<PendingWait&>(self);
+        Channel* c = pw.channel;
+        pw.channel = nullptr;
+        (void)c->server.reply(pw.token, proto::WaitReply{pw.status});
+    };
+    if (Result<void> r = pm_.table().wait(m.pid, *w); !r) {
+        w->channel = nullptr;
+        return error(r.error());
+    }
+    return std::optional<proto::WaitReply>{}; // answered later
 }
 
 } // namespace aos::init

@@ -1,12 +1,14 @@
 // init's side of LMP RPC: one channel per child (a badged endpoint to init, the child's own endpoint back),
 // each with the library's ipc::Server over a transport that hands it the frames init received for that
-// child. Served so far: send number, send string, putchar, RAM request.
+// child, and a handler per protocol message init serves.
 #pragma once
 
 #include "memory.hpp"
 
+#include <aos/core/string_ref.hpp>
 #include <aos/ipc/frame.hpp>
 #include <aos/ipc/rpc.hpp>
+#include <aos/proc/process_table.hpp>
 #include <aos/proto/messages.hpp>
 
 #include <cstddef>
@@ -14,6 +16,8 @@
 #include <optional>
 
 namespace aos::init {
+
+class ProcessManager;
 
 // A child's side of the server: replies go out through the child's endpoint; requests are the frames init
 // took from its own endpoint with this child's badge.
@@ -31,46 +35,59 @@ private:
 };
 static_assert(ipc::Transport<ChildTransport>);
 
+template <class Req>
+using Answer = Result<std::optional<typename Req::Response>>;
+
+// A `wait` waiting: answered from the process table when the process exits.
+struct PendingWait : proc::ProcessWaiter {
+    class Channel* channel = nullptr;
+    ipc::ReplyToken<proto::Wait> token;
+};
+
 // Per child: its channel, its server and what it was given (returned when it ends).
-struct Channel {
+class Channel {
+public:
     static constexpr std::size_t request_bytes = 4096;
     static constexpr std::size_t max_grants = 8;
+    static constexpr std::size_t max_waits = 4;
 
-    Channel(const char* name, abi::CapAddr child_endpoint, MemoryServer& mm);
+    Channel(core::StringRef name, abi::CapAddr child_endpoint, MemoryServer& mm, ProcessManager& pm);
+    ~Channel();
     Result<void> start();
 
-    const char* name;
-    MemoryServer& mm;
     ChildTransport transport;
-    std::byte request_buffer[request_bytes];
     ipc::Server<ChildTransport> server;
-    RamGrant grants[max_grants];
-    std::size_t grant_count = 0;
 
-    // The handlers (the server calls them by type).
-    struct OnNumber {
-        Channel* c;
-        Result<std::optional<proto::Ack>> operator()(const proto::SendNumber& m,
-                                                     ipc::ReplyToken<proto::SendNumber>);
-    } on_number{this};
-    struct OnString {
-        Channel* c;
-        Result<std::optional<proto::Ack>> operator()(const proto::SendString& m,
-                                                     ipc::ReplyToken<proto::SendString>);
-    } on_string{this};
-    struct OnPutchar {
-        Channel* c;
-        Result<std::optional<proto::Ack>> operator()(const proto::Putchar& m,
-                                                     ipc::ReplyToken<proto::Putchar>);
-    } on_putchar{this};
-    struct OnRam {
-        Channel* c;
-        Result<std::optional<proto::RamReply>> operator()(const proto::RamRequest& m,
-                                                          ipc::ReplyToken<proto::RamRequest>);
-    } on_ram{this};
-
+    std::uint64_t ram_bytes() const;
     // Gives back every RAM grant (after the child's capabilities are gone).
     void return_grants();
+
+    // The handlers, one per message (the server calls them by type).
+    Answer<proto::SendNumber> operator()(const proto::SendNumber& m, ipc::ReplyToken<proto::SendNumber>);
+    Answer<proto::SendString> operator()(const proto::SendString& m, ipc::ReplyToken<proto::SendString>);
+    Answer<proto::Putchar> operator()(const proto::Putchar& m, ipc::ReplyToken<proto::Putchar>);
+    Answer<proto::RamRequest> operator()(const proto::RamRequest& m, ipc::ReplyToken<proto::RamRequest>);
+    Answer<proto::SpawnCmdline> operator()(const proto::SpawnCmdline& m,
+                                           ipc::ReplyToken<proto::SpawnCmdline>);
+    Answer<proto::ProcessList> operator()(const proto::ProcessList& m, ipc::ReplyToken<proto::ProcessList>);
+    Answer<proto::Status> operator()(const proto::Status& m, ipc::ReplyToken<proto::Status>);
+    Answer<proto::NameByPid> operator()(const proto::NameByPid& m, ipc::ReplyToken<proto::NameByPid>);
+    Answer<proto::PidByName> operator()(const proto::PidByName& m, ipc::ReplyToken<proto::PidByName>);
+    Answer<proto::Suspend> operator()(const proto::Suspend& m, ipc::ReplyToken<proto::Suspend>);
+    Answer<proto::Resume> operator()(const proto::Resume& m, ipc::ReplyToken<proto::Resume>);
+    Answer<proto::Kill> operator()(const proto::Kill& m, ipc::ReplyToken<proto::Kill>);
+    Answer<proto::KillAll> operator()(const proto::KillAll& m, ipc::ReplyToken<proto::KillAll>);
+    Answer<proto::Wait> operator()(const proto::Wait& m, ipc::ReplyToken<proto::Wait>);
+
+private:
+    core::StringRef name_;
+    MemoryServer& mm_;
+    ProcessManager& pm_;
+    std::byte request_buffer_[request_bytes];
+    std::byte reply_buffer_[request_bytes];
+    RamGrant grants_[max_grants];
+    std::size_t grant_count_ = 0;
+    PendingWait waits_[max_waits];
 };
 
 } // namespace aos::init

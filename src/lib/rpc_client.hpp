@@ -11,6 +11,7 @@
 #include <aos/core/result.hpp>
 #include <aos/core/string_ref.hpp>
 
+#include <cstddef>
 #include <cstdint>
 
 namespace aos::rpc {
@@ -28,6 +29,32 @@ struct RamGrant {
 // `slot` of the CNode `cnode`.
 Result<RamGrant> get_ram(std::uint64_t size, std::uint64_t alignment, abi::CNodeRef cnode,
                          std::uint32_t slot);
+
+// Process management (PIDs carry the core in their high bits).
+using Pid = std::uint32_t;
+Result<Pid> spawn(core::StringRef command_line);
+// Up to `max` processes into `out` (names are copied into `names`, 32 bytes each); returns how many.
+struct ProcessEntry {
+    Pid pid;
+    std::uint8_t state; // aos::proto::ProcessState
+    char name[32];
+};
+Result<std::size_t> process_list(ProcessEntry* out, std::size_t max);
+struct ProcessStatus {
+    std::uint8_t state; // aos::proto::ProcessState
+    std::int32_t exit_status;
+    std::uint64_t ram_bytes;
+};
+Result<ProcessStatus> status(Pid pid);
+Result<Pid> pid_by_name(core::StringRef name);
+// The name, copied into `out` (NUL-terminated, cut to fit).
+Result<void> name_by_pid(Pid pid, char* out, std::size_t size);
+Result<void> suspend(Pid pid);
+Result<void> resume(Pid pid);
+Result<void> kill(Pid pid);
+Result<std::uint32_t> kill_all(core::StringRef name);
+// Blocks until `pid` ends; its exit status (-1 when it was stopped).
+Result<std::int32_t> wait(Pid pid);
 
 } // namespace aos::rpc
 

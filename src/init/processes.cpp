@@ -1,0 +1,234 @@
+// init's process manager (processes.hpp).
+#include "processes.hpp"
+
+#include "print.hpp"
+#include "spawn.hpp"
+
+#include <new>
+
+namespace aos::init {
+
+namespace {
+
+using namespace abi;
+
+constexpr std::uint64_t kib = 1024;
+// init's scratch window for spawning: L0 entry 1, which the kernel left empty.
+constexpr std::uint64_t scratch_va = std::uint64_t{1} << 39;
+// What one child gets: a pool its objects are retyped from (revoked when it ends), within it its heap.
+constexpr std::uint64_t child_pool_bytes = 8 * 1024 * kib;
+constexpr std::uint64_t child_heap_bytes = 4 * 1024 * kib;
+constexpr std::size_t command_max = 256;
+// Root slots init hands to its children's CNodes (the kernel fills 0-8).
+constexpr std::uint32_t first_child_root_slot = 16;
+
+} // namespace
+
+char* NameBlocks::allocate(std::size_t n) {
+    if (n > block)
+        return nullptr;
+    for (std::size_t i = 0; i < max_children * 2; ++i) {
+        if (!used_[i]) {
+            used_[i] = true;
+            return blocks_[i];
+        }
+    }
+    return nullptr;
+}
+
+void NameBlocks::release(char* p, std::size_t) {
+    for (std::size_t i = 0; i < max_children * 2; ++i) {
+        if (blocks_[i] == p)
+            used_[i] = false;
+    }
+}
+
+ProcessManager::ProcessManager(const BootInfo& bi, user::SlotAllocator& slots, user::RamSource& boot_ram,
+                               user::CapVSpace& self, MemoryServer& mm)
+    : bi_(bi), slots_(slots), boot_ram_(boot_ram), self_(self), mm_(mm),
+      table_(std::span<proc::Process>(process_slots_), names_, static_cast<std::uint8_t>(bi.core_id)) {}
+
+Result<void> ProcessManager::start() {
+    endpoint_ = AOS_TRY(boot_ram_.retype(slots_, ObjType::endpoint, endpoint_bytes));
+    return ok();
+}
+
+ProcessManager::Child* ProcessManager::child_of(proc::Pid pid) {
+    for (Child& c : children_) {
+        if (c.live && c.pid == pid)
+            return &c;
+    }
+    return nullptr;
+}
+
+Result<proc::Pid> ProcessManager::spawn(core::StringRef command_line) {
+    char cmd[command_max];
+    if (command_line.size == 0 || command_line.size >= command_max)
+        return error(Errc::invalid_argument);
+    for (std::size_t i = 0; i < command_line.size; ++i)
+        cmd[i] = command_line.data[i];
+    cmd[command_line.size] = '\0';
+    std::size_t name_len = 0;
+    while (name_len < command_line.size && cmd[name_len] != ' ')
+        ++name_len;
+    std::size_t index = 0;
+    while (index < max_children && (children_[index].live || children_[index].pool.size != 0))
+        ++index;
+    if (index == max_children)
+        return error(Errc::no_memory);
+    AOS_TRY(place_child(index, cmd, core::StringRef{cmd, name_len}));
+    sys::print("init: spawned {} as pid {:x}\n", core::StringRef{cmd, name_len}, children_[index].pid);
+    return children_[index].pid;
+}
+
+// A child's objects all come from one pool grant, and its capabilities live in a CNode of its own in one
+// of init's root slots: revoking the pool takes everything back at once.
+Result<void> ProcessManager::place_child(std::size_t index, const char* cmd, core::StringRef name) {
+    Child& c = children_[index];
+    c.root_slot = first_child_root_slot + static_cast<std::uint32_t>(index);
+    c.pool = AOS_TRY(mm_.alloc(child_pool_bytes, object_granule));
+    user::RamSource pool(c.pool.cap.slot.addr(), 0, c.pool.size);
+    Result<user::SlotAllocator::Slot> cnode = pool.retype(slots_, ObjType::l2_cnode, l2_cnode_bytes);
+    Result<void> placed =
+        cnode ? sys::cap_copy(cnode->addr(), cnode_root, c.root_slot) : Result<void>(error(cnode.error()));
+    if (cnode) {
+        (void)sys::cap_delete(cnode->addr());
+        slots_.free(*cnode);
+    }
+    Result<aos::init::Child> child = error(Errc::no_memory);
+    Result<user::SlotAllocator::Slot> own_endpoint = error(Errc::no_memory);
+    Result<proc::Pid> pid = table_.create(name);
+    if (!pid && pid.error() == Errc::no_memory) {
+        forget_exited();
+        pid = table_.create(name);
+    }
+    if (placed && pid) {
+        // The child's channel: a send-only copy of init's endpoint badged with the child's number, and an
+        // endpoint of its own that init answers on.
+        user::SlotAllocator child_slots(c.root_slot);
+        own_endpoint = pool.retype(child_slots, ObjType::endpoint, endpoint_bytes);
+        Result<user::SlotAllocator::Slot> to_init = child_slots.alloc();
+        if (own_endpoint && to_init &&
+            sys::cap_mint(endpoint_.addr(), to_init->cnode, to_init->index, right_write | right_grant,
+                          index + 1)) {
+            const CapAddr passed[] = {to_init->addr(), own_endpoint->addr()};
+            Spawner spawner(bi_, child_slots, pool, self_, scratch_va, child_heap_bytes);
+            child = spawner.spawn(cmd, passed, 2);
+        }
+    }
+    if (!child || !pid) {
+        if (pid) {
+            (void)table_.exit(*pid, -1);
+            (void)table_.reap(*pid);
+        }
+        reclaim(c);
+        return error(!pid ? pid.error() : child.error());
+    }
+    c.live = true;
+    c.pid = *pid;
+    c.channel = ::new (channel_storage_[index])
+        Channel(table_.find(*pid).value()->name, own_endpoint->addr(), mm_, *this);
+    (void)c.channel->start();
+    c.dispatcher = child->dispatcher.addr();
+    c.id = child->id;
+    return ok();
+}
+
+bool ProcessManager::serve() {
+    bool any = false;
+    for (;;) {
+        Result<sys::LmpMessage> m = sys::lmp_receive(endpoint_.addr(), false);
+        if (!m)
+            return any;
+        any = true;
+        std::uint64_t index = m->badge - 1;
+        if (index >= max_children || !children_[index].live)
+            continue; // from a child already gone
+        ipc::Frame f{};
+        for (std::size_t i = 0; i < lmp_words; ++i)
+            f.words[i] = m->words[i];
+        children_[index].channel->transport.deliver(f);
+        (void)children_[index].channel->server.poll();
+    }
+}
+
+unsigned ProcessManager::reap() {
+    unsigned live = 0;
+    for (Child& c : children_) {
+        if (!c.live)
+            continue;
+        Result<sys::CapIdentity> id = sys::cap_identify(c.dispatcher);
+        DispatcherStatus s = id ? dispatcher_status(id->status) : DispatcherStatus::stopped;
+        if (s != DispatcherStatus::exited && s != DispatcherStatus::stopped) {
+            ++live;
+            continue;
+        }
+        const proc::Process* p = table_.find(c.pid).value();
+        int status = s == DispatcherStatus::exited ? dispatcher_exit_status(id->status) : -1;
+        if (s == DispatcherStatus::exited)
+            sys::print("init: {} (pid {:x}) exited with status {}\n", p->name, c.pid, status);
+        else
+            sys::print("init: {} (pid {:x}) was stopped\n", p->name, c.pid);
+        // Its waiters are answered now; the entry stays (exited, with its status) for waits still to come,
+        // until its slot is needed.
+        (void)table_.exit(c.pid, status);
+        reclaim(c);
+    }
+    return live;
+}
+
+// Frees the table entries of processes that exited (their PIDs' generations move on, so a late wait for
+// one is answered not_found rather than by another process).
+void ProcessManager::forget_exited() {
+    proc::Pid gone[max_children];
+    std::size_t n = 0;
+    table_.for_each([&](const proc::Process& p) {
+        if (p.state == proc::ProcessState::exited && n < max_children)
+            gone[n++] = p.pid;
+    });
+    for (std::size_t i = 0; i < n; ++i)
+        (void)table_.reap(gone[i]);
+}
+
+Result<void> ProcessManager::control(proc::Pid pid, CapOp op) {
+    Child* c = child_of(pid);
+    if (c == nullptr)
+        return error(Errc::not_found);
+    return sys::invoke_status(c->dispatcher, op);
+}
+
+Result<std::uint32_t> ProcessManager::kill_all(core::StringRef name) {
+    std::uint32_t killed = 0;
+    for (Child& c : children_) {
+        if (!c.live)
+            continue;
+        const proc::Process* p = table_.find(c.pid).value();
+        if (p->name == name && p->state != proc::ProcessState::exited && sys::dispatcher_stop(c.dispatcher))
+            ++killed;
+    }
+    return killed;
+}
+
+std::uint64_t ProcessManager::ram_of(proc::Pid pid) const {
+    for (const Child& c : children_) {
+        if (c.live && c.pid == pid && c.channel != nullptr)
+            return c.channel->ram_bytes();
+    }
+    return 0;
+}
+
+// The pool's revoke deletes every capability the child had (its copies of RAM grants too, which live in its
+// CNodes), so the grants can go back after it.
+void ProcessManager::reclaim(Child& c) {
+    if (c.pool.size != 0) {
+        (void)sys::cap_revoke(c.pool.cap.slot.addr());
+        (void)mm_.free(c.pool);
+    }
+    if (c.channel != nullptr) {
+        c.channel->return_grants();
+        c.channel->~Channel();
+    }
+    c = Child{};
+}
+
+} // namespace aos::init

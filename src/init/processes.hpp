@@ -1,0 +1,80 @@
+// init's process manager: spawns children (each from its own pool grant, with a CNode of its own and an LMP
+// channel to init), keeps them in the library's process table (PIDs with the core in the high bits), serves
+// their RPC calls, and when one ends reports it, answers its waiters and takes back everything it had.
+#pragma once
+
+#include "memory.hpp"
+#include "rpc.hpp"
+
+#include <aos/proc/process_table.hpp>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace aos::init {
+
+inline constexpr std::size_t max_children = 16;
+
+// Process names in fixed blocks (the process table stores a copy of each).
+class NameBlocks {
+public:
+    static constexpr std::size_t block = 32;
+    char* allocate(std::size_t n);
+    void release(char* p, std::size_t n);
+
+private:
+    char blocks_[max_children * 2][block] = {};
+    bool used_[max_children * 2] = {};
+};
+
+class ProcessManager {
+public:
+    ProcessManager(const abi::BootInfo& bi, user::SlotAllocator& slots, user::RamSource& boot_ram,
+                   user::CapVSpace& self, MemoryServer& mm);
+
+    Result<void> start();
+    // Spawns from a command line (module name, then arguments).
+    Result<proc::Pid> spawn(core::StringRef command_line);
+    // Serves what the children sent, without waiting; true when there was something.
+    bool serve();
+    // Reports and takes back children that ended; returns how many live on.
+    unsigned reap();
+
+    // What the RPC handlers use.
+    using Table = proc::ProcessTable<NameBlocks>;
+    Table& table() { return table_; }
+    Result<void> control(proc::Pid pid, abi::CapOp op);
+    Result<std::uint32_t> kill_all(core::StringRef name);
+    // RAM handed to pid and not yet returned.
+    std::uint64_t ram_of(proc::Pid pid) const;
+
+private:
+    struct Child {
+        bool live = false;
+        proc::Pid pid = 0;
+        Channel* channel = nullptr;
+        RamGrant pool;
+        std::uint32_t root_slot = 0;
+        abi::CapAddr dispatcher = 0;
+        std::uint64_t id = 0;
+    };
+
+    Result<void> place_child(std::size_t index, const char* cmd, core::StringRef name);
+    void reclaim(Child& c);
+    void forget_exited();
+    Child* child_of(proc::Pid pid);
+
+    const abi::BootInfo& bi_;
+    user::SlotAllocator& slots_;
+    user::RamSource& boot_ram_;
+    user::CapVSpace& self_;
+    MemoryServer& mm_;
+    NameBlocks names_;
+    proc::Process process_slots_[max_children];
+    Table table_;
+    Child children_[max_children];
+    alignas(Channel) unsigned char channel_storage_[max_children][sizeof(Channel)];
+    user::SlotAllocator::Slot endpoint_{};
+};
+
+} // namespace aos::init
