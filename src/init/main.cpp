@@ -78,11 +78,9 @@ int main() {
     aos::sys::print("init: {} MiB of RAM under management\n", free_at_start / (1024 * kib));
 
     spawn_from_command_line(init.processes, *bi);
-    // Serve and reap until no child is left; with nothing to serve, let the children run.
-    while (init.processes.reap() > 0) {
-        if (!init.processes.serve())
-            (void)aos::sys::yield();
-    }
+    // Requests and ends of children all arrive on init's endpoint: wait for the next until none is left.
+    while (init.processes.live() > 0)
+        init.processes.serve_one();
     std::uint64_t free_at_end = init.mm.stats().free;
     aos::sys::print("init: every child has ended; {} KiB free, {}\n", free_at_end / kib,
                     free_at_end == free_at_start ? "as at the start" : "NOT as at the start");

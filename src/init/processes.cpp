@@ -114,6 +114,10 @@ Result<void> ProcessManager::place_child(std::size_t index, const char* cmd, cor
             const CapAddr passed[] = {to_init->addr(), own_endpoint->addr()};
             Spawner spawner(bi_, child_slots, pool, self_, scratch_va, child_heap_bytes);
             child = spawner.spawn(cmd, passed, 2);
+            // The same badged endpoint tells init when the child ends, so init can wait instead of polling.
+            if (child &&
+                !sys::invoke_status(child->dispatcher.addr(), CapOp::dispatcher_set_notify, to_init->addr()))
+                child = error(Errc::invalid_state);
         }
     }
     if (!child || !pid) {
@@ -134,47 +138,46 @@ Result<void> ProcessManager::place_child(std::size_t index, const char* cmd, cor
     return ok();
 }
 
-bool ProcessManager::serve() {
-    bool any = false;
-    for (;;) {
-        Result<sys::LmpMessage> m = sys::lmp_receive(endpoint_.addr(), false);
-        if (!m)
-            return any;
-        any = true;
-        std::uint64_t index = m->badge - 1;
-        if (index >= max_children || !children_[index].live)
-            continue; // from a child already gone
-        ipc::Frame f{};
-        for (std::size_t i = 0; i < lmp_words; ++i)
-            f.words[i] = m->words[i];
-        children_[index].channel->transport.deliver(f);
-        (void)children_[index].channel->server.poll();
-    }
+unsigned ProcessManager::live() const {
+    unsigned n = 0;
+    for (const Child& c : children_)
+        n += c.live ? 1 : 0;
+    return n;
 }
 
-unsigned ProcessManager::reap() {
-    unsigned live = 0;
-    for (Child& c : children_) {
-        if (!c.live)
-            continue;
-        Result<sys::CapIdentity> id = sys::cap_identify(c.dispatcher);
-        DispatcherStatus s = id ? dispatcher_status(id->status) : DispatcherStatus::stopped;
-        if (s != DispatcherStatus::exited && s != DispatcherStatus::stopped) {
-            ++live;
-            continue;
-        }
-        const proc::Process* p = table_.find(c.pid).value();
-        int status = s == DispatcherStatus::exited ? dispatcher_exit_status(id->status) : -1;
-        if (s == DispatcherStatus::exited)
-            sys::print("init: {} (pid {:x}) exited with status {}\n", p->name, c.pid, status);
-        else
-            sys::print("init: {} (pid {:x}) was stopped\n", p->name, c.pid);
-        // Its waiters are answered now; the entry stays (exited, with its status) for waits still to come,
-        // until its slot is needed.
-        (void)table_.exit(c.pid, status);
-        reclaim(c);
+// Waits on init's endpoint for the next request or end of a child, and handles it.
+void ProcessManager::serve_one() {
+    Result<sys::LmpMessage> m = sys::lmp_receive(endpoint_.addr(), true);
+    if (!m)
+        return;
+    std::uint64_t index = m->badge - 1;
+    if (index >= max_children || !children_[index].live)
+        return; // from a child already gone
+    if ((m->flags & lmp_notification) != 0) {
+        reap(children_[index]);
+        return;
     }
-    return live;
+    ipc::Frame f{};
+    for (std::size_t i = 0; i < lmp_words; ++i)
+        f.words[i] = m->words[i];
+    children_[index].channel->transport.deliver(f);
+    (void)children_[index].channel->server.poll();
+}
+
+// A child ended (the kernel's notification): report it, answer its waiters, take everything back.
+void ProcessManager::reap(Child& c) {
+    Result<sys::CapIdentity> id = sys::cap_identify(c.dispatcher);
+    DispatcherStatus s = id ? dispatcher_status(id->status) : DispatcherStatus::stopped;
+    const proc::Process* p = table_.find(c.pid).value();
+    int status = s == DispatcherStatus::exited ? dispatcher_exit_status(id->status) : -1;
+    if (s == DispatcherStatus::exited)
+        sys::print("init: {} (pid {:x}) exited with status {}\n", p->name, c.pid, status);
+    else
+        sys::print("init: {} (pid {:x}) was stopped\n", p->name, c.pid);
+    // Its waiters are answered now; the entry stays (exited, with its status) for waits still to come,
+    // until its slot is needed.
+    (void)table_.exit(c.pid, status);
+    reclaim(c);
 }
 
 // Frees the table entries of processes that exited (their PIDs' generations move on, so a late wait for

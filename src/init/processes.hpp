@@ -1,6 +1,7 @@
 // init's process manager: spawns children (each from its own pool grant, with a CNode of its own and an LMP
 // channel to init), keeps them in the library's process table (PIDs with the core in the high bits), serves
-// their RPC calls, and when one ends reports it, answers its waiters and takes back everything it had.
+// their RPC calls, and when one ends (the kernel notifies init's endpoint) reports it, answers its waiters
+// and takes back everything it had. init blocks on its one endpoint for all of it.
 #pragma once
 
 #include "memory.hpp"
@@ -35,10 +36,9 @@ public:
     Result<void> start();
     // Spawns from a command line (module name, then arguments).
     Result<proc::Pid> spawn(core::StringRef command_line);
-    // Serves what the children sent, without waiting; true when there was something.
-    bool serve();
-    // Reports and takes back children that ended; returns how many live on.
-    unsigned reap();
+    // Waits for the next request or end of a child and handles it.
+    void serve_one();
+    unsigned live() const;
 
     // What the RPC handlers use.
     using Table = proc::ProcessTable<NameBlocks>;
@@ -60,6 +60,7 @@ private:
     };
 
     Result<void> place_child(std::size_t index, const char* cmd, core::StringRef name);
+    void reap(Child& c);
     void reclaim(Child& c);
     void forget_exited();
     Child* child_of(proc::Pid pid);

@@ -127,8 +127,8 @@ void release(Cte& c, Cte*& queue) {
             release(*held[i], queue);
     }
     if (last && c.cap.type == ObjType::dispatcher) {
-        Cte* held[2] = {};
-        dispatcher_destroy(c.cap.base, held[0], held[1]);
+        Cte* held[3] = {};
+        dispatcher_destroy(c.cap.base, held[0], held[1], held[2]);
         for (Cte* h : held)
             release(*h, queue);
     }

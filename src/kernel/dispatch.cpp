@@ -215,10 +215,17 @@ void schedule_next(TrapFrame& frame) {
     switch_to(*run_queue.front(), frame);
 }
 
+// Whoever asked to hear of d's end hears it now.
+void notify_ended(Dispatcher& d) {
+    if (!d.notify.empty())
+        endpoint_notify(d.notify.cap.base, d.notify.cap.word);
+}
+
 // The current dispatcher is done: take it off the run queue and continue with the next one (or end).
 void retire_current(TrapFrame& frame, DispatcherState why) {
     Dispatcher* d = current;
     d->state = why;
+    notify_ended(*d);
     (void)run_queue.erase(*d);
     ++finished;
     schedule_next(frame);
@@ -308,6 +315,7 @@ aos::Result<void> dispatcher_stop(Dispatcher& d) {
     ++finished;
     print("aos: {} (dispatcher {}) stopped by {}\n", static_cast<const char*>(d.name), d.id,
           static_cast<const char*>(current->name));
+    notify_ended(d);
     return aos::ok();
 }
 
@@ -315,7 +323,8 @@ bool is_dispatcher_op(aos::abi::CapOp op) {
     using aos::abi::CapOp;
     return op == CapOp::dispatcher_start || op == CapOp::dispatcher_suspend ||
            op == CapOp::dispatcher_resume || op == CapOp::dispatcher_stop || op == CapOp::dispatcher_setup ||
-           op == CapOp::dispatcher_configure || op == CapOp::dispatcher_set_fault_handler;
+           op == CapOp::dispatcher_configure || op == CapOp::dispatcher_set_fault_handler ||
+           op == CapOp::dispatcher_set_notify;
 }
 
 // A dispatcher made from RAM gets its CSpace and address space (copies of the capabilities, which keep the
@@ -378,6 +387,23 @@ InvokeOutcome invoke_dispatcher(const Cte& root, const Cte& target, aos::abi::Ca
         return dispatcher_setup(root, *d, args);
     if (op == CapOp::dispatcher_configure)
         return dispatcher_configure(*d, args);
+    if (op == CapOp::dispatcher_set_notify) {
+        if (args[2] == aos::abi::no_capability) {
+            cap_delete(d->notify);
+            return InvokeOutcome::success();
+        }
+        aos::Result<Cte*> ep = cap_lookup(root, args[2]);
+        if (!ep)
+            return InvokeOutcome::failure(ep.error(), 2);
+        const Capability& e = (*ep)->cap;
+        if (e.type != aos::abi::ObjType::endpoint || e.word == 0 || e.word > aos::abi::notify_badge_max)
+            return InvokeOutcome::failure(aos::Errc::invalid_argument, 2);
+        if ((e.rights & aos::abi::right_write) == 0)
+            return InvokeOutcome::failure(aos::Errc::permission_denied, 2);
+        cap_delete(d->notify);
+        install_copy(d->notify, **ep);
+        return InvokeOutcome::success();
+    }
     if (op == CapOp::dispatcher_set_fault_handler) {
         if (args[2] >= user_space_end || args[2] % aos::abi::instruction_alignment != 0)
             return InvokeOutcome::failure(aos::Errc::invalid_argument, 2);
@@ -633,7 +659,7 @@ std::uint64_t dispatcher_construct(std::uint64_t pa) {
     return d->id;
 }
 
-void dispatcher_destroy(std::uint64_t pa, Cte*& cspace, Cte*& vspace) {
+void dispatcher_destroy(std::uint64_t pa, Cte*& cspace, Cte*& vspace, Cte*& notify) {
     auto* d = reinterpret_cast<Dispatcher*>(phys_to_virt(pa));
     bool live = d->state == DispatcherState::created || d->state == DispatcherState::runnable ||
                 d->state == DispatcherState::blocked || d->state == DispatcherState::receiving ||
@@ -643,6 +669,7 @@ void dispatcher_destroy(std::uint64_t pa, Cte*& cspace, Cte*& vspace) {
         ++finished;
         print("aos: {} (dispatcher {}) stopped: its last dispatcher capability was deleted\n",
               static_cast<const char*>(d->name), d->id);
+        notify_ended(*d);
     }
     d->state = DispatcherState::stopped;
     (void)every.erase(*d);
@@ -652,6 +679,7 @@ void dispatcher_destroy(std::uint64_t pa, Cte*& cspace, Cte*& vspace) {
     set_asid_used(static_cast<unsigned>(d->tlb.asid), false);
     cspace = &d->cspace;
     vspace = &d->vspace;
+    notify = &d->notify;
 }
 
 void dispatch_init(const Platform& p) {

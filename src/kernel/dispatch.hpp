@@ -40,7 +40,7 @@ aos::Result<void> setup_init(unsigned id, const LoadedProgram* programs, unsigne
 unsigned dispatcher_asids_free();
 std::uint64_t dispatcher_status_word(const Capability& c);
 std::uint64_t dispatcher_construct(std::uint64_t pa);
-void dispatcher_destroy(std::uint64_t pa, Cte*& cspace, Cte*& vspace);
+void dispatcher_destroy(std::uint64_t pa, Cte*& cspace, Cte*& vspace, Cte*& notify);
 
 // Runs the dispatchers until every one has exited or been stopped, then ends the run.
 [[noreturn]] void run_dispatchers(std::uint64_t quantum_us);

@@ -99,6 +99,7 @@ struct Dispatcher {
     UserPageTable* table = nullptr;
     Cte cspace; // a copy of its root CNode capability; empty: no CSpace
     Cte vspace; // a copy of its L0 VNode capability, for dispatchers made from RAM
+    Cte notify; // an endpoint told when it ends (dispatcher_set_notify), or empty
 
     std::uint64_t root_table() const { return table != nullptr ? table->root_pa() : vspace.cap.base; }
     std::uint64_t ttbr0() const { return a64::ttbr::make(root_table(), tlb.asid); }

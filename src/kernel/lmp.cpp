@@ -22,6 +22,7 @@ struct Endpoint {
     aos::core::IntrusiveList<Dispatcher, &Dispatcher::run_hook> receivers; // waiting, oldest first
     std::uint32_t head = 0;
     std::uint32_t count = 0;
+    std::uint64_t notified = 0; // bit b-1: badge b's notification is pending
     LmpMessage queue[lmp_queue_length];
 };
 static_assert(sizeof(Endpoint) <= aos::abi::endpoint_bytes, "the ABI fixes the object size for retype");
@@ -118,6 +119,13 @@ InvokeOutcome receive(const Cte& root, const Cte& target, TrapFrame& frame) {
         return InvokeOutcome::failure(Errc::invalid_argument, arg3);
     InvokeOutcome written = InvokeOutcome::success();
     written.registers_written = true;
+    if (ep.notified != 0) {
+        unsigned bit = static_cast<unsigned>(__builtin_ctzll(ep.notified));
+        ep.notified &= ep.notified - 1;
+        const Words none = {};
+        write_delivery(frame, bit + 1, none, aos::abi::lmp_notification);
+        return written;
+    }
     if (ep.count == 0) {
         if ((flags_in & aos::abi::receive_block) == 0)
             return InvokeOutcome::failure(Errc::would_block, arg_target);
@@ -179,6 +187,18 @@ InvokeOutcome invoke_endpoint(const Cte& root, const Cte& target, aos::abi::CapO
     if (op == aos::abi::CapOp::endpoint_send)
         return send(root, target, frame);
     return receive(root, target, frame);
+}
+
+void endpoint_notify(std::uint64_t pa, std::uint64_t badge) {
+    Endpoint& ep = endpoint_at(pa);
+    if (Dispatcher* r = ep.receivers.front()) {
+        (void)ep.receivers.erase(*r);
+        const Words none = {};
+        write_delivery(r->frame, badge, none, aos::abi::lmp_notification);
+        make_runnable(*r);
+        return;
+    }
+    ep.notified |= std::uint64_t{1} << (badge - 1);
 }
 
 void lmp_cancel_receive(Dispatcher& d) {

@@ -24,6 +24,10 @@ unsigned endpoint_destroy(std::uint64_t pa, Cte* (&queued)[lmp_queue_length]);
 bool is_endpoint_op(aos::abi::CapOp op);
 // Send reads the frame and capability registers, receive writes its results into `frame` (x0..x11).
 InvokeOutcome invoke_endpoint(const Cte& root, const Cte& target, aos::abi::CapOp op, TrapFrame& frame);
+// The dispatcher given the endpoint at `pa` with `badge` for its end has ended: a waiting receiver hears at
+// once, otherwise the badge's bit waits in the endpoint.
+void endpoint_notify(std::uint64_t pa, std::uint64_t badge);
+
 // A receiver stops waiting (it was suspended or stopped).
 void lmp_cancel_receive(Dispatcher& d);
 

@@ -16,12 +16,25 @@ Result<void> LmpTransport::send(const ipc::Frame& f, const ipc::Capability* cap)
     }
 }
 
+Result<void> LmpTransport::receive(bool block) {
+    held_ = AOS_TRY(sys::lmp_receive(receive_on_, block, abi::destination(landing_.cnode, landing_.index)));
+    holding_ = true;
+    return ok();
+}
+
+Result<void> LmpTransport::wait_for_frame() {
+    if (holding_)
+        return ok();
+    return receive(true);
+}
+
 Result<void> LmpTransport::try_recv(ipc::Frame& out, ipc::Capability& cap) {
-    sys::LmpMessage m =
-        AOS_TRY(sys::lmp_receive(receive_on_, false, abi::destination(landing_.cnode, landing_.index)));
+    if (!holding_)
+        AOS_TRY(receive(false));
+    holding_ = false;
     for (std::size_t i = 0; i < abi::lmp_words; ++i)
-        out.words[i] = m.words[i];
-    if ((m.flags & abi::lmp_cap_delivered) != 0) {
+        out.words[i] = held_.words[i];
+    if ((held_.flags & abi::lmp_cap_delivered) != 0) {
         Result<sys::CapIdentity> id = sys::cap_identify(landing_.addr());
         cap = ipc::Capability{landing_.addr(), id ? id->size : 0};
     }

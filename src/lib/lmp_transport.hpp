@@ -4,7 +4,8 @@
 //
 //   aos::user::LmpTransport to_init(caddr(root_slot_task, task_slot_init_endpoint),
 //                                   caddr(root_slot_task, task_slot_arguments + 1), landing);
-//   aos::ipc::Client<aos::user::LmpTransport, aos::core::NullLock, aos::user::YieldWait> init{to_init};
+//   aos::ipc::Client<aos::user::LmpTransport, aos::core::NullLock, aos::user::BlockingWait> init{
+//       to_init, aos::user::BlockingWait{&to_init}};
 #pragma once
 
 #include "cap_vspace.hpp"
@@ -26,17 +27,24 @@ public:
     Result<void> send(const ipc::Frame& f, const ipc::Capability* cap);
     // would_block when no frame is there.
     Result<void> try_recv(ipc::Frame& out, ipc::Capability& cap);
+    // Blocks until a frame comes; the next try_recv returns it.
+    Result<void> wait_for_frame();
 
 private:
+    Result<void> receive(bool block);
+
+    sys::LmpMessage held_{};
+    bool holding_ = false;
     abi::CapAddr send_to_;
     abi::CapAddr receive_on_;
     SlotAllocator::Slot landing_;
 };
 static_assert(ipc::Transport<LmpTransport>);
 
-// The RPC client's wait between polls: give the processor to whoever will answer.
-struct YieldWait {
-    void wait(unsigned) { (void)sys::yield(); }
+// The RPC client's wait between polls: block on the endpoint until the next frame (no spinning).
+struct BlockingWait {
+    LmpTransport* transport;
+    void wait(unsigned) { (void)transport->wait_for_frame(); }
 };
 
 } // namespace aos::user

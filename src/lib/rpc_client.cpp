@@ -12,7 +12,7 @@ namespace aos::rpc {
 
 namespace {
 
-using InitClient = ipc::Client<user::LmpTransport, core::NullLock, user::YieldWait>;
+using InitClient = ipc::Client<user::LmpTransport, core::NullLock, user::BlockingWait>;
 
 constexpr std::uint32_t landing_slot = abi::l2_cnode_slots - 1;
 
@@ -20,7 +20,7 @@ struct Channel {
     user::LmpTransport transport{abi::caddr(abi::root_slot_task, abi::task_slot_init_endpoint),
                                  abi::caddr(abi::root_slot_task, abi::task_slot_arguments + 1),
                                  user::SlotAllocator::Slot{abi::root_slot_slot_alloc0, landing_slot}};
-    InitClient client{transport};
+    InitClient client{transport, user::BlockingWait{&transport}};
 };
 
 alignas(Channel) unsigned char channel_storage[sizeof(Channel)];

@@ -85,6 +85,10 @@ inline constexpr std::uint64_t fault_resume = 1;
 // endpoint_receive's x5.
 inline constexpr std::uint64_t lmp_cap_delivered = 1; // the capability is at the destination
 inline constexpr std::uint64_t lmp_cap_dropped = 2;   // one came, but there was no (longer a) place for it
+// Not a message: the dispatcher that was given this badge's endpoint for dispatcher_set_notify ended.
+// Notifications are never lost: each badge is one pending bit, reported before queued messages.
+inline constexpr std::uint64_t lmp_notification = 4;
+inline constexpr std::uint64_t notify_badge_max = 64;
 inline constexpr std::uint64_t instruction_alignment = 4;
 inline constexpr std::uint64_t stack_alignment = 16;
 
@@ -144,6 +148,9 @@ enum class CapOp : std::uint64_t {
     // receive_block to wait for a message. -> x1 = the sender's badge, the frame in lmp_word_registers, x11
     // = lmp_flags. Needs the read right.
     endpoint_receive = 41,
+    // On a dispatcher: x2 = an endpoint capability (badge 1-64, write right) that is notified when the
+    // dispatcher ends (exits, is stopped, or its last capability goes); no_capability: none.
+    dispatcher_set_notify = 42,
 };
 
 // Where copy, mint and retype put their result: a CNode and its first slot. A CNode is named by its place

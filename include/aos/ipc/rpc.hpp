@@ -139,6 +139,7 @@ private:
     Result<std::size_t> acquire_slot(std::span<std::byte> buffer) {
         W wait = wait_;
         for (unsigned attempt = 0;; ++attempt) {
+            bool received = false;
             {
                 core::LockGuard guard(lock_);
                 if (broken_ != Errc{})
@@ -152,9 +153,10 @@ private:
                     s.status = Errc{};
                     return slot;
                 }
-                pump_locked();
+                received = pump_locked();
             }
-            wait.wait(attempt);
+            if (!received)
+                wait.wait(attempt);
         }
     }
 
@@ -167,6 +169,7 @@ private:
     Result<Slot> await(std::size_t slot) {
         W wait = wait_;
         for (unsigned attempt = 0;; ++attempt) {
+            bool received = false;
             {
                 core::LockGuard guard(lock_);
                 if (slots_[slot].state == State::done) {
@@ -178,21 +181,24 @@ private:
                     release(slot);
                     return error(broken_);
                 }
-                pump_locked();
+                received = pump_locked();
             }
-            wait.wait(attempt);
+            // Only when nothing came: a wait policy may block until the next frame, and the frame just
+            // routed may have been the one this caller needs.
+            if (!received)
+                wait.wait(attempt);
         }
     }
 
-    // Receives at most one frame and routes it (called with lock_ held).
-    void pump_locked() {
+    // Receives at most one frame and routes it (called with lock_ held); false when none was there.
+    bool pump_locked() {
         Frame f{};
         Capability cap{};
         auto r = transport_.try_recv(f, cap);
         if (!r) {
             if (r.error() != Errc::would_block)
                 broken_ = r.error(); // the channel is unusable: every caller learns why
-            return;
+            return false;
         }
         if (FrameHeader::fragment(f) == 0) {
             if (!rx_.idle()) {
@@ -215,7 +221,7 @@ private:
                 else
                     ++strays_;
                 current_.reset();
-                return;
+                return true;
             }
             (void)rx_.set_buffer(current_ ? slots_[*current_].buffer : std::span<std::byte>{});
         }
@@ -227,12 +233,13 @@ private:
             } else {
                 ++strays_;
             }
-            return;
+            return true;
         }
         if (!*pushed)
-            return;
+            return true;
         complete(rx_.message());
         current_.reset();
+        return true;
     }
 
     // Hands a complete reply to the caller of slot current_ (or counts it as a stray).

@@ -154,6 +154,29 @@ TEST_CASE("a call over the loopback transport gets its reply", "[rpc]") {
     CHECK(client.check_invariants());
 }
 
+TEST_CASE("the wait policy is asked to wait only while nothing has come", "[rpc]") {
+    // A policy may block until the next frame (LMP's does): once the reply has been routed, waiting again
+    // would block forever. One request and one one-frame reply: exactly one wait, in which the server runs.
+    struct CountingServer {
+        LoopServer* server;
+        unsigned* waits;
+        void wait(unsigned) {
+            ++*waits;
+            (void)server->poll();
+        }
+    };
+    LoopbackRig rig(64, 4096);
+    AddHandler add;
+    REQUIRE(rig.server.on<Add>(add));
+    unsigned waits = 0;
+    aos::ipc::Client<aos::ipc::LoopbackTransport, aos::core::NullLock, CountingServer> client(
+        rig.lp.client_end, CountingServer{&rig.server, &waits});
+    auto sum = client.call(Add{4, 5, 0});
+    REQUIRE(sum);
+    CHECK(sum->total == 9);
+    CHECK(waits == 1);
+}
+
 TEST_CASE("long strings and a capability go through the loopback both ways", "[rpc]") {
     auto seed = aos_test::seed("rpc echo");
     std::mt19937_64 rng(seed);
