@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 
 QEMU = os.environ.get("AOS_QEMU", "qemu-system-aarch64")
@@ -72,16 +73,52 @@ def cmd_run(a):
     return subprocess.run(cmd, stdin=subprocess.DEVNULL).returncode
 
 
+def run_typing_later(cmd, a):
+    """Runs QEMU and types --input only once the console has printed a line matching --input-after (so the
+    program is already waiting for it). Returns the output, the exit code (None on timeout) and whether it
+    timed out."""
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = bytearray()
+    typed = False
+    deadline = time.monotonic() + a.timeout
+    pattern = re.compile(a.input_after, re.MULTILINE)
+
+    def reader():
+        while True:
+            chunk = proc.stdout.read1(4096)
+            if not chunk:
+                return
+            out.extend(chunk)
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    while proc.poll() is None and time.monotonic() < deadline:
+        if not typed and pattern.search(out.decode("utf-8", "replace")):
+            proc.stdin.write((a.input or "").encode())
+            proc.stdin.flush()
+            typed = True
+        time.sleep(0.02)
+    timed_out = proc.poll() is None
+    if timed_out:
+        proc.kill()
+    proc.wait()
+    t.join(timeout=5)
+    return bytes(out), (None if timed_out else proc.returncode), timed_out
+
+
 def cmd_test(a):
     cmd = qemu_command(a, interactive=False)
     start = time.monotonic()
     timed_out = False
-    try:
-        proc = subprocess.run(cmd, input=a.input.encode() if a.input is not None else b"", stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, timeout=a.timeout)
-        out, rc = proc.stdout, proc.returncode
-    except subprocess.TimeoutExpired as e:
-        out, rc, timed_out = e.stdout or b"", None, True
+    if a.input_after is not None:
+        out, rc, timed_out = run_typing_later(cmd, a)
+    else:
+        try:
+            proc = subprocess.run(cmd, input=a.input.encode() if a.input is not None else b"",
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=a.timeout)
+            out, rc = proc.stdout, proc.returncode
+        except subprocess.TimeoutExpired as e:
+            out, rc, timed_out = e.stdout or b"", None, True
     text = out.decode("utf-8", "replace").replace("\r\n", "\n")
     elapsed = time.monotonic() - start
 
@@ -132,6 +169,7 @@ def main():
     t.add_argument("--exit-status", type=int, default=0)
     t.add_argument("--timeout", type=float, default=60)
     t.add_argument("--input", help="text typed on the serial console")
+    t.add_argument("--input-after", help="type --input only once the console matches this regex")
     a = ap.parse_args()
     return cmd_run(a) if a.command == "run" else cmd_test(a)
 

@@ -21,6 +21,9 @@ constexpr std::uint64_t child_heap_bytes = 4 * 1024 * kib;
 constexpr std::size_t command_max = 256;
 // Root slots init hands to its children's CNodes (the kernel fills 0-8).
 constexpr std::uint32_t first_child_root_slot = 16;
+// The badge of init's endpoint the kernel's console notices carry (children have 1 to max_children).
+constexpr std::uint64_t console_badge = notify_badge_max;
+constexpr CapAddr console_cap = caddr(root_slot_devices, device_slot_console);
 
 } // namespace
 
@@ -50,7 +53,53 @@ ProcessManager::ProcessManager(const BootInfo& bi, user::SlotAllocator& slots, u
 
 Result<void> ProcessManager::start() {
     endpoint_ = AOS_TRY(boot_ram_.retype(slots_, ObjType::endpoint, endpoint_bytes));
+    // Console input arrives as a notice on the same endpoint, so init never waits on two things at once.
+    user::SlotAllocator::Slot badged = AOS_TRY(slots_.alloc());
+    AOS_TRY(sys::cap_mint(endpoint_.addr(), badged.cnode, badged.index, right_write, console_badge));
+    AOS_TRY(sys::invoke_status(console_cap, CapOp::console_set_notify, badged.addr()));
     return ok();
+}
+
+// Takes whatever the console has into typed_.
+void ProcessManager::console_input() {
+    for (;;) {
+        sys::InvokeResult r = sys::invoke(console_cap, CapOp::console_read);
+        if (r.error != syscall_success || r.value[1] == 0)
+            return;
+        for (std::uint64_t i = 0; i < r.value[1] && typed_count_ < sizeof(typed_); ++i)
+            typed_[(typed_head_ + typed_count_++) % sizeof(typed_)] =
+                static_cast<char>(r.value[0] >> (8 * i));
+    }
+}
+
+bool ProcessManager::next_char(char& c) {
+    if (typed_count_ == 0)
+        console_input();
+    if (typed_count_ == 0)
+        return false;
+    c = typed_[typed_head_];
+    typed_head_ = (typed_head_ + 1) % sizeof(typed_);
+    --typed_count_;
+    return true;
+}
+
+Result<std::optional<char>> ProcessManager::getchar(Channel& asker, ipc::ReplyToken<proto::Getchar> token) {
+    char c = 0;
+    if (getchar_count_ == 0 && next_char(c))
+        return std::optional<char>{c};
+    if (getchar_count_ == max_children)
+        return error(Errc::busy);
+    getchars_[getchar_count_++] = PendingGetchar{&asker, token};
+    return std::optional<char>{};
+}
+
+void ProcessManager::forget_getchar(Channel& asker) {
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < getchar_count_; ++i) {
+        if (getchars_[i].asker != &asker)
+            getchars_[kept++] = getchars_[i];
+    }
+    getchar_count_ = kept;
 }
 
 ProcessManager::Child* ProcessManager::child_of(proc::Pid pid) {
@@ -150,6 +199,18 @@ void ProcessManager::serve_one() {
     Result<sys::LmpMessage> m = sys::lmp_receive(endpoint_.addr(), true);
     if (!m)
         return;
+    if (m->badge == console_badge) {
+        // Characters came: the getchar calls waiting get them in the order they asked.
+        char c = 0;
+        while (getchar_count_ > 0 && next_char(c)) {
+            PendingGetchar g = getchars_[0];
+            for (std::size_t i = 1; i < getchar_count_; ++i)
+                getchars_[i - 1] = getchars_[i];
+            --getchar_count_;
+            (void)g.asker->server.reply(g.token, proto::GetcharReply{c});
+        }
+        return;
+    }
     std::uint64_t index = m->badge - 1;
     if (index >= max_children || !children_[index].live)
         return; // from a child already gone

@@ -44,6 +44,10 @@ public:
     using Table = proc::ProcessTable<NameBlocks>;
     Table& table() { return table_; }
     Result<void> control(proc::Pid pid, abi::CapOp op);
+    // Getchar: answered at once when a character is there, otherwise when one arrives (in order of asking).
+    Result<std::optional<char>> getchar(Channel& asker, ipc::ReplyToken<proto::Getchar> token);
+    // A channel going away takes its pending getchar with it.
+    void forget_getchar(Channel& asker);
     Result<std::uint32_t> kill_all(core::StringRef name);
     // RAM handed to pid and not yet returned.
     std::uint64_t ram_of(proc::Pid pid) const;
@@ -61,6 +65,8 @@ private:
 
     Result<void> place_child(std::size_t index, const char* cmd, core::StringRef name);
     void reap(Child& c);
+    void console_input();
+    bool next_char(char& c);
     void reclaim(Child& c);
     void forget_exited();
     Child* child_of(proc::Pid pid);
@@ -76,6 +82,15 @@ private:
     Child children_[max_children];
     alignas(Channel) unsigned char channel_storage_[max_children][sizeof(Channel)];
     user::SlotAllocator::Slot endpoint_{};
+    // The console: characters read but not handed out yet, and the getchar calls waiting for one.
+    char typed_[64] = {};
+    std::size_t typed_head_ = 0, typed_count_ = 0;
+    struct PendingGetchar {
+        Channel* asker;
+        ipc::ReplyToken<proto::Getchar> token;
+    };
+    PendingGetchar getchars_[max_children] = {};
+    std::size_t getchar_count_ = 0;
 };
 
 } // namespace aos::init

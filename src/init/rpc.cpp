@@ -33,6 +33,7 @@ Channel::Channel(core::StringRef name, abi::CapAddr child_endpoint, MemoryServer
 
 // A channel ends with its child: waits it still has pending leave the process table unanswered.
 Channel::~Channel() {
+    pm_.forget_getchar(*this);
     for (PendingWait& w : waits_) {
         if (w.channel != nullptr)
             (void)pm_.table().cancel_wait(w);
@@ -54,6 +55,7 @@ Result<void> Channel::start() {
     AOS_TRY(server.on<proto::Kill>(*this));
     AOS_TRY(server.on<proto::KillAll>(*this));
     AOS_TRY(server.on<proto::Wait>(*this));
+    AOS_TRY(server.on<proto::Getchar>(*this));
     return ok();
 }
 
@@ -178,6 +180,14 @@ Answer<proto::Kill> Channel::operator()(const proto::Kill& m, ipc::ReplyToken<pr
 Answer<proto::KillAll> Channel::operator()(const proto::KillAll& m, ipc::ReplyToken<proto::KillAll>) {
     std::uint32_t n = AOS_TRY(pm_.kill_all(m.name));
     return std::optional<proto::KillAllReply>{proto::KillAllReply{n}};
+}
+
+// Deferred when nothing was typed yet: init answers when the console's notice comes.
+Answer<proto::Getchar> Channel::operator()(const proto::Getchar&, ipc::ReplyToken<proto::Getchar> token) {
+    std::optional<char> c = AOS_TRY(pm_.getchar(*this, token));
+    if (!c)
+        return std::optional<proto::GetcharReply>{};
+    return std::optional<proto::GetcharReply>{proto::GetcharReply{*c}};
 }
 
 // A deferred reply: the process table calls back when the process exits.

@@ -78,6 +78,7 @@ public:
     Answer<proto::Kill> operator()(const proto::Kill& m, ipc::ReplyToken<proto::Kill>);
     Answer<proto::KillAll> operator()(const proto::KillAll& m, ipc::ReplyToken<proto::KillAll>);
     Answer<proto::Wait> operator()(const proto::Wait& m, ipc::ReplyToken<proto::Wait>);
+    Answer<proto::Getchar> operator()(const proto::Getchar& m, ipc::ReplyToken<proto::Getchar>);
 
 private:
     core::StringRef name_;

@@ -26,6 +26,7 @@ constinit std::size_t input_head = 0; // next to read
 constinit std::size_t input_tail = 0; // next to write
 constinit std::size_t input_dropped = 0;
 constinit std::uint32_t input_intid = 0;
+constinit ConsoleInputListener input_listener = nullptr;
 
 std::uint64_t this_core() {
     return aos::arch::aarch64::mpidr::packed_affinity(KERNEL_READ_SYSREG(mpidr_el1));
@@ -87,7 +88,9 @@ void console_handle_interrupt() {
     // Clear first, then drain: a character arriving after the last read raises the interrupt again instead
     // of having its interrupt cleared while it sits unread.
     console_uart.acknowledge_receive_interrupt();
+    bool arrived = false;
     for (int c = console_uart.try_get(); c >= 0; c = console_uart.try_get()) {
+        arrived = true;
         std::size_t next = (input_tail + 1) % input_capacity;
         if (next == input_head) {
             ++input_dropped;
@@ -96,6 +99,12 @@ void console_handle_interrupt() {
         input_buffer[input_tail] = static_cast<char>(c);
         input_tail = next;
     }
+    if (arrived && input_listener != nullptr)
+        input_listener();
+}
+
+void console_set_input_listener(ConsoleInputListener listener) {
+    input_listener = listener;
 }
 
 int console_try_getchar() {

@@ -50,5 +50,8 @@ void console_handle_interrupt();
 int console_try_getchar();
 // Characters lost because the buffer was full.
 std::size_t console_input_dropped();
+// Called (in the interrupt) after characters arrived: the capability layer tells whoever listens.
+using ConsoleInputListener = void (*)();
+void console_set_input_listener(ConsoleInputListener listener);
 
 } // namespace kernel

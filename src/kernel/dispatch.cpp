@@ -156,17 +156,23 @@ void activate_address_space(const Dispatcher& d) {
 }
 
 // Saves the interrupted dispatcher's state from the exception frame and loads the next one's into it.
-void switch_to(Dispatcher& next, TrapFrame& frame) {
-    if (current == &next)
-        return;
-    bool alive =
-        current != nullptr &&
-        (current->state == DispatcherState::runnable || current->state == DispatcherState::blocked ||
-         current->state == DispatcherState::receiving || current->state == DispatcherState::suspended);
-    if (alive) {
+bool has_state(const Dispatcher* d) {
+    return d != nullptr && (d->state == DispatcherState::runnable || d->state == DispatcherState::blocked ||
+                            d->state == DispatcherState::receiving || d->state == DispatcherState::suspended);
+}
+
+// The running dispatcher's registers leave the exception frame for its own save area.
+void save_current(const TrapFrame& frame) {
+    if (has_state(current)) {
         current->frame = frame;
         fp_state_save(&current->fp);
     }
+}
+
+void switch_to(Dispatcher& next, TrapFrame& frame) {
+    if (current == &next)
+        return;
+    save_current(frame);
     current = &next;
     frame = next.frame;
     fp_state_restore(&next.fp);
@@ -205,9 +211,18 @@ void wake_sleepers() {
 
 // Continues with the first runnable dispatcher. With none runnable but some asleep, the core idles in wfi
 // (the timer tick keeps coming) until one wakes; with none left at all, the run ends.
+bool input_can_wake();
+
 void schedule_next(TrapFrame& frame) {
+    if (run_queue.empty() && current != nullptr) {
+        // About to idle. What wakes a waiting dispatcher (a message, a notice) writes into its save area, so
+        // its registers must be there, and it must be loaded from there even if it is the one that runs
+        // next: nobody is current while the core idles.
+        save_current(frame);
+        current = nullptr;
+    }
     while (run_queue.empty()) {
-        if (sleeping.empty())
+        if (sleeping.empty() && !input_can_wake())
             all_finished();
         wait_for_interrupt();
         wake_sleepers();
@@ -486,6 +501,55 @@ InvokeOutcome fault_return(Dispatcher& d, std::uint64_t how, TrapFrame& frame) {
     return InvokeOutcome::success();
 }
 
+// The endpoint told when console input arrives (console_set_notify), or empty.
+Cte console_notify;
+
+void notify_console_input() {
+    if (!console_notify.empty())
+        endpoint_notify(console_notify.cap.base, console_notify.cap.word);
+}
+
+// Someone waits on an endpoint that console input notifies: typing may wake it, so the core idles instead
+// of ending the run.
+bool input_can_wake() {
+    if (console_notify.empty())
+        return false;
+    for (const Dispatcher* d = every.front(); d != nullptr; d = every.next(*d)) {
+        if (d->state == DispatcherState::receiving)
+            return true;
+    }
+    return false;
+}
+
+InvokeOutcome invoke_console(const Cte& root, const Cte& target, aos::abi::CapOp op,
+                             const std::uint64_t (&a)[6]) {
+    if ((target.cap.rights & aos::abi::right_read) == 0)
+        return InvokeOutcome::failure(aos::Errc::permission_denied, 0);
+    if (op == aos::abi::CapOp::console_read) {
+        std::uint64_t chars = 0, n = 0;
+        for (int c; n < sizeof(chars) && (c = console_try_getchar()) >= 0; ++n)
+            chars |= static_cast<std::uint64_t>(c) << (8 * n);
+        return InvokeOutcome::success(chars, n);
+    }
+    if (op != aos::abi::CapOp::console_set_notify)
+        return InvokeOutcome::failure(aos::Errc::invalid_argument, 1);
+    if (a[2] == aos::abi::no_capability) {
+        cap_delete(console_notify);
+        return InvokeOutcome::success();
+    }
+    aos::Result<Cte*> ep = cap_lookup(root, a[2]);
+    if (!ep)
+        return InvokeOutcome::failure(ep.error(), 2);
+    const Capability& e = (*ep)->cap;
+    if (e.type != aos::abi::ObjType::endpoint || e.word == 0 || e.word > aos::abi::notify_badge_max)
+        return InvokeOutcome::failure(aos::Errc::invalid_argument, 2);
+    if ((e.rights & aos::abi::right_write) == 0)
+        return InvokeOutcome::failure(aos::Errc::permission_denied, 2);
+    cap_delete(console_notify);
+    install_copy(console_notify, **ep);
+    return InvokeOutcome::success();
+}
+
 // x0..x5 in, x0 = 0 or the error, then x1..x4 the results or x1 the number of the argument that was wrong.
 void handle_invoke(TrapFrame& frame) {
     std::uint64_t args[aos::abi::syscall_argument_count];
@@ -508,6 +572,8 @@ void handle_invoke(TrapFrame& frame) {
         out = InvokeOutcome::failure(target.error(), 0);
     else if ((*target)->cap.type == aos::abi::ObjType::dispatcher && is_dispatcher_op(op))
         out = invoke_dispatcher(current->cspace, **target, op, args);
+    else if ((*target)->cap.type == aos::abi::ObjType::console)
+        out = invoke_console(current->cspace, **target, op, args);
     else if ((*target)->cap.type == aos::abi::ObjType::endpoint && is_endpoint_op(op))
         out = invoke_endpoint(current->cspace, **target, op, frame);
     else
@@ -856,6 +922,9 @@ aos::Result<void> setup_init(unsigned id, const LoadedProgram* programs, unsigne
         std::uint64_t size = (modules.size(i) + page - 1) & ~(page - 1);
         AOS_TRY(install_original(cs.modules[i], aos::abi::ObjType::frame, base, size, aos::abi::right_read));
     }
+    cs.devices[aos::abi::device_slot_console].cap = Capability{
+        .type = aos::abi::ObjType::console, .rights = aos::abi::right_read | aos::abi::right_grant};
+    console_set_input_listener(&notify_console_input);
     if (p.rtc_base != 0)
         AOS_TRY(install_original(cs.devices[aos::abi::device_slot_rtc], aos::abi::ObjType::dev_frame,
                                  p.rtc_base, aos::arch::aarch64::pl031::frame_bytes,

@@ -58,6 +58,12 @@ Result<void> putchar(char ch) {
     return ok();
 }
 
+Result<char> getchar() {
+    InitClient* c = AOS_TRY(init_client());
+    proto::GetcharReply r = AOS_TRY(c->call(proto::Getchar{}));
+    return r.c;
+}
+
 Result<RamGrant> get_ram(std::uint64_t size, std::uint64_t alignment, abi::CNodeRef cnode,
                          std::uint32_t slot) {
     InitClient* c = AOS_TRY(init_client());

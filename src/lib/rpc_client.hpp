@@ -20,6 +20,8 @@ Result<void> send_number(std::uint64_t n);
 // Any length: init prints it as one string.
 Result<void> send_string(core::StringRef text);
 Result<void> putchar(char c);
+// Blocks (without spinning) until a character is typed on the console.
+Result<char> getchar();
 
 struct RamGrant {
     abi::CapAddr cap; // where the RAM capability now is
@@ -67,4 +69,7 @@ inline aos::Result<void> aos_rpc_send_string(const char* s) {
 }
 inline aos::Result<void> aos_rpc_serial_putchar(char c) {
     return aos::rpc::putchar(c);
+}
+inline aos::Result<char> aos_rpc_serial_getchar() {
+    return aos::rpc::getchar();
 }

@@ -26,8 +26,9 @@ enum class ObjType : std::uint8_t {
     dispatcher = 10,
     endpoint = 11,
     mapping = 12, // what a map produced: unmapping goes through it
+    console = 13, // the kernel console's input (init's, for the getchar service)
 };
-inline constexpr unsigned obj_type_count = 13;
+inline constexpr unsigned obj_type_count = 14;
 
 // Rights, as bits: a derived capability never has more than its source.
 enum Rights : std::uint8_t {
@@ -98,8 +99,9 @@ inline constexpr std::uint32_t root_slot_slot_alloc0 = 1; // empty: the process'
 inline constexpr std::uint32_t root_slot_super = 5;       // init: a RAM capability per free RAM region
 inline constexpr std::uint32_t root_slot_dispatchers = 6; // init: the programs the kernel loaded
 inline constexpr std::uint32_t root_slot_modules = 7;     // init: a read-only Frame per boot module
-inline constexpr std::uint32_t root_slot_devices = 8; // init: DevFrames of devices the kernel leaves alone
-inline constexpr std::uint32_t device_slot_rtc = 0;   // the PL031 real-time clock, when there is one
+inline constexpr std::uint32_t root_slot_devices = 8;   // init: DevFrames of devices the kernel leaves alone
+inline constexpr std::uint32_t device_slot_rtc = 0;     // the PL031 real-time clock, when there is one
+inline constexpr std::uint32_t device_slot_console = 1; // the console's input
 // Well-known slots of the task CNode.
 inline constexpr std::uint32_t task_slot_dispatcher = 1; // the process's own dispatcher
 inline constexpr std::uint32_t task_slot_root = 2;       // its root CNode
@@ -151,6 +153,11 @@ enum class CapOp : std::uint64_t {
     // On a dispatcher: x2 = an endpoint capability (badge 1-64, write right) that is notified when the
     // dispatcher ends (exits, is stopped, or its last capability goes); no_capability: none.
     dispatcher_set_notify = 42,
+    // Console: up to eight characters the console received -> x1 = them (the first in the low byte), x2 =
+    // how many (0: none yet). Needs read.
+    console_read = 43,
+    // x2 = an endpoint (badge 1-64, write right) notified when characters arrive, or no_capability.
+    console_set_notify = 44,
 };
 
 // Where copy, mint and retype put their result: a CNode and its first slot. A CNode is named by its place
