@@ -8,6 +8,15 @@ int main(int argc, char** argv) {
         aos::sys::cap_identify(aos::abi::caddr(aos::abi::root_slot_task, aos::abi::task_slot_args_page));
     aos::sys::print("args: argc {}, arguments page capability {}\n", argc,
                     page && page->type == aos::abi::ObjType::frame ? "present" : "MISSING");
+    // And the rest of the well-known CSpace a spawned process gets.
+    using namespace aos::abi;
+    auto l0 = aos::sys::cap_identify(caddr(root_slot_page_cnode, 0));
+    auto last_page = aos::sys::cap_identify(caddr(root_slot_base_page, base_page_count - 1));
+    auto alloc1 = aos::sys::cap_identify(root_slot_caddr(root_slot_slot_alloc1));
+    bool cspace_ok = l0 && l0->type == ObjType::vnode_l0 && last_page && last_page->type == ObjType::ram &&
+                     last_page->size == object_granule && alloc1 && alloc1->type == ObjType::l2_cnode;
+    aos::sys::print("args: page CNode, {} base pages and two slot CNodes {}\n", base_page_count,
+                    cspace_ok ? "present" : "MISSING");
     for (int i = 0; i < argc; ++i)
         aos::sys::print("args: argv[{}] = {}\n", i, static_cast<const char*>(argv[i]));
     return 0;

@@ -53,6 +53,7 @@ ProcessManager::ProcessManager(const BootInfo& bi, user::SlotAllocator& slots, u
 
 Result<void> ProcessManager::start() {
     endpoint_ = AOS_TRY(boot_ram_.retype(slots_, ObjType::endpoint, endpoint_bytes));
+    landing_ = AOS_TRY(slots_.alloc());
     // Console input arrives as a notice on the same endpoint, so init never waits on two things at once.
     user::SlotAllocator::Slot badged = AOS_TRY(slots_.alloc());
     AOS_TRY(sys::cap_mint(endpoint_.addr(), badged.cnode, badged.index, right_write, console_badge));
@@ -110,7 +111,7 @@ ProcessManager::Child* ProcessManager::child_of(proc::Pid pid) {
     return nullptr;
 }
 
-Result<proc::Pid> ProcessManager::spawn(core::StringRef command_line) {
+Result<proc::Pid> ProcessManager::spawn(core::StringRef command_line, CapAddr extra) {
     char cmd[command_max];
     if (command_line.size == 0 || command_line.size >= command_max)
         return error(Errc::invalid_argument);
@@ -125,14 +126,15 @@ Result<proc::Pid> ProcessManager::spawn(core::StringRef command_line) {
         ++index;
     if (index == max_children)
         return error(Errc::no_memory);
-    AOS_TRY(place_child(index, cmd, core::StringRef{cmd, name_len}));
+    AOS_TRY(place_child(index, cmd, core::StringRef{cmd, name_len}, extra));
     sys::print("init: spawned {} as pid {:x}\n", core::StringRef{cmd, name_len}, children_[index].pid);
     return children_[index].pid;
 }
 
 // A child's objects all come from one pool grant, and its capabilities live in a CNode of its own in one
 // of init's root slots: revoking the pool takes everything back at once.
-Result<void> ProcessManager::place_child(std::size_t index, const char* cmd, core::StringRef name) {
+Result<void> ProcessManager::place_child(std::size_t index, const char* cmd, core::StringRef name,
+                                         CapAddr extra) {
     Child& c = children_[index];
     c.root_slot = first_child_root_slot + static_cast<std::uint32_t>(index);
     c.pool = AOS_TRY(mm_.alloc(child_pool_bytes, object_granule));
@@ -160,9 +162,9 @@ Result<void> ProcessManager::place_child(std::size_t index, const char* cmd, cor
         if (own_endpoint && to_init &&
             sys::cap_mint(endpoint_.addr(), to_init->cnode, to_init->index, right_write | right_grant,
                           index + 1)) {
-            const CapAddr passed[] = {to_init->addr(), own_endpoint->addr()};
+            const CapAddr passed[] = {to_init->addr(), own_endpoint->addr(), extra};
             Spawner spawner(bi_, child_slots, pool, self_, scratch_va, child_heap_bytes);
-            child = spawner.spawn(cmd, passed, 2);
+            child = spawner.spawn(cmd, passed, extra == no_capability ? 2 : 3);
             // The same badged endpoint tells init when the child ends, so init can wait instead of polling.
             if (child &&
                 !sys::invoke_status(child->dispatcher.addr(), CapOp::dispatcher_set_notify, to_init->addr()))
@@ -196,9 +198,11 @@ unsigned ProcessManager::live() const {
 
 // Waits on init's endpoint for the next request or end of a child, and handles it.
 void ProcessManager::serve_one() {
-    Result<sys::LmpMessage> m = sys::lmp_receive(endpoint_.addr(), true);
+    Result<sys::LmpMessage> m =
+        sys::lmp_receive(endpoint_.addr(), true, destination(landing_.cnode, landing_.index));
     if (!m)
         return;
+    bool with_cap = (m->flags & lmp_cap_delivered) != 0;
     if (m->badge == console_badge) {
         // Characters came: the getchar calls waiting get them in the order they asked.
         char c = 0;
@@ -221,8 +225,11 @@ void ProcessManager::serve_one() {
     ipc::Frame f{};
     for (std::size_t i = 0; i < lmp_words; ++i)
         f.words[i] = m->words[i];
-    children_[index].channel->transport.deliver(f);
+    children_[index].channel->transport.deliver(f, with_cap ? landing_.addr() : no_capability);
     (void)children_[index].channel->server.poll();
+    // Whoever needed the capability has copied it by now.
+    if (with_cap)
+        (void)sys::cap_delete(landing_.addr());
 }
 
 // A child ended (the kernel's notification): report it, answer its waiters, take everything back.

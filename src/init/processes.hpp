@@ -34,8 +34,9 @@ public:
                    user::CapVSpace& self, MemoryServer& mm);
 
     Result<void> start();
-    // Spawns from a command line (module name, then arguments).
-    Result<proc::Pid> spawn(core::StringRef command_line);
+    // Spawns from a command line (module name, then arguments); `extra` (a capability address in init's
+    // CSpace, or abi::no_capability) goes to the child after its two endpoints (task_slot_arguments + 2).
+    Result<proc::Pid> spawn(core::StringRef command_line, abi::CapAddr extra = abi::no_capability);
     // Waits for the next request or end of a child and handles it.
     void serve_one();
     unsigned live() const;
@@ -43,6 +44,7 @@ public:
     // What the RPC handlers use.
     using Table = proc::ProcessTable<NameBlocks>;
     Table& table() { return table_; }
+    user::SlotAllocator& slots() { return slots_; }
     Result<void> control(proc::Pid pid, abi::CapOp op);
     // Getchar: answered at once when a character is there, otherwise when one arrives (in order of asking).
     Result<std::optional<char>> getchar(Channel& asker, ipc::ReplyToken<proto::Getchar> token);
@@ -63,7 +65,7 @@ private:
         std::uint64_t id = 0;
     };
 
-    Result<void> place_child(std::size_t index, const char* cmd, core::StringRef name);
+    Result<void> place_child(std::size_t index, const char* cmd, core::StringRef name, abi::CapAddr extra);
     void reap(Child& c);
     void console_input();
     bool next_char(char& c);
@@ -82,6 +84,7 @@ private:
     Child children_[max_children];
     alignas(Channel) unsigned char channel_storage_[max_children][sizeof(Channel)];
     user::SlotAllocator::Slot endpoint_{};
+    user::SlotAllocator::Slot landing_{}; // where a capability a child sends arrives
     // The console: characters read but not handed out yet, and the getchar calls waiting for one.
     char typed_[64] = {};
     std::size_t typed_head_ = 0, typed_count_ = 0;

@@ -19,11 +19,14 @@ Result<void> ChildTransport::send(const ipc::Frame& f, const ipc::Capability* ca
     }
 }
 
-Result<void> ChildTransport::try_recv(ipc::Frame& out, ipc::Capability&) {
+Result<void> ChildTransport::try_recv(ipc::Frame& out, ipc::Capability& cap) {
     if (!stash_)
         return error(Errc::would_block);
     out = *stash_;
     stash_.reset();
+    if (stash_cap_ != abi::no_capability)
+        cap = ipc::Capability{stash_cap_, 0};
+    stash_cap_ = abi::no_capability;
     return ok();
 }
 
@@ -56,6 +59,7 @@ Result<void> Channel::start() {
     AOS_TRY(server.on<proto::KillAll>(*this));
     AOS_TRY(server.on<proto::Wait>(*this));
     AOS_TRY(server.on<proto::Getchar>(*this));
+    AOS_TRY(server.on<proto::SpawnWithCaps>(*this));
     return ok();
 }
 
@@ -82,15 +86,27 @@ Answer<proto::Putchar> Channel::operator()(const proto::Putchar& m, ipc::ReplyTo
     return std::optional<proto::Ack>{proto::Ack{}};
 }
 
-// RAM is accounted to the child: init keeps the grant and takes it back when the child ends.
+// RAM is accounted to the child: init keeps the grant and takes it back when the child ends. The child gets a
+// copy of a capability *derived* from the grant, so the revoke at the end reaches every copy the child made
+// or passed on; a copy of the grant itself would survive it.
 Answer<proto::RamRequest> Channel::operator()(const proto::RamRequest& m,
                                               ipc::ReplyToken<proto::RamRequest>) {
     if (grant_count_ == max_grants)
         return error(Errc::no_memory);
     RamGrant g = AOS_TRY(mm_.alloc(m.size, m.alignment));
-    grants_[grant_count_++] = g;
-    return std::optional<proto::RamReply>{
-        proto::RamReply{ipc::Capability{g.cap.slot.addr(), g.size}, g.size}};
+    Result<user::SlotAllocator::Slot> derived = pm_.slots().alloc();
+    Result<void> retyped = derived ? sys::cap_retype(g.cap.slot.addr(), abi::ObjType::ram, 0, g.size, 1,
+                                                     derived->cnode, derived->index)
+                                   : Result<void>(error(derived.error()));
+    if (!retyped) {
+        if (derived)
+            pm_.slots().free(*derived);
+        (void)mm_.free(g);
+        return error(retyped.error());
+    }
+    grants_[grant_count_] = g;
+    derived_[grant_count_++] = *derived;
+    return std::optional<proto::RamReply>{proto::RamReply{ipc::Capability{derived->addr(), g.size}, g.size}};
 }
 
 std::uint64_t Channel::ram_bytes() const {
@@ -101,8 +117,11 @@ std::uint64_t Channel::ram_bytes() const {
 }
 
 void Channel::return_grants() {
-    for (std::size_t i = 0; i < grant_count_; ++i)
+    for (std::size_t i = 0; i < grant_count_; ++i) {
+        (void)sys::cap_revoke(grants_[i].cap.slot.addr()); // every derived copy, wherever it went
+        pm_.slots().free(derived_[i]);
         (void)mm_.free(grants_[i]);
+    }
     grant_count_ = 0;
 }
 
@@ -180,6 +199,17 @@ Answer<proto::Kill> Channel::operator()(const proto::Kill& m, ipc::ReplyToken<pr
 Answer<proto::KillAll> Channel::operator()(const proto::KillAll& m, ipc::ReplyToken<proto::KillAll>) {
     std::uint32_t n = AOS_TRY(pm_.kill_all(m.name));
     return std::optional<proto::KillAllReply>{proto::KillAllReply{n}};
+}
+
+// The capability came beside the request (init's landing slot): the child gets a copy after its endpoints.
+Answer<proto::SpawnWithCaps> Channel::operator()(const proto::SpawnWithCaps& m,
+                                                 ipc::ReplyToken<proto::SpawnWithCaps>) {
+    if (m.core != 0)
+        return error(Errc::unsupported);
+    if (m.caps.ref == 0)
+        return error(Errc::invalid_argument); // no capability came with it
+    proto::Pid pid = AOS_TRY(pm_.spawn(m.cmdline, m.caps.ref));
+    return std::optional<proto::SpawnReply>{proto::SpawnReply{pid}};
 }
 
 // Deferred when nothing was typed yet: init answers when the console's notice comes.

@@ -27,11 +27,15 @@ public:
 
     Result<void> send(const ipc::Frame& f, const ipc::Capability* cap);
     Result<void> try_recv(ipc::Frame& out, ipc::Capability& cap);
-    void deliver(const ipc::Frame& f) { stash_ = f; }
+    void deliver(const ipc::Frame& f, abi::CapAddr cap) {
+        stash_ = f;
+        stash_cap_ = cap;
+    }
 
 private:
     abi::CapAddr to_child_;
     std::optional<ipc::Frame> stash_;
+    abi::CapAddr stash_cap_ = abi::no_capability;
 };
 static_assert(ipc::Transport<ChildTransport>);
 
@@ -79,6 +83,8 @@ public:
     Answer<proto::KillAll> operator()(const proto::KillAll& m, ipc::ReplyToken<proto::KillAll>);
     Answer<proto::Wait> operator()(const proto::Wait& m, ipc::ReplyToken<proto::Wait>);
     Answer<proto::Getchar> operator()(const proto::Getchar& m, ipc::ReplyToken<proto::Getchar>);
+    Answer<proto::SpawnWithCaps> operator()(const proto::SpawnWithCaps& m,
+                                            ipc::ReplyToken<proto::SpawnWithCaps>);
 
 private:
     core::StringRef name_;
@@ -87,6 +93,7 @@ private:
     std::byte request_buffer_[request_bytes];
     std::byte reply_buffer_[request_bytes];
     RamGrant grants_[max_grants];
+    user::SlotAllocator::Slot derived_[max_grants]; // init's capability derived from each grant
     std::size_t grant_count_ = 0;
     PendingWait waits_[max_waits];
 };

@@ -53,9 +53,9 @@ void pack_name(const char* name, std::uint64_t (&words)[3]) {
     }
 }
 
-// The child's CSpace: a root CNode whose slot 0 holds its task CNode (its dispatcher, root CNode, root
-// table, heap RAM and arguments page at the well-known slots, then `caps`) and slot 1 an empty CNode for its
-// own allocations.
+// The child's CSpace (the well-known slots of include/aos/abi/capability.hpp): a root CNode with its task
+// CNode (its dispatcher, root CNode, root table, heap RAM and arguments page, then `caps`), two empty CNodes
+// for its own allocations, the page CNode and the base-page CNode.
 Result<user::SlotAllocator::Slot> build_cspace(user::SlotAllocator& slots, user::RamSource& ram,
                                                abi::CapAddr dispatcher, abi::CapAddr l0,
                                                abi::CapAddr args_page, std::uint64_t heap_bytes,
@@ -63,8 +63,25 @@ Result<user::SlotAllocator::Slot> build_cspace(user::SlotAllocator& slots, user:
     user::SlotAllocator::Slot root = AOS_TRY(ram.retype(slots, abi::ObjType::l1_cnode, child_cspace_bytes));
     user::SlotAllocator::Slot task = AOS_TRY(ram.retype(slots, abi::ObjType::l2_cnode, abi::l2_cnode_bytes));
     user::SlotAllocator::Slot spare = AOS_TRY(ram.retype(slots, abi::ObjType::l2_cnode, abi::l2_cnode_bytes));
+    user::SlotAllocator::Slot spare1 =
+        AOS_TRY(ram.retype(slots, abi::ObjType::l2_cnode, abi::l2_cnode_bytes));
+    user::SlotAllocator::Slot page_cn =
+        AOS_TRY(ram.retype(slots, abi::ObjType::l2_cnode, abi::l2_cnode_bytes));
+    user::SlotAllocator::Slot base_cn =
+        AOS_TRY(ram.retype(slots, abi::ObjType::l2_cnode, abi::l2_cnode_bytes));
     abi::CNodeRef child_root = abi::cnode_at(root.addr());
     abi::CNodeRef child_task = abi::cnode_at(task.addr());
+    // The page CNode holds the address space's root, the base-page CNode a few single pages of RAM (for
+    // the child's first tables and CNodes before it asks init for more).
+    AOS_TRY(sys::cap_copy(l0, abi::cnode_at(page_cn.addr()), 0));
+    user::SlotAllocator::Slot base =
+        AOS_TRY(ram.retype(slots, abi::ObjType::ram, abi::base_page_count * abi::object_granule));
+    Result<void> split = sys::cap_retype(base.addr(), abi::ObjType::ram, 0, abi::object_granule,
+                                         abi::base_page_count, abi::cnode_at(base_cn.addr()), 0);
+    // The pages stay: they descend from the pool, not from this temporary capability.
+    AOS_TRY(sys::cap_delete(base.addr()));
+    slots.free(base);
+    AOS_TRY(split);
     AOS_TRY(sys::cap_copy(dispatcher, child_task, abi::task_slot_dispatcher));
     AOS_TRY(sys::cap_copy(root.addr(), child_task, abi::task_slot_root));
     AOS_TRY(sys::cap_copy(l0, child_task, abi::task_slot_root_vnode));
@@ -80,7 +97,10 @@ Result<user::SlotAllocator::Slot> build_cspace(user::SlotAllocator& slots, user:
     // Moved, not copied: the child's CSpace holds the only capabilities to its CNodes besides its root.
     AOS_TRY(sys::cap_copy(task.addr(), child_root, abi::root_slot_task));
     AOS_TRY(sys::cap_copy(spare.addr(), child_root, abi::root_slot_slot_alloc0));
-    for (const user::SlotAllocator::Slot& s : {task, spare}) {
+    AOS_TRY(sys::cap_copy(spare1.addr(), child_root, abi::root_slot_slot_alloc1));
+    AOS_TRY(sys::cap_copy(page_cn.addr(), child_root, abi::root_slot_page_cnode));
+    AOS_TRY(sys::cap_copy(base_cn.addr(), child_root, abi::root_slot_base_page));
+    for (const user::SlotAllocator::Slot& s : {task, spare, spare1, page_cn, base_cn}) {
         AOS_TRY(sys::cap_delete(s.addr()));
         slots.free(s);
     }

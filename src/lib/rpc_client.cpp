@@ -94,6 +94,12 @@ Result<Pid> spawn(core::StringRef command_line) {
     return r.pid;
 }
 
+Result<Pid> spawn_with_cap(core::StringRef command_line, abi::CapAddr cap) {
+    InitClient* c = AOS_TRY(init_client());
+    proto::SpawnReply r = AOS_TRY(c->call(proto::SpawnWithCaps{command_line, 0, ipc::Capability{cap, 0}}));
+    return r.pid;
+}
+
 Result<std::size_t> process_list(ProcessEntry* out, std::size_t max) {
     InitClient* c = AOS_TRY(init_client());
     proto::ProcessListReply r = AOS_TRY(c->call(proto::ProcessList{}, std::span<std::byte>(reply_buffer)));

@@ -96,6 +96,10 @@ inline constexpr std::uint64_t stack_alignment = 16;
 // Well-known slots of the root (L1) CNode: each holds an L2 CNode.
 inline constexpr std::uint32_t root_slot_task = 0;        // the task CNode below
 inline constexpr std::uint32_t root_slot_slot_alloc0 = 1; // empty: the process's first slots to allocate
+inline constexpr std::uint32_t root_slot_slot_alloc1 = 2; // empty: more slots
+inline constexpr std::uint32_t root_slot_page_cnode = 3;  // slot 0: its L0 VNode (and room for its tables)
+inline constexpr std::uint32_t root_slot_base_page = 4;   // base_page_count RAM capabilities of one page each
+inline constexpr std::uint32_t base_page_count = 16;
 inline constexpr std::uint32_t root_slot_super = 5;       // init: a RAM capability per free RAM region
 inline constexpr std::uint32_t root_slot_dispatchers = 6; // init: the programs the kernel loaded
 inline constexpr std::uint32_t root_slot_modules = 7;     // init: a read-only Frame per boot module
