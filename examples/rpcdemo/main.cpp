@@ -1,6 +1,7 @@
 // Calls init over LMP through the library's RPC client: a number, a string longer than many frames, a few
 // characters, and RAM (which it retypes, maps... here: identifies and checks the size of).
 #include "caps.hpp"
+#include "heap.hpp"
 #include "print.hpp"
 #include "rpc_client.hpp"
 
@@ -18,6 +19,23 @@ int main() {
     ok = aos_rpc_send_string(text).has_value() && ok;
     for (char c : {'o', 'k', '\n'})
         ok = aos::rpc::putchar(c).has_value() && ok;
+    // A 1 MiB string (from the heap): about 22 000 frames, reassembled by init into one string.
+    constexpr std::size_t mib = 1024 * 1024;
+    auto* big = static_cast<char*>(malloc(mib + 1));
+    if (big != nullptr) {
+        for (std::size_t i = 0; i < mib; ++i)
+            big[i] = static_cast<char>('A' + i % 26);
+        big[mib] = '\0';
+        ok = aos_rpc_send_string(big).has_value() && ok;
+        free(big);
+    }
+    ok = big != nullptr && ok;
+    // 64 MiB of RAM, which init accounts to this process.
+    aos::Result<aos::rpc::RamGrant> large =
+        aos::rpc::get_ram(64 * mib, 4096, aos::abi::root_slot_slot_alloc0, 201);
+    aos::sys::print("rpcdemo: 64 MiB from init: {}\n",
+                    large && large->size == 64 * mib ? "granted" : "REFUSED");
+    ok = large && ok;
     aos::Result<aos::rpc::RamGrant> ram =
         aos::rpc::get_ram(64 * 1024, 4096, aos::abi::root_slot_slot_alloc0, 200);
     aos::Result<aos::sys::CapIdentity> id =

@@ -76,10 +76,11 @@ public:
     mm::SlabStats slab_stats() const { return slab_.stats(); }
     bool check_invariants() const { return allocator_.check_invariants(); }
 
-private:
-    friend struct FrameRefill;
+    // Memory init keeps for good (the slab's chunks, its channels' buffers): a grant retyped into a frame
+    // and mapped at init's next heap address.
     Result<std::span<std::byte>> map_heap(std::size_t bytes);
 
+private:
     const abi::BootInfo& bi_;
     user::SlotAllocator& slots_;
     user::CapVSpace& self_;

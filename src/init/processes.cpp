@@ -54,6 +54,8 @@ ProcessManager::ProcessManager(const BootInfo& bi, user::SlotAllocator& slots, u
 Result<void> ProcessManager::start() {
     endpoint_ = AOS_TRY(boot_ram_.retype(slots_, ObjType::endpoint, endpoint_bytes));
     landing_ = AOS_TRY(slots_.alloc());
+    for (std::span<std::byte>& b : request_buffers_)
+        b = AOS_TRY(mm_.map_heap(Channel::request_bytes));
     // Console input arrives as a notice on the same endpoint, so init never waits on two things at once.
     user::SlotAllocator::Slot badged = AOS_TRY(slots_.alloc());
     AOS_TRY(sys::cap_mint(endpoint_.addr(), badged.cnode, badged.index, right_write, console_badge));
@@ -182,7 +184,7 @@ Result<void> ProcessManager::place_child(std::size_t index, const char* cmd, cor
     c.live = true;
     c.pid = *pid;
     c.channel = ::new (channel_storage_[index])
-        Channel(table_.find(*pid).value()->name, own_endpoint->addr(), mm_, *this);
+        Channel(table_.find(*pid).value()->name, own_endpoint->addr(), request_buffers_[index], mm_, *this);
     (void)c.channel->start();
     c.dispatcher = child->dispatcher.addr();
     c.id = child->id;

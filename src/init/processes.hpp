@@ -84,7 +84,8 @@ private:
     Child children_[max_children];
     alignas(Channel) unsigned char channel_storage_[max_children][sizeof(Channel)];
     user::SlotAllocator::Slot endpoint_{};
-    user::SlotAllocator::Slot landing_{}; // where a capability a child sends arrives
+    user::SlotAllocator::Slot landing_{};                // where a capability a child sends arrives
+    std::span<std::byte> request_buffers_[max_children]; // one per child slot, mapped once at start
     // The console: characters read but not handed out yet, and the getchar calls waiting for one.
     char typed_[64] = {};
     std::size_t typed_head_ = 0, typed_count_ = 0;

@@ -30,9 +30,9 @@ Result<void> ChildTransport::try_recv(ipc::Frame& out, ipc::Capability& cap) {
     return ok();
 }
 
-Channel::Channel(core::StringRef name, abi::CapAddr child_endpoint, MemoryServer& mm, ProcessManager& pm)
-    : transport(child_endpoint), server(transport, std::span<std::byte>(request_buffer_)), name_(name),
-      mm_(mm), pm_(pm) {}
+Channel::Channel(core::StringRef name, abi::CapAddr child_endpoint, std::span<std::byte> request_buffer,
+                 MemoryServer& mm, ProcessManager& pm)
+    : transport(child_endpoint), server(transport, request_buffer), name_(name), mm_(mm), pm_(pm) {}
 
 // A channel ends with its child: waits it still has pending leave the process table unanswered.
 Channel::~Channel() {

@@ -51,11 +51,14 @@ struct PendingWait : proc::ProcessWaiter {
 // Per child: its channel, its server and what it was given (returned when it ends).
 class Channel {
 public:
-    static constexpr std::size_t request_bytes = 4096;
+    // The largest request: a 1 MiB string and its header (the reassembly buffer init maps per child slot).
+    static constexpr std::size_t request_bytes = 1024 * 1024 + 4096;
+    static constexpr std::size_t reply_bytes = 4096;
     static constexpr std::size_t max_grants = 8;
     static constexpr std::size_t max_waits = 4;
 
-    Channel(core::StringRef name, abi::CapAddr child_endpoint, MemoryServer& mm, ProcessManager& pm);
+    Channel(core::StringRef name, abi::CapAddr child_endpoint, std::span<std::byte> request_buffer,
+            MemoryServer& mm, ProcessManager& pm);
     ~Channel();
     Result<void> start();
 
@@ -90,8 +93,7 @@ private:
     core::StringRef name_;
     MemoryServer& mm_;
     ProcessManager& pm_;
-    std::byte request_buffer_[request_bytes];
-    std::byte reply_buffer_[request_bytes];
+    std::byte reply_buffer_[reply_bytes];
     RamGrant grants_[max_grants];
     user::SlotAllocator::Slot derived_[max_grants]; // init's capability derived from each grant
     std::size_t grant_count_ = 0;
