@@ -186,6 +186,9 @@ int main() {
             aos::sys::invoke(rtc, CapOp::retype, retype_type_count(ObjType::frame, 1), 0, page,
                              destination(alloc, spare_map)),
             Errc::invalid_argument, 1);
+    refused("map a device frame executable",
+            map(caddr(alloc, new_l3_slot), rtc, 100, 1, right_read | right_execute, spare_map),
+            Errc::invalid_argument, 4);
     check("map it", map(caddr(alloc, new_l3_slot), rtc, 100, 1, right_read, spare_map).error == 0);
     std::uint32_t seconds =
         *reinterpret_cast<volatile std::uint32_t*>(base_va + 100 * page + aos::arch::aarch64::pl031::rtcdr);

@@ -344,6 +344,8 @@ aos::Result<std::uint8_t> leaf_rights(std::uint64_t asked, const Capability& src
     if ((asked & ~std::uint64_t{right_read | right_write | right_execute}) != 0 ||
         (asked & right_read) == 0 || ((asked & right_write) != 0 && (asked & right_execute) != 0))
         return aos::error(Errc::invalid_argument);
+    if (src.type == ObjType::dev_frame && (asked & right_execute) != 0)
+        return aos::error(Errc::invalid_argument); // device registers are never executable
     if ((asked & ~std::uint64_t{src.rights}) != 0)
         return aos::error(Errc::permission_denied);
     return static_cast<std::uint8_t>(asked);
