@@ -17,6 +17,9 @@ int main(int argc, char** argv) {
                      last_page->size == object_granule && alloc1 && alloc1->type == ObjType::l2_cnode;
     aos::sys::print("args: page CNode, {} base pages and two slot CNodes {}\n", base_page_count,
                     cspace_ok ? "present" : "MISSING");
+    const char* pid = aos::sys::getenv("PID");
+    aos::sys::print("args: environment PID={} CORE={}\n", pid != nullptr ? pid : "(none)",
+                    aos::sys::getenv("CORE") != nullptr ? aos::sys::getenv("CORE") : "(none)");
     for (int i = 0; i < argc; ++i)
         aos::sys::print("args: argv[{}] = {}\n", i, static_cast<const char*>(argv[i]));
     return 0;

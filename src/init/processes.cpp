@@ -166,6 +166,12 @@ Result<void> ProcessManager::place_child(std::size_t index, const char* cmd, cor
                           index + 1)) {
             const CapAddr passed[] = {to_init->addr(), own_endpoint->addr(), extra};
             Spawner spawner(bi_, child_slots, pool, self_, scratch_va, child_heap_bytes);
+            // Its own PID and core, as its environment says them.
+            core::FixedString<24> pid_entry, core_entry;
+            core::format_to(pid_entry, "PID={:x}", *pid);
+            core::format_to(core_entry, "CORE={}", bi_.core_id);
+            const char* env[] = {pid_entry.c_str(), core_entry.c_str()};
+            spawner.set_environment(env, 2);
             child = spawner.spawn(cmd, passed, extra == no_capability ? 2 : 3);
             // The same badged endpoint tells init when the child ends, so init can wait instead of polling.
             if (child &&

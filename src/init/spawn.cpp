@@ -124,7 +124,10 @@ Result<void> Spawner::map_arguments(user::CapVSpace& child, const char* command_
     user::Mappings seen;
     AOS_TRY(
         self_.map(scratch_, frame.addr(), sizeof(abi::ArgsPage), abi::right_read | abi::right_write, &seen));
-    bool filled = abi::fill_args(*reinterpret_cast<abi::ArgsPage*>(scratch_), command_line);
+    auto* page = reinterpret_cast<abi::ArgsPage*>(scratch_);
+    bool filled = abi::fill_args(*page, command_line);
+    for (unsigned i = 0; filled && i < env_count_; ++i)
+        filled = abi::add_environment(*page, environment_[i]);
     self_.unmap(seen);
     if (!filled)
         return error(Errc::invalid_argument);

@@ -39,6 +39,11 @@ public:
     // invalid_argument for an empty command line or one the arguments page cannot hold; the ELF loader's
     // error for a bad image; out_of_range for more than abi::task_argument_slots capabilities.
     Result<Child> spawn(const char* command_line, const abi::CapAddr* caps = nullptr, unsigned cap_count = 0);
+    // KEY=VALUE strings for the next spawns' environment (the strings must outlive them).
+    void set_environment(const char* const* entries, unsigned count) {
+        environment_ = entries;
+        env_count_ = count;
+    }
 
 private:
     Result<std::uint32_t> module_index(const char* name) const;
@@ -50,6 +55,8 @@ private:
     user::CapVSpace& self_;
     std::uint64_t scratch_;
     std::uint64_t heap_bytes_;
+    const char* const* environment_ = nullptr;
+    unsigned env_count_ = 0;
     user::SlotAllocator::Slot args_frame_{}; // the last spawn's arguments page
 };
 

@@ -84,6 +84,21 @@ const abi::ArgsPage* arguments() {
     return a;
 }
 
+const char* getenv(const char* name) {
+    const abi::ArgsPage* a = arguments();
+    if (a == nullptr || name == nullptr)
+        return nullptr;
+    for (std::uint32_t i = 0; i < a->envc && i < abi::env_max; ++i) {
+        const char* e = a->text + a->env_offset[i];
+        std::size_t k = 0;
+        while (name[k] != '\0' && e[k] == name[k])
+            ++k;
+        if (name[k] == '\0' && e[k] == '=')
+            return e + k + 1;
+    }
+    return nullptr;
+}
+
 } // namespace aos::sys
 
 extern "C" void aos_exit(int status) {

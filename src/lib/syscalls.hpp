@@ -35,6 +35,8 @@ std::uint64_t instructions();
 const abi::BootInfo* bootinfo();
 // The arguments page a parent mapped for a spawned process; null otherwise.
 const abi::ArgsPage* arguments();
+// The value of environment variable `name` from the arguments page, or null.
+const char* getenv(const char* name);
 
 namespace detail {
 void set_boot_argument(std::uint64_t value);

@@ -1,6 +1,6 @@
 // The arguments page a parent maps into a child it spawns: argc and argv (the command line split into
-// words). Its address arrives in x0 at entry, where init gets bootinfo instead; the runtime tells them
-// apart by the magic and calls main(argc, argv).
+// words) and the environment (KEY=VALUE strings). Its address arrives in x0 at entry, where init gets
+// bootinfo instead; the runtime tells them apart by the magic, calls main(argc, argv) and answers getenv.
 //
 //   int main(int argc, char** argv) { for (int i = 0; i < argc; ++i) aos::sys::print("{}\n", argv[i]); }
 #pragma once
@@ -11,9 +11,10 @@
 namespace aos::abi {
 
 inline constexpr std::uint64_t args_magic = 0x5347524153534f41; // "AOSSARGS" little endian
-inline constexpr std::uint32_t args_version = 1;
+inline constexpr std::uint32_t args_version = 2;
 inline constexpr std::uint32_t args_max = 32;
-inline constexpr std::size_t args_text_max = 3072;
+inline constexpr std::uint32_t env_max = 16;
+inline constexpr std::size_t args_text_max = 3840;
 // Where the page appears in the child: the address init's bootinfo has (a process gets one or the other).
 inline constexpr std::uint64_t args_user_address = 0x200000;
 
@@ -21,12 +22,16 @@ struct ArgsPage {
     std::uint64_t magic;
     std::uint32_t version;
     std::uint32_t argc;
-    std::uint32_t offset[args_max]; // of each argument in text, NUL-terminated
+    std::uint32_t envc;
+    std::uint32_t text_used;
+    std::uint32_t offset[args_max];    // of each argument in text, NUL-terminated
+    std::uint32_t env_offset[env_max]; // of each KEY=VALUE string in text
     char text[args_text_max];
 };
 
-static_assert(offsetof(ArgsPage, offset) == 16);
-static_assert(offsetof(ArgsPage, text) == 16 + 4 * args_max);
+static_assert(offsetof(ArgsPage, offset) == 24);
+static_assert(offsetof(ArgsPage, env_offset) == 24 + 4 * args_max);
+static_assert(offsetof(ArgsPage, text) == 24 + 4 * args_max + 4 * env_max);
 static_assert(sizeof(ArgsPage) <= 4096, "one page");
 
 // Splits `line` at spaces into `page` (zeroed by the caller). Words past args_max or text past
@@ -35,13 +40,16 @@ constexpr bool fill_args(ArgsPage& page, const char* line) {
     page.magic = args_magic;
     page.version = args_version;
     page.argc = 0;
+    page.envc = 0;
     std::size_t at = 0;
     const char* p = line;
     for (;;) {
         while (*p == ' ')
             ++p;
-        if (*p == '\0')
+        if (*p == '\0') {
+            page.text_used = static_cast<std::uint32_t>(at);
             return true;
+        }
         if (page.argc == args_max)
             return false;
         page.offset[page.argc++] = static_cast<std::uint32_t>(at);
@@ -52,6 +60,22 @@ constexpr bool fill_args(ArgsPage& page, const char* line) {
         }
         page.text[at++] = '\0';
     }
+}
+
+// Appends one KEY=VALUE string to the environment of a page fill_args made. False (nothing changed) when it
+// has no '=', or there is no room.
+constexpr bool add_environment(ArgsPage& page, const char* entry) {
+    std::size_t n = 0;
+    bool has_equals = false;
+    for (; entry[n] != '\0'; ++n)
+        has_equals = has_equals || entry[n] == '=';
+    if (!has_equals || entry[0] == '=' || page.envc == env_max || page.text_used + n + 1 > args_text_max)
+        return false;
+    page.env_offset[page.envc++] = page.text_used;
+    for (std::size_t i = 0; i <= n; ++i)
+        page.text[page.text_used + i] = entry[i];
+    page.text_used += static_cast<std::uint32_t>(n + 1);
+    return true;
 }
 
 } // namespace aos::abi

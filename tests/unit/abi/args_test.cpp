@@ -50,3 +50,22 @@ TEST_CASE("too many words or too much text is refused, not cut") {
     REQUIRE(aos::abi::fill_args(*page, fits.c_str()));
     REQUIRE(page->argc == 1);
 }
+
+TEST_CASE("environment strings follow the arguments") {
+    auto page = std::make_unique<ArgsPage>();
+    std::memset(page.get(), 0, sizeof(ArgsPage));
+    REQUIRE(aos::abi::fill_args(*page, "prog a"));
+    REQUIRE(aos::abi::add_environment(*page, "PID=0x10001"));
+    REQUIRE(aos::abi::add_environment(*page, "CORE=0"));
+    REQUIRE(page->envc == 2);
+    REQUIRE(std::string(page->text + page->env_offset[0]) == "PID=0x10001");
+    REQUIRE(std::string(page->text + page->env_offset[1]) == "CORE=0");
+    REQUIRE(arg(*page, 1) == "a"); // the arguments are untouched
+    REQUIRE_FALSE(aos::abi::add_environment(*page, "no equals sign"));
+    REQUIRE_FALSE(aos::abi::add_environment(*page, "=value"));
+    REQUIRE(page->envc == 2);
+    for (unsigned i = 2; i < aos::abi::env_max; ++i)
+        REQUIRE(aos::abi::add_environment(*page, "K=V"));
+    REQUIRE_FALSE(aos::abi::add_environment(*page, "ONE=MORE"));
+    REQUIRE(page->envc == aos::abi::env_max);
+}
