@@ -245,6 +245,55 @@ void dispatchers_from_ram() {
     check("it runs no more", thread_rounds == seen);
 }
 
+// A chain of endpoints, each holding the last capability to the next in its queue, 500 deep: deleting the
+// first must end them all without the kernel recursing once per link.
+void a_deep_chain_of_endpoints() {
+    constexpr unsigned depth = 500;
+    constexpr std::uint64_t at = 1024 * page; // 500 endpoints of a page each, clear of the other tests
+    constexpr std::uint32_t head = 40, fresh = 41;
+    const std::uint64_t words[lmp_words] = {};
+    bool built = aos::sys::cap_retype(ram, ObjType::endpoint, at, endpoint_bytes, 1, alloc, head).has_value();
+    for (unsigned i = 1; built && i < depth; ++i) {
+        // The new endpoint takes the chain's head into its queue and becomes the head.
+        built = aos::sys::cap_retype(ram, ObjType::endpoint, at + i * endpoint_bytes, endpoint_bytes, 1,
+                                     alloc, fresh) &&
+                aos::sys::lmp_send(caddr(alloc, fresh), words, caddr(alloc, head)) &&
+                aos::sys::cap_delete(caddr(alloc, head)) &&
+                aos::sys::cap_copy(caddr(alloc, fresh), alloc, head) &&
+                aos::sys::cap_delete(caddr(alloc, fresh));
+    }
+    check("build a chain of 500 endpoints", built);
+    check("delete its head", aos::sys::cap_delete(caddr(alloc, head)).has_value());
+    check("every link went with it",
+          aos::sys::cap_retype(ram, ObjType::frame, at, depth * endpoint_bytes, 1, alloc, head) &&
+              aos::sys::cap_delete(caddr(alloc, head)));
+}
+
+// A dispatcher whose address-space root is revoked cannot run any more: it is stopped.
+void a_dispatcher_loses_its_address_space() {
+    constexpr std::uint32_t l0_slot = 42, disp_slot = 43, part_slot = 44;
+    constexpr std::uint64_t at = 2048 * page;
+    check("a RAM part for an address space",
+          aos::sys::cap_retype(ram, ObjType::ram, at, 4 * page, 1, alloc, part_slot).has_value());
+    check("an L0 table from it and a dispatcher",
+          aos::sys::cap_retype(caddr(alloc, part_slot), ObjType::vnode_l0, 0, page, 1, alloc, l0_slot) &&
+              aos::sys::cap_retype(ram, ObjType::dispatcher, at + 16 * page, dispatcher_bytes, 1, alloc,
+                                   disp_slot));
+    check("set it up on that table",
+          aos::sys::invoke(caddr(alloc, disp_slot), CapOp::dispatcher_setup, task_root, caddr(alloc, l0_slot),
+                           0x400000, 0x10000)
+                      .error == 0 &&
+              aos::sys::invoke(caddr(alloc, disp_slot), CapOp::dispatcher_configure, 0, name_word("orphan"),
+                               0, 0)
+                      .error == 0);
+    aos::sys::print("captest: revoking the orphan's address space\n");
+    check("revoke the RAM part", aos::sys::cap_revoke(caddr(alloc, part_slot)).has_value());
+    aos::Result<CapIdentity> id = aos::sys::cap_identify(caddr(alloc, disp_slot));
+    check("the dispatcher is stopped", id && dispatcher_status(id->status) == DispatcherStatus::stopped);
+    check("clean up",
+          aos::sys::cap_delete(caddr(alloc, disp_slot)) && aos::sys::cap_delete(caddr(alloc, part_slot)));
+}
+
 } // namespace
 
 int main() {
@@ -259,6 +308,8 @@ int main() {
     retype_copy_mint_revoke(bi->free_ram[0].base);
     cnodes_from_ram(bi->free_ram[0].base);
     dispatchers_from_ram();
+    a_deep_chain_of_endpoints();
+    a_dispatcher_loses_its_address_space();
     aos::sys::print("captest: {} checks, {} failed\n", checks, failures);
     return failures == 0 ? 0 : 1;
 }

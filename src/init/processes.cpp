@@ -24,6 +24,9 @@ constexpr std::uint32_t first_child_root_slot = 16;
 // The badge of init's endpoint the kernel's console notices carry (children have 1 to max_children).
 constexpr std::uint64_t console_badge = notify_badge_max;
 constexpr CapAddr console_cap = caddr(root_slot_devices, device_slot_console);
+// A request's badge: the child's slot + 1 in the low bits, the slot's generation above.
+constexpr unsigned slot_badge_bits = 8;
+constexpr std::uint64_t slot_badge_mask = (std::uint64_t{1} << slot_badge_bits) - 1;
 
 } // namespace
 
@@ -161,9 +164,13 @@ Result<void> ProcessManager::place_child(std::size_t index, const char* cmd, cor
         user::SlotAllocator child_slots(c.root_slot);
         own_endpoint = pool.retype(child_slots, ObjType::endpoint, endpoint_bytes);
         Result<user::SlotAllocator::Slot> to_init = child_slots.alloc();
-        if (own_endpoint && to_init &&
+        Result<user::SlotAllocator::Slot> notice = child_slots.alloc();
+        std::uint64_t generation = ++generations_[index];
+        std::uint64_t request_badge = (generation << slot_badge_bits) | (index + 1);
+        if (own_endpoint && to_init && notice &&
             sys::cap_mint(endpoint_.addr(), to_init->cnode, to_init->index, right_write | right_grant,
-                          index + 1)) {
+                          request_badge) &&
+            sys::cap_mint(endpoint_.addr(), notice->cnode, notice->index, right_write, index + 1)) {
             const CapAddr passed[] = {to_init->addr(), own_endpoint->addr(), extra};
             Spawner spawner(bi_, child_slots, pool, self_, scratch_va, child_heap_bytes);
             // Its own PID and core, as its environment says them.
@@ -173,9 +180,9 @@ Result<void> ProcessManager::place_child(std::size_t index, const char* cmd, cor
             const char* env[] = {pid_entry.c_str(), core_entry.c_str()};
             spawner.set_environment(env, 2);
             child = spawner.spawn(cmd, passed, extra == no_capability ? 2 : 3);
-            // The same badged endpoint tells init when the child ends, so init can wait instead of polling.
+            // A second badged endpoint tells init when the child ends, so init can wait instead of polling.
             if (child &&
-                !sys::invoke_status(child->dispatcher.addr(), CapOp::dispatcher_set_notify, to_init->addr()))
+                !sys::invoke_status(child->dispatcher.addr(), CapOp::dispatcher_set_notify, notice->addr()))
                 child = error(Errc::invalid_state);
         }
     }
@@ -188,6 +195,7 @@ Result<void> ProcessManager::place_child(std::size_t index, const char* cmd, cor
         return error(!pid ? pid.error() : child.error());
     }
     c.live = true;
+    c.generation = generations_[index];
     c.pid = *pid;
     c.channel = ::new (channel_storage_[index])
         Channel(table_.find(*pid).value()->name, own_endpoint->addr(), request_buffers_[index], mm_, *this);
@@ -211,6 +219,15 @@ void ProcessManager::serve_one() {
     if (!m)
         return;
     bool with_cap = (m->flags & lmp_cap_delivered) != 0;
+    // Whatever happens below, the landing slot is empty again for the next receive.
+    struct EmptyLanding {
+        bool full;
+        CapAddr slot;
+        ~EmptyLanding() {
+            if (full)
+                (void)sys::cap_delete(slot);
+        }
+    } empty_landing{with_cap, landing_.addr()};
     if (m->badge == console_badge) {
         // Characters came: the getchar calls waiting get them in the order they asked.
         char c = 0;
@@ -223,21 +240,29 @@ void ProcessManager::serve_one() {
         }
         return;
     }
-    std::uint64_t index = m->badge - 1;
-    if (index >= max_children || !children_[index].live)
-        return; // from a child already gone
     if ((m->flags & lmp_notification) != 0) {
-        reap(children_[index]);
+        std::uint64_t index = m->badge - 1; // notices carry the slot's number alone
+        if (index < max_children && children_[index].live)
+            reap(children_[index]);
         return;
     }
+    // Requests carry the slot and the generation of the child in it: a request a dead child left queued
+    // never reaches the next child in its slot.
+    std::uint64_t index = (m->badge & slot_badge_mask) - 1;
+    if (index >= max_children || !children_[index].live ||
+        children_[index].generation != m->badge >> slot_badge_bits)
+        return;
     ipc::Frame f{};
     for (std::size_t i = 0; i < lmp_words; ++i)
         f.words[i] = m->words[i];
     children_[index].channel->transport.deliver(f, with_cap ? landing_.addr() : no_capability);
-    (void)children_[index].channel->server.poll();
-    // Whoever needed the capability has copied it by now.
-    if (with_cap)
-        (void)sys::cap_delete(landing_.addr());
+    (void)children_[index].channel->server.poll(); // a handler that needs the capability copies it
+    if (children_[index].channel->transport.stuck()) {
+        Child& c = children_[index];
+        sys::print("init: {} (pid {:x}) does not take its replies: stopping it\n",
+                   table_.find(c.pid).value()->name, c.pid);
+        (void)sys::dispatcher_stop(c.dispatcher); // its end notice reaps it
+    }
 }
 
 // A child ended (the kernel's notification): report it, answer its waiters, take everything back.

@@ -63,6 +63,7 @@ private:
         std::uint32_t root_slot = 0;
         abi::CapAddr dispatcher = 0;
         std::uint64_t id = 0;
+        std::uint64_t generation = 0; // in the request badge
     };
 
     Result<void> place_child(std::size_t index, const char* cmd, core::StringRef name, abi::CapAddr extra);
@@ -82,6 +83,7 @@ private:
     proc::Process process_slots_[max_children];
     Table table_;
     Child children_[max_children];
+    std::uint64_t generations_[max_children] = {};
     alignas(Channel) unsigned char channel_storage_[max_children][sizeof(Channel)];
     user::SlotAllocator::Slot endpoint_{};
     user::SlotAllocator::Slot landing_{};                // where a capability a child sends arrives

@@ -11,12 +11,16 @@ Result<void> ChildTransport::send(const ipc::Frame& f, const ipc::Capability* ca
     for (std::size_t i = 0; i < abi::lmp_words; ++i)
         words[i] = f.words[i];
     abi::CapAddr c = cap != nullptr ? cap->ref : abi::no_capability;
-    for (;;) {
+    // The child's queue is full: let it run and take its replies, but not forever. A child that does not
+    // receive must not stall init for everyone: it is marked stuck, and init stops it.
+    for (unsigned attempt = 0; attempt < max_send_attempts; ++attempt) {
         Result<void> r = sys::lmp_send(to_child_, words, c);
         if (r || r.error() != Errc::would_block)
             return r;
-        (void)sys::yield(); // the child's queue is full: let it run
+        (void)sys::yield();
     }
+    stuck_ = true;
+    return error(Errc::would_block);
 }
 
 Result<void> ChildTransport::try_recv(ipc::Frame& out, ipc::Capability& cap) {

@@ -25,7 +25,10 @@ class ChildTransport {
 public:
     explicit ChildTransport(abi::CapAddr child_endpoint) : to_child_(child_endpoint) {}
 
+    static constexpr unsigned max_send_attempts = 1000;
+
     Result<void> send(const ipc::Frame& f, const ipc::Capability* cap);
+    bool stuck() const { return stuck_; }
     Result<void> try_recv(ipc::Frame& out, ipc::Capability& cap);
     void deliver(const ipc::Frame& f, abi::CapAddr cap) {
         stash_ = f;
@@ -36,6 +39,7 @@ private:
     abi::CapAddr to_child_;
     std::optional<ipc::Frame> stash_;
     abi::CapAddr stash_cap_ = abi::no_capability;
+    bool stuck_ = false;
 };
 static_assert(ipc::Transport<ChildTransport>);
 

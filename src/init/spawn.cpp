@@ -166,12 +166,19 @@ Result<Child> Spawner::spawn(const char* command_line, const abi::CapAddr* caps,
         return error(image.error());
     }
 
-    user::SlotAllocator::Slot l0 = AOS_TRY(ram_.retype(slots_, abi::ObjType::vnode_l0, abi::vnode_bytes));
+    Result<user::SlotAllocator::Slot> root_table =
+        ram_.retype(slots_, abi::ObjType::vnode_l0, abi::vnode_bytes);
+    if (!root_table) {
+        self_.unmap(module_map); // init's own mappings are not in the child's pool: they go by hand
+        return error(root_table.error());
+    }
+    user::SlotAllocator::Slot l0 = *root_table;
     user::CapVSpace child(l0.addr(), slots_, ram_);
     // Segments pass through the scratch address after the module's pages.
     SegmentLoader loader{slots_, ram_, self_, child, scratch_ + module_bytes, {}, {}};
     Result<void> loaded = image->load(loader);
     std::uint64_t entry = image->entry();
+    self_.unmap(loader.seen); // a segment that failed between writable and commit is still mapped
     self_.unmap(module_map);
     AOS_TRY(loaded);
 

@@ -99,10 +99,16 @@ void drop_mappings_into(const Capability& table, Cte*& queue) {
     }
 }
 
+// Objects that hold capabilities themselves: a CNode its slots, an endpoint the capabilities queued in it, a
+// dispatcher its CSpace and address-space roots and its notice endpoint.
+bool holds_capabilities(ObjType t) {
+    return is_cnode(t) || t == ObjType::endpoint || t == ObjType::dispatcher;
+}
+
 // Takes one capability out of its slot. The last copy of an object takes its mappings with it (and a
-// table's own entries). When it was the last copy of a CNode, the CNode's slots must be emptied too: the
-// entry goes on `queue` (keeping its capability, marked) instead of recursing, so a deep chain of CNodes
-// cannot overflow the kernel stack.
+// table's own entries). When it was the last copy of an object that holds capabilities, those must go too:
+// the entry goes on `queue` (keeping its capability, marked) instead of recursing, so no chain of CNodes,
+// endpoints or dispatchers, however deep, can overflow the kernel stack.
 void release(Cte& c, Cte*& queue) {
     if (c.empty() || c.cap.being_deleted)
         return;
@@ -111,7 +117,7 @@ void release(Cte& c, Cte*& queue) {
         last = !mdb.has_copies(c);
         if (last) {
             while (Cte* m = mapping_of(c))
-                release(*m, queue);
+                release(*m, queue); // a mapping holds nothing: one level
             if (is_vnode(c.cap.type))
                 drop_mappings_into(c.cap, queue);
         }
@@ -120,19 +126,9 @@ void release(Cte& c, Cte*& queue) {
     }
     if (c.cap.type == ObjType::mapping)
         unmap(c.cap);
-    if (last && c.cap.type == ObjType::endpoint) {
-        Cte* held[lmp_queue_length] = {};
-        unsigned n = endpoint_destroy(c.cap.base, held);
-        for (unsigned i = 0; i < n; ++i)
-            release(*held[i], queue);
-    }
-    if (last && c.cap.type == ObjType::dispatcher) {
-        Cte* held[3] = {};
-        dispatcher_destroy(c.cap.base, held[0], held[1], held[2]);
-        for (Cte* h : held)
-            release(*h, queue);
-    }
-    if (last && is_cnode(c.cap.type)) {
+    if (c.root_of_dispatcher != nullptr)
+        dispatcher_lost_address_space(c.root_of_dispatcher);
+    if (last && holds_capabilities(c.cap.type)) {
         c.cap.being_deleted = true;
         c.delete_next = queue;
         queue = &c;
@@ -141,15 +137,27 @@ void release(Cte& c, Cte*& queue) {
     clear(c);
 }
 
-// Empties every CNode on the queue (and those their slots were the last copies of), then their own slots.
+// Ends every object on the queue, putting the capabilities it held on the queue in turn.
 void drain(Cte*& queue) {
     while (queue != nullptr) {
         Cte* c = queue;
         queue = c->delete_next;
-        Cte* slots = cnode_slots(c->cap);
-        std::uint64_t n = cnode_slot_count(c->cap);
-        for (std::uint64_t i = 0; i < n; ++i)
-            release(slots[i], queue);
+        if (is_cnode(c->cap.type)) {
+            Cte* slots = cnode_slots(c->cap);
+            std::uint64_t n = cnode_slot_count(c->cap);
+            for (std::uint64_t i = 0; i < n; ++i)
+                release(slots[i], queue);
+        } else if (c->cap.type == ObjType::endpoint) {
+            Cte* held[lmp_queue_length] = {};
+            unsigned n = endpoint_destroy(c->cap.base, held);
+            for (unsigned i = 0; i < n; ++i)
+                release(*held[i], queue);
+        } else if (c->cap.type == ObjType::dispatcher) {
+            Cte* held[3] = {};
+            dispatcher_destroy(c->cap.base, held[0], held[1], held[2]);
+            for (Cte* h : held)
+                release(*h, queue);
+        }
         clear(*c);
     }
 }

@@ -28,6 +28,9 @@ struct alignas(aos::abi::cte_size) Cte {
     aos::cap::MdbKey mdb_key;
     std::uint64_t mdb_max_end = 0;
     Cte* delete_next = nullptr; // the destruction queue, while being_deleted
+    // Set on a dispatcher's address-space root slot (the slot lives in the dispatcher): losing what is in it
+    // stops that dispatcher, which could not run on a freed table.
+    void* root_of_dispatcher = nullptr;
 
     bool empty() const { return cap.type == aos::abi::ObjType::null; }
     bool in_mdb() const { return mdb_hook.linked(); }

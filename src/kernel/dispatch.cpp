@@ -364,7 +364,10 @@ InvokeOutcome dispatcher_setup(const Cte& root, Dispatcher& d, const std::uint64
         return InvokeOutcome::failure(aos::Errc::invalid_argument, 5);
     install_copy(d.cspace, **cspace);
     install_copy(d.vspace, **vspace);
+    d.vspace.root_of_dispatcher = &d;
+    std::uint64_t argument = d.frame.x[0]; // dispatcher_configure may have come first
     d.frame = TrapFrame{};
+    d.frame.x[0] = argument;
     d.frame.elr = a[4];
     d.frame.sp_el0 = a[5];
     d.frame.spsr = a64::spsr::Mode::make(a64::spsr::mode_el0t);
@@ -723,6 +726,21 @@ std::uint64_t dispatcher_construct(std::uint64_t pa) {
         d->name[i] = unnamed[i];
     (void)every.push_back(*d);
     return d->id;
+}
+
+void dispatcher_lost_address_space(void* dispatcher) {
+    auto* d = static_cast<Dispatcher*>(dispatcher);
+    bool live = d->state == DispatcherState::created || d->state == DispatcherState::runnable ||
+                d->state == DispatcherState::blocked || d->state == DispatcherState::receiving ||
+                d->state == DispatcherState::suspended;
+    if (!live)
+        return;
+    dequeue(*d);
+    d->state = DispatcherState::stopped;
+    ++finished;
+    print("aos: {} (dispatcher {}) stopped: its address space was deleted\n",
+          static_cast<const char*>(d->name), d->id);
+    notify_ended(*d);
 }
 
 void dispatcher_destroy(std::uint64_t pa, Cte*& cspace, Cte*& vspace, Cte*& notify) {

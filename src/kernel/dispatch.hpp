@@ -41,6 +41,8 @@ unsigned dispatcher_asids_free();
 std::uint64_t dispatcher_status_word(const Capability& c);
 std::uint64_t dispatcher_construct(std::uint64_t pa);
 void dispatcher_destroy(std::uint64_t pa, Cte*& cspace, Cte*& vspace, Cte*& notify);
+// The capability to a dispatcher's address-space root went (revoked or deleted): the dispatcher stops.
+void dispatcher_lost_address_space(void* dispatcher);
 
 // Runs the dispatchers until every one has exited or been stopped, then ends the run.
 [[noreturn]] void run_dispatchers(std::uint64_t quantum_us);

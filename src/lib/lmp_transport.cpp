@@ -16,9 +16,16 @@ Result<void> LmpTransport::send(const ipc::Frame& f, const ipc::Capability* cap)
     }
 }
 
+// A capability delivered with an earlier frame lives in the landing slot only until the next receive: what
+// the caller did not move out by then goes, so an unexpected capability cannot block the channel.
 Result<void> LmpTransport::receive(bool block) {
+    if (landed_) {
+        (void)sys::cap_delete(landing_.addr());
+        landed_ = false;
+    }
     held_ = AOS_TRY(sys::lmp_receive(receive_on_, block, abi::destination(landing_.cnode, landing_.index)));
     holding_ = true;
+    landed_ = (held_.flags & abi::lmp_cap_delivered) != 0;
     return ok();
 }
 

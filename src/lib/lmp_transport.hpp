@@ -19,7 +19,8 @@ namespace aos::user {
 
 class LmpTransport {
 public:
-    // `landing`: the empty slot a received capability goes to (the receiver moves it out before the next).
+    // `landing`: the empty slot a received capability goes to; the caller moves it out before the transport
+    // receives again, or it is deleted then.
     LmpTransport(abi::CapAddr send_to, abi::CapAddr receive_on, SlotAllocator::Slot landing)
         : send_to_(send_to), receive_on_(receive_on), landing_(landing) {}
 
@@ -35,6 +36,7 @@ private:
 
     sys::LmpMessage held_{};
     bool holding_ = false;
+    bool landed_ = false; // the landing slot holds a capability from an earlier frame
     abi::CapAddr send_to_;
     abi::CapAddr receive_on_;
     SlotAllocator::Slot landing_;

@@ -71,8 +71,10 @@ Result<RamGrant> get_ram(std::uint64_t size, std::uint64_t alignment, abi::CNode
     abi::CapAddr landed = abi::caddr(abi::root_slot_slot_alloc0, landing_slot);
     if (r.ram.ref != landed)
         return error(Errc::malformed);
-    AOS_TRY(sys::cap_copy(landed, cnode, slot));
+    // Moved, whether or not the copy works: the landing slot must be free for the next reply.
+    Result<void> copied = sys::cap_copy(landed, cnode, slot);
     (void)sys::cap_delete(landed);
+    AOS_TRY(copied);
     return RamGrant{abi::caddr(cnode, slot), r.size};
 }
 
