@@ -156,6 +156,13 @@ void activate_address_space(const Dispatcher& d) {
 }
 
 // Saves the interrupted dispatcher's state from the exception frame and loads the next one's into it.
+// Not yet ended: it may still run (now, when started, resumed, woken or a message comes).
+bool is_live(const Dispatcher& d) {
+    return d.state == DispatcherState::created || d.state == DispatcherState::runnable ||
+           d.state == DispatcherState::blocked || d.state == DispatcherState::receiving ||
+           d.state == DispatcherState::suspended;
+}
+
 bool has_state(const Dispatcher* d) {
     return d != nullptr && (d->state == DispatcherState::runnable || d->state == DispatcherState::blocked ||
                             d->state == DispatcherState::receiving || d->state == DispatcherState::suspended);
@@ -321,9 +328,7 @@ aos::Result<void> dispatcher_resume(Dispatcher& d) {
 }
 
 aos::Result<void> dispatcher_stop(Dispatcher& d) {
-    if (d.state != DispatcherState::created && d.state != DispatcherState::runnable &&
-        d.state != DispatcherState::blocked && d.state != DispatcherState::receiving &&
-        d.state != DispatcherState::suspended)
+    if (!is_live(d))
         return aos::error(aos::Errc::invalid_state);
     dequeue(d);
     d.state = DispatcherState::stopped;
@@ -730,9 +735,7 @@ std::uint64_t dispatcher_construct(std::uint64_t pa) {
 
 void dispatcher_lost_address_space(void* dispatcher) {
     auto* d = static_cast<Dispatcher*>(dispatcher);
-    bool live = d->state == DispatcherState::created || d->state == DispatcherState::runnable ||
-                d->state == DispatcherState::blocked || d->state == DispatcherState::receiving ||
-                d->state == DispatcherState::suspended;
+    bool live = is_live(*d);
     if (!live)
         return;
     dequeue(*d);
@@ -745,9 +748,7 @@ void dispatcher_lost_address_space(void* dispatcher) {
 
 void dispatcher_destroy(std::uint64_t pa, Cte*& cspace, Cte*& vspace, Cte*& notify) {
     auto* d = reinterpret_cast<Dispatcher*>(phys_to_virt(pa));
-    bool live = d->state == DispatcherState::created || d->state == DispatcherState::runnable ||
-                d->state == DispatcherState::blocked || d->state == DispatcherState::receiving ||
-                d->state == DispatcherState::suspended;
+    bool live = is_live(*d);
     if (live) {
         dequeue(*d);
         ++finished;
