@@ -129,19 +129,25 @@ Result<LmpMessage> lmp_receive(abi::CapAddr endpoint, bool block, std::uint64_t 
     return LmpMessage{.badge = x1, .words = {x2, x3, x4, x5, x6, x7, x9, x10}, .flags = x11};
 }
 
+abi::CapAddr own_dispatcher() {
+    std::uint64_t self = 0;
+    __asm__ volatile("mrs %0, tpidr_el0" : "=r"(self));
+    return self != 0 ? *reinterpret_cast<const abi::CapAddr*>(self)
+                     : abi::caddr(abi::root_slot_task, abi::task_slot_dispatcher);
+}
+
 namespace {
-constexpr abi::CapAddr own_dispatcher = abi::caddr(abi::root_slot_task, abi::task_slot_dispatcher);
 
 [[noreturn]] void fault_return(std::uint64_t how) {
-    (void)invoke(own_dispatcher, abi::CapOp::dispatcher_fault_return, how);
+    (void)invoke(own_dispatcher(), abi::CapOp::dispatcher_fault_return, how);
     // Only a failed invocation comes back (not in a handler, or no dispatcher capability).
     for (;;)
-        (void)invoke(own_dispatcher, abi::CapOp::dispatcher_stop);
+        (void)invoke(own_dispatcher(), abi::CapOp::dispatcher_stop);
 }
 } // namespace
 
 Result<void> set_fault_handler(FaultHandler handler, void* stack_top) {
-    return status(invoke(own_dispatcher, abi::CapOp::dispatcher_set_fault_handler,
+    return status(invoke(own_dispatcher(), abi::CapOp::dispatcher_set_fault_handler,
                          reinterpret_cast<std::uint64_t>(handler),
                          reinterpret_cast<std::uint64_t>(stack_top)));
 }

@@ -73,6 +73,9 @@ Result<LmpMessage> lmp_receive(abi::CapAddr endpoint, bool block,
 // fault_resume() (the faulting instruction runs again) or fault_give_up() (the kernel stops the dispatcher
 // and reports the fault). A fault inside the handler stops the dispatcher.
 using FaultHandler = void (*)(std::uint64_t far, std::uint64_t esr, std::uint64_t elr);
+// The calling thread's own dispatcher capability: the task CNode's for the first thread; a thread started by
+// aos::thread keeps its own behind TPIDR_EL0 (whose first word is that address).
+abi::CapAddr own_dispatcher();
 Result<void> set_fault_handler(FaultHandler handler, void* stack_top);
 [[noreturn]] void fault_resume();
 [[noreturn]] void fault_give_up();

@@ -3,6 +3,7 @@
 
 #include "cap_vspace.hpp"
 #include "print.hpp"
+#include "sync.hpp"
 
 #include <aos/core/hooks.hpp>
 
@@ -31,6 +32,11 @@ struct State {
     std::uint64_t end = base; // morecore's mark: [base, end) is reserved
     Block* free_list = nullptr;
     Stats stats;
+    // Threads: one lock for the free list, one for the RAM and slots behind the pages (the fault handler
+    // takes only the second, so a thread that faults inside malloc does not wait for itself).
+    thread::Mutex list_lock;
+    thread::Mutex backing_lock;
+    std::uint64_t backed_chunks[max_bytes / (16 * 4096) / 64] = {};
 };
 
 constinit State* state = nullptr;
@@ -53,13 +59,24 @@ alignas(16) unsigned char fault_stack[16 * 1024];
     // A chunk at a time: one frame and one mapping capability per chunk keep the slots lasting. morecore
     // reserves whole chunks, so a chunk never runs past the reservation (or across an L3 table).
     std::uint64_t at = far & ~(backing_chunk - 1);
-    Result<user::SlotAllocator::Slot> frame =
-        state->ram.retype(state->slots, abi::ObjType::frame, backing_chunk);
-    if (!frame ||
-        !state->vspace->map(at, frame->addr(), backing_chunk, abi::right_read | abi::right_write, nullptr))
-        give_up("no memory left to back the heap", far, elr);
-    state->stats.backed += backing_chunk;
-    ++state->stats.faults;
+    {
+        thread::LockGuard guard(state->backing_lock);
+        // Another thread may have backed this chunk while this one waited.
+        std::uint64_t chunk = (at - base) / backing_chunk;
+        bool backed = (state->backed_chunks[chunk / 64] >> (chunk % 64)) & 1;
+        if (!backed) {
+            Result<user::SlotAllocator::Slot> frame =
+                state->ram.retype(state->slots, abi::ObjType::frame, backing_chunk);
+            if (!frame || !state->vspace->map(at, frame->addr(), backing_chunk,
+                                              abi::right_read | abi::right_write, nullptr)) {
+                state->backing_lock.unlock();
+                give_up("no memory left to back the heap", far, elr);
+            }
+            state->backed_chunks[chunk / 64] |= std::uint64_t{1} << (chunk % 64);
+            state->stats.backed += backing_chunk;
+            ++state->stats.faults;
+        }
+    }
     sys::fault_resume();
 }
 
@@ -115,16 +132,29 @@ Result<void> init() {
     return ok();
 }
 
+Result<abi::CapAddr> retype(abi::ObjType type, std::uint64_t bytes) {
+    AOS_TRY(init());
+    thread::LockGuard guard(state->backing_lock);
+    user::SlotAllocator::Slot s = AOS_TRY(state->ram.retype(state->slots, type, bytes));
+    return s.addr();
+}
+
+Result<void> install_fault_handler(void* stack_top) {
+    AOS_TRY(init());
+    return sys::set_fault_handler(&on_fault, stack_top);
+}
+
 Stats stats() {
     return state != nullptr ? state->stats : Stats{};
 }
 
 } // namespace aos::heap
 
-extern "C" void* malloc(std::size_t size) {
+extern "C" void* malloc(std::size_t size) noexcept {
     using aos::heap::Block;
     if (!aos::heap::init() || size == 0 || size > aos::heap::max_bytes)
         return nullptr;
+    aos::thread::LockGuard guard(aos::heap::state->list_lock);
     std::size_t need = (size + sizeof(Block) + 15) & ~std::size_t{15};
     for (int attempt = 0; attempt < 2; ++attempt) {
         for (Block** link = &aos::heap::state->free_list; *link != nullptr; link = &(*link)->next) {
@@ -150,9 +180,10 @@ extern "C" void* malloc(std::size_t size) {
     return nullptr;
 }
 
-extern "C" void free(void* p) {
+extern "C" void free(void* p) noexcept {
     if (p == nullptr)
         return;
+    aos::thread::LockGuard guard(aos::heap::state->list_lock);
     aos::heap::release(
         reinterpret_cast<aos::heap::Block*>(static_cast<unsigned char*>(p) - sizeof(aos::heap::Block)));
 }

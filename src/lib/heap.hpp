@@ -5,6 +5,7 @@
 // with a report.
 #pragma once
 
+#include <aos/abi/capability.hpp>
 #include <aos/core/result.hpp>
 
 #include <cstddef>
@@ -27,9 +28,15 @@ struct Stats {
 Result<void> init();
 Stats stats();
 
+// For threads (src/lib/thread.cpp): an object of `bytes` retyped from the heap's RAM into a slot of the
+// heap's slot CNode, and the heap's page-fault handler installed for the calling thread on its own stack.
+Result<abi::CapAddr> retype(abi::ObjType type, std::uint64_t bytes);
+Result<void> install_fault_handler(void* stack_top);
+
 } // namespace aos::heap
 
 extern "C" {
-void* malloc(std::size_t size);
-void free(void* p);
+// noexcept, as the C library's own declarations say (the two must agree where both are seen).
+void* malloc(std::size_t size) noexcept;
+void free(void* p) noexcept;
 }

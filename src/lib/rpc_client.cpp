@@ -2,6 +2,8 @@
 #include "rpc_client.hpp"
 
 #include "lmp_transport.hpp"
+#include "sync.hpp"
+#include "thread.hpp"
 
 #include <aos/ipc/rpc.hpp>
 #include <aos/proto/messages.hpp>
@@ -12,7 +14,19 @@ namespace aos::rpc {
 
 namespace {
 
-using InitClient = ipc::Client<user::LmpTransport, core::NullLock, user::BlockingWait>;
+// Several threads may call at once: the client's lock serialises sending and routing, and while other
+// threads exist a caller yields instead of blocking on the endpoint (a thread asleep in the kernel would not
+// see that another thread had routed its reply).
+struct AdaptiveWait {
+    user::LmpTransport* transport;
+    void wait(unsigned) {
+        if (thread::running() > 0)
+            (void)sys::yield();
+        else
+            (void)transport->wait_for_frame();
+    }
+};
+using InitClient = ipc::Client<user::LmpTransport, thread::Mutex, AdaptiveWait>;
 
 constexpr std::uint32_t landing_slot = abi::l2_cnode_slots - 1;
 
@@ -20,14 +34,17 @@ struct Channel {
     user::LmpTransport transport{abi::caddr(abi::root_slot_task, abi::task_slot_init_endpoint),
                                  abi::caddr(abi::root_slot_task, abi::task_slot_arguments + 1),
                                  user::SlotAllocator::Slot{abi::root_slot_slot_alloc0, landing_slot}};
-    InitClient client{transport, user::BlockingWait{&transport}};
+    InitClient client{transport, AdaptiveWait{&transport}};
 };
 
 alignas(Channel) unsigned char channel_storage[sizeof(Channel)];
 constinit Channel* channel = nullptr;
 
 // Made on the first call: a process that never calls init needs nothing.
+constinit thread::Mutex channel_lock;
+
 Result<InitClient*> init_client() {
+    thread::LockGuard guard(channel_lock);
     if (channel == nullptr) {
         Result<sys::CapIdentity> ep =
             sys::cap_identify(abi::caddr(abi::root_slot_task, abi::task_slot_init_endpoint));

@@ -1,0 +1,72 @@
+// Threads: 8 threads each make 1000 RPCs to init on the process's one channel (every answer checked), add to
+// a counter under a mutex, and hand a token around a ring with a condition variable.
+#include "print.hpp"
+#include "rpc_client.hpp"
+#include "sync.hpp"
+#include "thread.hpp"
+
+#include <aos/core/string_ref.hpp>
+
+namespace {
+
+constexpr unsigned thread_count = 8;
+constexpr unsigned calls_per_thread = 1000;
+constexpr unsigned passes = 5; // times the token goes round the ring
+
+aos::thread::Mutex lock;
+aos::thread::CondVar changed;
+unsigned counter = 0;
+unsigned token = 0; // whose turn it is
+aos::rpc::Pid my_pid = 0;
+
+int work(void* arg) {
+    auto me = static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(arg));
+    int wrong = 0;
+    for (unsigned i = 0; i < calls_per_thread; ++i) {
+        aos::Result<aos::rpc::Pid> pid = aos::rpc::pid_by_name(aos::core::StringRef::from_c_str("threads"));
+        wrong += pid && *pid == my_pid ? 0 : 1;
+        aos::thread::LockGuard guard(lock);
+        ++counter;
+    }
+    for (unsigned p = 0; p < passes; ++p) {
+        lock.lock();
+        while (token % thread_count != me)
+            changed.wait(lock);
+        ++token;
+        changed.broadcast();
+        lock.unlock();
+    }
+    return wrong;
+}
+
+} // namespace
+
+int main() {
+    // The channel is made by the first call: this one, before any thread.
+    aos::Result<aos::rpc::Pid> pid = aos::rpc::pid_by_name(aos::core::StringRef::from_c_str("threads"));
+    if (!pid) {
+        aos::sys::print("threads: no channel to init: {}\n", pid.error());
+        return 1;
+    }
+    my_pid = *pid;
+    aos::thread::Thread* threads[thread_count];
+    for (unsigned i = 0; i < thread_count; ++i) {
+        aos::Result<aos::thread::Thread*> t =
+            aos::thread::create(&work, reinterpret_cast<void*>(std::uintptr_t{i}));
+        if (!t) {
+            aos::sys::print("threads: cannot start thread {}: {}\n", i, t.error());
+            return 1;
+        }
+        threads[i] = *t;
+    }
+    int wrong = 0;
+    for (aos::thread::Thread* t : threads) {
+        aos::Result<int> r = aos::thread::join(t);
+        wrong += r ? *r : 1;
+    }
+    bool good = wrong == 0 && counter == thread_count * calls_per_thread && token == thread_count * passes;
+    aos::sys::print(
+        "threads: {} threads x {} RPCs, {} wrong answers, counter {}, token passed {} times: {}\n",
+        thread_count, calls_per_thread, wrong, counter, token, good ? "ok" : "FAILED");
+    return good ? 0 : 1;
+}
