@@ -57,6 +57,11 @@ ProcessManager::ProcessManager(const BootInfo& bi, user::SlotAllocator& slots, u
 Result<void> ProcessManager::start() {
     endpoint_ = AOS_TRY(boot_ram_.retype(slots_, ObjType::endpoint, endpoint_bytes));
     landing_ = AOS_TRY(slots_.alloc());
+    // One waitset over the one endpoint: the console's notices, children's end notices, their requests.
+    waitset_ = user::Waitset(endpoint_.addr(), landing_);
+    AOS_TRY(waitset_.add(console_badge, ~std::uint64_t{0}, user::Waitset::notices, &on_console, this));
+    AOS_TRY(waitset_.add(0, 0, user::Waitset::notices, &on_notice, this));
+    AOS_TRY(waitset_.add(0, 0, user::Waitset::messages, &on_request, this));
     for (std::span<std::byte>& b : request_buffers_)
         b = AOS_TRY(mm_.map_heap(Channel::request_bytes));
     // Console input arrives as a notice on the same endpoint, so init never waits on two things at once.
@@ -179,11 +184,9 @@ Result<void> ProcessManager::place_child(std::size_t index, const char* cmd, cor
             core::format_to(core_entry, "CORE={}", bi_.core_id);
             const char* env[] = {pid_entry.c_str(), core_entry.c_str()};
             spawner.set_environment(env, 2);
-            child = spawner.spawn(cmd, passed, extra == no_capability ? 2 : 3);
             // A second badged endpoint tells init when the child ends, so init can wait instead of polling.
-            if (child &&
-                !sys::invoke_status(child->dispatcher.addr(), CapOp::dispatcher_set_notify, notice->addr()))
-                child = error(Errc::invalid_state);
+            spawner.set_end_notice(notice->addr());
+            child = spawner.spawn(cmd, passed, extra == no_capability ? 2 : 3);
         }
     }
     if (!child || !pid) {
@@ -214,53 +217,47 @@ unsigned ProcessManager::live() const {
 
 // Waits on init's endpoint for the next request or end of a child, and handles it.
 void ProcessManager::serve_one() {
-    Result<sys::LmpMessage> m =
-        sys::lmp_receive(endpoint_.addr(), true, destination(landing_.cnode, landing_.index));
-    if (!m)
-        return;
-    bool with_cap = (m->flags & lmp_cap_delivered) != 0;
-    // Whatever happens below, the landing slot is empty again for the next receive.
-    struct EmptyLanding {
-        bool full;
-        CapAddr slot;
-        ~EmptyLanding() {
-            if (full)
-                (void)sys::cap_delete(slot);
-        }
-    } empty_landing{with_cap, landing_.addr()};
-    if (m->badge == console_badge) {
-        // Characters came: the getchar calls waiting get them in the order they asked.
-        char c = 0;
-        while (getchar_count_ > 0 && next_char(c)) {
-            PendingGetchar g = getchars_[0];
-            for (std::size_t i = 1; i < getchar_count_; ++i)
-                getchars_[i - 1] = getchars_[i];
-            --getchar_count_;
-            (void)g.asker->server.reply(g.token, proto::GetcharReply{c});
-        }
-        return;
+    (void)waitset_.event_dispatch();
+}
+
+// Characters came: the getchar calls waiting get them in the order they asked.
+void ProcessManager::on_console(void* self, const sys::LmpMessage&, CapAddr) {
+    auto& pm = *static_cast<ProcessManager*>(self);
+    char c = 0;
+    while (pm.getchar_count_ > 0 && pm.next_char(c)) {
+        PendingGetchar g = pm.getchars_[0];
+        for (std::size_t i = 1; i < pm.getchar_count_; ++i)
+            pm.getchars_[i - 1] = pm.getchars_[i];
+        --pm.getchar_count_;
+        (void)g.asker->server.reply(g.token, proto::GetcharReply{c});
     }
-    if ((m->flags & lmp_notification) != 0) {
-        std::uint64_t index = m->badge - 1; // notices carry the slot's number alone
-        if (index < max_children && children_[index].live)
-            reap(children_[index]);
+}
+
+// A child ended: notices carry the slot's number alone.
+void ProcessManager::on_notice(void* self, const sys::LmpMessage& m, CapAddr) {
+    auto& pm = *static_cast<ProcessManager*>(self);
+    std::uint64_t index = m.badge - 1;
+    if (index < max_children && pm.children_[index].live)
+        pm.reap(pm.children_[index]);
+}
+
+// A request carries the slot and the generation of the child in it: one a dead child left queued never
+// reaches the next child in its slot.
+void ProcessManager::on_request(void* self, const sys::LmpMessage& m, CapAddr cap) {
+    auto& pm = *static_cast<ProcessManager*>(self);
+    std::uint64_t index = (m.badge & slot_badge_mask) - 1;
+    if (index >= max_children || !pm.children_[index].live ||
+        pm.children_[index].generation != m.badge >> slot_badge_bits)
         return;
-    }
-    // Requests carry the slot and the generation of the child in it: a request a dead child left queued
-    // never reaches the next child in its slot.
-    std::uint64_t index = (m->badge & slot_badge_mask) - 1;
-    if (index >= max_children || !children_[index].live ||
-        children_[index].generation != m->badge >> slot_badge_bits)
-        return;
+    Child& c = pm.children_[index];
     ipc::Frame f{};
     for (std::size_t i = 0; i < lmp_words; ++i)
-        f.words[i] = m->words[i];
-    children_[index].channel->transport.deliver(f, with_cap ? landing_.addr() : no_capability);
-    (void)children_[index].channel->server.poll(); // a handler that needs the capability copies it
-    if (children_[index].channel->transport.stuck()) {
-        Child& c = children_[index];
+        f.words[i] = m.words[i];
+    c.channel->transport.deliver(f, cap);
+    (void)c.channel->server.poll(); // a handler that needs the capability copies it
+    if (c.channel->transport.stuck()) {
         sys::print("init: {} (pid {:x}) does not take its replies: stopping it\n",
-                   table_.find(c.pid).value()->name, c.pid);
+                   pm.table_.find(c.pid).value()->name, c.pid);
         (void)sys::dispatcher_stop(c.dispatcher); // its end notice reaps it
     }
 }

@@ -6,6 +6,7 @@
 
 #include "memory.hpp"
 #include "rpc.hpp"
+#include "waitset.hpp"
 
 #include <aos/proc/process_table.hpp>
 
@@ -68,6 +69,9 @@ private:
 
     Result<void> place_child(std::size_t index, const char* cmd, core::StringRef name, abi::CapAddr extra);
     void reap(Child& c);
+    static void on_console(void* self, const sys::LmpMessage& m, abi::CapAddr cap);
+    static void on_notice(void* self, const sys::LmpMessage& m, abi::CapAddr cap);
+    static void on_request(void* self, const sys::LmpMessage& m, abi::CapAddr cap);
     void console_input();
     bool next_char(char& c);
     void reclaim(Child& c);
@@ -86,7 +90,8 @@ private:
     std::uint64_t generations_[max_children] = {};
     alignas(Channel) unsigned char channel_storage_[max_children][sizeof(Channel)];
     user::SlotAllocator::Slot endpoint_{};
-    user::SlotAllocator::Slot landing_{};                // where a capability a child sends arrives
+    user::SlotAllocator::Slot landing_{}; // where a capability a child sends arrives
+    user::Waitset waitset_{0, {}};
     std::span<std::byte> request_buffers_[max_children]; // one per child slot, mapped once at start
     // The console: characters read but not handed out yet, and the getchar calls waiting for one.
     char typed_[64] = {};

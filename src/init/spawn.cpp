@@ -197,6 +197,8 @@ Result<Child> Spawner::spawn(const char* command_line, const abi::CapAddr* caps,
     pack_name(name, words);
     AOS_TRY(sys::invoke_status(disp.addr(), abi::CapOp::dispatcher_configure, abi::args_user_address,
                                words[0], words[1], words[2]));
+    if (notice_ != abi::no_capability)
+        AOS_TRY(sys::invoke_status(disp.addr(), abi::CapOp::dispatcher_set_notify, notice_));
     Result<sys::CapIdentity> id = sys::cap_identify(disp.addr());
     AOS_TRY(sys::dispatcher_start(disp.addr()));
     return Child{disp, id ? id->word : 0};

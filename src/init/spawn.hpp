@@ -39,6 +39,9 @@ public:
     // invalid_argument for an empty command line or one the arguments page cannot hold; the ELF loader's
     // error for a bad image; out_of_range for more than abi::task_argument_slots capabilities.
     Result<Child> spawn(const char* command_line, const abi::CapAddr* caps = nullptr, unsigned cap_count = 0);
+    // An endpoint (badged 1-64) the kernel notifies when the next child ends. Set before the child starts:
+    // a child that ends at once must not end unnoticed.
+    void set_end_notice(abi::CapAddr endpoint) { notice_ = endpoint; }
     // KEY=VALUE strings for the next spawns' environment (the strings must outlive them).
     void set_environment(const char* const* entries, unsigned count) {
         environment_ = entries;
@@ -56,6 +59,7 @@ private:
     std::uint64_t scratch_;
     std::uint64_t heap_bytes_;
     const char* const* environment_ = nullptr;
+    abi::CapAddr notice_ = abi::no_capability;
     unsigned env_count_ = 0;
     user::SlotAllocator::Slot args_frame_{}; // the last spawn's arguments page
 };
