@@ -64,6 +64,14 @@ int main() {
     aos::Result<std::uint32_t> all = aos::rpc::kill_all(StringRef::from_c_str("ticker"));
     check("kill all tickers", a && b && all && *all == 2 && aos::rpc::wait(*a) && aos::rpc::wait(*b));
 
+    aos::Result<aos::rpc::Pid> me = aos::rpc::handshake();
+    aos::Result<aos::rpc::Pid> me_by_name = aos::rpc::pid_by_name(StringRef::from_c_str("proctest"));
+    check("the handshake names this process", me && me_by_name && *me == *me_by_name);
+    aos::Result<aos::rpc::Pid> plain = aos::rpc::spawn_default(StringRef::from_c_str("exitwith"));
+    aos::Result<std::int32_t> s0 =
+        plain ? aos::rpc::wait(*plain) : aos::Result<std::int32_t>(aos::error(aos::Errc::not_found));
+    check("spawn by name alone (no arguments: status 0)", s0 && *s0 == 0);
+
     aos::Result<aos::rpc::Pid> three = aos::rpc::spawn(StringRef::from_c_str("exitwith 3"));
     aos::Result<aos::rpc::Pid> five = aos::rpc::spawn(StringRef::from_c_str("exitwith 5"));
     aos::Result<std::int32_t> s5 =

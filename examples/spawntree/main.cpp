@@ -43,9 +43,20 @@ int child(const char* tag) {
 
 } // namespace
 
+// A child that was passed a CNode finds it as its argument CNode, with what the parent put in it.
+int cnode_child() {
+    auto cn = aos::sys::cap_identify(root_slot_caddr(root_slot_argument_cnode));
+    auto inside = aos::sys::cap_identify(caddr(root_slot_argument_cnode, 0));
+    bool good = cn && cn->type == ObjType::l2_cnode && inside && inside->type == ObjType::ram;
+    aos::sys::print("spawntree cnode: the argument CNode and the RAM in it: {}\n", good ? "ok" : "MISSING");
+    return good ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
     if (argc > 2 && aos::core::StringRef::from_c_str(argv[1]).equals("child"))
         return child(argv[2]);
+    if (argc > 1 && aos::core::StringRef::from_c_str(argv[1]).equals("cnode"))
+        return cnode_child();
     aos::Result<aos::rpc::RamGrant> ram = aos::rpc::get_ram(ram_bytes, 4096, root_slot_slot_alloc1, 0);
     if (!ram) {
         aos::sys::print("spawntree: no RAM from init: {}\n", ram.error());
@@ -59,5 +70,19 @@ int main(int argc, char** argv) {
     }
     aos::Result<std::int32_t> status = aos::rpc::wait(*pid);
     aos::sys::print("spawntree: child {:x} ended with status {}\n", *pid, status ? *status : -100);
-    return status && *status == 0 ? 0 : 1;
+    // The same with a CNode: retyped from the rest of the RAM, a RAM capability put in it, passed along.
+    // (Offsets past what the first child used: its objects may still be on their way out.)
+    CapAddr cnode = caddr(root_slot_slot_alloc1, 1);
+    bool filled = aos::sys::cap_retype(ram->cap, ObjType::l2_cnode, frame_bytes * 2, l2_cnode_bytes, 1,
+                                       root_slot_slot_alloc1, 1) &&
+                  aos::sys::cap_retype(ram->cap, ObjType::ram, frame_bytes * 4, frame_bytes, 1,
+                                       root_slot_slot_alloc1, 2) &&
+                  aos::sys::cap_copy(caddr(root_slot_slot_alloc1, 2), cnode_at(cnode), 0);
+    aos::Result<aos::rpc::Pid> second =
+        filled ? aos::rpc::spawn_with_cap(aos::core::StringRef::from_c_str("spawntree cnode"), cnode)
+               : aos::Result<aos::rpc::Pid>(aos::error(aos::Errc::no_memory));
+    aos::Result<std::int32_t> status2 =
+        second ? aos::rpc::wait(*second) : aos::Result<std::int32_t>(aos::error(aos::Errc::not_found));
+    aos::sys::print("spawntree: the CNode child ended with status {}\n", status2 ? *status2 : -100);
+    return status && *status == 0 && status2 && *status2 == 0 ? 0 : 1;
 }

@@ -200,8 +200,8 @@ Result<void> ProcessManager::place_child(std::size_t index, const char* cmd, cor
     c.live = true;
     c.generation = generations_[index];
     c.pid = *pid;
-    c.channel = ::new (channel_storage_[index])
-        Channel(table_.find(*pid).value()->name, own_endpoint->addr(), request_buffers_[index], mm_, *this);
+    c.channel = ::new (channel_storage_[index]) Channel(
+        table_.find(*pid).value()->name, *pid, own_endpoint->addr(), request_buffers_[index], mm_, *this);
     (void)c.channel->start();
     c.dispatcher = child->dispatcher.addr();
     c.id = child->id;

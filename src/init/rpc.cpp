@@ -34,9 +34,10 @@ Result<void> ChildTransport::try_recv(ipc::Frame& out, ipc::Capability& cap) {
     return ok();
 }
 
-Channel::Channel(core::StringRef name, abi::CapAddr child_endpoint, std::span<std::byte> request_buffer,
-                 MemoryServer& mm, ProcessManager& pm)
-    : transport(child_endpoint), server(transport, request_buffer), name_(name), mm_(mm), pm_(pm) {}
+Channel::Channel(core::StringRef name, proto::Pid pid, abi::CapAddr child_endpoint,
+                 std::span<std::byte> request_buffer, MemoryServer& mm, ProcessManager& pm)
+    : transport(child_endpoint), server(transport, request_buffer), name_(name), pid_(pid), mm_(mm), pm_(pm) {
+}
 
 // A channel ends with its child: waits it still has pending leave the process table unanswered.
 Channel::~Channel() {
@@ -64,6 +65,8 @@ Result<void> Channel::start() {
     AOS_TRY(server.on<proto::Wait>(*this));
     AOS_TRY(server.on<proto::Getchar>(*this));
     AOS_TRY(server.on<proto::SpawnWithCaps>(*this));
+    AOS_TRY(server.on<proto::SpawnDefault>(*this));
+    AOS_TRY(server.on<proto::Handshake>(*this));
     return ok();
 }
 
@@ -214,6 +217,21 @@ Answer<proto::SpawnWithCaps> Channel::operator()(const proto::SpawnWithCaps& m,
         return error(Errc::invalid_argument); // no capability came with it
     proto::Pid pid = AOS_TRY(pm_.spawn(m.cmdline, m.caps.ref));
     return std::optional<proto::SpawnReply>{proto::SpawnReply{pid}};
+}
+
+// The boot image keeps no arguments per module, so a program's default command line is its name.
+Answer<proto::SpawnDefault> Channel::operator()(const proto::SpawnDefault& m,
+                                                ipc::ReplyToken<proto::SpawnDefault>) {
+    if (m.core != 0)
+        return error(Errc::unsupported);
+    proto::Pid pid = AOS_TRY(pm_.spawn(m.name));
+    return std::optional<proto::SpawnReply>{proto::SpawnReply{pid}};
+}
+
+// The channel exists from the spawn on (init made both ends), so the handshake only tells the caller who it
+// is; the endpoint that comes with it is not needed and goes with the landing slot.
+Answer<proto::Handshake> Channel::operator()(const proto::Handshake&, ipc::ReplyToken<proto::Handshake>) {
+    return std::optional<proto::HandshakeReply>{proto::HandshakeReply{pid_}};
 }
 
 // Deferred when nothing was typed yet: init answers when the console's notice comes.

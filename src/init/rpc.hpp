@@ -61,8 +61,8 @@ public:
     static constexpr std::size_t max_grants = 8;
     static constexpr std::size_t max_waits = 4;
 
-    Channel(core::StringRef name, abi::CapAddr child_endpoint, std::span<std::byte> request_buffer,
-            MemoryServer& mm, ProcessManager& pm);
+    Channel(core::StringRef name, proto::Pid pid, abi::CapAddr child_endpoint,
+            std::span<std::byte> request_buffer, MemoryServer& mm, ProcessManager& pm);
     ~Channel();
     Result<void> start();
 
@@ -92,9 +92,13 @@ public:
     Answer<proto::Getchar> operator()(const proto::Getchar& m, ipc::ReplyToken<proto::Getchar>);
     Answer<proto::SpawnWithCaps> operator()(const proto::SpawnWithCaps& m,
                                             ipc::ReplyToken<proto::SpawnWithCaps>);
+    Answer<proto::SpawnDefault> operator()(const proto::SpawnDefault& m,
+                                           ipc::ReplyToken<proto::SpawnDefault>);
+    Answer<proto::Handshake> operator()(const proto::Handshake& m, ipc::ReplyToken<proto::Handshake>);
 
 private:
     core::StringRef name_;
+    proto::Pid pid_;
     MemoryServer& mm_;
     ProcessManager& pm_;
     std::byte reply_buffer_[reply_bytes];

@@ -92,8 +92,13 @@ Result<user::SlotAllocator::Slot> build_cspace(user::SlotAllocator& slots, user:
         AOS_TRY(sys::cap_delete(heap.addr()));
         slots.free(heap);
     }
-    for (unsigned i = 0; i < cap_count; ++i)
+    for (unsigned i = 0; i < cap_count; ++i) {
         AOS_TRY(sys::cap_copy(caps[i], child_task, abi::task_slot_arguments + i));
+        // A passed L2 CNode also becomes the child's argument CNode, reachable by two-level addresses.
+        Result<sys::CapIdentity> id = sys::cap_identify(caps[i]);
+        if (id && id->type == abi::ObjType::l2_cnode)
+            (void)sys::cap_copy(caps[i], child_root, abi::root_slot_argument_cnode);
+    }
     // Moved, not copied: the child's CSpace holds the only capabilities to its CNodes besides its root.
     AOS_TRY(sys::cap_copy(task.addr(), child_root, abi::root_slot_task));
     AOS_TRY(sys::cap_copy(spare.addr(), child_root, abi::root_slot_slot_alloc0));

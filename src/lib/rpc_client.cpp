@@ -113,6 +113,19 @@ Result<Pid> spawn(core::StringRef command_line) {
     return r.pid;
 }
 
+Result<Pid> spawn_default(core::StringRef name) {
+    InitClient* c = AOS_TRY(init_client());
+    proto::SpawnReply r = AOS_TRY(c->call(proto::SpawnDefault{name, 0}));
+    return r.pid;
+}
+
+Result<Pid> handshake() {
+    InitClient* c = AOS_TRY(init_client());
+    proto::HandshakeReply r = AOS_TRY(c->call(
+        proto::Handshake{ipc::Capability{abi::caddr(abi::root_slot_task, abi::task_slot_arguments + 1), 0}}));
+    return r.pid;
+}
+
 Result<Pid> spawn_with_cap(core::StringRef command_line, abi::CapAddr cap) {
     InitClient* c = AOS_TRY(init_client());
     proto::SpawnReply r = AOS_TRY(c->call(proto::SpawnWithCaps{command_line, 0, ipc::Capability{cap, 0}}));

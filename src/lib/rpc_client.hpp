@@ -35,6 +35,10 @@ Result<RamGrant> get_ram(std::uint64_t size, std::uint64_t alignment, abi::CNode
 // Process management (PIDs carry the core in their high bits).
 using Pid = std::uint32_t;
 Result<Pid> spawn(core::StringRef command_line);
+// By program name alone, with its default arguments (none but the name).
+Result<Pid> spawn_default(core::StringRef name);
+// Who am I: sends init this process's endpoint; init answers with the caller's PID.
+Result<Pid> handshake();
 // As spawn, and the child gets a copy of `cap` at abi::task_slot_arguments + 2 (it needs the grant right).
 Result<Pid> spawn_with_cap(core::StringRef command_line, abi::CapAddr cap);
 // Up to `max` processes into `out` (names are copied into `names`, 32 bytes each); returns how many.

@@ -103,9 +103,10 @@ inline constexpr std::uint32_t base_page_count = 16;
 inline constexpr std::uint32_t root_slot_super = 5;       // init: a RAM capability per free RAM region
 inline constexpr std::uint32_t root_slot_dispatchers = 6; // init: the programs the kernel loaded
 inline constexpr std::uint32_t root_slot_modules = 7;     // init: a read-only Frame per boot module
-inline constexpr std::uint32_t root_slot_devices = 8;   // init: DevFrames of devices the kernel leaves alone
-inline constexpr std::uint32_t device_slot_rtc = 0;     // the PL031 real-time clock, when there is one
-inline constexpr std::uint32_t device_slot_console = 1; // the console's input
+inline constexpr std::uint32_t root_slot_devices = 8; // init: DevFrames of devices the kernel leaves alone
+inline constexpr std::uint32_t root_slot_argument_cnode = 9; // a CNode a parent passed at spawn, if any
+inline constexpr std::uint32_t device_slot_rtc = 0;          // the PL031 real-time clock, when there is one
+inline constexpr std::uint32_t device_slot_console = 1;      // the console's input
 // Well-known slots of the task CNode.
 inline constexpr std::uint32_t task_slot_dispatcher = 1; // the process's own dispatcher
 inline constexpr std::uint32_t task_slot_root = 2;       // its root CNode
