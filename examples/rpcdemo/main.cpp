@@ -30,6 +30,20 @@ int main() {
         free(big);
     }
     ok = big != nullptr && ok;
+    // Longer than init takes in (its buffer is 1 MiB): refused with an error, not cut and not left
+    // unanswered.
+    constexpr std::size_t too_long = mib + mib / 2;
+    auto* huge = static_cast<char*>(malloc(too_long + 1));
+    if (huge != nullptr) {
+        for (std::size_t i = 0; i < too_long; ++i)
+            huge[i] = 'x';
+        huge[too_long] = '\0';
+        aos::Result<void> r = aos_rpc_send_string(huge);
+        aos::sys::print("rpcdemo: a 1.5 MiB string: {}\n",
+                        r ? "accepted (WRONG)" : aos::to_string(r.error()));
+        ok = !r && ok;
+        free(huge);
+    }
     // 64 MiB of RAM, which init accounts to this process.
     aos::Result<aos::rpc::RamGrant> large =
         aos::rpc::get_ram(64 * mib, 4096, aos::abi::root_slot_slot_alloc0, 201);

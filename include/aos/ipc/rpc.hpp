@@ -350,7 +350,16 @@ public:
             rx_.reset();
             return dispatch(AOS_TRY(whole_message(f, cap)));
         }
-        if (!AOS_TRY(rx_.push(f, cap)))
+        Result<bool> pushed = rx_.push(f, cap);
+        if (!pushed) {
+            // A request that cannot be taken in (longer than the buffer, say) is answered with the error
+            // when its first fragment shows it, so its caller is not left waiting; the rest of its fragments
+            // are dropped as they come.
+            if (FrameHeader::fragment(f) == 0 && (FrameHeader::flags(f) & FrameHeader::flag_response) == 0)
+                (void)encode_error(FrameHeader::type(f), FrameHeader::request(f), pushed.error(), sink());
+            return error(pushed.error());
+        }
+        if (!*pushed)
             return false;
         return dispatch(rx_.message());
     }

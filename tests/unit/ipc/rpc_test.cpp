@@ -177,6 +177,23 @@ TEST_CASE("the wait policy is asked to wait only while nothing has come", "[rpc]
     CHECK(waits == 1);
 }
 
+TEST_CASE("a request longer than the server's buffer is answered with an error, not dropped", "[rpc]") {
+    LoopbackRig rig(64, 256); // room for 64 frames in flight, but 256 bytes of request
+    EchoHandler echo;
+    REQUIRE(rig.server.on<Echo>(echo));
+    LoopClient client(rig.lp.client_end, RunServer{&rig.server});
+    std::string text(1000, 'x'); // about 21 frames
+    std::vector<std::byte> reply_buffer(2048);
+    auto r =
+        client.call(Echo{aos::core::StringRef{text.data(), text.size()}, Capability{1, 1}}, reply_buffer);
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == Errc::out_of_range);
+    // The channel still works: the next call is answered as usual.
+    auto ok = client.call(Echo{aos::core::StringRef{"short", 5}, Capability{2, 1}}, reply_buffer);
+    REQUIRE(ok);
+    CHECK(std::string(ok->text.data, ok->text.size) == "short");
+}
+
 TEST_CASE("long strings and a capability go through the loopback both ways", "[rpc]") {
     auto seed = aos_test::seed("rpc echo");
     std::mt19937_64 rng(seed);
