@@ -58,7 +58,7 @@ public:
     // The largest request: a 1 MiB string and its header (the reassembly buffer init maps per child slot).
     static constexpr std::size_t request_bytes = 1024 * 1024 + 4096;
     static constexpr std::size_t reply_bytes = 4096;
-    static constexpr std::size_t max_grants = 8;
+    static constexpr std::size_t max_grants = 64; // RAM requests a child may have outstanding
     static constexpr std::size_t max_waits = 4;
 
     Channel(core::StringRef name, proto::Pid pid, abi::CapAddr child_endpoint,

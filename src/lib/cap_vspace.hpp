@@ -87,7 +87,7 @@ private:
         unsigned level;
         abi::CapAddr cap;
     };
-    static constexpr unsigned max_tables = 32;
+    static constexpr unsigned max_tables = 64;
 
     // The table at `level` (1-3) covering va, made and mapped into its parent if it is not there yet.
     Result<abi::CapAddr> table(std::uint64_t va, unsigned level);
