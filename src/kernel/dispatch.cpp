@@ -163,9 +163,9 @@ bool is_live(const Dispatcher& d) {
            d.state == DispatcherState::suspended;
 }
 
+// Has run, and may run again: its registers are worth saving.
 bool has_state(const Dispatcher* d) {
-    return d != nullptr && (d->state == DispatcherState::runnable || d->state == DispatcherState::blocked ||
-                            d->state == DispatcherState::receiving || d->state == DispatcherState::suspended);
+    return d != nullptr && is_live(*d) && d->state != DispatcherState::created;
 }
 
 // The running dispatcher's registers leave the exception frame for its own save area.
@@ -339,6 +339,27 @@ aos::Result<void> dispatcher_stop(Dispatcher& d) {
     return aos::ok();
 }
 
+// Names the endpoint (argument x2) a notice goes to, in `slot`: a badge that fits the endpoint's pending bits
+// and the right to send; no_capability empties the slot. Dispatchers' end notices and the console's input
+// notices alike.
+InvokeOutcome set_notice_endpoint(const Cte& root, std::uint64_t addr, Cte& slot) {
+    if (addr == aos::abi::no_capability) {
+        cap_delete(slot);
+        return InvokeOutcome::success();
+    }
+    aos::Result<Cte*> ep = cap_lookup(root, addr);
+    if (!ep)
+        return InvokeOutcome::failure(ep.error(), 2);
+    const Capability& e = (*ep)->cap;
+    if (e.type != aos::abi::ObjType::endpoint || e.word == 0 || e.word > aos::abi::notify_badge_max)
+        return InvokeOutcome::failure(aos::Errc::invalid_argument, 2);
+    if ((e.rights & aos::abi::right_write) == 0)
+        return InvokeOutcome::failure(aos::Errc::permission_denied, 2);
+    cap_delete(slot);
+    install_copy(slot, **ep);
+    return InvokeOutcome::success();
+}
+
 bool is_dispatcher_op(aos::abi::CapOp op) {
     using aos::abi::CapOp;
     return op == CapOp::dispatcher_start || op == CapOp::dispatcher_suspend ||
@@ -410,23 +431,8 @@ InvokeOutcome invoke_dispatcher(const Cte& root, const Cte& target, aos::abi::Ca
         return dispatcher_setup(root, *d, args);
     if (op == CapOp::dispatcher_configure)
         return dispatcher_configure(*d, args);
-    if (op == CapOp::dispatcher_set_notify) {
-        if (args[2] == aos::abi::no_capability) {
-            cap_delete(d->notify);
-            return InvokeOutcome::success();
-        }
-        aos::Result<Cte*> ep = cap_lookup(root, args[2]);
-        if (!ep)
-            return InvokeOutcome::failure(ep.error(), 2);
-        const Capability& e = (*ep)->cap;
-        if (e.type != aos::abi::ObjType::endpoint || e.word == 0 || e.word > aos::abi::notify_badge_max)
-            return InvokeOutcome::failure(aos::Errc::invalid_argument, 2);
-        if ((e.rights & aos::abi::right_write) == 0)
-            return InvokeOutcome::failure(aos::Errc::permission_denied, 2);
-        cap_delete(d->notify);
-        install_copy(d->notify, **ep);
-        return InvokeOutcome::success();
-    }
+    if (op == CapOp::dispatcher_set_notify)
+        return set_notice_endpoint(root, args[2], d->notify);
     if (op == CapOp::dispatcher_set_fault_handler) {
         if (args[2] >= user_space_end || args[2] % aos::abi::instruction_alignment != 0)
             return InvokeOutcome::failure(aos::Errc::invalid_argument, 2);
@@ -541,21 +547,7 @@ InvokeOutcome invoke_console(const Cte& root, const Cte& target, aos::abi::CapOp
     }
     if (op != aos::abi::CapOp::console_set_notify)
         return InvokeOutcome::failure(aos::Errc::invalid_argument, 1);
-    if (a[2] == aos::abi::no_capability) {
-        cap_delete(console_notify);
-        return InvokeOutcome::success();
-    }
-    aos::Result<Cte*> ep = cap_lookup(root, a[2]);
-    if (!ep)
-        return InvokeOutcome::failure(ep.error(), 2);
-    const Capability& e = (*ep)->cap;
-    if (e.type != aos::abi::ObjType::endpoint || e.word == 0 || e.word > aos::abi::notify_badge_max)
-        return InvokeOutcome::failure(aos::Errc::invalid_argument, 2);
-    if ((e.rights & aos::abi::right_write) == 0)
-        return InvokeOutcome::failure(aos::Errc::permission_denied, 2);
-    cap_delete(console_notify);
-    install_copy(console_notify, **ep);
-    return InvokeOutcome::success();
+    return set_notice_endpoint(root, a[2], console_notify);
 }
 
 // x0..x5 in, x0 = 0 or the error, then x1..x4 the results or x1 the number of the argument that was wrong.
