@@ -195,13 +195,6 @@ volatile unsigned thread_rounds = 0;
     }
 }
 
-std::uint64_t name_word(const char* s) {
-    std::uint64_t w = 0;
-    for (unsigned i = 0; i < 8 && s[i] != '\0'; ++i)
-        w |= std::uint64_t{static_cast<unsigned char>(s[i])} << (8 * i);
-    return w;
-}
-
 void dispatchers_from_ram() {
     using aos::sys::invoke;
     constexpr std::uint32_t slot = 30;
@@ -232,7 +225,7 @@ void dispatchers_from_ram() {
           invoke(d, CapOp::dispatcher_setup, task_root, l0, entry, sp).error == 0);
     refused("setup twice", invoke(d, CapOp::dispatcher_setup, task_root, l0, entry, sp), Errc::invalid_state,
             0);
-    check("name it", invoke(d, CapOp::dispatcher_configure, 0, name_word("thread"), 0, 0).error == 0);
+    check("name it", invoke(d, CapOp::dispatcher_configure, 0, pack_name("thread").word[0], 0, 0).error == 0);
     check("start it", aos::sys::dispatcher_start(d).has_value());
     for (unsigned i = 0; i < 50 && thread_rounds < 3; ++i)
         (void)aos::sys::yield();
@@ -283,8 +276,8 @@ void a_dispatcher_loses_its_address_space() {
           aos::sys::invoke(caddr(alloc, disp_slot), CapOp::dispatcher_setup, task_root, caddr(alloc, l0_slot),
                            0x400000, 0x10000)
                       .error == 0 &&
-              aos::sys::invoke(caddr(alloc, disp_slot), CapOp::dispatcher_configure, 0, name_word("orphan"),
-                               0, 0)
+              aos::sys::invoke(caddr(alloc, disp_slot), CapOp::dispatcher_configure, 0,
+                               pack_name("orphan").word[0], 0, 0)
                       .error == 0);
     aos::sys::print("captest: revoking the orphan's address space\n");
     check("revoke the RAM part", aos::sys::cap_revoke(caddr(alloc, part_slot)).has_value());

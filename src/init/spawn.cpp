@@ -43,16 +43,6 @@ struct SegmentLoader {
 };
 static_assert(proc::ElfLoader<SegmentLoader>);
 
-// Packs up to 24 bytes of a name into three registers, as dispatcher_configure takes it.
-void pack_name(const char* name, std::uint64_t (&words)[3]) {
-    std::size_t n = 0;
-    for (std::uint64_t& w : words) {
-        w = 0;
-        for (unsigned b = 0; b < 8 && name[n] != '\0'; ++b, ++n)
-            w |= std::uint64_t{static_cast<unsigned char>(name[n])} << (8 * b);
-    }
-}
-
 // The child's CSpace (the well-known slots of include/aos/abi/capability.hpp): a root CNode with its task
 // CNode (its dispatcher, root CNode, root table, heap RAM and arguments page, then `caps`), two empty CNodes
 // for its own allocations, the page CNode and the base-page CNode.
@@ -198,10 +188,9 @@ Result<Child> Spawner::spawn(const char* command_line, const abi::CapAddr* caps,
         build_cspace(slots_, ram_, disp.addr(), l0.addr(), args_frame_.addr(), heap_bytes_, caps, cap_count));
     AOS_TRY(sys::invoke_status(disp.addr(), abi::CapOp::dispatcher_setup, cspace.addr(), l0.addr(), entry,
                                child_stack_top));
-    std::uint64_t words[3];
-    pack_name(name, words);
+    abi::NameWords words = abi::pack_name(name);
     AOS_TRY(sys::invoke_status(disp.addr(), abi::CapOp::dispatcher_configure, abi::args_user_address,
-                               words[0], words[1], words[2]));
+                               words.word[0], words.word[1], words.word[2]));
     if (notice_ != abi::no_capability)
         AOS_TRY(sys::invoke_status(disp.addr(), abi::CapOp::dispatcher_set_notify, notice_));
     Result<sys::CapIdentity> id = sys::cap_identify(disp.addr());

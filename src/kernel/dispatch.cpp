@@ -406,18 +406,8 @@ InvokeOutcome dispatcher_configure(Dispatcher& d, const std::uint64_t (&a)[6]) {
     if (d.state != DispatcherState::free && d.state != DispatcherState::created)
         return InvokeOutcome::failure(aos::Errc::invalid_state, 0);
     d.frame.x[0] = a[2];
-    std::size_t n = 0;
-    for (unsigned r = 3; r < 6; ++r) {
-        for (unsigned b = 0; b < sizeof(std::uint64_t) && n + 1 < name_max; ++b) {
-            char c = static_cast<char>((a[r] >> (8 * b)) & 0xff);
-            if (c == '\0')
-                break;
-            d.name[n++] = c;
-        }
-        if (n < 8 * (r - 2)) // the name ended in this register
-            break;
-    }
-    d.name[n] = '\0';
+    const std::uint64_t words[aos::abi::name_registers] = {a[3], a[4], a[5]};
+    (void)aos::abi::unpack_name(words, d.name, name_max);
     return InvokeOutcome::success();
 }
 

@@ -44,13 +44,6 @@ void touch(unsigned char* p, std::size_t n) {
         static_cast<volatile unsigned char*>(p)[i] = 0;
 }
 
-std::uint64_t name_word(const char* s) {
-    std::uint64_t w = 0;
-    for (unsigned i = 0; i < 8 && s[i] != '\0'; ++i)
-        w |= std::uint64_t{static_cast<unsigned char>(s[i])} << (8 * i);
-    return w;
-}
-
 } // namespace
 
 Result<Thread*> create(Fn fn, void* arg) {
@@ -82,7 +75,7 @@ Result<Thread*> create(Fn fn, void* arg) {
                                         reinterpret_cast<std::uint64_t>(&start), top);
     if (r)
         r = sys::invoke_status(*d, abi::CapOp::dispatcher_configure, reinterpret_cast<std::uint64_t>(t),
-                               name_word("thread"), 0, 0);
+                               abi::pack_name("thread").word[0], 0, 0);
     if (r) {
         live.fetch_add(1);
         r = sys::dispatcher_start(*d);

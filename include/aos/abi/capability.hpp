@@ -208,6 +208,45 @@ constexpr std::int32_t dispatcher_exit_status(std::uint64_t word) {
     return static_cast<std::int32_t>(static_cast<std::uint32_t>(word >> 32));
 }
 
+// A dispatcher's name as dispatcher_configure takes it: up to 24 bytes in three registers, the first
+// character in the low byte, NUL-padded.
+inline constexpr unsigned name_registers = 3;
+struct NameWords {
+    std::uint64_t word[name_registers];
+};
+constexpr NameWords pack_name(const char* name) {
+    NameWords n{};
+    std::size_t at = 0;
+    for (std::uint64_t& w : n.word) {
+        for (unsigned b = 0; b < sizeof(std::uint64_t) && name[at] != '\0'; ++b, ++at)
+            w |= std::uint64_t{static_cast<unsigned char>(name[at])} << (8 * b);
+    }
+    return n;
+}
+// The inverse: the name into `out` (at most size - 1 characters and a NUL); returns its length.
+constexpr std::size_t unpack_name(const std::uint64_t (&words)[name_registers], char* out, std::size_t size) {
+    std::size_t n = 0;
+    for (std::uint64_t w : words) {
+        for (unsigned b = 0; b < sizeof(std::uint64_t); ++b) {
+            char c = static_cast<char>((w >> (8 * b)) & 0xff);
+            if (c == '\0' || n + 1 >= size) {
+                out[n] = '\0';
+                return n;
+            }
+            out[n++] = c;
+        }
+    }
+    out[n] = '\0';
+    return n;
+}
+static_assert(pack_name("ab").word[0] == 0x6261 && pack_name("ab").word[1] == 0);
+static_assert([] {
+    char out[32] = {};
+    std::size_t n = unpack_name(pack_name("a name of 24 characters!").word, out, sizeof(out));
+    char cut[5] = {};
+    return n == 24 && out[23] == '!' && unpack_name(pack_name("truncated").word, cut, sizeof(cut)) == 4;
+}());
+
 // On an error, x1 holds the register number (0-5) of the argument that was wrong, or invoke_no_argument.
 inline constexpr std::uint64_t invoke_no_argument = ~std::uint64_t{0};
 
