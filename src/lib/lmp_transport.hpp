@@ -4,13 +4,14 @@
 //
 //   aos::user::LmpTransport to_init(caddr(root_slot_task, task_slot_init_endpoint),
 //                                   caddr(root_slot_task, task_slot_arguments + 1), landing);
-//   aos::ipc::Client<aos::user::LmpTransport, aos::core::NullLock, aos::user::BlockingWait> init{
-//       to_init, aos::user::BlockingWait{&to_init}};
+//   aos::ipc::Client<aos::user::LmpTransport, aos::thread::Mutex, aos::user::LmpWait> init{
+//       to_init, aos::user::LmpWait{&to_init}};
 #pragma once
 
 #include "cap_vspace.hpp"
 #include "caps.hpp"
 #include "syscalls.hpp"
+#include "thread.hpp"
 
 #include <aos/ipc/frame.hpp>
 #include <aos/ipc/transport.hpp>
@@ -43,10 +44,17 @@ private:
 };
 static_assert(ipc::Transport<LmpTransport>);
 
-// The RPC client's wait between polls: block on the endpoint until the next frame (no spinning).
-struct BlockingWait {
+// The RPC client's wait between polls: block on the endpoint until the next frame, no spinning. While other
+// threads exist it yields instead: a thread asleep in the kernel would not notice that another thread had
+// already routed its reply.
+struct LmpWait {
     LmpTransport* transport;
-    void wait(unsigned) { (void)transport->wait_for_frame(); }
+    void wait(unsigned) {
+        if (thread::running() > 0)
+            (void)sys::yield();
+        else
+            (void)transport->wait_for_frame();
+    }
 };
 
 } // namespace aos::user

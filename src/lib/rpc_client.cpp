@@ -14,19 +14,8 @@ namespace aos::rpc {
 
 namespace {
 
-// Several threads may call at once: the client's lock serialises sending and routing, and while other
-// threads exist a caller yields instead of blocking on the endpoint (a thread asleep in the kernel would not
-// see that another thread had routed its reply).
-struct AdaptiveWait {
-    user::LmpTransport* transport;
-    void wait(unsigned) {
-        if (thread::running() > 0)
-            (void)sys::yield();
-        else
-            (void)transport->wait_for_frame();
-    }
-};
-using InitClient = ipc::Client<user::LmpTransport, thread::Mutex, AdaptiveWait>;
+// Several threads may call at once: the client's lock serialises sending and routing.
+using InitClient = ipc::Client<user::LmpTransport, thread::Mutex, user::LmpWait>;
 
 constexpr std::uint32_t landing_slot = abi::l2_cnode_slots - 1;
 
@@ -34,7 +23,7 @@ struct Channel {
     user::LmpTransport transport{abi::caddr(abi::root_slot_task, abi::task_slot_init_endpoint),
                                  abi::caddr(abi::root_slot_task, abi::task_slot_arguments + 1),
                                  user::SlotAllocator::Slot{abi::root_slot_slot_alloc0, landing_slot}};
-    InitClient client{transport, AdaptiveWait{&transport}};
+    InitClient client{transport, user::LmpWait{&transport}};
 };
 
 alignas(Channel) unsigned char channel_storage[sizeof(Channel)];
