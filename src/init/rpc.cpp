@@ -1,26 +1,19 @@
 // init's side of LMP RPC (rpc.hpp).
 #include "rpc.hpp"
 
+#include "lmp_transport.hpp"
 #include "print.hpp"
 #include "processes.hpp"
 
 namespace aos::init {
 
+// The child's queue is full: let it run and take its replies, but not forever. A child that does not receive
+// must not stall init for everyone: it is marked stuck, and init stops it.
 Result<void> ChildTransport::send(const ipc::Frame& f, const ipc::Capability* cap) {
-    sys::LmpWords words;
-    for (std::size_t i = 0; i < abi::lmp_words; ++i)
-        words[i] = f.words[i];
-    abi::CapAddr c = cap != nullptr ? cap->ref : abi::no_capability;
-    // The child's queue is full: let it run and take its replies, but not forever. A child that does not
-    // receive must not stall init for everyone: it is marked stuck, and init stops it.
-    for (unsigned attempt = 0; attempt < max_send_attempts; ++attempt) {
-        Result<void> r = sys::lmp_send(to_child_, words, c);
-        if (r || r.error() != Errc::would_block)
-            return r;
-        (void)sys::yield();
-    }
-    stuck_ = true;
-    return error(Errc::would_block);
+    Result<void> r = user::send_frame(to_child_, f, cap, max_send_attempts);
+    if (!r && r.error() == Errc::would_block)
+        stuck_ = true;
+    return r;
 }
 
 Result<void> ChildTransport::try_recv(ipc::Frame& out, ipc::Capability& cap) {

@@ -3,17 +3,24 @@
 
 namespace aos::user {
 
-Result<void> LmpTransport::send(const ipc::Frame& f, const ipc::Capability* cap) {
+Result<void> send_frame(abi::CapAddr to, const ipc::Frame& f, const ipc::Capability* cap,
+                        unsigned max_attempts) {
     sys::LmpWords words;
     for (std::size_t i = 0; i < abi::lmp_words; ++i)
         words[i] = f.words[i];
     abi::CapAddr c = cap != nullptr ? cap->ref : abi::no_capability;
-    for (;;) {
-        Result<void> r = sys::lmp_send(send_to_, words, c);
+    for (unsigned attempt = 0; max_attempts == 0 || attempt < max_attempts; ++attempt) {
+        Result<void> r = sys::lmp_send(to, words, c);
         if (r || r.error() != Errc::would_block)
             return r;
         (void)sys::yield();
     }
+    return error(Errc::would_block);
+}
+
+// Backpressure from init: wait as long as it takes.
+Result<void> LmpTransport::send(const ipc::Frame& f, const ipc::Capability* cap) {
+    return send_frame(send_to_, f, cap, 0);
 }
 
 // A capability delivered with an earlier frame lives in the landing slot only until the next receive: what

@@ -18,6 +18,11 @@
 
 namespace aos::user {
 
+// Sends one frame (and the capability beside it) on an endpoint, yielding while the receiver's queue is
+// full: forever when max_attempts is 0, otherwise would_block after that many tries.
+Result<void> send_frame(abi::CapAddr to, const ipc::Frame& f, const ipc::Capability* cap,
+                        unsigned max_attempts);
+
 class LmpTransport {
 public:
     // `landing`: the empty slot a received capability goes to; the caller moves it out before the transport
