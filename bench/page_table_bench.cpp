@@ -2,6 +2,7 @@
 // process. Map then unmap, per 4 KiB page (contiguous and scattered) and for a 1 GiB aligned range; bytes
 // of bookkeeping per mapped page. Ends with RATIO lines (how many times better ours is).
 #include "baselines/classic_page_table.hpp"
+#include "hosted_page_table.hpp"
 
 #include <aos/vm/page_table.hpp>
 
@@ -17,11 +18,6 @@
 namespace {
 
 namespace a64 = aos::arch::aarch64;
-using Arch = a64::Granule4k;
-using Backend = aos::vm::SpanTableBackend<Arch, aos::vm::CountingTlb>;
-using Node = aos::vm::TableNode<Backend::Handle>;
-using Pool = aos::vm::NodePool<Node>;
-using Pt = aos::vm::PageTable<Arch, Backend, Pool>;
 
 constexpr std::uint64_t page = 4096;
 constexpr std::uint64_t gib = 1ull << 30;
@@ -31,25 +27,11 @@ constexpr std::uint64_t scatter_window = 16 * gib;
 constexpr int rounds = 5;
 const a64::PageAttrs rw{.kernel = a64::prot_rw};
 
-struct Ours {
-    explicit Ours(std::size_t frames)
-        : frame_store(new Backend::Frame[frames]), record_store(new void*[frames]),
-          slot_store(new Pool::Slot[frames]),
-          backend({frame_store.get(), frames}, 0, tlb, {record_store.get(), frames}),
-          pool({slot_store.get(), frames}), pt(backend, pool), record_bytes(frames * sizeof(void*)) {
+struct Ours : aos::testing::HostedPageTable {
+    explicit Ours(std::size_t frames) : HostedPageTable(frames) {
         if (!pt.init())
             std::abort();
     }
-    // The tree's records plus the backend's record array (one pointer per frame of the pool).
-    std::size_t metadata_bytes() const { return pt.metadata_bytes() + record_bytes; }
-    std::unique_ptr<Backend::Frame[]> frame_store;
-    std::unique_ptr<void*[]> record_store;
-    std::unique_ptr<Pool::Slot[]> slot_store;
-    aos::vm::CountingTlb tlb;
-    Backend backend;
-    Pool pool;
-    Pt pt;
-    std::size_t record_bytes;
 };
 
 double now() {

@@ -2,6 +2,7 @@
 // from the Arm ARM's VMSAv8-64 description (4 KiB granule, 48-bit VA, D8.3), and a plain reference map.
 #include "arch/raw_descriptor.hpp"
 #include "catch.hpp"
+#include "hosted_page_table.hpp"
 #include "test_support.hpp"
 
 #include <aos/vm/page_table.hpp>
@@ -17,35 +18,20 @@
 namespace {
 
 namespace a64 = aos::arch::aarch64;
-using Arch = a64::Granule4k;
-using Backend = aos::vm::SpanTableBackend<Arch, aos::vm::CountingTlb>;
-using Node = aos::vm::TableNode<Backend::Handle>;
-using Pool = aos::vm::NodePool<Node>;
-using Pt = aos::vm::PageTable<Arch, Backend, Pool>;
+using Arch = aos::testing::HostedPageTable::Arch;
+using Backend = aos::testing::HostedPageTable::Backend;
+using Pt = aos::testing::HostedPageTable::Pt;
 
 constexpr std::uint64_t kib4 = 4096;
 constexpr std::uint64_t mib2 = 2ull << 20;
 constexpr std::uint64_t gib1 = 1ull << 30;
 constexpr std::uint64_t gib512 = 512ull << 30;
 
-// Tables, records and the tree over them.
-struct Fixture {
-    // With `records`, the backend finds a table's record in O(1); without, the tree searches by address.
-    explicit Fixture(std::size_t frames = 256, bool records = true)
-        : frame_store(new Backend::Frame[frames]), record_store(new void*[frames]),
-          slot_store(new Pool::Slot[frames]),
-          backend({frame_store.get(), frames}, 0, tlb,
-                  records ? std::span<void*>(record_store.get(), frames) : std::span<void*>{}),
-          pool({slot_store.get(), frames}), pt(backend, pool) {
+// Tables, records and the tree over them, initialised.
+struct Fixture : aos::testing::HostedPageTable {
+    explicit Fixture(std::size_t frames = 256, bool records = true) : HostedPageTable(frames, records) {
         REQUIRE(pt.init());
     }
-    std::unique_ptr<Backend::Frame[]> frame_store;
-    std::unique_ptr<void*[]> record_store;
-    std::unique_ptr<Pool::Slot[]> slot_store;
-    aos::vm::CountingTlb tlb;
-    Backend backend;
-    Pool pool;
-    Pt pt;
 };
 
 // ---- The independent walker: raw bits only ----------------------------------------------------------------
