@@ -1,8 +1,9 @@
-// Lazily backed memory with RAM from init: reserves 256 MiB, touches pages in random order (seed printed,
-// `lazymem SEED` repeats), and its page-fault handler backs each 2 MiB piece on first touch with RAM it
-// asks init for over RPC. Then it checks every page it wrote and reports the RAM it holds; init takes it
-// all back when it exits.
-#include "cap_vspace.hpp"
+// Lazily backed memory with RAM from init: reserves 256 MiB in the process's paging state, touches pages
+// in random order (seed printed, `lazymem SEED` repeats), and its page-fault handler backs each 2 MiB piece
+// on first touch with RAM it asks init for over RPC, mapped into the reservation with map_fixed. Then it
+// checks every page it wrote, reports the RAM it holds, and unmaps the reservation, whose page tables go.
+#include "heap.hpp"
+#include "paging.hpp"
 #include "print.hpp"
 #include "rpc_client.hpp"
 
@@ -12,38 +13,38 @@ using namespace aos::abi;
 
 constexpr std::uint64_t mib = 1024 * 1024;
 constexpr std::uint64_t page = object_granule;
-constexpr std::uint64_t region = std::uint64_t{6} << 39; // L0 entry 6, nothing else there
 constexpr std::uint64_t region_bytes = 256 * mib;
 constexpr std::uint64_t piece = 2 * mib; // one L3 table's worth: one grant, one frame, one mapping
 constexpr unsigned touches = 32;
-constexpr std::uint64_t table_ram = 512 * 1024;
 
 struct Lazy {
-    aos::user::SlotAllocator* slots;
-    aos::user::RamSource* tables;
-    aos::user::CapVSpace* space;
+    aos::user::PagingState* paging;
+    std::uint64_t region;
     unsigned pieces;
 };
 constinit Lazy lazy{};
 alignas(16) unsigned char handler_stack[32 * 1024];
 
 [[noreturn]] void on_fault(std::uint64_t far, std::uint64_t, std::uint64_t elr) {
-    if (far < region || far >= region + region_bytes) {
-        aos::sys::print("lazymem: fault at {:x} (ELR {:x}) outside the reservation\n", far, elr);
-        aos::sys::fault_give_up();
+    if (far < lazy.region || far >= lazy.region + region_bytes) {
+        // Not ours: the heap's (its chunks), or a fault the paging state reports.
+        if (aos::Result<void, aos::user::PagingFault> r = lazy.paging->handle_fault(far); !r) {
+            aos::sys::print("lazymem: fault at {:x} (ELR {:x}): {}\n", far, elr,
+                            aos::user::to_string(r.error()));
+            aos::sys::fault_give_up();
+        }
+        aos::sys::fault_resume();
     }
     std::uint64_t at = far & ~(piece - 1);
-    aos::Result<aos::user::SlotAllocator::Slot> ram_slot = lazy.slots->alloc();
-    aos::Result<aos::rpc::RamGrant> ram =
-        ram_slot ? aos::rpc::get_ram(piece, piece, ram_slot->cnode, ram_slot->index)
-                 : aos::Result<aos::rpc::RamGrant>(aos::error(aos::Errc::no_memory));
-    aos::Result<aos::user::SlotAllocator::Slot> frame = lazy.slots->alloc();
+    std::uint32_t ram_slot = 2 * lazy.pieces;
+    std::uint32_t frame_slot = ram_slot + 1;
+    aos::Result<aos::rpc::RamGrant> ram = aos::rpc::get_ram(piece, piece, root_slot_slot_alloc1, ram_slot);
     aos::Result<void> made =
-        !ram     ? aos::Result<void>(aos::error(ram.error()))
-        : !frame ? aos::Result<void>(aos::error(frame.error()))
-                 : aos::sys::cap_retype(ram->cap, ObjType::frame, 0, piece, 1, frame->cnode, frame->index);
-    aos::Result<void> mapped =
-        made ? lazy.space->map(at, frame->addr(), piece, right_read | right_write, nullptr) : made;
+        ram ? aos::sys::cap_retype(ram->cap, ObjType::frame, 0, piece, 1, root_slot_slot_alloc1, frame_slot)
+            : aos::Result<void>(aos::error(ram.error()));
+    aos::Result<void> mapped = made ? lazy.paging->map_fixed(at, caddr(root_slot_slot_alloc1, frame_slot),
+                                                             piece, right_read | right_write)
+                                    : made;
     if (!mapped) {
         aos::sys::print("lazymem: cannot back {:x}: {} ({})\n", at, mapped.error(),
                         !ram   ? "RAM"
@@ -67,21 +68,20 @@ std::uint64_t parse(const char* s) {
 int main(int argc, char** argv) {
     std::uint64_t seed = (argc > 1 ? parse(argv[1]) : aos::sys::counter()) | 1;
     aos::sys::print("lazymem: seed {}\n", seed);
-    // Tables come from a small grant of their own; frames from one grant per 2 MiB piece.
-    aos::user::SlotAllocator slots(root_slot_slot_alloc1);
-    aos::Result<aos::user::SlotAllocator::Slot> table_slot = slots.alloc();
-    aos::Result<aos::rpc::RamGrant> tables_ram =
-        table_slot ? aos::rpc::get_ram(table_ram, page, table_slot->cnode, table_slot->index)
-                   : aos::Result<aos::rpc::RamGrant>(aos::error(aos::Errc::no_memory));
-    if (!tables_ram) {
-        aos::sys::print("lazymem: no RAM for tables\n");
+    // Page tables and the paging state's metadata come from the heap's RAM; frames from one grant per piece.
+    if (!aos::heap::init()) {
+        aos::sys::print("lazymem: no paging state\n");
         return 1;
     }
-    aos::user::RamSource tables(tables_ram->cap, 0, tables_ram->size);
-    aos::user::CapVSpace space(caddr(root_slot_page_cnode, 0), slots, tables);
-    lazy = Lazy{&slots, &tables, &space, 0};
+    lazy.paging = aos::heap::paging();
+    aos::user::PagingStats before = lazy.paging->stats();
+    aos::Result<std::uint64_t> reserved = lazy.paging->reserve_lazy(region_bytes, 1, piece);
+    if (!reserved)
+        return 1;
+    lazy.region = *reserved;
     if (!aos::sys::set_fault_handler(&on_fault, handler_stack + sizeof(handler_stack)))
         return 1;
+    std::uint64_t region = lazy.region;
 
     std::uint64_t pages[touches];
     std::uint64_t s = seed;
@@ -102,5 +102,13 @@ int main(int argc, char** argv) {
                     lazy.pieces, intact ? "intact" : "WRONG");
     aos::sys::print("lazymem: init accounts {} KiB of RAM to this process; it comes back at exit\n",
                     st ? st->ram_bytes / 1024 : 0);
-    return intact && st && st->ram_bytes == table_ram + lazy.pieces * piece ? 0 : 1;
+    aos::user::PagingStats touched = lazy.paging->stats();
+    bool unmapped = lazy.paging->unmap(lazy.region).has_value();
+    aos::user::PagingStats after = lazy.paging->stats();
+    // The paging state's own metadata may have grown meanwhile; it is kept, and counted apart.
+    std::size_t made = touched.tables - touched.metadata_tables - (before.tables - before.metadata_tables);
+    bool tables_back = after.tables - after.metadata_tables == before.tables - before.metadata_tables;
+    aos::sys::print("lazymem: unmapped: {} page tables made for the pieces, {}\n", made,
+                    unmapped && tables_back ? "all deleted" : "NOT ALL DELETED");
+    return intact && unmapped && tables_back && st && st->ram_bytes == lazy.pieces * piece ? 0 : 1;
 }

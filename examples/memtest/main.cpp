@@ -4,6 +4,8 @@
 #include "memory.hpp"
 #include "print.hpp"
 
+#include <new>
+
 namespace {
 
 using namespace aos::abi;
@@ -11,7 +13,6 @@ using namespace aos::abi;
 constexpr std::uint64_t kib = 1024;
 constexpr std::uint64_t mib = 1024 * kib;
 constexpr std::uint64_t boot_ram_bytes = 4 * mib;
-constexpr std::uint64_t heap_va = std::uint64_t{3} << 39;
 constexpr unsigned max_grants = 128;
 constexpr unsigned small_grants = 100;
 
@@ -52,8 +53,13 @@ int main() {
     }
     aos::user::SlotAllocator slots(root_slot_slot_alloc0);
     aos::user::RamSource boot_ram(caddr(root_slot_super, 0), 0, boot_ram_bytes);
-    aos::user::CapVSpace self(caddr(root_slot_task, task_slot_root_vnode), slots, boot_ram);
-    aos::init::MemoryServer mm(*bi, slots, self, boot_ram, heap_va);
+    // Static: too large for the stack (its slabs' first memory is inside it).
+    alignas(aos::user::PagingState) static unsigned char paging_storage[sizeof(aos::user::PagingState)];
+    auto& paging = *::new (paging_storage)
+                       aos::user::PagingState(caddr(root_slot_task, task_slot_root_vnode), slots, boot_ram);
+    if (!paging.init())
+        return 1;
+    aos::init::MemoryServer mm(*bi, slots, paging, boot_ram);
     aos::Result<void> started = mm.init();
     check("the server takes every RAM capability", started.has_value());
     if (!started)

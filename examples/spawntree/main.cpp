@@ -1,6 +1,7 @@
 // Spawns a child with arguments and a capability: the parent asks init for RAM and passes it along; the
 // child (`spawntree child`) retypes it into a frame, maps it in its own address space, writes and reads it.
-#include "cap_vspace.hpp"
+#include "heap.hpp"
+#include "paging.hpp"
 #include "print.hpp"
 #include "rpc_client.hpp"
 
@@ -12,7 +13,6 @@ using namespace aos::abi;
 
 constexpr std::uint64_t ram_bytes = 1024 * 1024;
 constexpr std::uint64_t frame_bytes = 64 * 1024;
-constexpr std::uint64_t map_at = std::uint64_t{5} << 39; // an L0 entry nothing else uses
 constexpr CapAddr passed_ram = caddr(root_slot_task, task_slot_arguments + 2);
 
 int child(const char* tag) {
@@ -21,16 +21,20 @@ int child(const char* tag) {
         aos::sys::print("spawntree {}: no RAM capability was passed\n", tag);
         return 1;
     }
-    // Tables and the frame come from the passed RAM; their capabilities go to the second slot CNode.
-    aos::user::SlotAllocator slots(root_slot_slot_alloc1);
-    aos::user::RamSource ram(passed_ram, 0, id->size);
-    aos::user::CapVSpace self(caddr(root_slot_page_cnode, 0), slots, ram);
-    aos::Result<aos::user::SlotAllocator::Slot> frame = ram.retype(slots, ObjType::frame, frame_bytes);
-    if (!frame || !self.map(map_at, frame->addr(), frame_bytes, right_read | right_write, nullptr)) {
-        aos::sys::print("spawntree {}: cannot map the RAM\n", tag);
+    // The frame comes from the passed RAM, into the second slot CNode; the process's paging state maps it
+    // wherever it has room.
+    aos::Result<void> frame =
+        aos::sys::cap_retype(passed_ram, ObjType::frame, 0, frame_bytes, 1, root_slot_slot_alloc1, 0);
+    aos::user::PagingState* paging = aos::heap::init() ? aos::heap::paging() : nullptr;
+    aos::Result<std::uint64_t> at =
+        frame && paging != nullptr
+            ? paging->map(caddr(root_slot_slot_alloc1, 0), frame_bytes, right_read | right_write)
+            : aos::Result<std::uint64_t>(aos::error(aos::Errc::not_found));
+    if (!at) {
+        aos::sys::print("spawntree {}: cannot map the RAM: {}\n", tag, at.error());
         return 1;
     }
-    auto* words = reinterpret_cast<volatile std::uint64_t*>(map_at);
+    auto* words = reinterpret_cast<volatile std::uint64_t*>(*at);
     for (std::uint64_t i = 0; i < frame_bytes / 8; i += 512)
         words[i] = i ^ 0xa5a5;
     bool good = true;

@@ -16,9 +16,6 @@ using namespace aos::abi;
 
 constexpr std::uint64_t kib = 1024;
 constexpr std::uint64_t boot_ram_bytes = 4 * 1024 * kib;
-// The memory server's slab lives at 1.5 TiB in init's address space (the spawner's scratch window is at
-// 512 GiB).
-constexpr std::uint64_t heap_va = std::uint64_t{3} << 39;
 constexpr std::size_t command_max = 256;
 
 // Everything init keeps, in one place: too large for the stack, and never destroyed.
@@ -26,11 +23,15 @@ struct Init {
     explicit Init(const BootInfo& bi)
         : slots(root_slot_slot_alloc0), boot_ram(caddr(root_slot_super, 0), 0, boot_ram_bytes),
           self(caddr(root_slot_task, task_slot_root_vnode), slots, boot_ram),
-          mm(bi, slots, self, boot_ram, heap_va), processes(bi, slots, boot_ram, self, mm) {}
+          paging(caddr(root_slot_task, task_slot_root_vnode), slots, boot_ram),
+          mm(bi, slots, paging, boot_ram), processes(bi, slots, boot_ram, self, mm) {}
 
     aos::user::SlotAllocator slots;
     aos::user::RamSource boot_ram;
+    // The spawner's fixed scratch window (L0 entry 1) is mapped directly; everything else init maps for
+    // itself goes through its paging state (L0 entries 4 to 255).
     aos::user::CapVSpace self;
+    aos::user::PagingState paging;
     aos::init::MemoryServer mm;
     aos::init::ProcessManager processes;
 };
@@ -66,6 +67,10 @@ int main() {
         return 2;
     }
     Init& init = *::new (init_storage) Init(*bi);
+    if (aos::Result<void> r = init.paging.init(); !r) {
+        aos::sys::print("init: no paging state: {}\n", r.error());
+        return 1;
+    }
     if (aos::Result<void> r = init.mm.init(); !r) {
         aos::sys::print("init: cannot take over memory: {}\n", r.error());
         return 1;

@@ -31,20 +31,22 @@ Result<std::span<std::byte>> FrameRefill::refill(std::size_t bytes) {
     return server->map_heap(bytes);
 }
 
-MemoryServer::MemoryServer(const abi::BootInfo& bi, user::SlotAllocator& slots, user::CapVSpace& self,
-                           user::RamSource& boot_ram, std::uint64_t heap_va)
-    : bi_(bi), slots_(slots), self_(self), boot_ram_(boot_ram), heap_next_(heap_va), caps_{&slots},
-      refill_{this}, slab_(refill_, {.chunk_bytes = slab_chunk, .low_water = 16}), allocator_(caps_, slab_) {}
+MemoryServer::MemoryServer(const abi::BootInfo& bi, user::SlotAllocator& slots, user::PagingState& paging,
+                           user::RamSource& boot_ram)
+    : bi_(bi), slots_(slots), paging_(paging), boot_ram_(boot_ram), caps_{&slots}, refill_{this},
+      slab_(refill_, {.chunk_bytes = slab_chunk, .low_water = 16}), allocator_(caps_, slab_) {}
 
 // Slab memory: a grant from this server (which may need slab nodes itself: the slab's reserve serves those),
-// retyped into a frame and mapped at the next heap address. It is never given back.
+// retyped into a frame and mapped by the paging state. It is never given back.
 Result<std::span<std::byte>> MemoryServer::map_heap(std::size_t bytes) {
     std::uint64_t size = round_up(bytes, page);
     RamGrant g = AOS_TRY(alloc(size, page));
     Result<user::SlotAllocator::Slot> frame = slots_.alloc();
-    if (!frame ||
-        !sys::cap_retype(g.cap.slot.addr(), abi::ObjType::frame, 0, size, 1, frame->cnode, frame->index) ||
-        !self_.map(heap_next_, frame->addr(), size, abi::right_read | abi::right_write, nullptr)) {
+    Result<std::uint64_t> va = frame && sys::cap_retype(g.cap.slot.addr(), abi::ObjType::frame, 0, size, 1,
+                                                        frame->cnode, frame->index)
+                                   ? paging_.map(frame->addr(), size, abi::right_read | abi::right_write)
+                                   : Result<std::uint64_t>(error(Errc::no_memory));
+    if (!va) {
         if (frame) {
             (void)sys::cap_delete(frame->addr());
             slots_.free(*frame);
@@ -52,17 +54,14 @@ Result<std::span<std::byte>> MemoryServer::map_heap(std::size_t bytes) {
         (void)free(g);
         return error(Errc::no_memory);
     }
-    auto* p = reinterpret_cast<std::byte*>(heap_next_);
-    heap_next_ += size;
-    return std::span<std::byte>(p, size);
+    return std::span<std::byte>(reinterpret_cast<std::byte*>(*va), size);
 }
 
 Result<void> MemoryServer::init() {
     // The slab's first chunk cannot come from the allocator it feeds: it comes from the boot RAM.
     user::SlotAllocator::Slot first = AOS_TRY(boot_ram_.retype(slots_, abi::ObjType::frame, slab_chunk));
-    AOS_TRY(self_.map(heap_next_, first.addr(), slab_chunk, abi::right_read | abi::right_write, nullptr));
-    AOS_TRY(slab_.grow(std::span<std::byte>(reinterpret_cast<std::byte*>(heap_next_), slab_chunk)));
-    heap_next_ += slab_chunk;
+    std::uint64_t va = AOS_TRY(paging_.map(first.addr(), slab_chunk, abi::right_read | abi::right_write));
+    AOS_TRY(slab_.grow(std::span<std::byte>(reinterpret_cast<std::byte*>(va), slab_chunk)));
     for (std::uint32_t i = 0; i < bi_.free_ram_count; ++i) {
         std::uint64_t skip = i == 0 ? round_up(boot_ram_.end(), page) : 0;
         if (skip >= bi_.free_ram[i].size)

@@ -1,14 +1,16 @@
 // init's memory server: every RAM capability from bootinfo in the library's RegionAllocator, with a
 // capability policy that performs real retypes and deletes, and segment nodes from a slab that refills
-// from frames the server itself allocates and init maps (the recursion the slab's reserve makes safe).
+// from frames the server itself allocates and init maps through its paging state (the recursion the slab's
+// reserve makes safe).
 //
-//   aos::init::MemoryServer mm(*bi, slots, self, boot_ram, heap_va);
+//   aos::init::MemoryServer mm(*bi, slots, paging, boot_ram);
 //   AOS_TRY(mm.init());
 //   aos::init::RamGrant g = AOS_TRY(mm.alloc(64 * 1024, 4096));   // g.cap: a RAM capability, just that range
 //   AOS_TRY(mm.free(g));
 #pragma once
 
 #include "cap_vspace.hpp"
+#include "paging.hpp"
 
 #include <aos/abi/bootinfo.hpp>
 #include <aos/mm/region_allocator.hpp>
@@ -62,8 +64,8 @@ public:
 
     // `boot_ram` already uses the start of the first RAM capability (for page tables and the slab's first
     // chunk); the server manages everything after it and the other capabilities whole.
-    MemoryServer(const abi::BootInfo& bi, user::SlotAllocator& slots, user::CapVSpace& self,
-                 user::RamSource& boot_ram, std::uint64_t heap_va);
+    MemoryServer(const abi::BootInfo& bi, user::SlotAllocator& slots, user::PagingState& paging,
+                 user::RamSource& boot_ram);
 
     // Gives the slab its first chunk (from boot_ram) and adds every RAM capability.
     Result<void> init();
@@ -77,15 +79,14 @@ public:
     bool check_invariants() const { return allocator_.check_invariants(); }
 
     // Memory init keeps for good (the slab's chunks, its channels' buffers): a grant retyped into a frame
-    // and mapped at init's next heap address.
+    // and mapped wherever init's paging state has room.
     Result<std::span<std::byte>> map_heap(std::size_t bytes);
 
 private:
     const abi::BootInfo& bi_;
     user::SlotAllocator& slots_;
-    user::CapVSpace& self_;
+    user::PagingState& paging_;
     user::RamSource& boot_ram_;
-    std::uint64_t heap_next_;
     RamCapPolicy caps_;
     FrameRefill refill_;
     NodeSlab slab_;

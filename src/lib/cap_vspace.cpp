@@ -21,37 +21,149 @@ constexpr abi::ObjType vnode_type(unsigned level) {
 
 } // namespace
 
+SlotAllocator::SlotAllocator(abi::CNodeRef root_slot, std::uint32_t usable) {
+    cnode_[0] = root_slot;
+    for (std::uint32_t i = usable; i < abi::l2_cnode_slots; ++i)
+        bits_[0][i / 64] |= std::uint64_t{1} << (i % 64);
+}
+
+void SlotAllocator::grow_from(RamSource& ram, std::uint32_t root_from, std::uint32_t root_to) {
+    ram_ = &ram;
+    root_next_ = root_from;
+    root_end_ = root_to;
+}
+
 Result<SlotAllocator::Slot> SlotAllocator::alloc() {
-    for (std::uint32_t w = 0; w < abi::l2_cnode_slots / 64; ++w) {
-        if (bits_[w] == ~std::uint64_t{0})
-            continue;
-        std::uint32_t b = static_cast<std::uint32_t>(__builtin_ctzll(~bits_[w]));
-        bits_[w] |= std::uint64_t{1} << b;
-        ++used_;
-        return Slot{cnode_, w * 64 + b};
+    for (unsigned attempt = 0; attempt < 2; ++attempt) {
+        for (unsigned c = 0; c < count_; ++c) {
+            for (unsigned w = 0; w < words; ++w) {
+                if (bits_[c][w] == ~std::uint64_t{0})
+                    continue;
+                auto b = static_cast<std::uint32_t>(__builtin_ctzll(~bits_[c][w]));
+                bits_[c][w] |= std::uint64_t{1} << b;
+                ++used_;
+                return Slot{cnode_[c], w * 64 + b};
+            }
+        }
+        if (attempt == 0)
+            AOS_TRY(grow());
+    }
+    return error(Errc::no_memory);
+}
+
+// An L2 CNode retyped straight into the next empty root slot.
+Result<void> SlotAllocator::grow() {
+    if (ram_ == nullptr || count_ == max_cnodes)
+        return error(Errc::no_memory);
+    for (; root_next_ < root_end_; ++root_next_) {
+        if (sys::cap_identify(abi::root_slot_caddr(root_next_)))
+            continue; // in use
+        std::uint64_t offset = AOS_TRY(ram_->reserve(abi::l2_cnode_bytes));
+        if (Result<void> r = sys::cap_retype(ram_->capability(), abi::ObjType::l2_cnode, offset,
+                                             abi::l2_cnode_bytes, 1, abi::cnode_root, root_next_);
+            !r) {
+            ram_->give_back(offset, abi::l2_cnode_bytes);
+            return r;
+        }
+        cnode_[count_++] = root_next_++;
+        return ok();
     }
     return error(Errc::no_memory);
 }
 
 void SlotAllocator::free(const Slot& s) {
-    std::uint64_t bit = std::uint64_t{1} << (s.index % 64);
-    if ((bits_[s.index / 64] & bit) != 0) {
-        bits_[s.index / 64] &= ~bit;
-        --used_;
+    for (unsigned c = 0; c < count_; ++c) {
+        if (cnode_[c] != s.cnode)
+            continue;
+        std::uint64_t bit = std::uint64_t{1} << (s.index % 64);
+        if ((bits_[c][s.index / 64] & bit) != 0) {
+            bits_[c][s.index / 64] &= ~bit;
+            --used_;
+        }
+        return;
     }
+}
+
+Result<std::uint64_t> RamSource::reserve(std::uint64_t bytes) {
+    bytes = (bytes + page - 1) & ~(page - 1);
+    if (bytes == 0)
+        return error(Errc::zero_size);
+    for (unsigned i = 0; i < returned_count_; ++i) {
+        Range& r = returned_[i];
+        if (r.bytes < bytes)
+            continue;
+        std::uint64_t offset = r.offset;
+        r.offset += bytes;
+        r.bytes -= bytes;
+        returned_bytes_ -= bytes;
+        if (r.bytes == 0) {
+            for (unsigned j = i + 1; j < returned_count_; ++j)
+                returned_[j - 1] = returned_[j];
+            --returned_count_;
+        }
+        return offset;
+    }
+    if (bytes > end_ - next_)
+        return error(Errc::no_memory);
+    std::uint64_t offset = next_;
+    next_ += bytes;
+    return offset;
+}
+
+void RamSource::give_back(std::uint64_t offset, std::uint64_t bytes) {
+    bytes = (bytes + page - 1) & ~(page - 1);
+    unsigned i = 0;
+    while (i < returned_count_ && returned_[i].offset < offset)
+        ++i;
+    bool joins_prev = i > 0 && returned_[i - 1].offset + returned_[i - 1].bytes == offset;
+    bool joins_next = i < returned_count_ && offset + bytes == returned_[i].offset;
+    if (joins_prev && joins_next) {
+        returned_[i - 1].bytes += bytes + returned_[i].bytes;
+        for (unsigned j = i + 1; j < returned_count_; ++j)
+            returned_[j - 1] = returned_[j];
+        --returned_count_;
+    } else if (joins_prev) {
+        returned_[i - 1].bytes += bytes;
+    } else if (joins_next) {
+        returned_[i].offset = offset;
+        returned_[i].bytes += bytes;
+    } else if (returned_count_ < max_returned) {
+        for (unsigned j = returned_count_; j > i; --j)
+            returned_[j] = returned_[j - 1];
+        returned_[i] = Range{offset, bytes};
+        ++returned_count_;
+    } else {
+        lost_bytes_ += bytes; // no room to remember it: never handed out again
+        return;
+    }
+    returned_bytes_ += bytes;
+    // The last range reaching next_ goes back to the untouched part.
+    if (returned_count_ > 0) {
+        Range& last = returned_[returned_count_ - 1];
+        if (last.offset + last.bytes == next_) {
+            next_ = last.offset;
+            returned_bytes_ -= last.bytes;
+            --returned_count_;
+        }
+    }
+}
+
+Result<void> RamSource::retype_at(abi::ObjType type, std::uint64_t offset, std::uint64_t bytes,
+                                  const SlotAllocator::Slot& into) {
+    return sys::cap_retype(ram_, type, offset, bytes, 1, into.cnode, into.index);
 }
 
 Result<SlotAllocator::Slot> RamSource::retype(SlotAllocator& slots, abi::ObjType type, std::uint64_t bytes) {
     bytes = (bytes + page - 1) & ~(page - 1);
-    if (bytes == 0 || bytes > end_ - next_)
-        return error(Errc::no_memory);
     SlotAllocator::Slot s = AOS_TRY(slots.alloc());
-    Result<void> r = sys::cap_retype(ram_, type, next_, bytes, 1, s.cnode, s.index);
+    Result<std::uint64_t> offset = reserve(bytes);
+    Result<void> r = offset ? retype_at(type, *offset, bytes, s) : Result<void>(error(offset.error()));
     if (!r) {
+        if (offset)
+            give_back(*offset, bytes);
         slots.free(s);
         return error(r.error());
     }
-    next_ += bytes;
     return s;
 }
 

@@ -18,10 +18,18 @@
 
 namespace aos::user {
 
-// The slots of one L2 CNode in the caller's root CNode, handed out and taken back.
+class RamSource;
+
+// The last slot of the first slot CNode is where the RPC client receives capabilities (rpc_client.cpp):
+// the runtime's slot allocator never hands it out.
+inline constexpr std::uint32_t rpc_landing_slot = abi::l2_cnode_slots - 1;
+
+// The slots of L2 CNodes in the caller's root CNode, handed out and taken back. It starts with one; given a
+// RAM source (grow_from), it retypes another L2 CNode into an empty root slot whenever all are full.
 class SlotAllocator {
 public:
-    explicit SlotAllocator(abi::CNodeRef root_slot) : cnode_(root_slot) {}
+    // `usable`: how many slots of the first CNode it may hand out (the rest are the caller's).
+    explicit SlotAllocator(abi::CNodeRef root_slot, std::uint32_t usable = abi::l2_cnode_slots);
 
     struct Slot {
         abi::CNodeRef cnode;
@@ -30,19 +38,33 @@ public:
         bool operator==(const Slot&) const = default;
     };
 
+    // More CNodes when these are full: retyped from `ram` into empty root slots in [root_from, root_to).
+    void grow_from(RamSource& ram, std::uint32_t root_from, std::uint32_t root_to);
+
     Result<Slot> alloc();
     // The slot must be empty again (its capability deleted) before it is freed.
     void free(const Slot& s);
     std::uint32_t used() const { return used_; }
+    std::uint32_t cnodes() const { return count_; }
 
 private:
-    abi::CNodeRef cnode_;
-    std::uint64_t bits_[abi::l2_cnode_slots / 64] = {};
+    static constexpr unsigned max_cnodes = 8;
+    static constexpr unsigned words = abi::l2_cnode_slots / 64;
+
+    Result<void> grow();
+
+    abi::CNodeRef cnode_[max_cnodes] = {};
+    std::uint64_t bits_[max_cnodes][words] = {};
+    unsigned count_ = 1;
     std::uint32_t used_ = 0;
+    RamSource* ram_ = nullptr;
+    std::uint32_t root_next_ = 0;
+    std::uint32_t root_end_ = 0;
 };
 
-// Memory from one RAM capability, taken front to back in whole pages. Interim: init's memory manager (the
-// library's RegionAllocator over every RAM capability) replaces it.
+// Memory from one RAM capability, taken in whole pages: from the front, or a range given back earlier of
+// the same size (a freed page table, a heap chunk). Interim for init: its memory manager (the library's
+// RegionAllocator over every RAM capability) replaces it there.
 class RamSource {
 public:
     RamSource(abi::CapAddr ram, std::uint64_t offset, std::uint64_t end)
@@ -50,13 +72,34 @@ public:
 
     // Retypes `bytes` (rounded up to pages) into one object of `type`, into a fresh slot.
     Result<SlotAllocator::Slot> retype(SlotAllocator& slots, abi::ObjType type, std::uint64_t bytes);
-    std::uint64_t used() const { return next_; }
+    // `bytes` (rounded up to pages) set aside now, for an object retyped later with retype_at (a page
+    // table, whose type is known only when it is linked). Returns its offset in the RAM capability.
+    Result<std::uint64_t> reserve(std::uint64_t bytes);
+    Result<void> retype_at(abi::ObjType type, std::uint64_t offset, std::uint64_t bytes,
+                           const SlotAllocator::Slot& into);
+    // Takes back a range that reserve or retype handed out, once nothing made from it is left.
+    void give_back(std::uint64_t offset, std::uint64_t bytes);
+
+    abi::CapAddr capability() const { return ram_; }
+    // Bytes handed out and not given back.
+    std::uint64_t used() const { return next_ - returned_bytes_ - lost_bytes_; }
     std::uint64_t end() const { return end_; }
 
 private:
+    struct Range {
+        std::uint64_t offset;
+        std::uint64_t bytes;
+    };
+    static constexpr unsigned max_returned = 128;
+
     abi::CapAddr ram_;
     std::uint64_t next_;
     std::uint64_t end_;
+    // Ranges given back below next_, sorted and coalesced: taken again first fit.
+    Range returned_[max_returned] = {};
+    unsigned returned_count_ = 0;
+    std::uint64_t returned_bytes_ = 0;
+    std::uint64_t lost_bytes_ = 0; // given back when the list was full: not reused, not counted as used
 };
 
 // The mapping capabilities one map produced, to unmap them later.

@@ -1,7 +1,7 @@
 // The process heap (heap.hpp): a first-fit free list with coalescing over a lazily backed region.
 #include "heap.hpp"
 
-#include "cap_vspace.hpp"
+#include "paging.hpp"
 #include "print.hpp"
 #include "sync.hpp"
 
@@ -13,9 +13,8 @@ namespace aos::heap {
 
 namespace {
 
-constexpr std::uint64_t page = abi::object_granule;
 constexpr std::size_t align = 16;
-constexpr std::uint64_t backing_chunk = 16 * page;
+constexpr std::uint64_t chunk = user::PagingState::lazy_chunk;
 
 // One block: its size (header included) and, while free, the next free block (address order).
 struct Block {
@@ -25,69 +24,43 @@ struct Block {
 static_assert(sizeof(Block) == align);
 
 struct State {
+    State(std::uint64_t ram_bytes)
+        : ram(abi::caddr(abi::root_slot_task, abi::task_slot_ram), 0, ram_bytes),
+          paging(abi::caddr(abi::root_slot_task, abi::task_slot_root_vnode), slots, ram) {}
+
     bool ready = false;
-    user::SlotAllocator slots{abi::root_slot_slot_alloc0};
-    user::RamSource ram{0, 0, 0};
-    user::CapVSpace* vspace = nullptr;
-    std::uint64_t end = base; // morecore's mark: [base, end) is reserved
+    user::SlotAllocator slots{abi::root_slot_slot_alloc0, user::rpc_landing_slot};
+    user::RamSource ram;
+    // The paging state has its own lock; the fault handler takes only that one, so a thread that faults
+    // inside malloc does not wait for itself.
+    user::PagingState paging;
+    std::uint64_t base = 0; // the heap's reservation: [base, base + max_bytes), a guard page below
+    std::uint64_t end = 0;  // morecore's mark: [base, end) is handed to malloc
     Block* free_list = nullptr;
-    Stats stats;
-    // Threads: one lock for the free list, one for the RAM and slots behind the pages (the fault handler
-    // takes only the second, so a thread that faults inside malloc does not wait for itself).
+    std::uint64_t reserved = 0;
     thread::Mutex list_lock;
-    thread::Mutex backing_lock;
-    std::uint64_t backed_chunks[max_bytes / (16 * 4096) / 64] = {};
 };
 
 constinit State* state = nullptr;
-alignas(16) unsigned char state_storage[sizeof(State)];
-alignas(user::CapVSpace) unsigned char vspace_storage[sizeof(user::CapVSpace)];
+alignas(State) unsigned char state_storage[sizeof(State)];
 alignas(16) unsigned char fault_stack[16 * 1024];
 
-[[noreturn]] void give_up(const char* why, std::uint64_t far, std::uint64_t elr) {
-    sys::print("heap: page fault at {:x} (ELR {:x}): {}\n", far, elr, why);
-    sys::fault_give_up();
-}
-
 [[noreturn]] void on_fault(std::uint64_t far, std::uint64_t, std::uint64_t elr) {
-    if (far < page)
-        give_up("null pointer", far, elr);
-    if (far >= base - page && far < base)
-        give_up("the guard page below the heap", far, elr);
-    if (far < base || far >= state->end)
-        give_up("outside any reservation", far, elr);
-    // A chunk at a time: one frame and one mapping capability per chunk keep the slots lasting. morecore
-    // reserves whole chunks, so a chunk never runs past the reservation (or across an L3 table).
-    std::uint64_t at = far & ~(backing_chunk - 1);
-    {
-        thread::LockGuard guard(state->backing_lock);
-        // Another thread may have backed this chunk while this one waited.
-        std::uint64_t chunk = (at - base) / backing_chunk;
-        bool backed = (state->backed_chunks[chunk / 64] >> (chunk % 64)) & 1;
-        if (!backed) {
-            Result<user::SlotAllocator::Slot> frame =
-                state->ram.retype(state->slots, abi::ObjType::frame, backing_chunk);
-            if (!frame || !state->vspace->map(at, frame->addr(), backing_chunk,
-                                              abi::right_read | abi::right_write, nullptr)) {
-                state->backing_lock.unlock();
-                give_up("no memory left to back the heap", far, elr);
-            }
-            state->backed_chunks[chunk / 64] |= std::uint64_t{1} << (chunk % 64);
-            state->stats.backed += backing_chunk;
-            ++state->stats.faults;
-        }
+    if (Result<void, user::PagingFault> r = state->paging.handle_fault(far); !r) {
+        sys::print("heap: page fault at {:x} (ELR {:x}): {}\n", far, elr, user::to_string(r.error()));
+        sys::fault_give_up();
     }
     sys::fault_resume();
 }
 
 // More heap: reserved only; the pages are backed when touched.
 Block* morecore(std::size_t bytes) {
-    std::uint64_t size = (bytes + backing_chunk - 1) & ~(backing_chunk - 1);
-    if (size > base + max_bytes - state->end)
+    std::uint64_t size = (bytes + chunk - 1) & ~(chunk - 1);
+    if (size > state->base + max_bytes - state->end)
         return nullptr;
     auto* b = reinterpret_cast<Block*>(state->end);
     state->end += size;
-    state->stats.reserved += size;
+    state->reserved += size;
     b->size = size;
     return b;
 }
@@ -119,14 +92,16 @@ Result<void> init() {
     if (state != nullptr && state->ready)
         return ok();
     Result<sys::CapIdentity> ram = sys::cap_identify(abi::caddr(abi::root_slot_task, abi::task_slot_ram));
-    Result<sys::CapIdentity> l0 =
-        sys::cap_identify(abi::caddr(abi::root_slot_task, abi::task_slot_root_vnode));
-    if (!ram || ram->type != abi::ObjType::ram || !l0 || l0->type != abi::ObjType::vnode_l0)
+    if (!ram || ram->type != abi::ObjType::ram)
         return error(Errc::not_found);
-    state = ::new (state_storage) State();
-    state->ram = user::RamSource(abi::caddr(abi::root_slot_task, abi::task_slot_ram), 0, ram->size);
-    state->vspace = ::new (vspace_storage)
-        user::CapVSpace(abi::caddr(abi::root_slot_task, abi::task_slot_root_vnode), state->slots, state->ram);
+    state = ::new (state_storage) State(ram->size);
+    Result<sys::CapIdentity> root = sys::cap_identify(abi::caddr(abi::root_slot_task, abi::task_slot_root));
+    if (root)
+        state->slots.grow_from(state->ram, abi::root_slot_first_free,
+                               static_cast<std::uint32_t>(root->size / abi::cte_size));
+    AOS_TRY(state->paging.init());
+    state->base = AOS_TRY(state->paging.reserve_lazy(max_bytes, 1));
+    state->end = state->base;
     AOS_TRY(sys::set_fault_handler(&on_fault, fault_stack + sizeof(fault_stack)));
     state->ready = true;
     return ok();
@@ -134,9 +109,7 @@ Result<void> init() {
 
 Result<abi::CapAddr> retype(abi::ObjType type, std::uint64_t bytes) {
     AOS_TRY(init());
-    thread::LockGuard guard(state->backing_lock);
-    user::SlotAllocator::Slot s = AOS_TRY(state->ram.retype(state->slots, type, bytes));
-    return s.addr();
+    return state->paging.retype(type, bytes);
 }
 
 Result<void> install_fault_handler(void* stack_top) {
@@ -145,7 +118,16 @@ Result<void> install_fault_handler(void* stack_top) {
 }
 
 Stats stats() {
-    return state != nullptr ? state->stats : Stats{};
+    if (state == nullptr)
+        return Stats{};
+    user::PagingStats p = state->paging.stats();
+    // Every lazy chunk of the runtime's paging state is the heap's (a program's own reservations would
+    // count here too); the paging state's eager mappings (its own metadata) do not.
+    return Stats{state->reserved, p.faults * chunk, p.faults, state->base};
+}
+
+user::PagingState* paging() {
+    return state != nullptr && state->ready ? &state->paging : nullptr;
 }
 
 } // namespace aos::heap

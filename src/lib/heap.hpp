@@ -1,8 +1,7 @@
-// The process heap: malloc/free (and operator new/delete) on a region reserved lazily in the process's own
-// address space. Pages are backed on first touch by the page-fault handler, from the RAM capability the
-// parent left at abi::task_slot_ram, mapped through the process's own L0 VNode (abi::task_slot_root_vnode).
-// A fault on the null page, below the heap (its guard page) or outside any reservation stops the process
-// with a report.
+// The process heap: malloc/free (and operator new/delete) on a region the process's paging state reserves
+// lazily (paging.hpp), backed chunk by chunk on first touch from the RAM capability the parent left at
+// abi::task_slot_ram. A fault on the null page, on the guard page below the heap or outside any reservation
+// stops the process with a report.
 #pragma once
 
 #include <aos/abi/capability.hpp>
@@ -11,22 +10,29 @@
 #include <cstddef>
 #include <cstdint>
 
+namespace aos::user {
+class PagingState;
+}
+
 namespace aos::heap {
 
-// Where the heap lives: L0 entry 4 (2 TiB), empty in every address space.
-inline constexpr std::uint64_t base = std::uint64_t{4} << 39;
 inline constexpr std::uint64_t max_bytes = std::uint64_t{1} << 30;
 
 struct Stats {
     std::uint64_t reserved = 0; // bytes morecore handed to malloc
     std::uint64_t backed = 0;   // bytes backed by frames (pages touched)
     std::uint64_t faults = 0;
+    std::uint64_t base = 0; // where the heap's reservation starts
 };
 
 // Sets the heap up (the fault handler and the RAM); the first malloc does it when needed. not_found when
 // the process has no RAM or no root VNode capability.
 Result<void> init();
 Stats stats();
+
+// The process's paging state, which the heap sets up (null before the first malloc or init): programs map
+// frames and reserve memory through it too.
+user::PagingState* paging();
 
 // For threads (src/lib/thread.cpp): an object of `bytes` retyped from the heap's RAM into a slot of the
 // heap's slot CNode, and the heap's page-fault handler installed for the calling thread on its own stack.

@@ -17,7 +17,7 @@ namespace {
 // Several threads may call at once: the client's lock serialises sending and routing.
 using InitClient = ipc::Client<user::LmpTransport, thread::Mutex, user::LmpWait>;
 
-constexpr std::uint32_t landing_slot = abi::l2_cnode_slots - 1;
+constexpr std::uint32_t landing_slot = user::rpc_landing_slot;
 
 struct Channel {
     user::LmpTransport transport{abi::caddr(abi::root_slot_task, abi::task_slot_init_endpoint),

@@ -105,6 +105,7 @@ inline constexpr std::uint32_t root_slot_dispatchers = 6; // init: the programs 
 inline constexpr std::uint32_t root_slot_modules = 7;     // init: a read-only Frame per boot module
 inline constexpr std::uint32_t root_slot_devices = 8; // init: DevFrames of devices the kernel leaves alone
 inline constexpr std::uint32_t root_slot_argument_cnode = 9; // a CNode a parent passed at spawn, if any
+inline constexpr std::uint32_t root_slot_first_free = 10;    // the rest are the process's to fill
 inline constexpr std::uint32_t device_slot_rtc = 0;          // the PL031 real-time clock, when there is one
 inline constexpr std::uint32_t device_slot_console = 1;      // the console's input
 // Well-known slots of the task CNode.

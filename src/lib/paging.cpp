@@ -1,0 +1,563 @@
+// The paging state over VNode capabilities (paging.hpp).
+#include "paging.hpp"
+
+#include "caps.hpp"
+#include "print.hpp"
+
+#include <aos/core/hooks.hpp>
+
+namespace aos::user {
+
+namespace {
+
+constexpr std::uint64_t page = PagingArch::page_size;
+constexpr unsigned last_level = PagingArch::levels - 1;
+constexpr std::uint64_t l3_span = PagingArch::entry_size(last_level - 1); // what one L3 table maps
+
+// Slab sizes: a chunk holds more objects than its reserve, and the reserve covers the objects a nested
+// refill can take (a map needs at most tables_per_piece tables, and two refills can nest while tables are
+// being made).
+constexpr mm::SlabConfig table_slab_config{.chunk_bytes = 64 * 1024, .low_water = 2 * tables_per_piece + 1};
+constexpr mm::SlabConfig small_slab_config{.chunk_bytes = 16 * 1024, .low_water = 16};
+
+constexpr abi::ObjType vnode_type(unsigned level) {
+    return static_cast<abi::ObjType>(static_cast<unsigned>(abi::ObjType::vnode_l0) + level);
+}
+
+// Page attributes for capability rights: EL1 may read (and write where EL0 may), never execute.
+PagingArch::Attrs attrs_for(std::uint8_t rights) {
+    using namespace arch::aarch64;
+    Prot rw = static_cast<Prot>(prot_read | ((rights & abi::right_write) != 0 ? prot_write : 0));
+    Prot user = static_cast<Prot>(rw | ((rights & abi::right_execute) != 0 ? prot_exec : 0));
+    return PagingArch::Attrs{.kernel = rw, .user = user, .global = false};
+}
+
+[[noreturn]] void broken(const char* what, Errc e) {
+    sys::print("paging: {}: {}\n", what, e);
+    aos_hook_panic("paging state: a capability invocation failed after every check passed", __FILE__,
+                   __LINE__);
+}
+
+} // namespace
+
+const char* to_string(PagingFault f) {
+    switch (f) {
+    case PagingFault::null_page:
+        return "null pointer";
+    case PagingFault::unreserved:
+        return "outside any reservation";
+    case PagingFault::guard_page:
+        return "a guard page";
+    case PagingFault::protection:
+        return "access not allowed by the mapping";
+    case PagingFault::no_memory:
+        return "no memory left to back it";
+    }
+    return "unknown";
+}
+
+// ---- VNodeBackend ----
+
+Result<vm::NewTable<VNodeTable*>> VNodeBackend::create_table() {
+    if (!root_given_) {
+        root_given_ = true;
+        AOS_TRY(by_pa_.insert(root_));
+        return vm::NewTable<VNodeTable*>{&root_, root_.pa};
+    }
+    VNodeTable* t = tables_.allocate();
+    if (t == nullptr)
+        return error(Errc::no_memory);
+    Result<std::uint64_t> offset = ram_.reserve(page);
+    Result<SlotAllocator::Slot> vnode =
+        offset ? slots_.alloc() : Result<SlotAllocator::Slot>(error(offset.error()));
+    Result<SlotAllocator::Slot> link =
+        vnode ? slots_.alloc() : Result<SlotAllocator::Slot>(error(vnode.error()));
+    if (!link) {
+        if (vnode)
+            slots_.free(*vnode);
+        if (offset)
+            ram_.give_back(*offset, page);
+        tables_.deallocate(t);
+        return error(link.error());
+    }
+    t->ram_offset = *offset;
+    t->pa = ram_base_ + *offset;
+    t->vnode = *vnode;
+    t->link = *link;
+    t->cap = vnode->addr();
+    if (!by_pa_.insert(*t))
+        broken("a table's RAM is in use twice", Errc::already_exists);
+    return vm::NewTable<VNodeTable*>{t, t->pa};
+}
+
+VNodeTable* VNodeBackend::table_at(std::uint64_t pa) const {
+    return by_pa_.find([pa](const VNodeTable& t) { return core::three_way(t.pa, pa); });
+}
+
+void VNodeBackend::write(VNodeTable* h, unsigned i, std::uint64_t d) {
+    std::uint64_t old = h->shadow[i];
+    if (d == 0) {
+        if (!PagingArch::is_valid(old))
+            return;
+        flush_pending(); // a run being written is mapped before any of it can be cleared
+        h->shadow[i] = 0;
+        if (PagingArch::is_table(old, h->level))
+            unlink(*h, old);
+        else
+            clear_leaf(*h, i);
+        return;
+    }
+    if (PagingArch::is_valid(old))
+        broken("an entry rewritten in place (not offered over VNodes)", Errc::unsupported);
+    if (PagingArch::is_table(d, h->level)) {
+        flush();
+        link(*h, i, d);
+        return;
+    }
+    MappingRun* r = pending_;
+    std::uint64_t pa = PagingArch::decode_leaf(d, h->level).pa;
+    if (r == nullptr || h->level != last_level || pending_flushed_ ||
+        (r->count > 0 && (h != r->table || i != r->first + r->count)) ||
+        pa != r->frame_pa + r->frame_offset + r->count * page)
+        broken("leaf writes that do not form one run", Errc::invalid_state);
+    if (r->count == 0) {
+        r->table = h;
+        r->first = static_cast<std::uint16_t>(i);
+    }
+    ++r->count;
+    h->shadow[i] = d;
+}
+
+void VNodeBackend::link(VNodeTable& parent, unsigned i, std::uint64_t d) {
+    VNodeTable* child = table_at(PagingArch::next_table(d));
+    if (child == nullptr || child->linked || child->root)
+        broken("a table descriptor for an unknown table", Errc::not_found);
+    child->level = static_cast<std::uint8_t>(parent.level + 1);
+    if (!child->made) {
+        if (Result<void> r = ram_.retype_at(vnode_type(child->level), child->ram_offset, page, child->vnode);
+            !r)
+            broken("retype of a page table", r.error());
+        child->made = true;
+    }
+    if (Result<void> r =
+            sys::vnode_map(parent.cap, child->cap, i, 1, 0, 0, child->link.cnode, child->link.index);
+        !r)
+        broken("linking a page table", r.error());
+    child->linked = true;
+    parent.shadow[i] = d;
+}
+
+void VNodeBackend::unlink(VNodeTable&, std::uint64_t old) {
+    VNodeTable* child = table_at(PagingArch::next_table(old));
+    if (child == nullptr || !child->linked)
+        broken("unlinking an unknown table", Errc::not_found);
+    if (Result<void> r = sys::cap_delete(child->link.addr()); !r)
+        broken("unlinking a page table", r.error());
+    child->linked = false;
+}
+
+void VNodeBackend::clear_leaf(VNodeTable& t, unsigned i) {
+    MappingRun* r = t.runs;
+    while (r != nullptr && !(i >= r->first && i < r->first + r->count))
+        r = r->next;
+    if (r == nullptr)
+        broken("a leaf without a mapping capability", Errc::not_found);
+    if (r->cleared++ == 0) {
+        r->next_cleared = cleared_;
+        cleared_ = r;
+    }
+}
+
+void VNodeBackend::flush_pending() {
+    MappingRun* r = pending_;
+    if (r == nullptr || r->count == 0 || pending_flushed_)
+        return;
+    if (Result<void> m = sys::vnode_map(r->table->cap, r->frame_cap, r->first, r->count, r->frame_offset,
+                                        r->rights, r->mapping.cnode, r->mapping.index);
+        !m)
+        broken("mapping a frame", m.error());
+    r->next = r->table->runs;
+    r->table->runs = r;
+    ++live_runs_;
+    pending_flushed_ = true;
+}
+
+void VNodeBackend::flush() {
+    flush_pending();
+    while (MappingRun* r = cleared_) {
+        cleared_ = r->next_cleared;
+        if (r->cleared != r->count)
+            broken("part of a mapping run unmapped (runs go whole)", Errc::unsupported);
+        delete_run(r);
+    }
+}
+
+MappingRun* VNodeBackend::end_run() {
+    flush();
+    MappingRun* r = pending_;
+    pending_ = nullptr;
+    pending_flushed_ = false;
+    return r != nullptr && r->count > 0 ? r : nullptr;
+}
+
+void VNodeBackend::delete_run(MappingRun* r) {
+    MappingRun** link = &r->table->runs;
+    while (*link != r)
+        link = &(*link)->next;
+    *link = r->next;
+    if (Result<void> d = sys::cap_delete(r->mapping.addr()); !d)
+        broken("unmapping a run", d.error());
+    slots_.free(r->mapping);
+    if (r->owns_frame) {
+        if (Result<void> d = sys::cap_delete(r->frame.addr()); !d)
+            broken("deleting a frame", d.error());
+        slots_.free(r->frame);
+        ram_.give_back(r->frame_ram_offset, r->frame_bytes);
+    }
+    --live_runs_;
+    runs_.deallocate(r);
+}
+
+void VNodeBackend::free_table(VNodeTable* h) {
+    if (h->root || detached_)
+        return; // the process's L0 outlives its paging state; a detached state leaves everything mapped
+    // A subtree unlinked whole still has its runs: they go first, so no mapping capability outlives its
+    // table.
+    while (MappingRun* r = h->runs)
+        delete_run(r);
+    if (h->linked) {
+        if (Result<void> r = sys::cap_delete(h->link.addr()); !r)
+            broken("unlinking a page table", r.error());
+    }
+    if (h->made) {
+        if (Result<void> r = sys::cap_delete(h->vnode.addr()); !r)
+            broken("deleting a page table", r.error());
+    }
+    slots_.free(h->vnode);
+    slots_.free(h->link);
+    ram_.give_back(h->ram_offset, page);
+    (void)by_pa_.erase(*h);
+    tables_.deallocate(h);
+}
+
+// ---- PagingState ----
+
+Result<std::span<std::byte>> PagingRefill::refill(std::size_t bytes) {
+    return paging->refill(bytes);
+}
+
+PagingState::PagingState(abi::CapAddr l0, SlotAllocator& slots, RamSource& ram)
+    : l0_(l0), slots_(slots), ram_(ram), table_slab_(refill_, table_slab_config),
+      run_slab_(refill_, small_slab_config), node_slab_(refill_, small_slab_config),
+      vaddr_slab_(refill_, small_slab_config), backend_(root_, tables_, run_slab_, slots, ram),
+      table_(backend_, nodes_), space_(vaddr_slab_, window_lo, window_hi) {}
+
+Result<void> PagingState::init() {
+    thread::LockGuard guard(lock_);
+    if (ready_)
+        return ok();
+    Result<sys::CapIdentity> l0 = sys::cap_identify(l0_);
+    Result<sys::CapIdentity> ram = sys::cap_identify(ram_.capability());
+    if (!l0 || l0->type != abi::ObjType::vnode_l0 || !ram || ram->type != abi::ObjType::ram)
+        return error(Errc::not_found);
+    root_.pa = l0->base;
+    root_.cap = l0_;
+    root_.root = true;
+    root_.linked = true;
+    root_.made = true;
+    backend_.set_ram_base(ram->base);
+    AOS_TRY(table_slab_.grow(table_boot_.bytes));
+    AOS_TRY(run_slab_.grow(run_boot_.bytes));
+    AOS_TRY(node_slab_.grow(node_boot_.bytes));
+    AOS_TRY(vaddr_slab_.grow(vaddr_boot_.bytes));
+    std::size_t mark = AOS_TRY(nodes_.fill(1));
+    Result<void> root = table_.init();
+    nodes_.drain(mark);
+    AOS_TRY(root);
+    ready_ = true;
+    return ok();
+}
+
+Result<void> PagingState::check_frame(abi::CapAddr frame, std::uint64_t bytes, std::uint8_t rights,
+                                      std::uint64_t& frame_base) const {
+    if ((rights & abi::right_read) == 0 ||
+        (rights & ~(abi::right_read | abi::right_write | abi::right_execute)) != 0 ||
+        ((rights & abi::right_write) != 0 && (rights & abi::right_execute) != 0))
+        return error(Errc::invalid_argument);
+    sys::CapIdentity id = AOS_TRY(sys::cap_identify(frame));
+    if (id.type != abi::ObjType::frame && id.type != abi::ObjType::dev_frame)
+        return error(Errc::invalid_argument);
+    if ((rights & ~id.rights) != 0)
+        return error(Errc::permission_denied);
+    if (bytes == 0)
+        return error(Errc::zero_size);
+    if (bytes > id.size)
+        return error(Errc::out_of_range);
+    frame_base = id.base;
+    return ok();
+}
+
+std::size_t PagingState::missing_tables(std::uint64_t va) const {
+    const VNodeTable* t = &root_;
+    for (unsigned level = 0; level < last_level; ++level) {
+        std::uint64_t d = t->shadow[PagingArch::index(va, level)];
+        if (!PagingArch::is_valid(d))
+            return last_level - level;
+        t = backend_.table_at(PagingArch::next_table(d));
+    }
+    return 0;
+}
+
+// One piece lies inside one L3 table, so it is one run.
+Result<void> PagingState::map_piece(std::uint64_t va, std::uint64_t bytes, const MappingRun& source) {
+    MappingRun* run = AOS_TRY(run_slab_.allocate());
+    Result<SlotAllocator::Slot> slot = slots_.alloc();
+    if (!slot) {
+        run_slab_.deallocate(run);
+        return error(slot.error());
+    }
+    *run = source;
+    run->mapping = *slot;
+    std::size_t missing = missing_tables(va);
+    Result<std::size_t> table_mark = tables_.fill(missing);
+    Result<std::size_t> node_mark =
+        table_mark ? nodes_.fill(missing) : Result<std::size_t>(error(table_mark.error()));
+    Result<void> mapped = ok();
+    if (!node_mark) {
+        mapped = error(node_mark.error());
+    } else {
+        backend_.begin_run(run);
+        mapped = table_.map(va, run->frame_pa + run->frame_offset, bytes, attrs_for(run->rights),
+                            vm::Blocks::forbidden);
+        if (backend_.end_run() == nullptr && mapped)
+            broken("a map that wrote no entry", Errc::invalid_state);
+        nodes_.drain(*node_mark);
+    }
+    if (table_mark)
+        tables_.drain(*table_mark);
+    if (!mapped) {
+        slots_.free(*slot);
+        run_slab_.deallocate(run);
+    }
+    return mapped;
+}
+
+// Maps [va, va + bytes) from the frame's start in pieces of at most one L3 table each. `owned`, when given,
+// describes a frame the paging state made: the run that maps it deletes it when it goes (a lazy chunk never
+// crosses an L3 table, so it is one run).
+Result<void> PagingState::map_locked(std::uint64_t va, abi::CapAddr frame, std::uint64_t frame_pa,
+                                     std::uint64_t bytes, std::uint8_t rights, const MappingRun* owned) {
+    MappingRun source = owned != nullptr ? *owned : MappingRun{};
+    source.frame_cap = frame;
+    source.frame_pa = frame_pa;
+    source.rights = rights;
+    for (std::uint64_t done = 0; done < bytes;) {
+        std::uint64_t at = va + done;
+        std::uint64_t piece = l3_span - (at & (l3_span - 1));
+        if (piece > bytes - done)
+            piece = bytes - done;
+        source.frame_offset = done;
+        if (Result<void> r = map_piece(at, piece, source); !r) {
+            if (done > 0 && !table_.unmap(va, done))
+                broken("undoing a partial map", Errc::invalid_state);
+            return r;
+        }
+        done += piece;
+    }
+    return ok();
+}
+
+Result<std::uint64_t> PagingState::map(abi::CapAddr frame, std::uint64_t bytes, std::uint8_t rights) {
+    thread::LockGuard guard(lock_);
+    if (!ready_)
+        return error(Errc::invalid_state);
+    bytes = (bytes + page - 1) & ~(page - 1);
+    std::uint64_t frame_pa = 0;
+    AOS_TRY(check_frame(frame, bytes, rights, frame_pa));
+    std::uint64_t va = AOS_TRY(space_.reserve(bytes, page, vm::Backing::Eager));
+    if (Result<void> r = map_locked(va, frame, frame_pa, bytes, rights, nullptr); !r) {
+        (void)space_.release(va, [](std::uint64_t, std::uint64_t) {});
+        return error(r.error());
+    }
+    return va;
+}
+
+Result<void> PagingState::map_fixed(std::uint64_t va, abi::CapAddr frame, std::uint64_t bytes,
+                                    std::uint8_t rights) {
+    thread::LockGuard guard(lock_);
+    if (!ready_)
+        return error(Errc::invalid_state);
+    if ((va & (page - 1)) != 0)
+        return error(Errc::misaligned);
+    bytes = (bytes + page - 1) & ~(page - 1);
+    std::uint64_t frame_pa = 0;
+    AOS_TRY(check_frame(frame, bytes, rights, frame_pa));
+    if (space_.fault(va)) {
+        // Inside an unbacked part of a lazy reservation: map, then record it as backed there. A slab refill
+        // during the map takes a free gap, never part of an existing reservation.
+        AOS_TRY(map_locked(va, frame, frame_pa, bytes, rights, nullptr));
+        if (Result<void> r = space_.reserve_at(va, bytes, vm::Backing::Eager); !r) {
+            if (!table_.unmap(va, bytes))
+                broken("undoing a fixed map", Errc::invalid_state);
+            return r;
+        }
+        return ok();
+    }
+    // Free space: a reservation of its own first, so that no refill takes the range meanwhile.
+    AOS_TRY(space_.reserve_at(va, bytes, vm::Backing::Eager));
+    if (Result<void> r = map_locked(va, frame, frame_pa, bytes, rights, nullptr); !r) {
+        (void)space_.release(va, [](std::uint64_t, std::uint64_t) {});
+        return error(r.error());
+    }
+    return ok();
+}
+
+Result<std::uint64_t> PagingState::reserve_lazy(std::uint64_t bytes, std::uint64_t guard_pages,
+                                                std::uint64_t align) {
+    thread::LockGuard guard(lock_);
+    if (!ready_)
+        return error(Errc::invalid_state);
+    if (bytes == 0)
+        return error(Errc::zero_size);
+    if (bytes > window_hi - window_lo)
+        return error(Errc::no_memory);
+    if (align < lazy_chunk || (align & (align - 1)) != 0)
+        return error(Errc::invalid_argument);
+    bytes = (bytes + lazy_chunk - 1) & ~(lazy_chunk - 1);
+    // Chunk-aligned, so that a chunk is either wholly backed or not at all.
+    return space_.reserve(bytes, align, vm::Backing::Lazy, guard_pages);
+}
+
+Result<void> PagingState::unmap(std::uint64_t va) {
+    thread::LockGuard guard(lock_);
+    if (!ready_)
+        return error(Errc::invalid_state);
+    // Unmapping only frees (no table is made, no slab refills), so it may run inside release.
+    return space_.release(va, [this](std::uint64_t base, std::uint64_t size) {
+        if (Result<void> r = table_.unmap(base, size); !r)
+            broken("unmapping a backed range", r.error());
+    });
+}
+
+Result<std::uint64_t> PagingState::back_chunk(std::uint64_t at) {
+    MappingRun owned;
+    owned.owns_frame = true;
+    owned.frame_bytes = lazy_chunk;
+    owned.frame_ram_offset = AOS_TRY(ram_.reserve(lazy_chunk));
+    Result<SlotAllocator::Slot> frame = slots_.alloc();
+    Result<void> made = frame
+                            ? ram_.retype_at(abi::ObjType::frame, owned.frame_ram_offset, lazy_chunk, *frame)
+                            : Result<void>(error(frame.error()));
+    if (!made) {
+        if (frame)
+            slots_.free(*frame);
+        ram_.give_back(owned.frame_ram_offset, lazy_chunk);
+        return error(made.error());
+    }
+    owned.frame = *frame;
+    std::uint64_t pa = ram_base() + owned.frame_ram_offset;
+    Result<void> mapped =
+        map_locked(at, frame->addr(), pa, lazy_chunk, abi::right_read | abi::right_write, &owned);
+    if (mapped)
+        mapped = space_.mark_backed(at, lazy_chunk);
+    if (!mapped) {
+        // The run (if it was made) deletes the frame with it; otherwise it is deleted here.
+        if (!table_.translate(at)) {
+            (void)sys::cap_delete(frame->addr());
+            slots_.free(*frame);
+            ram_.give_back(owned.frame_ram_offset, lazy_chunk);
+        } else if (!table_.unmap(at, lazy_chunk)) {
+            broken("undoing a lazy chunk", Errc::invalid_state);
+        }
+        return error(mapped.error());
+    }
+    return at;
+}
+
+Result<void, PagingFault> PagingState::handle_fault(std::uint64_t far) {
+    thread::LockGuard guard(lock_);
+    Result<std::uint64_t, vm::FaultError> page_at = space_.fault(far);
+    if (!page_at) {
+        switch (page_at.error()) {
+        case vm::FaultError::null_page:
+            return error(PagingFault::null_page);
+        case vm::FaultError::unreserved:
+            return error(PagingFault::unreserved);
+        case vm::FaultError::guard_page:
+            return error(PagingFault::guard_page);
+        case vm::FaultError::protection:
+            return error(PagingFault::protection);
+        }
+    }
+    if (!ready_)
+        return error(PagingFault::no_memory);
+    if (!back_chunk(*page_at & ~(lazy_chunk - 1)))
+        return error(PagingFault::no_memory);
+    ++faults_;
+    return ok();
+}
+
+Result<std::span<std::byte>> PagingState::refill(std::size_t bytes) {
+    // Called by a slab while this state's lock is held (slabs are used only inside its operations). Refills
+    // nest (one slab's refill may refill another); the outermost one counts what they all made.
+    bool outermost = refill_depth_++ == 0;
+    vm::VaddrStats space = space_.stats();
+    std::size_t tables = table_.table_count();
+    std::size_t runs = backend_.live_runs();
+    std::uint64_t ram = ram_.used();
+    Result<std::span<std::byte>> chunk = map_metadata(bytes);
+    --refill_depth_;
+    if (chunk && outermost) {
+        // Metadata is never unmapped, so nothing made here is freed later.
+        metadata_.metadata_regions += space_.stats().regions - space.regions;
+        metadata_.metadata_mapped += space_.stats().reserved_bytes - space.reserved_bytes;
+        metadata_.metadata_tables += table_.table_count() - tables;
+        metadata_.metadata_runs += backend_.live_runs() - runs;
+        metadata_.metadata_bytes += ram_.used() - ram;
+    }
+    return chunk;
+}
+
+Result<std::span<std::byte>> PagingState::map_metadata(std::size_t bytes) {
+    bytes = (bytes + page - 1) & ~(page - 1);
+    SlotAllocator::Slot frame = AOS_TRY(ram_.retype(slots_, abi::ObjType::frame, bytes));
+    sys::CapIdentity id = AOS_TRY(sys::cap_identify(frame.addr()));
+    Result<std::uint64_t> va = space_.reserve(bytes, page, vm::Backing::Eager);
+    Result<void> mapped =
+        va ? map_locked(*va, frame.addr(), id.base, bytes, abi::right_read | abi::right_write, nullptr)
+           : Result<void>(error(va.error()));
+    if (!mapped) {
+        if (va)
+            (void)space_.release(*va, [](std::uint64_t, std::uint64_t) {});
+        (void)sys::cap_delete(frame.addr());
+        slots_.free(frame);
+        return error(mapped.error());
+    }
+    // The frame stays for the life of the process: slab memory is never given back.
+    return std::span<std::byte>(reinterpret_cast<std::byte*>(*va), bytes);
+}
+
+Result<abi::CapAddr> PagingState::retype(abi::ObjType type, std::uint64_t bytes) {
+    thread::LockGuard guard(lock_);
+    SlotAllocator::Slot s = AOS_TRY(ram_.retype(slots_, type, bytes));
+    return s.addr();
+}
+
+PagingStats PagingState::stats() const {
+    thread::LockGuard guard(lock_);
+    PagingStats s = metadata_;
+    s.vaddr = space_.stats();
+    s.tables = table_.table_count();
+    s.runs = backend_.live_runs();
+    s.faults = faults_;
+    s.ram_used = ram_.used();
+    return s;
+}
+
+bool PagingState::check_invariants() const {
+    thread::LockGuard guard(lock_);
+    return space_.check_invariants() && table_.check_invariants() && table_slab_.check_invariants() &&
+           run_slab_.check_invariants() && node_slab_.check_invariants() && vaddr_slab_.check_invariants();
+}
+
+} // namespace aos::user

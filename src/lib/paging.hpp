@@ -1,0 +1,304 @@
+// A process's paging state: the library's VaddrSpace (what is reserved, what is backed) and PageTable (the
+// page-table tree) over VNode capabilities, with lazy backing on page faults. Every process's heap sits on
+// one; any program may make its own over its L0 VNode.
+//
+//   aos::user::SlotAllocator slots(aos::abi::root_slot_slot_alloc0);
+//   aos::user::RamSource ram(aos::abi::caddr(aos::abi::root_slot_task, aos::abi::task_slot_ram), 0,
+//   ram_bytes); aos::user::PagingState paging(aos::abi::caddr(aos::abi::root_slot_task,
+//   aos::abi::task_slot_root_vnode),
+//                                 slots, ram);
+//   AOS_TRY(paging.init());
+//   std::uint64_t va = AOS_TRY(paging.map(frame, 64 * 1024, aos::abi::right_read | aos::abi::right_write));
+//   std::uint64_t lazy = AOS_TRY(paging.reserve_lazy(256 << 20, 1));   // backed by handle_fault on touch
+//   AOS_TRY(paging.unmap(va));                                          // tables freed when empty
+#pragma once
+
+#include "cap_vspace.hpp"
+#include "sync.hpp"
+
+#include <aos/abi/capability.hpp>
+#include <aos/arch/aarch64/descriptors.hpp>
+#include <aos/core/avl_tree.hpp>
+#include <aos/core/result.hpp>
+#include <aos/mm/slab.hpp>
+#include <aos/vm/page_table.hpp>
+#include <aos/vm/vaddr_space.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace aos::user {
+
+using PagingArch = arch::aarch64::Granule4k;
+
+struct VNodeTable;
+
+// Consecutive L3 entries mapped from consecutive pages of one frame by one mapping capability (one
+// vnode_map invocation). Runs are created and removed whole: a run lies inside one reservation, and only
+// whole reservations are unmapped.
+struct MappingRun {
+    MappingRun* next = nullptr;         // in its table's list
+    MappingRun* next_cleared = nullptr; // on the backend's list of runs to delete
+    VNodeTable* table = nullptr;
+    SlotAllocator::Slot mapping{};
+    SlotAllocator::Slot frame{};        // the frame capability, when the paging state made it (owns_frame)
+    std::uint64_t frame_ram_offset = 0; // where that frame came from in the RAM source
+    std::uint64_t frame_bytes = 0;
+    abi::CapAddr frame_cap = 0;
+    std::uint64_t frame_pa = 0;     // the frame's physical base (what the PageTable's descriptors hold)
+    std::uint64_t frame_offset = 0; // of entry `first` in the frame
+    std::uint16_t first = 0;
+    std::uint16_t count = 0;
+    std::uint16_t cleared = 0;
+    std::uint8_t rights = 0;
+    bool owns_frame = false;
+};
+
+// One page table as user space sees it: a VNode capability and a shadow of its descriptors (EL0 cannot read
+// the kernel's copy). Its "physical address", the key the PageTable files it under, is the real address of
+// the RAM page it is made from; the VNode itself is retyped only when it is linked, the first moment its
+// level is known.
+struct VNodeTable {
+    std::uint64_t shadow[PagingArch::entries] = {};
+    core::TreeHook<VNodeTable> hook;
+    std::uint64_t pa = 0;
+    std::uint64_t ram_offset = 0;
+    SlotAllocator::Slot vnode{};
+    SlotAllocator::Slot link{}; // the mapping capability that links it into its parent
+    abi::CapAddr cap = 0;
+    MappingRun* runs = nullptr;
+    std::uint8_t level = 0;
+    bool made = false; // the VNode has been retyped
+    bool linked = false;
+    bool root = false;
+};
+
+using TableNode = vm::TableNode<VNodeTable*>;
+
+// Objects taken from a slab before a PageTable operation starts, handed out during it: a slab refill maps
+// memory through this same PageTable, which must not happen in the middle of one of its operations. Refills
+// nest (taking objects may refill, and that refill maps, taking objects of its own): each fill returns a
+// mark, and its operation's objects sit above it, so a nested operation takes and gives back only its own.
+template <class T, class SlabT, std::size_t N>
+class Prefetched {
+public:
+    explicit Prefetched(SlabT& slab) : slab_(slab) {}
+    Result<std::size_t> fill(std::size_t want) {
+        std::size_t mark = count_;
+        while (count_ < mark + want) {
+            Result<T*> r = count_ < N ? slab_.allocate() : Result<T*>(error(Errc::no_memory));
+            if (!r) {
+                drain(mark);
+                return error(r.error());
+            }
+            items_[count_++] = *r;
+        }
+        return mark;
+    }
+    void drain(std::size_t mark) {
+        while (count_ > mark)
+            slab_.deallocate(items_[--count_]);
+    }
+    T* allocate() { return count_ > 0 ? items_[--count_] : nullptr; }
+    void deallocate(T* t) { slab_.deallocate(t); }
+
+private:
+    SlabT& slab_;
+    T* items_[N] = {};
+    std::size_t count_ = 0;
+};
+
+class PagingState;
+
+// A slab's memory: frames the paging state retypes, reserves and maps for itself.
+struct PagingRefill {
+    PagingState* paging = nullptr;
+    Result<std::span<std::byte>> refill(std::size_t bytes);
+    Result<std::span<std::byte>> map_metadata(std::size_t bytes);
+};
+
+using VNodeTableSlab = mm::Slab<VNodeTable, PagingRefill>;
+using RunSlab = mm::Slab<MappingRun, PagingRefill>;
+using TableNodeSlab = mm::Slab<TableNode, PagingRefill>;
+using VaddrNodeSlab = mm::Slab<vm::VaddrNode, PagingRefill>;
+
+inline constexpr std::size_t tables_per_piece = PagingArch::levels - 1;
+// Nesting: one refill per slab at most, each taking tables for one piece.
+inline constexpr std::size_t prefetch_depth = 5 * tables_per_piece;
+using TablePrefetch = Prefetched<VNodeTable, VNodeTableSlab, prefetch_depth>;
+using TableNodePrefetch = Prefetched<TableNode, TableNodeSlab, prefetch_depth>;
+
+// The PageTable's Backend over VNode capabilities. Leaf writes between two flushes must form one run, set
+// up by begin_run; clears are collected and the runs they empty deleted at the next flush (publish,
+// invalidate or sync). The kernel invalidates the TLB when a mapping capability goes, so invalidation
+// here is only that flush. A capability invocation that fails after the paging state checked everything
+// it could is a broken invariant and stops the process with a report.
+class VNodeBackend {
+public:
+    using Handle = VNodeTable*;
+
+    VNodeBackend(VNodeTable& root, TablePrefetch& tables, RunSlab& runs, SlotAllocator& slots, RamSource& ram)
+        : root_(root), tables_(tables), runs_(runs), slots_(slots), ram_(ram) {}
+
+    void set_ram_base(std::uint64_t pa) { ram_base_ = pa; }
+    std::uint64_t ram_base() const { return ram_base_; }
+    // The run the next leaf writes form: its frame and rights, a run object and its mapping slot.
+    void begin_run(MappingRun* run) { pending_ = run; }
+    MappingRun* end_run();
+
+    Result<vm::NewTable<Handle>> create_table();
+    std::uint64_t read(Handle h, unsigned i) const { return h->shadow[i]; }
+    void write(Handle h, unsigned i, std::uint64_t d);
+    void free_table(Handle h);
+    void publish() { flush(); }
+    void invalidate(std::uint64_t, vm::TlbScope) { flush(); }
+    void invalidate_all() { flush(); }
+    void sync() { flush(); }
+
+    // The table whose RAM page is at `pa`, or null.
+    VNodeTable* table_at(std::uint64_t pa) const;
+    // From now on free_table forgets a table instead of deleting it (the paging state is going away).
+    void detach() { detached_ = true; }
+    std::size_t live_runs() const { return live_runs_; }
+
+private:
+    struct ByPa {
+        static bool less(const VNodeTable& a, const VNodeTable& b) { return a.pa < b.pa; }
+    };
+
+    void link(VNodeTable& parent, unsigned i, std::uint64_t d);
+    void unlink(VNodeTable& parent, std::uint64_t old);
+    void clear_leaf(VNodeTable& t, unsigned i);
+    void flush();
+    void flush_pending();
+    void delete_run(MappingRun* r);
+
+    VNodeTable& root_;
+    TablePrefetch& tables_;
+    RunSlab& runs_;
+    SlotAllocator& slots_;
+    RamSource& ram_;
+    std::uint64_t ram_base_ = 0;
+    core::AvlTree<VNodeTable, &VNodeTable::hook, ByPa> by_pa_;
+    bool root_given_ = false;
+    MappingRun* pending_ = nullptr;
+    bool pending_flushed_ = false;
+    MappingRun* cleared_ = nullptr;
+    std::size_t live_runs_ = 0;
+    bool detached_ = false;
+};
+
+using UserPageTable = vm::PageTable<PagingArch, VNodeBackend, TableNodePrefetch>;
+
+// Why a page fault was not resolved.
+enum class PagingFault : std::uint8_t { null_page, unreserved, guard_page, protection, no_memory };
+const char* to_string(PagingFault f);
+
+struct PagingStats {
+    vm::VaddrStats vaddr;
+    std::size_t tables = 0; // the root included
+    std::size_t runs = 0;   // mapping capabilities of leaves
+    std::uint64_t faults = 0;
+    std::uint64_t ram_used = 0; // bytes of the RAM source in use
+    // What the paging state made for its own slabs, counted in the figures above and kept for the process's
+    // life: subtract it to see the caller's mappings alone.
+    std::size_t metadata_regions = 0;
+    std::size_t metadata_tables = 0;
+    std::size_t metadata_runs = 0;
+    std::uint64_t metadata_mapped = 0; // bytes of address space (reserved and backed)
+    std::uint64_t metadata_bytes = 0;  // RAM: the slabs' frames and the tables made to map them
+};
+
+class PagingState {
+public:
+    // The part of the address space a paging state manages: L0 entries 4 to 255 (2 TiB to 128 TiB).
+    // Below are the program image, the arguments page and init's fixed windows; above, the stack.
+    static constexpr std::uint64_t window_lo = std::uint64_t{4} << 39;
+    static constexpr std::uint64_t window_hi = std::uint64_t{256} << 39;
+    // A fault backs this much of a lazy reservation at once (one frame, one mapping capability).
+    static constexpr std::uint64_t lazy_chunk = 16 * PagingArch::page_size;
+
+    PagingState(abi::CapAddr l0, SlotAllocator& slots, RamSource& ram);
+    PagingState(const PagingState&) = delete;
+    PagingState& operator=(const PagingState&) = delete;
+    // Leaves every mapping in place, its own metadata's included (mapped through the tables it keeps, so
+    // there is no order in which it could take itself apart): they go with the address space.
+    ~PagingState() { backend_.detach(); }
+
+    // Reads the L0 VNode's and the RAM's addresses and gives the slabs their first memory. not_found
+    // when `l0` is not an L0 VNode or the RAM source not a RAM capability.
+    Result<void> init();
+
+    // Maps `bytes` (rounded up to pages) of `frame` from its start at a free address, which it returns.
+    // Errors (nothing changed): invalid_argument (not a frame, or rights without read or with write and
+    // execute), permission_denied (rights beyond the frame's), out_of_range (bytes beyond the frame),
+    // no_memory.
+    Result<std::uint64_t> map(abi::CapAddr frame, std::uint64_t bytes, std::uint8_t rights);
+    // As map, at `va`; also misaligned, and overlap when any of it is reserved already.
+    Result<void> map_fixed(std::uint64_t va, abi::CapAddr frame, std::uint64_t bytes, std::uint8_t rights);
+    // Reserves `bytes` (rounded up to lazy_chunk) readable and writable, backed chunk by chunk as
+    // handle_fault is called (or by the caller's map_fixed into it); `guard_pages` unmapped pages below it.
+    // Returns the start, a multiple of `align` (a power of two, at least lazy_chunk).
+    Result<std::uint64_t> reserve_lazy(std::uint64_t bytes, std::uint64_t guard_pages = 0,
+                                       std::uint64_t align = lazy_chunk);
+    // Removes the reservation or mapping starting at `va`: what is backed is unmapped, frames the paging
+    // state made for lazy backing are deleted and their RAM reused, tables that become empty are deleted.
+    // The caller's frames stay its own. Errors: not_found.
+    Result<void> unmap(std::uint64_t va);
+    // Backs the page chunk holding `far` if it lies in a lazy reservation and is not backed yet.
+    Result<void, PagingFault> handle_fault(std::uint64_t far);
+
+    // An object of `bytes` retyped from the same RAM into one of the same slots (for threads' dispatchers
+    // and stacks), under the same lock.
+    Result<abi::CapAddr> retype(abi::ObjType type, std::uint64_t bytes);
+
+    PagingStats stats() const;
+    [[nodiscard]] bool check_invariants() const;
+
+private:
+    friend struct PagingRefill;
+
+    Result<void> map_locked(std::uint64_t va, abi::CapAddr frame, std::uint64_t frame_pa, std::uint64_t bytes,
+                            std::uint8_t rights, const MappingRun* owned);
+    Result<void> map_piece(std::uint64_t va, std::uint64_t bytes, const MappingRun& source);
+    Result<std::span<std::byte>> refill(std::size_t bytes);
+    Result<std::span<std::byte>> map_metadata(std::size_t bytes);
+    Result<std::uint64_t> back_chunk(std::uint64_t at);
+    std::size_t missing_tables(std::uint64_t va) const;
+    Result<void> check_frame(abi::CapAddr frame, std::uint64_t bytes, std::uint8_t rights,
+                             std::uint64_t& frame_base) const;
+    std::uint64_t ram_base() const { return backend_.ram_base(); }
+
+    // The first memory of each slab, before the paging state can map any of its own.
+    template <class T, std::size_t Objects>
+    struct BootArena {
+        alignas(64) std::byte bytes[Objects * sizeof(T) + 256];
+    };
+
+    abi::CapAddr l0_;
+    SlotAllocator& slots_;
+    RamSource& ram_;
+    mutable thread::Mutex lock_;
+    PagingRefill refill_{this};
+    VNodeTableSlab table_slab_;
+    RunSlab run_slab_;
+    TableNodeSlab node_slab_;
+    VaddrNodeSlab vaddr_slab_;
+    TablePrefetch tables_{table_slab_};
+    TableNodePrefetch nodes_{node_slab_};
+    VNodeTable root_;
+    VNodeBackend backend_;
+    UserPageTable table_;
+    vm::VaddrSpace<VaddrNodeSlab> space_;
+    std::uint64_t faults_ = 0;
+    PagingStats metadata_; // only its metadata_* fields
+    unsigned refill_depth_ = 0;
+    bool ready_ = false;
+    BootArena<VNodeTable, 2 * tables_per_piece + 3> table_boot_;
+    BootArena<MappingRun, 24> run_boot_;
+    BootArena<TableNode, 24> node_boot_;
+    BootArena<vm::VaddrNode, 24> vaddr_boot_;
+};
+
+} // namespace aos::user
