@@ -1,6 +1,9 @@
 // Prints its arguments, one per line: a parent's command line arrives as argc/argv.
 #include "caps.hpp"
 #include "print.hpp"
+#include "syscalls.hpp"
+
+#include <aos/core/format.hpp>
 
 int main(int argc, char** argv) {
     // The page's frame is in the task CNode too, as Barrelfish's arguments-page slot has it.
@@ -20,6 +23,17 @@ int main(int argc, char** argv) {
     const char* pid = aos::sys::getenv("PID");
     aos::sys::print("args: environment PID={} CORE={}\n", pid != nullptr ? pid : "(none)",
                     aos::sys::getenv("CORE") != nullptr ? aos::sys::getenv("CORE") : "(none)");
+    // The record of what it was given: names, and each checked against its slot.
+    const ArgsPage* a = aos::sys::arguments();
+    aos::core::FixedString<256> names;
+    bool records_ok = a != nullptr && a->capc > 0;
+    for (std::uint32_t i = 0; a != nullptr && i < a->capc; ++i) {
+        auto id = aos::sys::cap_identify(a->caps[i].addr);
+        records_ok = records_ok && id && static_cast<std::uint8_t>(id->type) == a->caps[i].type;
+        aos::core::format_to(names, "{}{}", i == 0 ? "" : " ", static_cast<const char*>(a->caps[i].name));
+    }
+    aos::sys::print("args: capabilities recorded: {} ({})\n", names.c_str(),
+                    records_ok ? "each where it says" : "WRONG");
     for (int i = 0; i < argc; ++i)
         aos::sys::print("args: argv[{}] = {}\n", i, static_cast<const char*>(argv[i]));
     return 0;

@@ -110,7 +110,8 @@ int main() {
 
     // Pong starts suspended-free; its first receive blocks until a request arrives.
     const CapAddr passed[] = {ep.to_me, ep.pong};
-    aos::Result<aos::init::Child> pong = spawner.spawn("pong", passed, 2);
+    const char* const names[] = {"parent", "endpoint"};
+    aos::Result<aos::init::Child> pong = spawner.spawn("pong", passed, 2, names);
     check("spawn pong with the two endpoints", pong.has_value());
     if (!pong)
         return 1;

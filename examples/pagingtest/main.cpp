@@ -39,12 +39,8 @@ struct Mine {
     bool operator==(const Mine&) const = default;
 };
 Mine mine(const PagingStats& s) {
-    return Mine{s.vaddr.regions - s.metadata_regions,
-                s.tables - s.metadata_tables,
-                s.runs - s.metadata_runs,
-                s.vaddr.reserved_bytes - s.metadata_mapped,
-                s.vaddr.backed_bytes - s.metadata_mapped,
-                s.ram_used - s.metadata_bytes};
+    return Mine{s.vaddr.regions,        s.tables - s.metadata_tables, s.runs - s.metadata_runs,
+                s.vaddr.reserved_bytes, s.vaddr.backed_bytes,         s.ram_used - s.metadata_bytes};
 }
 
 template <class R>

@@ -1,17 +1,18 @@
-// The other end of the LMP test: receives requests (64-byte frames) on its own endpoint (task slot
-// arguments + 1) and answers each on the endpoint to its parent (task slot arguments). A request's word 0
-// is the operation: arithmetic (sum and product of words 1 and 2, and words 3..7 each plus its index), a
+// The other end of the LMP test: receives requests (64-byte frames) on its own endpoint and answers each on
+// the endpoint to its parent, both found by name in its arguments page's capability record. A request's word
+// 0 is the operation: arithmetic (sum and product of words 1 and 2, and words 3..7 each plus its index), a
 // capability check (the type and size of the capability that came along), a ping (the capability goes back
 // with the answer), or quit.
 #include "caps.hpp"
 #include "print.hpp"
+#include "syscalls.hpp"
 
 namespace {
 
 using namespace aos::abi;
 
-constexpr CapAddr to_parent = caddr(root_slot_task, task_slot_arguments);
-constexpr CapAddr mine = caddr(root_slot_task, task_slot_arguments + 1);
+CapAddr to_parent = no_capability;
+CapAddr mine = no_capability;
 // Where a capability that comes with a request lands: the process's own empty CNode.
 constexpr std::uint32_t received_slot = 0;
 constexpr CapAddr received = caddr(root_slot_slot_alloc0, received_slot);
@@ -31,6 +32,15 @@ aos::Result<void> answer(const aos::sys::LmpWords& words, CapAddr cap) {
 } // namespace
 
 int main() {
+    const CapRecord* parent = aos::sys::capability_record("parent");
+    const CapRecord* own = aos::sys::capability_record("endpoint");
+    if (parent == nullptr || own == nullptr || parent->type != static_cast<std::uint8_t>(ObjType::endpoint) ||
+        own->type != static_cast<std::uint8_t>(ObjType::endpoint)) {
+        aos::sys::print("pong: no endpoints in the capability record\n");
+        return 1;
+    }
+    to_parent = parent->addr;
+    mine = own->addr;
     unsigned served = 0;
     for (;;) {
         aos::Result<aos::sys::LmpMessage> m =

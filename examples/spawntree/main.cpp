@@ -13,9 +13,11 @@ using namespace aos::abi;
 
 constexpr std::uint64_t ram_bytes = 1024 * 1024;
 constexpr std::uint64_t frame_bytes = 64 * 1024;
-constexpr CapAddr passed_ram = caddr(root_slot_task, task_slot_arguments + 2);
 
 int child(const char* tag) {
+    // Where the parent's RAM is: the arguments page's record says, under the name init gave it.
+    const CapRecord* passed = aos::sys::capability_record("passed");
+    CapAddr passed_ram = passed != nullptr ? passed->addr : no_capability;
     auto id = aos::sys::cap_identify(passed_ram);
     if (!id || id->type != ObjType::ram) {
         aos::sys::print("spawntree {}: no RAM capability was passed\n", tag);

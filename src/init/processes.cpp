@@ -186,7 +186,8 @@ Result<void> ProcessManager::place_child(std::size_t index, const char* cmd, cor
             spawner.set_environment(env, 2);
             // A second badged endpoint tells init when the child ends, so init can wait instead of polling.
             spawner.set_end_notice(notice->addr());
-            child = spawner.spawn(cmd, passed, extra == no_capability ? 2 : 3);
+            const char* const names[] = {"init", "endpoint", "passed"};
+            child = spawner.spawn(cmd, passed, extra == no_capability ? 2 : 3, names);
         }
     }
     if (!child || !pid) {

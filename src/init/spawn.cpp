@@ -102,6 +102,49 @@ Result<user::SlotAllocator::Slot> build_cspace(user::SlotAllocator& slots, user:
     return root;
 }
 
+// What a child finds in its CSpace before anything is passed: its well-known slots.
+struct WellKnown {
+    const char* name;
+    abi::CapAddr addr;
+    abi::ObjType type;
+    std::uint8_t rights;
+};
+constexpr WellKnown well_known[] = {
+    {"dispatcher", abi::caddr(abi::root_slot_task, abi::task_slot_dispatcher), abi::ObjType::dispatcher,
+     abi::rights_all},
+    {"cspace", abi::caddr(abi::root_slot_task, abi::task_slot_root), abi::ObjType::l1_cnode, abi::rights_all},
+    {"vspace", abi::caddr(abi::root_slot_task, abi::task_slot_root_vnode), abi::ObjType::vnode_l0,
+     abi::rights_all},
+    {"args", abi::caddr(abi::root_slot_task, abi::task_slot_args_page), abi::ObjType::frame, abi::rights_all},
+    {"slots0", abi::root_slot_caddr(abi::root_slot_slot_alloc0), abi::ObjType::l2_cnode, abi::rights_all},
+    {"slots1", abi::root_slot_caddr(abi::root_slot_slot_alloc1), abi::ObjType::l2_cnode, abi::rights_all},
+};
+
+// The record of the child's capabilities in its arguments page (abi::CapRecord).
+bool record_capabilities(abi::ArgsPage& page, bool has_ram, const abi::CapAddr* caps, unsigned cap_count,
+                         const char* const* names) {
+    bool ok = true;
+    for (const WellKnown& w : well_known)
+        ok = ok && abi::add_capability(page, w.addr, static_cast<std::uint8_t>(w.type), w.rights, w.name);
+    if (has_ram)
+        ok = ok && abi::add_capability(page, abi::caddr(abi::root_slot_task, abi::task_slot_ram),
+                                       static_cast<std::uint8_t>(abi::ObjType::ram), abi::rights_all, "ram");
+    for (unsigned i = 0; ok && i < cap_count; ++i) {
+        Result<sys::CapIdentity> id = sys::cap_identify(caps[i]);
+        if (!id)
+            return false;
+        char fallback[] = "arg0";
+        fallback[3] = static_cast<char>('0' + i);
+        const char* name = names != nullptr && names[i] != nullptr ? names[i] : fallback;
+        ok = abi::add_capability(page, abi::caddr(abi::root_slot_task, abi::task_slot_arguments + i),
+                                 static_cast<std::uint8_t>(id->type), id->rights, name);
+        if (ok && id->type == abi::ObjType::l2_cnode)
+            ok = abi::add_capability(page, abi::root_slot_caddr(abi::root_slot_argument_cnode),
+                                     static_cast<std::uint8_t>(id->type), id->rights, "argcnode");
+    }
+    return ok;
+}
+
 } // namespace
 
 Result<std::uint32_t> Spawner::module_index(const char* name) const {
@@ -113,7 +156,8 @@ Result<std::uint32_t> Spawner::module_index(const char* name) const {
 }
 
 // The arguments page: a frame filled through the scratch mapping, then mapped read-only in the child.
-Result<void> Spawner::map_arguments(user::CapVSpace& child, const char* command_line) {
+Result<void> Spawner::map_arguments(user::CapVSpace& child, const char* command_line,
+                                    const abi::CapAddr* caps, unsigned cap_count, const char* const* names) {
     user::SlotAllocator::Slot frame =
         AOS_TRY(ram_.retype(slots_, abi::ObjType::frame, sizeof(abi::ArgsPage)));
     user::Mappings seen;
@@ -123,6 +167,7 @@ Result<void> Spawner::map_arguments(user::CapVSpace& child, const char* command_
     bool filled = abi::fill_args(*page, command_line);
     for (unsigned i = 0; filled && i < env_count_; ++i)
         filled = abi::add_environment(*page, environment_[i]);
+    filled = filled && record_capabilities(*page, heap_bytes_ != 0, caps, cap_count, names);
     self_.unmap(seen);
     if (!filled)
         return error(Errc::invalid_argument);
@@ -131,7 +176,8 @@ Result<void> Spawner::map_arguments(user::CapVSpace& child, const char* command_
     return ok();
 }
 
-Result<Child> Spawner::spawn(const char* command_line, const abi::CapAddr* caps, unsigned cap_count) {
+Result<Child> Spawner::spawn(const char* command_line, const abi::CapAddr* caps, unsigned cap_count,
+                             const char* const* names) {
     if (cap_count > abi::task_argument_slots)
         return error(Errc::out_of_range);
     // The first word names the module.
@@ -177,7 +223,7 @@ Result<Child> Spawner::spawn(const char* command_line, const abi::CapAddr* caps,
     self_.unmap(module_map);
     AOS_TRY(loaded);
 
-    AOS_TRY(map_arguments(child, command_line));
+    AOS_TRY(map_arguments(child, command_line, caps, cap_count, names));
     user::SlotAllocator::Slot stack = AOS_TRY(ram_.retype(slots_, abi::ObjType::frame, child_stack_bytes));
     AOS_TRY(child.map(child_stack_top - child_stack_bytes, stack.addr(), child_stack_bytes,
                       abi::right_read | abi::right_write, nullptr));

@@ -37,8 +37,11 @@ public:
     // becomes the child's argc/argv (an arguments page, abi/args.hpp). Copies of `caps` (in init's CSpace)
     // go to the child's task CNode from abi::task_slot_arguments on. not_found for an unknown module;
     // invalid_argument for an empty command line or one the arguments page cannot hold; the ELF loader's
-    // error for a bad image; out_of_range for more than abi::task_argument_slots capabilities.
-    Result<Child> spawn(const char* command_line, const abi::CapAddr* caps = nullptr, unsigned cap_count = 0);
+    // error for a bad image; out_of_range for more than abi::task_argument_slots capabilities. The arguments
+    // page records every capability the child starts with (abi::CapRecord): the well-known ones and the
+    // passed ones, named by `names` (default "arg0", "arg1", ...).
+    Result<Child> spawn(const char* command_line, const abi::CapAddr* caps = nullptr, unsigned cap_count = 0,
+                        const char* const* names = nullptr);
     // An endpoint (badged 1-64) the kernel notifies when the next child ends. Set before the child starts:
     // a child that ends at once must not end unnoticed.
     void set_end_notice(abi::CapAddr endpoint) { notice_ = endpoint; }
@@ -50,7 +53,8 @@ public:
 
 private:
     Result<std::uint32_t> module_index(const char* name) const;
-    Result<void> map_arguments(user::CapVSpace& child, const char* command_line);
+    Result<void> map_arguments(user::CapVSpace& child, const char* command_line, const abi::CapAddr* caps,
+                               unsigned cap_count, const char* const* names);
 
     const abi::BootInfo& bi_;
     user::SlotAllocator& slots_;

@@ -250,7 +250,7 @@ PagingState::PagingState(abi::CapAddr l0, SlotAllocator& slots, RamSource& ram)
     : l0_(l0), slots_(slots), ram_(ram), table_slab_(refill_, table_slab_config),
       run_slab_(refill_, small_slab_config), node_slab_(refill_, small_slab_config),
       vaddr_slab_(refill_, small_slab_config), backend_(root_, tables_, run_slab_, slots, ram),
-      table_(backend_, nodes_), space_(vaddr_slab_, window_lo, window_hi) {}
+      table_(backend_, nodes_), space_(vaddr_slab_, window_lo, metadata_lo) {}
 
 Result<void> PagingState::init() {
     thread::LockGuard guard(lock_);
@@ -501,7 +501,6 @@ Result<std::span<std::byte>> PagingState::refill(std::size_t bytes) {
     // Called by a slab while this state's lock is held (slabs are used only inside its operations). Refills
     // nest (one slab's refill may refill another); the outermost one counts what they all made.
     bool outermost = refill_depth_++ == 0;
-    vm::VaddrStats space = space_.stats();
     std::size_t tables = table_.table_count();
     std::size_t runs = backend_.live_runs();
     std::uint64_t ram = ram_.used();
@@ -509,8 +508,6 @@ Result<std::span<std::byte>> PagingState::refill(std::size_t bytes) {
     --refill_depth_;
     if (chunk && outermost) {
         // Metadata is never unmapped, so nothing made here is freed later.
-        metadata_.metadata_regions += space_.stats().regions - space.regions;
-        metadata_.metadata_mapped += space_.stats().reserved_bytes - space.reserved_bytes;
         metadata_.metadata_tables += table_.table_count() - tables;
         metadata_.metadata_runs += backend_.live_runs() - runs;
         metadata_.metadata_bytes += ram_.used() - ram;
@@ -518,23 +515,23 @@ Result<std::span<std::byte>> PagingState::refill(std::size_t bytes) {
     return chunk;
 }
 
+// Metadata goes up from metadata_lo, never to be unmapped: a bump pointer is all the bookkeeping it needs.
 Result<std::span<std::byte>> PagingState::map_metadata(std::size_t bytes) {
     bytes = (bytes + page - 1) & ~(page - 1);
+    if (bytes > window_hi - metadata_next_)
+        return error(Errc::no_memory);
     SlotAllocator::Slot frame = AOS_TRY(ram_.retype(slots_, abi::ObjType::frame, bytes));
+    std::uint64_t va = metadata_next_;
     sys::CapIdentity id = AOS_TRY(sys::cap_identify(frame.addr()));
-    Result<std::uint64_t> va = space_.reserve(bytes, page, vm::Backing::Eager);
-    Result<void> mapped =
-        va ? map_locked(*va, frame.addr(), id.base, bytes, abi::right_read | abi::right_write, nullptr)
-           : Result<void>(error(va.error()));
-    if (!mapped) {
-        if (va)
-            (void)space_.release(*va, [](std::uint64_t, std::uint64_t) {});
+    if (Result<void> r =
+            map_locked(va, frame.addr(), id.base, bytes, abi::right_read | abi::right_write, nullptr);
+        !r) {
         (void)sys::cap_delete(frame.addr());
         slots_.free(frame);
-        return error(mapped.error());
+        return error(r.error());
     }
-    // The frame stays for the life of the process: slab memory is never given back.
-    return std::span<std::byte>(reinterpret_cast<std::byte*>(*va), bytes);
+    metadata_next_ += bytes;
+    return std::span<std::byte>(reinterpret_cast<std::byte*>(va), bytes);
 }
 
 Result<abi::CapAddr> PagingState::retype(abi::ObjType type, std::uint64_t bytes) {

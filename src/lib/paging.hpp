@@ -201,20 +201,21 @@ struct PagingStats {
     std::size_t runs = 0;   // mapping capabilities of leaves
     std::uint64_t faults = 0;
     std::uint64_t ram_used = 0; // bytes of the RAM source in use
-    // What the paging state made for its own slabs, counted in the figures above and kept for the process's
-    // life: subtract it to see the caller's mappings alone.
-    std::size_t metadata_regions = 0;
+    // What the paging state made for its own slabs (mapped above metadata_lo, outside `vaddr`), counted in
+    // the figures above and kept for the process's life: subtract it to see the caller's mappings alone.
     std::size_t metadata_tables = 0;
     std::size_t metadata_runs = 0;
-    std::uint64_t metadata_mapped = 0; // bytes of address space (reserved and backed)
-    std::uint64_t metadata_bytes = 0;  // RAM: the slabs' frames and the tables made to map them
+    std::uint64_t metadata_bytes = 0; // RAM: the slabs' frames and the tables made to map them
 };
 
 class PagingState {
 public:
     // The part of the address space a paging state manages: L0 entries 4 to 255 (2 TiB to 128 TiB).
-    // Below are the program image, the arguments page and init's fixed windows; above, the stack.
+    // Below are the program image, the arguments page and init's fixed windows; above, the stack. Its last
+    // L0 entry holds the paging state's own metadata, so that no page table is shared between the caller's
+    // mappings and the metadata, which stays for good.
     static constexpr std::uint64_t window_lo = std::uint64_t{4} << 39;
+    static constexpr std::uint64_t metadata_lo = std::uint64_t{255} << 39;
     static constexpr std::uint64_t window_hi = std::uint64_t{256} << 39;
     // A fault backs this much of a lazy reservation at once (one frame, one mapping capability).
     static constexpr std::uint64_t lazy_chunk = 16 * PagingArch::page_size;
@@ -294,6 +295,7 @@ private:
     std::uint64_t faults_ = 0;
     PagingStats metadata_; // only its metadata_* fields
     unsigned refill_depth_ = 0;
+    std::uint64_t metadata_next_ = metadata_lo;
     bool ready_ = false;
     BootArena<VNodeTable, 2 * tables_per_piece + 3> table_boot_;
     BootArena<MappingRun, 24> run_boot_;

@@ -99,6 +99,21 @@ const char* getenv(const char* name) {
     return nullptr;
 }
 
+const abi::CapRecord* capability_record(const char* name) {
+    const abi::ArgsPage* a = arguments();
+    if (a == nullptr || name == nullptr)
+        return nullptr;
+    for (std::uint32_t i = 0; i < a->capc && i < abi::cap_records_max; ++i) {
+        const abi::CapRecord& r = a->caps[i];
+        std::size_t k = 0;
+        while (k < abi::cap_name_max && name[k] != '\0' && r.name[k] == name[k])
+            ++k;
+        if (k < abi::cap_name_max && name[k] == '\0' && r.name[k] == '\0')
+            return &r;
+    }
+    return nullptr;
+}
+
 } // namespace aos::sys
 
 extern "C" void aos_exit(int status) {

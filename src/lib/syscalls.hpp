@@ -37,6 +37,8 @@ const abi::BootInfo* bootinfo();
 const abi::ArgsPage* arguments();
 // The value of environment variable `name` from the arguments page, or null.
 const char* getenv(const char* name);
+// The arguments page's record of the capability its parent named `name` ("init", "ram", ...), or null.
+const abi::CapRecord* capability_record(const char* name);
 
 namespace detail {
 void set_boot_argument(std::uint64_t value);

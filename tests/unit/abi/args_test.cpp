@@ -69,3 +69,29 @@ TEST_CASE("environment strings follow the arguments") {
     REQUIRE_FALSE(aos::abi::add_environment(*page, "ONE=MORE"));
     REQUIRE(page->envc == aos::abi::env_max);
 }
+
+TEST_CASE("the capability record names each capability once, and refuses what does not fit") {
+    auto page = std::make_unique<ArgsPage>();
+    std::memset(page.get(), 0, sizeof(ArgsPage));
+    REQUIRE(aos::abi::fill_args(*page, "prog"));
+    REQUIRE(aos::abi::add_capability(*page, 0x108, 7, 3, "init"));
+    REQUIRE(page->capc == 1);
+    REQUIRE(page->caps[0].addr == 0x108);
+    REQUIRE(page->caps[0].type == 7);
+    REQUIRE(page->caps[0].rights == 3);
+    REQUIRE(std::string(page->caps[0].name) == "init");
+    REQUIRE_FALSE(aos::abi::add_capability(*page, 0x109, 7, 3, "init")); // a name says one place
+    REQUIRE_FALSE(aos::abi::add_capability(*page, 0x109, 7, 3, ""));
+    std::string longest(aos::abi::cap_name_max - 1, 'n');
+    REQUIRE_FALSE(aos::abi::add_capability(*page, 0x109, 7, 3, (longest + "x").c_str()));
+    REQUIRE(page->capc == 1);
+    REQUIRE(aos::abi::add_capability(*page, 0x109, 7, 3, longest.c_str()));
+    REQUIRE(std::string(page->caps[1].name) == longest);
+    REQUIRE(aos::abi::add_capability(*page, 0x10a, 7, 3, "ini")); // a prefix of another name is its own
+    for (unsigned i = page->capc; i < aos::abi::cap_records_max; ++i)
+        REQUIRE(aos::abi::add_capability(*page, 0x200 + i, 1, 1, ("c" + std::to_string(i)).c_str()));
+    REQUIRE_FALSE(aos::abi::add_capability(*page, 0x300, 1, 1, "more"));
+    REQUIRE(page->capc == aos::abi::cap_records_max);
+    REQUIRE(aos::abi::fill_args(*page, "again"));
+    REQUIRE(page->capc == 0); // a page filled anew starts an empty record
+}
