@@ -25,10 +25,10 @@ struct Lazy {
 constinit Lazy lazy{};
 alignas(16) unsigned char handler_stack[32 * 1024];
 
-[[noreturn]] void on_fault(std::uint64_t far, std::uint64_t, std::uint64_t elr) {
+[[noreturn]] void on_fault(std::uint64_t far, std::uint64_t esr, std::uint64_t elr) {
     if (far < lazy.region || far >= lazy.region + region_bytes) {
         // Not ours: the heap's (its chunks), or a fault the paging state reports.
-        if (aos::Result<void, aos::user::PagingFault> r = lazy.paging->handle_fault(far); !r) {
+        if (aos::Result<void, aos::user::PagingFault> r = lazy.paging->handle_fault(far, esr); !r) {
             aos::sys::print("lazymem: fault at {:x} (ELR {:x}): {}\n", far, elr,
                             aos::user::to_string(r.error()));
             aos::sys::fault_give_up();

@@ -1,113 +1,250 @@
-// A test init for the memory server: three times, allocate RAM until none is left (largest pieces first)
-// and give it all back, checking that free memory returns to where it started; then enough small grants
-// that the metadata slab must refill from the server it feeds.
-#include "memory.hpp"
+// Exercises the process's paging state (src/lib/paging.hpp): maps frames at free and at fixed addresses,
+// checks every refused call leaves it unchanged, reserves 256 MiB lazily and touches pages in random order
+// (seed printed, `memtest SEED` repeats), then unmaps and checks the page tables and the RAM came back.
+// `memtest guard` ends by touching the guard page below a lazy reservation, which must stop it.
+#include "heap.hpp"
+#include "paging.hpp"
 #include "print.hpp"
 
-#include <new>
+#include <aos/arch/aarch64/mmu.hpp>
+#include <aos/arch/aarch64/registers.hpp>
 
 namespace {
 
 using namespace aos::abi;
+using aos::user::PagingFault;
+using aos::user::PagingState;
+using aos::user::PagingStats;
 
 constexpr std::uint64_t kib = 1024;
 constexpr std::uint64_t mib = 1024 * kib;
-constexpr std::uint64_t boot_ram_bytes = 4 * mib;
-constexpr unsigned max_grants = 128;
-constexpr unsigned small_grants = 100;
+constexpr std::uint64_t page = object_granule;
+constexpr std::uint64_t lazy_bytes = 256 * mib;
+constexpr unsigned touches = 32;
+// 64 GiB into the paging window, 512 KiB below a 2 MiB boundary: a 1 MiB map there spans two L3 tables.
+constexpr std::uint64_t fixed_va = PagingState::window_lo + (std::uint64_t{64} << 30) + 2 * mib - 512 * kib;
 
-aos::init::RamGrant grants[max_grants];
-
-unsigned failures = 0;
+unsigned checks = 0;
+unsigned failed = 0;
 
 void check(const char* what, bool good) {
-    failures += good ? 0 : 1;
-    aos::sys::print("memtest: {}: {}\n", what, good ? "ok" : "FAILED");
+    ++checks;
+    if (!good) {
+        ++failed;
+        aos::sys::print("memtest: {}: FAILED\n", what);
+    }
 }
 
-// Takes everything, largest power of two first; returns how many grants, or max_grants + 1 when out of room.
-unsigned exhaust(aos::init::MemoryServer& mm, std::uint64_t& bytes) {
-    unsigned n = 0;
-    bytes = 0;
-    for (std::uint64_t size = 512 * mib; size >= object_granule; size /= 2) {
-        for (;;) {
-            aos::Result<aos::init::RamGrant> g = mm.alloc(size, object_granule);
-            if (!g)
-                break;
-            if (n == max_grants)
-                return max_grants + 1;
-            grants[n++] = *g;
-            bytes += g->size;
-        }
+// The caller's side of the figures: without what the paging state made for its own metadata.
+struct Mine {
+    std::size_t regions, tables, runs;
+    std::uint64_t reserved, backed, ram;
+    bool operator==(const Mine&) const = default;
+};
+Mine mine(const PagingStats& s) {
+    return Mine{s.vaddr.regions,        s.tables - s.metadata_tables, s.runs - s.metadata_runs,
+                s.vaddr.reserved_bytes, s.vaddr.backed_bytes,         s.ram_used - s.metadata_bytes};
+}
+
+template <class R>
+void refused(const char* what, const R& r, aos::Errc want, PagingState& paging, const PagingStats& before) {
+    check(what, !r && r.error() == want && mine(paging.stats()) == mine(before) && paging.check_invariants());
+    if (r || r.error() != want)
+        aos::sys::print("memtest: {}: got {}\n", what, r ? aos::Errc{} : r.error());
+}
+
+std::uint64_t parse(const char* s) {
+    std::uint64_t v = 0;
+    for (; *s >= '0' && *s <= '9'; ++s)
+        v = v * 10 + static_cast<std::uint64_t>(*s - '0');
+    return v;
+}
+
+bool streq(const char* a, const char* b) {
+    while (*a != '\0' && *a == *b) {
+        ++a;
+        ++b;
     }
-    return n;
+    return *a == *b;
+}
+
+void fill(std::uint64_t va, std::uint64_t bytes, std::uint64_t salt) {
+    for (std::uint64_t off = 0; off < bytes; off += 512)
+        *reinterpret_cast<volatile std::uint64_t*>(va + off) = (va + off) ^ salt;
+}
+
+bool holds(std::uint64_t va, std::uint64_t written_at, std::uint64_t bytes, std::uint64_t salt) {
+    for (std::uint64_t off = 0; off < bytes; off += 512) {
+        if (*reinterpret_cast<volatile std::uint64_t*>(va + off) != ((written_at + off) ^ salt))
+            return false;
+    }
+    return true;
+}
+
+// Maps at free and fixed addresses, aliases one frame twice, and refuses what it must.
+void fixed_and_free(PagingState& paging) {
+    aos::Result<CapAddr> small = paging.retype(ObjType::frame, 256 * kib);
+    aos::Result<CapAddr> big = paging.retype(ObjType::frame, mib);
+    check("frames for the test", small && big);
+    if (!small || !big)
+        return;
+    PagingStats start = paging.stats();
+
+    aos::Result<std::uint64_t> anywhere = paging.map(*small, 256 * kib, right_read | right_write);
+    check("map at a free address", anywhere && *anywhere >= PagingState::window_lo);
+    if (anywhere) {
+        fill(*anywhere, 256 * kib, 0x5a);
+        check("memory mapped at a free address holds what was written",
+              holds(*anywhere, *anywhere, 256 * kib, 0x5a));
+    }
+    PagingStats after_free = paging.stats();
+
+    check("map at a fixed address across two L3 tables",
+          paging.map_fixed(fixed_va, *big, mib, right_read | right_write).has_value());
+    PagingStats after_fixed = paging.stats();
+    check("a fixed map across two L3 tables is two mapping capabilities",
+          after_fixed.runs == after_free.runs + 2);
+    check("and makes an L2 and two L3 tables", after_fixed.tables == after_free.tables + 3);
+    fill(fixed_va, mib, 0xa5);
+    aos::Result<std::uint64_t> alias = paging.map(*big, mib, right_read);
+    check("the same frame mapped again, read-only", alias.has_value());
+    if (alias)
+        check("both mappings show the same memory", holds(*alias, fixed_va, mib, 0xa5));
+    check("invariants after the maps", paging.check_invariants());
+
+    PagingStats before = paging.stats();
+    refused("a fixed map over a mapped range", paging.map_fixed(fixed_va, *small, page, right_read),
+            aos::Errc::overlap, paging, before);
+    refused("a fixed map at an unaligned address",
+            paging.map_fixed(fixed_va + 8 * mib + 1, *small, page, right_read), aos::Errc::misaligned, paging,
+            before);
+    refused("more bytes than the frame has", paging.map(*small, 512 * kib, right_read),
+            aos::Errc::out_of_range, paging, before);
+    refused("write and execute together", paging.map(*small, page, right_read | right_write | right_execute),
+            aos::Errc::invalid_argument, paging, before);
+    refused("a mapping without read", paging.map(*small, page, right_write), aos::Errc::invalid_argument,
+            paging, before);
+    refused("a RAM capability instead of a frame",
+            paging.map(caddr(root_slot_task, task_slot_ram), page, right_read), aos::Errc::invalid_argument,
+            paging, before);
+    aos::user::SlotAllocator slots(root_slot_slot_alloc1);
+    aos::Result<aos::user::SlotAllocator::Slot> ro = slots.alloc();
+    if (ro && aos::sys::cap_mint(*small, ro->cnode, ro->index, right_read)) {
+        refused("writing through a read-only frame capability",
+                paging.map(ro->addr(), page, right_read | right_write), aos::Errc::permission_denied, paging,
+                before);
+    } else {
+        check("a read-only copy of a frame", false);
+    }
+    refused("unmapping where nothing starts", paging.unmap(fixed_va + page), aos::Errc::not_found, paging,
+            before);
+    check("a read-only frame capability maps read-only",
+          ro && paging.map(ro->addr(), page, right_read).has_value());
+
+    PagingStats before_unmap = paging.stats();
+    check("unmap the fixed mapping", paging.unmap(fixed_va).has_value());
+    PagingStats after_unmap = paging.stats();
+    check("unmapping takes its two mapping capabilities", after_unmap.runs == before_unmap.runs - 2);
+    check("and deletes the three tables that became empty", after_unmap.tables == before_unmap.tables - 3);
+    check("the frame's other mapping still holds it", alias && holds(*alias, fixed_va, mib, 0xa5));
+    check("invariants after the unmap", paging.check_invariants());
+    // Figures without the paging state's own metadata.
+    aos::sys::print(
+        "memtest: fixed and free maps: {} tables and {} mapping capabilities before, {} and {} with "
+        "the fixed map, {} and {} after its unmap\n",
+        mine(start).tables, mine(start).runs, mine(after_fixed).tables, mine(after_fixed).runs,
+        mine(after_unmap).tables, mine(after_unmap).runs);
+}
+
+// A lazy reservation touched in random order, then unmapped: tables and RAM back where they were.
+void lazy(PagingState& paging, std::uint64_t seed, bool touch_guard) {
+    PagingStats start = paging.stats();
+    aos::Result<std::uint64_t> region = paging.reserve_lazy(lazy_bytes, 1);
+    check("a lazy reservation of 256 MiB", region.has_value());
+    if (!region)
+        return;
+    PagingStats reserved = paging.stats();
+    check("reserving backs nothing",
+          mine(reserved).tables == mine(start).tables && mine(reserved).runs == mine(start).runs &&
+              mine(reserved).ram == mine(start).ram && mine(reserved).backed == mine(start).backed);
+
+    std::uint64_t pages[touches];
+    std::uint64_t s = seed;
+    for (unsigned i = 0; i < touches; ++i) {
+        s ^= s >> 12;
+        s ^= s << 25;
+        s ^= s >> 27;
+        pages[i] = (s * 0x2545f4914f6cdd1d) % (lazy_bytes / page);
+        *reinterpret_cast<volatile std::uint64_t*>(*region + pages[i] * page) = pages[i] * 0x9e3779b97f4a7c15;
+    }
+    bool intact = true;
+    for (unsigned i = 0; i < touches; ++i)
+        intact = intact && *reinterpret_cast<volatile std::uint64_t*>(*region + pages[i] * page) ==
+                               pages[i] * 0x9e3779b97f4a7c15;
+    PagingStats touched = paging.stats();
+    check("touched pages hold what was written", intact);
+    check("each touch that faulted backed one chunk",
+          touched.faults > start.faults && mine(touched).backed - mine(start).backed ==
+                                               (touched.faults - start.faults) * PagingState::lazy_chunk);
+    check("invariants after the touches", paging.check_invariants());
+
+    // Syndromes of a data abort from EL0: a level-3 translation fault, and a level-3 permission fault.
+    namespace a64 = aos::arch::aarch64;
+    constexpr std::uint64_t abort =
+        a64::esr::Ec::make(static_cast<std::uint64_t>(a64::ExceptionClass::data_abort_lower));
+    constexpr std::uint64_t translation = abort | a64::fsc::translation | 3;
+    constexpr std::uint64_t permission = abort | a64::fsc::permission | 3;
+    auto fault_says = [&](std::uint64_t at, PagingFault want, std::uint64_t esr = translation) {
+        aos::Result<void, PagingFault> r = paging.handle_fault(at, esr);
+        return !r && r.error() == want;
+    };
+    check("a fault on the guard page is refused as such",
+          fault_says(*region - page, PagingFault::guard_page));
+    check("a fault on the null page is refused as such", fault_says(8, PagingFault::null_page));
+    check("a fault outside every reservation is refused",
+          fault_says(*region + lazy_bytes + 64 * mib, PagingFault::unreserved));
+    check("a permission fault on a backed page is a protection fault",
+          fault_says(*region + pages[0] * page, PagingFault::protection, permission));
+    check("a translation fault on a page backed meanwhile (another thread was first) is resolved",
+          paging.handle_fault(*region + pages[0] * page, translation).has_value());
+    check("refused faults change nothing", mine(paging.stats()) == mine(touched));
+
+    if (touch_guard) {
+        aos::sys::print("memtest: touching the guard page\n");
+        *reinterpret_cast<volatile std::uint64_t*>(*region - 8) = 1;
+        aos::sys::print("memtest: the guard page was writable (FAILED)\n");
+        return;
+    }
+
+    check("unmap the lazy reservation", paging.unmap(*region).has_value());
+    PagingStats end = paging.stats();
+    std::uint64_t kept = end.metadata_bytes - start.metadata_bytes;
+    check("every table it needed is deleted", mine(end).tables == mine(start).tables);
+    check("every mapping capability is deleted", mine(end).runs == mine(start).runs);
+    check("its RAM is back, but what the paging state's own metadata grew by",
+          end.ram_used == start.ram_used + kept);
+    check("and the address space", mine(end) == mine(start));
+    check("invariants after the unmap", paging.check_invariants());
+    aos::sys::print(
+        "memtest: {} pages touched in 256 MiB, {} chunks backed, contents {}; {} tables made, all "
+        "deleted at unmap; RAM back but {} KiB kept for metadata\n",
+        touches, touched.faults - start.faults, intact ? "intact" : "WRONG",
+        mine(touched).tables - mine(start).tables, kept / kib);
 }
 
 } // namespace
 
-int main() {
-    const BootInfo* bi = aos::sys::bootinfo();
-    if (bi == nullptr) {
-        aos::sys::print("memtest: must run as init (first in run=)\n");
-        return 2;
-    }
-    aos::user::SlotAllocator slots(root_slot_slot_alloc0);
-    aos::user::RamSource boot_ram(caddr(root_slot_super, 0), 0, boot_ram_bytes);
-    // Static: too large for the stack (its slabs' first memory is inside it).
-    alignas(aos::user::PagingState) static unsigned char paging_storage[sizeof(aos::user::PagingState)];
-    auto& paging = *::new (paging_storage)
-                       aos::user::PagingState(caddr(root_slot_task, task_slot_root_vnode), slots, boot_ram);
-    if (!paging.init())
+int main(int argc, char** argv) {
+    bool touch_guard = argc > 1 && streq(argv[1], "guard");
+    std::uint64_t seed = (argc > 1 && !touch_guard ? parse(argv[1]) : aos::sys::counter()) | 1;
+    aos::sys::print("memtest: seed {}\n", seed);
+    if (aos::Result<void> r = aos::heap::init(); !r) {
+        aos::sys::print("memtest: no paging state: {}\n", r.error());
         return 1;
-    aos::init::MemoryServer mm(*bi, slots, paging, boot_ram);
-    aos::Result<void> started = mm.init();
-    check("the server takes every RAM capability", started.has_value());
-    if (!started)
-        return 1;
-    aos::mm::RegionStats start = mm.stats();
-    aos::sys::print("memtest: {} MiB free in {} segments\n", start.free / mib, start.free_segments);
-
-    for (unsigned round = 1; round <= 3; ++round) {
-        aos::mm::RegionStats before = mm.stats();
-        std::size_t refills_before = mm.slab_stats().refills;
-        std::uint64_t bytes = 0;
-        unsigned n = exhaust(mm, bytes);
-        if (n > max_grants) {
-            check("room for the grants", false);
-            return 1;
-        }
-        aos::mm::RegionStats empty = mm.stats();
-        bool all_used = empty.free == 0 && !mm.alloc(object_granule, object_granule);
-        bool freed = true;
-        for (unsigned i = 0; i < n; ++i)
-            freed = mm.free(grants[i]) && freed;
-        aos::mm::RegionStats after = mm.stats();
-        std::uint64_t slab_bytes =
-            (mm.slab_stats().refills - refills_before) * aos::init::MemoryServer::slab_chunk;
-        aos::sys::print("memtest: round {}: {} grants, {} KiB, then {} KiB free again ({} KiB to the slab)\n",
-                        round, n, bytes / kib, after.free / kib, slab_bytes / kib);
-        check("every byte was handed out", all_used && bytes + slab_bytes == before.free);
-        check("every grant came back", freed && after.free + slab_bytes == before.free &&
-                                           after.allocated == before.allocated + slab_bytes &&
-                                           mm.check_invariants());
     }
-    check("free memory is where it started",
-          mm.stats().free + mm.slab_stats().refills * aos::init::MemoryServer::slab_chunk == start.free);
-
-    // Many small grants: more metadata than the slab's first chunk holds, so it refills from this server.
-    std::size_t refills = mm.slab_stats().refills;
-    bool small_ok = true;
-    for (unsigned i = 0; i < small_grants; ++i) {
-        aos::Result<aos::init::RamGrant> g = mm.alloc(object_granule, object_granule);
-        small_ok = small_ok && g.has_value();
-        if (g)
-            grants[i] = *g;
-    }
-    for (unsigned i = 0; i < small_grants && small_ok; ++i)
-        small_ok = mm.free(grants[i]).has_value();
-    check("small grants while the slab refills from the server",
-          small_ok && mm.slab_stats().refills > refills && mm.check_invariants());
-    aos::sys::print("memtest: slab refills {}, slots in use {}\n", mm.slab_stats().refills, slots.used());
-    aos::sys::print("memtest: {} failed\n", failures);
-    return failures == 0 ? 0 : 1;
+    PagingState& paging = *aos::heap::paging();
+    fixed_and_free(paging);
+    lazy(paging, seed, touch_guard);
+    aos::sys::print("memtest: {} checks, {} failed\n", checks, failed);
+    return failed == 0 ? 0 : 1;
 }

@@ -45,8 +45,8 @@ constinit State* state = nullptr;
 alignas(State) unsigned char state_storage[sizeof(State)];
 alignas(16) unsigned char fault_stack[16 * 1024];
 
-[[noreturn]] void on_fault(std::uint64_t far, std::uint64_t, std::uint64_t elr) {
-    if (Result<void, user::PagingFault> r = state->paging.handle_fault(far); !r) {
+[[noreturn]] void on_fault(std::uint64_t far, std::uint64_t esr, std::uint64_t elr) {
+    if (Result<void, user::PagingFault> r = state->paging.handle_fault(far, esr); !r) {
         sys::print("heap: page fault at {:x} (ELR {:x}): {}\n", far, elr, user::to_string(r.error()));
         sys::fault_give_up();
     }

@@ -4,6 +4,8 @@
 #include "caps.hpp"
 #include "print.hpp"
 
+#include <aos/arch/aarch64/mmu.hpp>
+#include <aos/arch/aarch64/registers.hpp>
 #include <aos/core/hooks.hpp>
 
 namespace aos::user {
@@ -474,7 +476,7 @@ Result<std::uint64_t> PagingState::back_chunk(std::uint64_t at) {
     return at;
 }
 
-Result<void, PagingFault> PagingState::handle_fault(std::uint64_t far) {
+Result<void, PagingFault> PagingState::handle_fault(std::uint64_t far, std::uint64_t esr) {
     thread::LockGuard guard(lock_);
     Result<std::uint64_t, vm::FaultError> page_at = space_.fault(far);
     if (!page_at) {
@@ -485,8 +487,12 @@ Result<void, PagingFault> PagingState::handle_fault(std::uint64_t far) {
             return error(PagingFault::unreserved);
         case vm::FaultError::guard_page:
             return error(PagingFault::guard_page);
-        case vm::FaultError::protection:
+        case vm::FaultError::protection: {
+            std::uint64_t status = arch::aarch64::esr::Dfsc::get(esr) & arch::aarch64::fsc::kind_mask;
+            if (status == arch::aarch64::fsc::translation)
+                return ok();
             return error(PagingFault::protection);
+        }
         }
     }
     if (!ready_)

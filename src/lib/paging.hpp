@@ -247,8 +247,10 @@ public:
     // state made for lazy backing are deleted and their RAM reused, tables that become empty are deleted.
     // The caller's frames stay its own. Errors: not_found.
     Result<void> unmap(std::uint64_t va);
-    // Backs the page chunk holding `far` if it lies in a lazy reservation and is not backed yet.
-    Result<void, PagingFault> handle_fault(std::uint64_t far);
+    // Backs the chunk holding `far` if it lies in a lazy reservation and is not backed yet. `esr` is the
+    // fault's syndrome: a translation fault on a page that is backed by now was raced by another thread
+    // that backed it first, and is resolved; a permission fault there is `protection`.
+    Result<void, PagingFault> handle_fault(std::uint64_t far, std::uint64_t esr);
 
     // An object of `bytes` retyped from the same RAM into one of the same slots (for threads' dispatchers
     // and stacks), under the same lock.
