@@ -170,6 +170,7 @@ void lazy(PagingState& paging, std::uint64_t seed, bool touch_guard) {
 
     std::uint64_t pages[touches];
     std::uint64_t s = seed;
+    std::uint64_t instructions_before = aos::sys::instructions(); // counted only under QEMU's -icount
     for (unsigned i = 0; i < touches; ++i) {
         s ^= s >> 12;
         s ^= s << 25;
@@ -177,6 +178,7 @@ void lazy(PagingState& paging, std::uint64_t seed, bool touch_guard) {
         pages[i] = (s * 0x2545f4914f6cdd1d) % (lazy_bytes / page);
         *reinterpret_cast<volatile std::uint64_t*>(*region + pages[i] * page) = pages[i] * 0x9e3779b97f4a7c15;
     }
+    std::uint64_t touch_instructions = aos::sys::instructions() - instructions_before;
     bool intact = true;
     for (unsigned i = 0; i < touches; ++i)
         intact = intact && *reinterpret_cast<volatile std::uint64_t*>(*region + pages[i] * page) ==
@@ -216,7 +218,9 @@ void lazy(PagingState& paging, std::uint64_t seed, bool touch_guard) {
         return;
     }
 
+    instructions_before = aos::sys::instructions();
     check("unmap the lazy reservation", paging.unmap(*region).has_value());
+    std::uint64_t unmap_instructions = aos::sys::instructions() - instructions_before;
     PagingStats end = paging.stats();
     std::uint64_t kept = end.metadata_bytes - start.metadata_bytes;
     check("every table it needed is deleted", mine(end).tables == mine(start).tables);
@@ -230,6 +234,10 @@ void lazy(PagingState& paging, std::uint64_t seed, bool touch_guard) {
         "deleted at unmap; RAM back but {} KiB kept for metadata\n",
         touches, touched.faults - start.faults, intact ? "intact" : "WRONG",
         mine(touched).tables - mine(start).tables, kept / kib);
+    if (touch_instructions != 0 && touched.faults > start.faults)
+        aos::sys::print(
+            "memtest: {} instructions per touch that faulted (the whole system), {} to unmap all\n",
+            touch_instructions / (touched.faults - start.faults), unmap_instructions);
 }
 
 } // namespace

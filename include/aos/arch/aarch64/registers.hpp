@@ -25,6 +25,15 @@ constexpr Reg packed_affinity(Reg v) {
 }
 } // namespace mpidr
 
+// DCZID_EL0: what DC ZVA zeroes. BS is log2 of the block size in 4-byte words; DZP set prohibits DC ZVA.
+namespace dczid {
+using Bs = core::BitField<Reg, 0, 4>;
+using Dzp = core::BitFlag<Reg, 4>;
+constexpr std::uint64_t block_bytes(Reg v) {
+    return std::uint64_t{4} << Bs::get(v);
+}
+} // namespace dczid
+
 // ESR_ELx: exception syndrome.
 namespace esr {
 using Ec = core::BitField<Reg, 26, 6>;  // exception class
