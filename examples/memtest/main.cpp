@@ -1,7 +1,8 @@
 // Exercises the process's paging state (src/lib/paging.hpp): maps frames at free and at fixed addresses,
 // checks every refused call leaves it unchanged, reserves 256 MiB lazily and touches pages in random order
 // (seed printed, `memtest SEED` repeats), then unmaps and checks the page tables and the RAM came back.
-// `memtest guard` ends by touching the guard page below a lazy reservation, which must stop it.
+// `memtest guard` ends by touching the guard page below a lazy reservation, which must stop it; `memtest
+// gone` touches a page whose frame capability it deleted, which must stop it too.
 #include "heap.hpp"
 #include "paging.hpp"
 #include "print.hpp"
@@ -158,6 +159,8 @@ void fixed_and_free(PagingState& paging) {
 
 // A lazy reservation touched in random order, then unmapped: tables and RAM back where they were.
 void lazy(PagingState& paging, std::uint64_t seed, bool touch_guard) {
+    // A frame of the caller's for later, from the same RAM (before the figures the end is compared with).
+    aos::Result<CapAddr> own = paging.retype(ObjType::frame, PagingState::lazy_chunk);
     PagingStats start = paging.stats();
     aos::Result<std::uint64_t> region = paging.reserve_lazy(lazy_bytes, 1);
     check("a lazy reservation of 256 MiB", region.has_value());
@@ -175,7 +178,8 @@ void lazy(PagingState& paging, std::uint64_t seed, bool touch_guard) {
         s ^= s >> 12;
         s ^= s << 25;
         s ^= s >> 27;
-        pages[i] = (s * 0x2545f4914f6cdd1d) % (lazy_bytes / page);
+        pages[i] =
+            (s * 0x2545f4914f6cdd1d) % ((lazy_bytes - PagingState::lazy_chunk) / page); // not the last chunk
         *reinterpret_cast<volatile std::uint64_t*>(*region + pages[i] * page) = pages[i] * 0x9e3779b97f4a7c15;
     }
     std::uint64_t touch_instructions = aos::sys::instructions() - instructions_before;
@@ -196,6 +200,22 @@ void lazy(PagingState& paging, std::uint64_t seed, bool touch_guard) {
         a64::esr::Ec::make(static_cast<std::uint64_t>(a64::ExceptionClass::data_abort_lower));
     constexpr std::uint64_t translation = abort | a64::fsc::translation | 3;
     constexpr std::uint64_t permission = abort | a64::fsc::permission | 3;
+    // The caller's own frame into the lazy reservation's last chunk: whole chunks only.
+    std::uint64_t own_at = *region + lazy_bytes - PagingState::lazy_chunk;
+    PagingStats before_own = paging.stats();
+    if (own) {
+        refused("a fixed map of part of a lazy chunk",
+                paging.map_fixed(own_at, *own, page, right_read | right_write), aos::Errc::misaligned, paging,
+                before_own);
+        check("a fixed map of a whole chunk into the lazy reservation",
+              paging.map_fixed(own_at, *own, PagingState::lazy_chunk, right_read | right_write).has_value());
+        fill(own_at, PagingState::lazy_chunk, 0x77);
+        check("and it holds what was written", holds(own_at, own_at, PagingState::lazy_chunk, 0x77));
+    } else {
+        check("a frame of one chunk", false);
+    }
+    touched = paging.stats();
+
     auto fault_says = [&](std::uint64_t at, PagingFault want, std::uint64_t esr = translation) {
         aos::Result<void, PagingFault> r = paging.handle_fault(at, esr);
         return !r && r.error() == want;
@@ -242,15 +262,33 @@ void lazy(PagingState& paging, std::uint64_t seed, bool touch_guard) {
 
 } // namespace
 
+// Breaks the contract on purpose: deletes the only capability of a frame that is mapped, then touches it.
+// The kernel removed the mapping with the capability; the paging state must report that, not resume the
+// access forever.
+int frame_gone(PagingState& paging) {
+    aos::Result<CapAddr> frame = paging.retype(ObjType::frame, page);
+    aos::Result<std::uint64_t> at = frame ? paging.map(*frame, page, right_read | right_write)
+                                          : aos::Result<std::uint64_t>(aos::error(frame.error()));
+    if (!at || !aos::sys::cap_delete(*frame))
+        return 1;
+    aos::sys::print("memtest: touching a page whose frame capability is gone\n");
+    *reinterpret_cast<volatile std::uint64_t*>(*at) = 1;
+    aos::sys::print("memtest: the page was still mapped (FAILED)\n");
+    return 1;
+}
+
 int main(int argc, char** argv) {
     bool touch_guard = argc > 1 && streq(argv[1], "guard");
-    std::uint64_t seed = (argc > 1 && !touch_guard ? parse(argv[1]) : aos::sys::counter()) | 1;
+    bool gone = argc > 1 && streq(argv[1], "gone");
+    std::uint64_t seed = (argc > 1 && !touch_guard && !gone ? parse(argv[1]) : aos::sys::counter()) | 1;
     aos::sys::print("memtest: seed {}\n", seed);
     if (aos::Result<void> r = aos::heap::init(); !r) {
         aos::sys::print("memtest: no paging state: {}\n", r.error());
         return 1;
     }
     PagingState& paging = *aos::heap::paging();
+    if (gone)
+        return frame_gone(paging);
     fixed_and_free(paging);
     lazy(paging, seed, touch_guard);
     aos::sys::print("memtest: {} checks, {} failed\n", checks, failed);

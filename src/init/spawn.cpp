@@ -5,6 +5,8 @@
 #include <aos/core/string_ref.hpp>
 #include <aos/proc/elf.hpp>
 
+#include <iterator>
+
 namespace aos::init {
 
 namespace {
@@ -82,12 +84,16 @@ Result<user::SlotAllocator::Slot> build_cspace(user::SlotAllocator& slots, user:
         AOS_TRY(sys::cap_delete(heap.addr()));
         slots.free(heap);
     }
+    bool has_argument_cnode = false;
     for (unsigned i = 0; i < cap_count; ++i) {
         AOS_TRY(sys::cap_copy(caps[i], child_task, abi::task_slot_arguments + i));
-        // A passed L2 CNode also becomes the child's argument CNode, reachable by two-level addresses.
+        // The first passed L2 CNode also becomes the child's argument CNode, reachable by two-level
+        // addresses.
         Result<sys::CapIdentity> id = sys::cap_identify(caps[i]);
-        if (id && id->type == abi::ObjType::l2_cnode)
-            (void)sys::cap_copy(caps[i], child_root, abi::root_slot_argument_cnode);
+        if (id && id->type == abi::ObjType::l2_cnode && !has_argument_cnode) {
+            AOS_TRY(sys::cap_copy(caps[i], child_root, abi::root_slot_argument_cnode));
+            has_argument_cnode = true;
+        }
     }
     // Moved, not copied: the child's CSpace holds the only capabilities to its CNodes besides its root.
     AOS_TRY(sys::cap_copy(task.addr(), child_root, abi::root_slot_task));
@@ -118,7 +124,11 @@ constexpr WellKnown well_known[] = {
     {"args", abi::caddr(abi::root_slot_task, abi::task_slot_args_page), abi::ObjType::frame, abi::rights_all},
     {"slots0", abi::root_slot_caddr(abi::root_slot_slot_alloc0), abi::ObjType::l2_cnode, abi::rights_all},
     {"slots1", abi::root_slot_caddr(abi::root_slot_slot_alloc1), abi::ObjType::l2_cnode, abi::rights_all},
+    {"pages", abi::root_slot_caddr(abi::root_slot_page_cnode), abi::ObjType::l2_cnode, abi::rights_all},
+    {"basepages", abi::root_slot_caddr(abi::root_slot_base_page), abi::ObjType::l2_cnode, abi::rights_all},
 };
+// The well-known ones, the passed ones and the argument CNode all fit.
+static_assert(std::size(well_known) + 1 + abi::task_argument_slots + 1 <= abi::cap_records_max);
 
 // The record of the child's capabilities in its arguments page (abi::CapRecord).
 bool record_capabilities(abi::ArgsPage& page, bool has_ram, const abi::CapAddr* caps, unsigned cap_count,
@@ -129,6 +139,7 @@ bool record_capabilities(abi::ArgsPage& page, bool has_ram, const abi::CapAddr* 
     if (has_ram)
         ok = ok && abi::add_capability(page, abi::caddr(abi::root_slot_task, abi::task_slot_ram),
                                        static_cast<std::uint8_t>(abi::ObjType::ram), abi::rights_all, "ram");
+    bool has_argument_cnode = false;
     for (unsigned i = 0; ok && i < cap_count; ++i) {
         Result<sys::CapIdentity> id = sys::cap_identify(caps[i]);
         if (!id)
@@ -138,9 +149,12 @@ bool record_capabilities(abi::ArgsPage& page, bool has_ram, const abi::CapAddr* 
         const char* name = names != nullptr && names[i] != nullptr ? names[i] : fallback;
         ok = abi::add_capability(page, abi::caddr(abi::root_slot_task, abi::task_slot_arguments + i),
                                  static_cast<std::uint8_t>(id->type), id->rights, name);
-        if (ok && id->type == abi::ObjType::l2_cnode)
+        // The first passed L2 CNode is also the argument CNode (build_cspace).
+        if (ok && id->type == abi::ObjType::l2_cnode && !has_argument_cnode) {
             ok = abi::add_capability(page, abi::root_slot_caddr(abi::root_slot_argument_cnode),
                                      static_cast<std::uint8_t>(id->type), id->rights, "argcnode");
+            has_argument_cnode = true;
+        }
     }
     return ok;
 }

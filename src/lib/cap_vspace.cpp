@@ -127,6 +127,9 @@ void RamSource::give_back(std::uint64_t offset, std::uint64_t bytes) {
     } else if (joins_next) {
         returned_[i].offset = offset;
         returned_[i].bytes += bytes;
+    } else if (offset + bytes == next_) {
+        next_ = offset; // the end of what was handed out: no entry needed
+        return;
     } else if (returned_count_ < max_returned) {
         for (unsigned j = returned_count_; j > i; --j)
             returned_[j] = returned_[j - 1];

@@ -54,6 +54,8 @@ const char* to_string(PagingFault f) {
         return "access not allowed by the mapping";
     case PagingFault::no_memory:
         return "no memory left to back it";
+    case PagingFault::mapping_gone:
+        return "its mapping is gone (the frame capability was deleted)";
     }
     return "unknown";
 }
@@ -207,7 +209,9 @@ void VNodeBackend::delete_run(MappingRun* r) {
     while (*link != r)
         link = &(*link)->next;
     *link = r->next;
-    if (Result<void> d = sys::cap_delete(r->mapping.addr()); !d)
+    // not_found: the kernel removed the mapping already, because the caller deleted the frame's last
+    // capability while it was mapped (the contract says not to; the mapping is gone either way).
+    if (Result<void> d = sys::cap_delete(r->mapping.addr()); !d && d.error() != Errc::not_found)
         broken("unmapping a run", d.error());
     slots_.free(r->mapping);
     if (r->owns_frame) {
@@ -232,6 +236,16 @@ void VNodeBackend::free_table(VNodeTable* h) {
             broken("unlinking a page table", r.error());
     }
     if (h->made) {
+        // A subtree can be freed parent first: deleting this VNode makes the kernel delete the links of the
+        // tables still in it, so they are no longer linked when their turn comes.
+        if (h->level < last_level) {
+            for (std::uint64_t d : h->shadow) {
+                if (PagingArch::is_table(d, h->level)) {
+                    if (VNodeTable* child = table_at(PagingArch::next_table(d)))
+                        child->linked = false;
+                }
+            }
+        }
         if (Result<void> r = sys::cap_delete(h->vnode.addr()); !r)
             broken("deleting a page table", r.error());
     }
@@ -395,8 +409,11 @@ Result<void> PagingState::map_fixed(std::uint64_t va, abi::CapAddr frame, std::u
     std::uint64_t frame_pa = 0;
     AOS_TRY(check_frame(frame, bytes, rights, frame_pa));
     if (space_.fault(va)) {
-        // Inside an unbacked part of a lazy reservation: map, then record it as backed there. A slab refill
-        // during the map takes a free gap, never part of an existing reservation.
+        // Inside an unbacked part of a lazy reservation: map, then record it as backed there. Whole chunks
+        // only, so that a chunk stays wholly backed or not at all. A slab refill during the map maps
+        // metadata, never inside a reservation.
+        if (((va | bytes) & (lazy_chunk - 1)) != 0)
+            return error(Errc::misaligned);
         AOS_TRY(map_locked(va, frame, frame_pa, bytes, rights, nullptr));
         if (Result<void> r = space_.reserve_at(va, bytes, vm::Backing::Eager); !r) {
             if (!table_.unmap(va, bytes))
@@ -458,20 +475,20 @@ Result<std::uint64_t> PagingState::back_chunk(std::uint64_t at) {
     }
     owned.frame = *frame;
     std::uint64_t pa = ram_base() + owned.frame_ram_offset;
-    Result<void> mapped =
-        map_locked(at, frame->addr(), pa, lazy_chunk, abi::right_read | abi::right_write, &owned);
-    if (mapped)
-        mapped = space_.mark_backed(at, lazy_chunk);
-    if (!mapped) {
-        // The run (if it was made) deletes the frame with it; otherwise it is deleted here.
-        if (!table_.translate(at)) {
-            (void)sys::cap_delete(frame->addr());
-            slots_.free(*frame);
-            ram_.give_back(owned.frame_ram_offset, lazy_chunk);
-        } else if (!table_.unmap(at, lazy_chunk)) {
-            broken("undoing a lazy chunk", Errc::invalid_state);
-        }
+    if (Result<void> mapped =
+            map_locked(at, frame->addr(), pa, lazy_chunk, abi::right_read | abi::right_write, &owned);
+        !mapped) {
+        // Nothing of it was mapped (map_locked undoes its own pieces): the frame is still this call's.
+        (void)sys::cap_delete(frame->addr());
+        slots_.free(*frame);
+        ram_.give_back(owned.frame_ram_offset, lazy_chunk);
         return error(mapped.error());
+    }
+    if (Result<void> marked = space_.mark_backed(at, lazy_chunk); !marked) {
+        // The run owns the frame now: unmapping it deletes the frame too.
+        if (!table_.unmap(at, lazy_chunk))
+            broken("undoing a lazy chunk", Errc::invalid_state);
+        return error(marked.error());
     }
     return at;
 }
@@ -489,9 +506,16 @@ Result<void, PagingFault> PagingState::handle_fault(std::uint64_t far, std::uint
             return error(PagingFault::guard_page);
         case vm::FaultError::protection: {
             std::uint64_t status = arch::aarch64::esr::Dfsc::get(esr) & arch::aarch64::fsc::kind_mask;
-            if (status == arch::aarch64::fsc::translation)
-                return ok();
-            return error(PagingFault::protection);
+            if (status != arch::aarch64::fsc::translation)
+                return error(PagingFault::protection);
+            // Raced: another thread backed it first, and the access will succeed when it runs again. The
+            // same page raced again and again means its mapping is gone (its frame capability deleted).
+            std::uint64_t at = far & ~(page - 1);
+            raced_count_ = at == raced_page_ ? raced_count_ + 1 : 1;
+            raced_page_ = at;
+            if (raced_count_ > max_raced)
+                return error(PagingFault::mapping_gone);
+            return ok();
         }
         }
     }
@@ -504,39 +528,37 @@ Result<void, PagingFault> PagingState::handle_fault(std::uint64_t far, std::uint
 }
 
 Result<std::span<std::byte>> PagingState::refill(std::size_t bytes) {
-    // Called by a slab while this state's lock is held (slabs are used only inside its operations). Refills
-    // nest (one slab's refill may refill another); the outermost one counts what they all made.
-    bool outermost = refill_depth_++ == 0;
-    std::size_t tables = table_.table_count();
-    std::size_t runs = backend_.live_runs();
-    std::uint64_t ram = ram_.used();
-    Result<std::span<std::byte>> chunk = map_metadata(bytes);
-    --refill_depth_;
-    if (chunk && outermost) {
-        // Metadata is never unmapped, so nothing made here is freed later.
-        metadata_.metadata_tables += table_.table_count() - tables;
-        metadata_.metadata_runs += backend_.live_runs() - runs;
-        metadata_.metadata_bytes += ram_.used() - ram;
-    }
-    return chunk;
+    // Called by a slab while this state's lock is held (slabs are used only inside its operations).
+    return map_metadata(bytes);
 }
 
 // Metadata goes up from metadata_lo, never to be unmapped: a bump pointer is all the bookkeeping it needs.
+// The range is claimed before mapping, since the map may refill another slab, which maps more metadata.
 Result<std::span<std::byte>> PagingState::map_metadata(std::size_t bytes) {
     bytes = (bytes + page - 1) & ~(page - 1);
     if (bytes > window_hi - metadata_next_)
         return error(Errc::no_memory);
-    SlotAllocator::Slot frame = AOS_TRY(ram_.retype(slots_, abi::ObjType::frame, bytes));
+    std::uint64_t offset = AOS_TRY(ram_.reserve(bytes));
+    Result<SlotAllocator::Slot> frame = slots_.alloc();
+    Result<void> made = frame ? ram_.retype_at(abi::ObjType::frame, offset, bytes, *frame)
+                              : Result<void>(error(frame.error()));
     std::uint64_t va = metadata_next_;
-    sys::CapIdentity id = AOS_TRY(sys::cap_identify(frame.addr()));
-    if (Result<void> r =
-            map_locked(va, frame.addr(), id.base, bytes, abi::right_read | abi::right_write, nullptr);
-        !r) {
-        (void)sys::cap_delete(frame.addr());
-        slots_.free(frame);
-        return error(r.error());
-    }
     metadata_next_ += bytes;
+    Result<void> mapped = made ? map_locked(va, frame->addr(), ram_base() + offset, bytes,
+                                            abi::right_read | abi::right_write, nullptr)
+                               : made;
+    if (!mapped) {
+        if (made)
+            (void)sys::cap_delete(frame->addr());
+        if (frame)
+            slots_.free(*frame);
+        ram_.give_back(offset, bytes);
+        if (metadata_next_ == va + bytes)
+            metadata_next_ = va; // nothing nested claimed space above it meanwhile
+        return error(mapped.error());
+    }
+    // The frame stays for the life of the process: slab memory is never given back.
+    metadata_frame_bytes_ += bytes;
     return std::span<std::byte>(reinterpret_cast<std::byte*>(va), bytes);
 }
 
@@ -546,14 +568,41 @@ Result<abi::CapAddr> PagingState::retype(abi::ObjType type, std::uint64_t bytes)
     return s.addr();
 }
 
+// The metadata's share: the tables and runs below the window's last L0 entry, which hold nothing else.
+void PagingState::count_metadata(PagingStats& s) const {
+    std::uint64_t d = root_.shadow[PagingArch::index(metadata_lo, 0)];
+    const VNodeTable* l1 = PagingArch::is_valid(d) ? backend_.table_at(PagingArch::next_table(d)) : nullptr;
+    if (l1 == nullptr)
+        return;
+    s.metadata_tables = 1;
+    for (std::uint64_t e1 : l1->shadow) {
+        const VNodeTable* l2 =
+            PagingArch::is_valid(e1) ? backend_.table_at(PagingArch::next_table(e1)) : nullptr;
+        if (l2 == nullptr)
+            continue;
+        ++s.metadata_tables;
+        for (std::uint64_t e2 : l2->shadow) {
+            const VNodeTable* l3 =
+                PagingArch::is_valid(e2) ? backend_.table_at(PagingArch::next_table(e2)) : nullptr;
+            if (l3 == nullptr)
+                continue;
+            ++s.metadata_tables;
+            for (const MappingRun* r = l3->runs; r != nullptr; r = r->next)
+                ++s.metadata_runs;
+        }
+    }
+    s.metadata_bytes = metadata_frame_bytes_ + s.metadata_tables * page;
+}
+
 PagingStats PagingState::stats() const {
     thread::LockGuard guard(lock_);
-    PagingStats s = metadata_;
+    PagingStats s;
     s.vaddr = space_.stats();
     s.tables = table_.table_count();
     s.runs = backend_.live_runs();
     s.faults = faults_;
     s.ram_used = ram_.used();
+    count_metadata(s);
     return s;
 }
 

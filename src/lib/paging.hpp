@@ -115,7 +115,6 @@ class PagingState;
 struct PagingRefill {
     PagingState* paging = nullptr;
     Result<std::span<std::byte>> refill(std::size_t bytes);
-    Result<std::span<std::byte>> map_metadata(std::size_t bytes);
 };
 
 using VNodeTableSlab = mm::Slab<VNodeTable, PagingRefill>;
@@ -192,7 +191,14 @@ private:
 using UserPageTable = vm::PageTable<PagingArch, VNodeBackend, TableNodePrefetch>;
 
 // Why a page fault was not resolved.
-enum class PagingFault : std::uint8_t { null_page, unreserved, guard_page, protection, no_memory };
+enum class PagingFault : std::uint8_t {
+    null_page,
+    unreserved,
+    guard_page,
+    protection,
+    no_memory,
+    mapping_gone
+};
 const char* to_string(PagingFault f);
 
 struct PagingStats {
@@ -236,7 +242,8 @@ public:
     // execute), permission_denied (rights beyond the frame's), out_of_range (bytes beyond the frame),
     // no_memory.
     Result<std::uint64_t> map(abi::CapAddr frame, std::uint64_t bytes, std::uint8_t rights);
-    // As map, at `va`; also misaligned, and overlap when any of it is reserved already.
+    // As map, at `va`: in free space, or in an unbacked part of a lazy reservation (whole lazy_chunks, else
+    // misaligned), which it backs. Also misaligned for an unaligned `va`, and overlap.
     Result<void> map_fixed(std::uint64_t va, abi::CapAddr frame, std::uint64_t bytes, std::uint8_t rights);
     // Reserves `bytes` (rounded up to lazy_chunk) readable and writable, backed chunk by chunk as
     // handle_fault is called (or by the caller's map_fixed into it); `guard_pages` unmapped pages below it.
@@ -249,7 +256,8 @@ public:
     Result<void> unmap(std::uint64_t va);
     // Backs the chunk holding `far` if it lies in a lazy reservation and is not backed yet. `esr` is the
     // fault's syndrome: a translation fault on a page that is backed by now was raced by another thread
-    // that backed it first, and is resolved; a permission fault there is `protection`.
+    // that backed it first, and is resolved (mapping_gone if the same page keeps faulting so: its frame
+    // capability was deleted under it); a permission fault there is `protection`.
     Result<void, PagingFault> handle_fault(std::uint64_t far, std::uint64_t esr);
 
     // An object of `bytes` retyped from the same RAM into one of the same slots (for threads' dispatchers
@@ -267,6 +275,7 @@ private:
     Result<void> map_piece(std::uint64_t va, std::uint64_t bytes, const MappingRun& source);
     Result<std::span<std::byte>> refill(std::size_t bytes);
     Result<std::span<std::byte>> map_metadata(std::size_t bytes);
+    void count_metadata(PagingStats& s) const;
     Result<std::uint64_t> back_chunk(std::uint64_t at);
     std::size_t missing_tables(std::uint64_t va) const;
     Result<void> check_frame(abi::CapAddr frame, std::uint64_t bytes, std::uint8_t rights,
@@ -295,9 +304,12 @@ private:
     UserPageTable table_;
     vm::VaddrSpace<VaddrNodeSlab> space_;
     std::uint64_t faults_ = 0;
-    PagingStats metadata_; // only its metadata_* fields
-    unsigned refill_depth_ = 0;
+    // Translation faults on a page already backed (see handle_fault): how often in a row, and where.
+    static constexpr unsigned max_raced = 64;
+    std::uint64_t raced_page_ = 0;
+    unsigned raced_count_ = 0;
     std::uint64_t metadata_next_ = metadata_lo;
+    std::uint64_t metadata_frame_bytes_ = 0;
     bool ready_ = false;
     BootArena<VNodeTable, 2 * tables_per_piece + 3> table_boot_;
     BootArena<MappingRun, 24> run_boot_;

@@ -15,9 +15,9 @@ inline constexpr std::uint64_t args_magic = 0x5347524153534f41; // "AOSSARGS" li
 inline constexpr std::uint32_t args_version = 3;
 inline constexpr std::uint32_t args_max = 32;
 inline constexpr std::uint32_t env_max = 16;
-inline constexpr std::uint32_t cap_records_max = 16;
+inline constexpr std::uint32_t cap_records_max = 18;
 inline constexpr std::size_t cap_name_max = 14; // with its NUL
-inline constexpr std::size_t args_text_max = 3488;
+inline constexpr std::size_t args_text_max = 3440;
 // Where the page appears in the child: the address init's bootinfo has (a process gets one or the other).
 inline constexpr std::uint64_t args_user_address = 0x200000;
 
