@@ -167,6 +167,33 @@ inline const std::byte* frame_bytes_of(const Frame& f) {
     return reinterpret_cast<const std::byte*>(f.words.data());
 }
 
+// Where the target has 16-byte vector registers, one-frame messages of fixed layout move as four aligned
+// word pairs: the encoder hands over a frame built from pairs (one store each) and decode_frame checks it
+// with one load per pair, half the memory operations of word by word, which bound these messages' cost. A
+// load then still matches exactly one store, as store-to-load forwarding needs. Without vector registers
+// (a kernel built with -mgeneral-regs-only) word by word.
+#if defined(__SSE2__) || defined(__ARM_NEON)
+#define AOS_IPC_FRAME_PAIRS 1
+using WordPair = std::uint64_t __attribute__((vector_size(16)));
+#else
+#define AOS_IPC_FRAME_PAIRS 0
+#endif
+
+// The frame of words `w`, stored pair by pair where pairs exist (see WordPair).
+AOS_IPC_INLINE Frame frame_of(const std::uint64_t (&w)[frame_words]) {
+    Frame frame{}; // every word is written below; the zeroing folds away
+#if AOS_IPC_FRAME_PAIRS
+    for (std::size_t i = 0; i < frame_words; i += 2) {
+        WordPair p = {w[i], w[i + 1]};
+        __builtin_memcpy(&frame.words[i], &p, sizeof(p));
+    }
+#else
+    for (std::size_t i = 0; i < frame_words; ++i)
+        frame.words[i] = w[i];
+#endif
+    return frame;
+}
+
 template <class T>
 bool sized_fits(const T& v) {
     if constexpr (Sized<T>)
@@ -677,13 +704,13 @@ Result<R> read_record(std::span<const std::byte> in, std::size_t& pos) {
 
 namespace detail {
 
-// A scalar's `Size` bytes at byte `pos` of a frame held as words (pos need not be a compile-time constant):
+// A scalar's `Size` bytes at byte `pos` of a payload held as words (pos need not be a compile-time constant):
 // each word takes the part that falls in it, so the words stay in registers (a store through a computed index
 // would put them in memory, where each field's read-modify-write waits on the one before).
-template <std::size_t Size>
-AOS_IPC_INLINE void deposit(std::uint64_t (&w)[frame_words], std::size_t pos, std::uint64_t bits) {
+template <std::size_t Size, std::size_t N>
+AOS_IPC_INLINE void deposit(std::uint64_t (&w)[N], std::size_t pos, std::uint64_t bits) {
     constexpr std::size_t word_bytes = sizeof(std::uint64_t);
-    for (std::size_t k = 0; k < frame_words; ++k) {
+    for (std::size_t k = 0; k < N; ++k) {
         std::size_t start = k * word_bytes;
         if (pos >= start && pos < start + word_bytes)
             w[k] |= bits << ((pos - start) * 8);
@@ -695,7 +722,8 @@ AOS_IPC_INLINE void deposit(std::uint64_t (&w)[frame_words], std::size_t pos, st
 // The `n` bytes at `src` placed from byte `pos` of the words (never reading outside [src, src + n)); bytes
 // past them stay zero. At most two partial words (the head, sharing its word with what came before, and the
 // tail) are put together from partial loads; every word in between is one source load.
-AOS_IPC_INLINE void deposit_bytes(std::uint64_t (&w)[frame_words], std::size_t pos, const std::byte* src,
+template <std::size_t N>
+AOS_IPC_INLINE void deposit_bytes(std::uint64_t (&w)[N], std::size_t pos, const std::byte* src,
                                   std::size_t n) {
     constexpr std::size_t word_bytes = sizeof(std::uint64_t);
     const std::byte* end = src + n;
@@ -705,7 +733,7 @@ AOS_IPC_INLINE void deposit_bytes(std::uint64_t (&w)[frame_words], std::size_t p
     std::size_t tail = (n - head) % word_bytes;
     std::uint64_t head_bits = head != 0 ? load_partial(src, head, src, end) << (pos % word_bytes * 8) : 0;
     std::uint64_t tail_bits = tail != 0 ? load_partial(src + (full_end - pos), tail, src, end) : 0;
-    for (std::size_t k = 0; k < frame_words; ++k) {
+    for (std::size_t k = 0; k < N; ++k) {
         std::size_t start = k * word_bytes;
         if (start + word_bytes == first_full && head != 0) {
             w[k] |= head_bits;
@@ -719,36 +747,69 @@ AOS_IPC_INLINE void deposit_bytes(std::uint64_t (&w)[frame_words], std::size_t p
     }
 }
 
-// Encodes a message with strings or blobs whose payload fits fragment 0 (`length` bytes) as one frame built
-// in registers, a word at a time, and hands it to the sink.
-template <class M, class Sink>
-AOS_IPC_INLINE Result<void> encode_one_frame(const M& m, std::uint64_t header0, std::uint64_t first_word,
-                                             const Capability* cap, Sink& sink) {
-    std::uint64_t w[frame_words] = {header0, first_word, 0, 0, 0, 0, 0, 0};
-    std::size_t pos = first_payload_offset;
+// Payload bytes that `frames` fragments carry.
+constexpr std::size_t payload_capacity(std::size_t frames) {
+    return first_payload_bytes + (frames - 1) * next_payload_bytes;
+}
+
+// Encodes a message whose payload fits `Frames` fragments (a small count) as frames built in registers, a
+// word at a time, and hands them to the sink. The payload is put together as one run of words: fragment 0
+// holds its first six, each further fragment the next seven after its header word, so a field may straddle
+// two fragments like any two words.
+template <std::size_t Frames, class M, class Sink>
+AOS_IPC_INLINE Result<void> encode_frames(const M& m, std::uint64_t header0, std::uint64_t first_word,
+                                          const Capability* cap, Sink& sink) {
+    constexpr std::size_t word_bytes = sizeof(std::uint64_t);
+    std::uint64_t p[payload_capacity(Frames) / word_bytes] = {};
+    std::size_t pos = 0;
     auto one = [&](const auto& field) AOS_IPC_INLINE_LAMBDA {
         using T = std::remove_cvref_t<decltype(field)>;
         if constexpr (Scalar<T>) {
-            deposit<sizeof(T)>(w, pos, wire_bits(field));
+            deposit<sizeof(T)>(p, pos, wire_bits(field));
             pos += sizeof(T);
         } else if constexpr (ScalarArray<T>) {
             for (const auto& e : field) {
-                deposit<sizeof(e)>(w, pos, wire_bits(e));
+                deposit<sizeof(e)>(p, pos, wire_bits(e));
                 pos += sizeof(e);
             }
         } else if constexpr (Sized<T>) {
             auto n = static_cast<std::uint32_t>(sized_length(field));
-            deposit<sizeof(n)>(w, pos, n);
+            deposit<sizeof(n)>(p, pos, n);
             pos += sizeof(n);
-            deposit_bytes(w, pos, static_cast<const std::byte*>(sized_data(field)), n);
+            deposit_bytes(p, pos, static_cast<const std::byte*>(sized_data(field)), n);
             pos += n;
         }
     };
     m.fields([&](const auto&... f) AOS_IPC_INLINE_LAMBDA { (one(f), ...); });
-    Frame frame{}; // every word is written below; the zeroing folds away
-    for (std::size_t i = 0; i < frame_words; ++i)
-        frame.words[i] = w[i];
-    return sink(static_cast<const Frame&>(frame), cap);
+    Result<void> status{};
+    for (std::size_t i = 0; i < Frames && status; ++i) {
+        // Fragment i's words: its header word(s), then its share of the payload words.
+        constexpr std::size_t first_words = first_payload_offset / word_bytes;
+        constexpr std::size_t next_words = next_payload_offset / word_bytes;
+        std::uint64_t w[frame_words] = {};
+        if (i == 0) {
+            w[0] = header0;
+            w[1] = first_word;
+            for (std::size_t k = first_words; k < frame_words; ++k)
+                w[k] = p[k - first_words];
+        } else {
+            w[0] = FrameHeader::FragmentIndex::set(header0, i);
+            std::size_t from = frame_words - first_words + (i - 1) * (frame_words - next_words);
+            for (std::size_t k = next_words; k < frame_words; ++k)
+                w[k] = p[from + k - next_words];
+        }
+        if constexpr (fixed_layout<M> && Frames == 1) {
+            const Frame frame = frame_of(w);
+            status = sink(frame, cap);
+        } else {
+            // Word by word: pairs put together from the deposited words cost more than they save here.
+            Frame frame{}; // every word is written below; the zeroing folds away
+            for (std::size_t k = 0; k < frame_words; ++k)
+                frame.words[k] = w[k];
+            status = sink(static_cast<const Frame&>(frame), i == 0 ? cap : nullptr);
+        }
+    }
+    return status;
 }
 
 } // namespace detail
@@ -782,10 +843,9 @@ Result<void> encode(const M& m, RequestId request, std::uint8_t flags, Sink&& si
     std::uint64_t header0 = FrameHeader::make(M::type_id, request, 0, flags);
     std::uint64_t first_word =
         FirstWord::PayloadLength::make(length) | FirstWord::FragmentCount::make(fragments_for(length));
-    if constexpr (!detail::fixed_layout<M>) {
-        if (length <= first_payload_bytes)
-            return detail::encode_one_frame(m, header0, first_word, cap, sink);
-    }
+    if (length <= detail::payload_capacity(1))
+        return detail::encode_frames<1>(m, header0, first_word, cap, sink);
+
     detail::FrameWriter<std::remove_reference_t<Sink>, !detail::fixed_layout<M>> w(sink, header0, first_word,
                                                                                    cap);
     m.fields([&](const auto&... f) AOS_IPC_INLINE_LAMBDA { (detail::put_field(w, f), ...); });
@@ -912,7 +972,54 @@ struct OneFrameShape : HeaderShape<M> {
     static constexpr std::uint64_t first_word =
         FirstWord::PayloadLength::make(size) | FirstWord::FragmentCount::make(1);
     static constexpr std::size_t end = first_payload_offset + size; // the first padding byte
+    // Per word, the bits every valid frame fixes (mask) and their values: word 0 as above, word 1 whole,
+    // the padding (bytes from `end` on) zero, the payload free.
+    static constexpr std::uint64_t mask(std::size_t word) {
+        constexpr std::size_t word_bytes = sizeof(std::uint64_t);
+        if (word == 0)
+            return HeaderShape<M>::header_mask;
+        if (word == 1 || word * word_bytes >= end)
+            return ~std::uint64_t{0};
+        if ((word + 1) * word_bytes <= end)
+            return 0;
+        return ~std::uint64_t{0} << (end % word_bytes * 8);
+    }
+    static constexpr std::uint64_t value(std::size_t word) {
+        return word == 0 ? HeaderShape<M>::header : word == 1 ? first_word : 0;
+    }
 };
+
+// Whether `f`'s words match Shape's compile-time mask and values: the header, the length word and the
+// padding in one comparison. Pair by pair where pairs exist (see WordPair), each load matching one of the
+// encoder's stores; else word by word, each word with its own load (merged into vector loads, they could
+// span two of the sender's word stores and miss store-to-load forwarding, see load_bits).
+template <class Shape>
+AOS_IPC_INLINE bool frame_matches(const Frame& f) {
+#if AOS_IPC_FRAME_PAIRS
+    WordPair diff = {0, 0};
+    auto pair = [&]<std::size_t I>(std::integral_constant<std::size_t, I>) AOS_IPC_INLINE_LAMBDA {
+        constexpr std::uint64_t m0 = Shape::mask(2 * I), m1 = Shape::mask(2 * I + 1);
+        if constexpr ((m0 | m1) != 0) {
+            WordPair p;
+            __builtin_memcpy(&p, &f.words[2 * I], sizeof(p));
+            diff |= (p & WordPair{m0, m1}) ^ WordPair { Shape::value(2 * I), Shape::value(2 * I + 1) };
+        }
+    };
+    [&]<std::size_t... I>(std::index_sequence<I...>) AOS_IPC_INLINE_LAMBDA {
+        (pair(std::integral_constant<std::size_t, I>{}), ...);
+    }(std::make_index_sequence<frame_words / 2>{});
+    return (diff[0] | diff[1]) == 0;
+#else
+    std::uint64_t diff = 0;
+    for (std::size_t w = 0; w < frame_words; ++w) {
+        if (Shape::mask(w) != 0) {
+            diff |= (f.words[w] & Shape::mask(w)) ^ Shape::value(w);
+            __asm__("" : "+r"(diff));
+        }
+    }
+    return diff == 0;
+#endif
+}
 
 // The `Bits` at byte `pos` of `f`, from the frame's aligned words (each load matches a store of the
 // sender's, see load_bits); `pos` is a compile-time constant once inlined.
@@ -944,21 +1051,7 @@ AOS_IPC_INLINE bool frame_scalar(const Frame& f, std::size_t pos, T& out) {
 // offsets whether or not the frame is valid; `r` is the caller's to discard then).
 template <OneFrameFixed M>
 AOS_IPC_INLINE bool decode_one_frame(const Frame& f, const Capability& cap, M& r) {
-    using Shape = OneFrameShape<M>;
-    constexpr std::size_t word_bytes = sizeof(std::uint64_t);
-    std::uint64_t extra = 0;
-    if constexpr (Shape::end % word_bytes != 0)
-        extra = f.words[Shape::end / word_bytes] >> (Shape::end % word_bytes * 8);
-    for (std::size_t w = (Shape::end + word_bytes - 1) / word_bytes; w < frame_words; ++w) {
-        // One load per word: merged into vector loads, they could span two of the sender's word stores and
-        // miss store-to-load forwarding (see load_bits). The barrier sits on the running OR, not on the
-        // loaded word, so each load still folds into its OR instruction.
-        extra |= f.words[w];
-        __asm__("" : "+r"(extra));
-    }
-    // One branch in the caller for all three: `|` of the differences, not `&&` of the comparisons.
-    bool valid =
-        (((f.words[0] & Shape::header_mask) ^ Shape::header) | (f.words[1] ^ Shape::first_word) | extra) == 0;
+    bool valid = frame_matches<OneFrameShape<M>>(f);
     std::size_t pos = first_payload_offset;
     auto one = [&](auto& field) AOS_IPC_INLINE_LAMBDA {
         using T = std::remove_cvref_t<decltype(field)>;
