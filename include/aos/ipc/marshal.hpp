@@ -845,6 +845,12 @@ Result<void> encode(const M& m, RequestId request, std::uint8_t flags, Sink&& si
         FirstWord::PayloadLength::make(length) | FirstWord::FragmentCount::make(fragments_for(length));
     if (length <= detail::payload_capacity(1))
         return detail::encode_frames<1>(m, header0, first_word, cap, sink);
+    if constexpr (!detail::fixed_layout<M>) {
+        // A short list or name just over one frame (a process list of a few entries) is built in registers
+        // as well; only longer payloads stream through the FrameWriter.
+        if (length <= detail::payload_capacity(2))
+            return detail::encode_frames<2>(m, header0, first_word, cap, sink);
+    }
 
     detail::FrameWriter<std::remove_reference_t<Sink>, !detail::fixed_layout<M>> w(sink, header0, first_word,
                                                                                    cap);

@@ -31,11 +31,12 @@ struct Filler {
     std::mt19937_64& rng;
     std::deque<std::string>& store;
 
-    bool short_only = false; // strings and blobs of at most 60 bytes (around one frame's payload)
+    bool short_only = false;    // strings and blobs of at most short_max bytes
+    std::size_t short_max = 60; // around one frame's payload
 
     std::size_t length() {
         if (short_only)
-            return rng() % 61;
+            return rng() % (short_max + 1);
         switch (rng() % 4) {
         case 0:
             return 0;
@@ -602,12 +603,15 @@ TEST_CASE("encode writes the frames the wire format describes, at every length",
     CHECK(multi > 0);
 }
 
-TEST_CASE("encode's one-frame path writes the frames the general writer writes", "[proto]") {
+TEST_CASE("encode's in-register paths (one frame, two) write the frames the general writer writes",
+          "[proto]") {
     std::mt19937_64 rng(aos_test::seed("one-frame encode agrees with the general writer"));
     std::deque<std::string> store;
     Filler filler{rng, store};
-    filler.short_only = true; // 0 to 60 bytes: one frame, and just over
+    filler.short_only = true;
+    filler.short_max = 120; // one frame, two (also built in registers), and just over
     unsigned one_frame = 0;
+    unsigned two_frames = 0;
     for_each_type([&](auto* type) {
         using M = std::remove_pointer_t<decltype(type)>;
         for (unsigned i = 0; i < aos_test::iterations(300); ++i) {
@@ -627,7 +631,9 @@ TEST_CASE("encode's one-frame path writes the frames the general writer writes",
                 CHECK(got[k].second == want[k].second);
             }
             one_frame += got.size() == 1 ? 1 : 0;
+            two_frames += got.size() == 2 ? 1 : 0;
         }
     });
     CHECK(one_frame > 0);
+    CHECK(two_frames > 0);
 }
