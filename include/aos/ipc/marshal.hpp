@@ -172,11 +172,17 @@ inline const std::byte* frame_bytes_of(const Frame& f) {
 // with one load per pair, half the memory operations of word by word, which bound these messages' cost. A
 // load then still matches exactly one store, as store-to-load forwarding needs. Without vector registers
 // (a kernel built with -mgeneral-regs-only) word by word.
-#if defined(__SSE2__) || defined(__ARM_NEON)
+#if defined(__SSE2__)
 #define AOS_IPC_FRAME_PAIRS 1
-using WordPair = std::uint64_t __attribute__((vector_size(16)));
+#define AOS_IPC_PAIR_REGISTER "x"
+#elif defined(__ARM_NEON)
+#define AOS_IPC_FRAME_PAIRS 1
+#define AOS_IPC_PAIR_REGISTER "w"
 #else
 #define AOS_IPC_FRAME_PAIRS 0
+#endif
+#if AOS_IPC_FRAME_PAIRS
+using WordPair = std::uint64_t __attribute__((vector_size(16)));
 #endif
 
 // The frame of words `w`, stored pair by pair where pairs exist (see WordPair).
@@ -185,6 +191,10 @@ AOS_IPC_INLINE Frame frame_of(const std::uint64_t (&w)[frame_words]) {
 #if AOS_IPC_FRAME_PAIRS
     for (std::size_t i = 0; i < frame_words; i += 2) {
         WordPair p = {w[i], w[i + 1]};
+        // Made in a vector register, so that it is stored in one piece whatever the compiler makes of the
+        // code around it: stored as two words, the receiver's pair load would wait for both to reach the
+        // cache.
+        __asm__("" : "+" AOS_IPC_PAIR_REGISTER(p));
         __builtin_memcpy(&frame.words[i], &p, sizeof(p));
     }
 #else
@@ -996,12 +1006,24 @@ struct OneFrameShape : HeaderShape<M> {
 };
 
 // Whether `f`'s words match Shape's compile-time mask and values: the header, the length word and the
-// padding in one comparison. Pair by pair where pairs exist (see WordPair), each load matching one of the
-// encoder's stores; else word by word, each word with its own load (merged into vector loads, they could
+// padding in one comparison. Word by word, each word with its own load (merged into vector loads, they could
 // span two of the sender's word stores and miss store-to-load forwarding, see load_bits).
 template <class Shape>
-AOS_IPC_INLINE bool frame_matches(const Frame& f) {
+AOS_IPC_INLINE bool frame_matches_words(const Frame& f) {
+    std::uint64_t diff = 0;
+    for (std::size_t w = 0; w < frame_words; ++w) {
+        if (Shape::mask(w) != 0) {
+            diff |= (f.words[w] & Shape::mask(w)) ^ Shape::value(w);
+            __asm__("" : "+r"(diff));
+        }
+    }
+    return diff == 0;
+}
+
 #if AOS_IPC_FRAME_PAIRS
+// The same, pair by pair (see WordPair): each load matches one of the encoder's pair stores.
+template <class Shape>
+AOS_IPC_INLINE bool frame_matches_pairs(const Frame& f) {
     WordPair diff = {0, 0};
     auto pair = [&]<std::size_t I>(std::integral_constant<std::size_t, I>) AOS_IPC_INLINE_LAMBDA {
         constexpr std::uint64_t m0 = Shape::mask(2 * I), m1 = Shape::mask(2 * I + 1);
@@ -1015,15 +1037,15 @@ AOS_IPC_INLINE bool frame_matches(const Frame& f) {
         (pair(std::integral_constant<std::size_t, I>{}), ...);
     }(std::make_index_sequence<frame_words / 2>{});
     return (diff[0] | diff[1]) == 0;
+}
+#endif
+
+template <class Shape>
+AOS_IPC_INLINE bool frame_matches(const Frame& f) {
+#if AOS_IPC_FRAME_PAIRS
+    return frame_matches_pairs<Shape>(f);
 #else
-    std::uint64_t diff = 0;
-    for (std::size_t w = 0; w < frame_words; ++w) {
-        if (Shape::mask(w) != 0) {
-            diff |= (f.words[w] & Shape::mask(w)) ^ Shape::value(w);
-            __asm__("" : "+r"(diff));
-        }
-    }
-    return diff == 0;
+    return frame_matches_words<Shape>(f);
 #endif
 }
 

@@ -440,3 +440,62 @@ TEST_CASE("the fixed-layout decoder reports the same errors as the field-by-fiel
     REQUIRE(with);
     CHECK(with->cap == cap);
 }
+
+namespace {
+
+// Three payload bytes: the padding starts inside a word.
+struct OddEnd {
+    std::uint8_t c = 0;
+    std::uint16_t h = 0;
+    AOS_IPC_MESSAGE(10, c, h)
+};
+
+// Whether `f` has the shape of a whole message of type M (what frame_matches checks), from whole_message.
+template <class M>
+bool has_shape(const Frame& f, const Capability& cap) {
+    auto in = aos::ipc::whole_message(f, cap);
+    return in && in->type == M::type_id && !in->is_error() &&
+           in->has_cap() == (aos::ipc::capability_count<M> == 1) &&
+           in->payload.size() == aos::ipc::detail::fixed_layout_size<M>();
+}
+
+template <class M>
+void check_frame_matches(const M& m, std::mt19937_64& rng) {
+    using Shape = aos::ipc::detail::OneFrameShape<M>;
+    Frame valid{};
+    Capability cap{};
+    REQUIRE(aos::ipc::encode(m, 0x1234, FrameHeader::flag_response, [&](const Frame& f, const Capability* c) {
+        valid = f;
+        if (c != nullptr)
+            cap = *c;
+        return aos::Result<void>(aos::ok());
+    }));
+    REQUIRE(aos::ipc::detail::frame_matches_words<Shape>(valid));
+    unsigned refused = 0;
+    // Every single-bit change, then random words: both ways of checking agree with whole_message's verdict.
+    for (unsigned i = 0; i < 512 + 2000; ++i) {
+        Frame f = valid;
+        if (i < 512)
+            f.words[i / 64] ^= std::uint64_t{1} << (i % 64);
+        else
+            f.words[rng() % 8] = rng() % 4 == 0 ? 0 : rng();
+        bool words = aos::ipc::detail::frame_matches_words<Shape>(f);
+        CHECK(words == has_shape<M>(f, cap));
+#if AOS_IPC_FRAME_PAIRS
+        CHECK(aos::ipc::detail::frame_matches_pairs<Shape>(f) == words);
+#endif
+        refused += words ? 0 : 1;
+    }
+    CHECK(refused > 0);
+}
+
+} // namespace
+
+TEST_CASE("the compile-time frame check, by words and by pairs, accepts exactly the frames of the shape",
+          "[marshal]") {
+    std::mt19937_64 rng(aos_test::seed("frame_matches agrees with whole_message"));
+    check_frame_matches(Empty{}, rng);
+    check_frame_matches(Small{7, -3, true, Color::blue, {1, 2, 3}}, rng);
+    check_frame_matches(WithCap{{5, 6}, 99}, rng);
+    check_frame_matches(OddEnd{0xab, 0xcdef}, rng);
+}
