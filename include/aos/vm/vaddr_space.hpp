@@ -1,7 +1,7 @@
 // aos::vm::VaddrSpace: the virtual address bookkeeping of one address space (behind paging_alloc,
 // paging_map_fixed, morecore and lazy page-fault backing). Regions live in an AVL tree augmented with the
-// largest gap below each subtree; the backed parts of each region are kept coalesced, so a fully touched
-// lazy region costs one node however it was touched. Every operation is O(log n).
+// largest gap below each subtree; each region keeps its backed parts, coalesced, in its own small tree, so
+// a fully touched lazy region costs one node however it was touched. Every operation is O(log n).
 //
 //   aos::vm::VaddrSpace<MySlab> vs(slab, 0x1000, 0x8000'0000'0000);
 //   auto heap = AOS_TRY(vs.reserve(1 << 30, 4096, aos::vm::Backing::Lazy));
@@ -50,6 +50,16 @@ constexpr const char* to_string(FaultError e) {
     return "unknown fault";
 }
 
+struct VaddrNode;
+
+namespace detail {
+
+struct RangeOrder {
+    static bool less(const VaddrNode& a, const VaddrNode& b);
+};
+
+} // namespace detail
+
 // One metadata node: a region, or a backed range of one.
 struct alignas(64) VaddrNode {
     // What a tree descent reads comes first: one cache line per visited node (the alignment keeps it so).
@@ -60,7 +70,9 @@ struct alignas(64) VaddrNode {
     // Region only:
     std::uint64_t guard = 0; // bytes of guard pages at the bottom
     std::uint64_t gap = 0;   // free bytes between the previous region (or lo) and base
-    std::uint64_t backed_ranges = 0;
+    // The region's own backed ranges: a fault or a release searches only these, so its cost does not
+    // depend on how many other regions are backed (and a region's few ranges stay in cache together).
+    core::AvlTree<VaddrNode, &VaddrNode::hook, detail::RangeOrder> backed;
     std::uint64_t backed_bytes = 0;
     Backing backing = Backing::Lazy;
     // Backed range only:
@@ -87,9 +99,9 @@ struct RegionOrder {
     }
 };
 
-struct RangeOrder {
-    static bool less(const VaddrNode& a, const VaddrNode& b) { return a.base < b.base; }
-};
+inline bool RangeOrder::less(const VaddrNode& a, const VaddrNode& b) {
+    return a.base < b.base;
+}
 
 } // namespace detail
 
@@ -108,13 +120,13 @@ public:
 
     // Returns every node; mappings are the embedder's to tear down.
     ~VaddrSpace() {
-        while (Node* n = backed_.first()) {
-            must(backed_.erase(*n));
-            nodes_.deallocate(n);
-        }
-        while (Node* n = regions_.first()) {
-            must(regions_.erase(*n));
-            nodes_.deallocate(n);
+        while (Node* r = regions_.first()) {
+            while (Node* n = r->backed.first()) {
+                must(r->backed.erase(*n));
+                nodes_.deallocate(n);
+            }
+            must(regions_.erase(*r));
+            nodes_.deallocate(r);
         }
     }
 
@@ -165,7 +177,7 @@ public:
             if (Node* region = containing(addr)) {
                 bool inside_lazy =
                     region->backing == Backing::Lazy && addr >= region->usable() && end <= region->end();
-                if (!inside_lazy || overlaps_backed(addr, end))
+                if (!inside_lazy || overlaps_backed(*region, addr, end))
                     return error(Errc::overlap);
                 insert_backed(*region, addr, size, batch);
                 return ok();
@@ -190,7 +202,7 @@ public:
             return error(FaultError::unreserved);
         if (addr < region->usable())
             return error(FaultError::guard_page);
-        if (backed_at(addr) != nullptr)
+        if (backed_at(*region, addr) != nullptr)
             return error(FaultError::protection);
         return addr & ~(arch::page_size - 1);
     }
@@ -207,7 +219,7 @@ public:
                 return error(Errc::not_found);
             if (addr < region->usable() || end > region->end())
                 return error(Errc::out_of_range);
-            if (overlaps_backed(addr, end))
+            if (overlaps_backed(*region, addr, end))
                 return error(Errc::overlap);
             insert_backed(*region, addr, size, batch);
             return ok();
@@ -224,16 +236,15 @@ public:
         Node* region = containing(addr);
         if (region == nullptr || region->usable() != addr)
             return error(Errc::not_found);
-        Node* r = backed_.lower_bound([&](const Node& n) { return core::three_way(n.base, region->base); });
-        while (r != nullptr && r->region == region) {
+        backed_bytes_ -= region->backed_bytes;
+        backed_count_ -= region->backed.size();
+        for (Node* r = region->backed.first(); r != nullptr;) {
             Node* next = BackedTree::next(*r);
             on_backed(r->base, r->size);
-            must(backed_.erase(*r));
+            must(region->backed.erase(*r));
             nodes_.deallocate(r);
             r = next;
         }
-        backed_bytes_ -= region->backed_bytes;
-        backed_count_ -= region->backed_ranges;
         erase_region(*region);
         nodes_.deallocate(region);
         return ok();
@@ -241,36 +252,37 @@ public:
 
     VaddrStats stats() const {
         core::LockGuard guard_lock(lock_);
-        return VaddrStats{regions_.size(), backed_.size(), reserved_bytes_, backed_bytes_};
+        return VaddrStats{regions_.size(), backed_count_, reserved_bytes_, backed_bytes_};
     }
 
     // Backed ranges of the region holding addr (0 when none): the bookkeeping cost of its backing.
     std::uint64_t backed_ranges_at(std::uint64_t addr) const {
         core::LockGuard guard_lock(lock_);
         Node* region = containing(addr);
-        return region != nullptr ? region->backed_ranges : 0;
+        return region != nullptr ? region->backed.size() : 0;
     }
 
     // Trees, gaps, the tail gap, containment and coalescing of backed ranges, per-region and total counts.
     // O(n).
     [[nodiscard]] bool check_invariants() const {
         core::LockGuard guard_lock(lock_);
-        if (!regions_.check_invariants() || !backed_.check_invariants())
+        if (!regions_.check_invariants())
             return false;
         std::uint64_t prev_end = lo_;
         std::uint64_t reserved = 0;
         std::uint64_t ranges = 0;
         std::uint64_t bytes = 0;
-        const Node* b = backed_.first();
         for (const Node* r = regions_.first(); r != nullptr; r = RegionTree::next(*r)) {
             if (r->base < prev_end || r->end() > hi_ || r->size == 0 || r->guard >= r->size ||
                 r->gap != r->base - prev_end)
                 return false;
             reserved += r->size;
+            if (!r->backed.check_invariants())
+                return false;
             std::uint64_t r_ranges = 0;
             std::uint64_t r_bytes = 0;
             const Node* prev_backed = nullptr;
-            for (; b != nullptr && b->base < r->end(); b = BackedTree::next(*b)) {
+            for (const Node* b = r->backed.first(); b != nullptr; b = BackedTree::next(*b)) {
                 if (b->region != r || b->base < r->usable() || b->end() > r->end() || b->size == 0)
                     return false;
                 if (prev_backed != nullptr && prev_backed->end() >= b->base)
@@ -279,14 +291,13 @@ public:
                 r_bytes += b->size;
                 prev_backed = b;
             }
-            if (r_ranges != r->backed_ranges || r_bytes != r->backed_bytes)
+            if (r_ranges != r->backed.size() || r_bytes != r->backed_bytes)
                 return false;
             ranges += r_ranges;
             bytes += r_bytes;
             prev_end = r->end();
         }
-        return b == nullptr && reserved == reserved_bytes_ && ranges == backed_count_ &&
-               ranges == backed_.size() && bytes == backed_bytes_;
+        return reserved == reserved_bytes_ && ranges == backed_count_ && bytes == backed_bytes_;
     }
 
 private:
@@ -334,16 +345,16 @@ private:
     Node* above(std::uint64_t addr) const {
         return regions_.upper_bound([&](const Node& n) { return core::three_way(n.base, addr); });
     }
-    Node* backed_at(std::uint64_t addr) const {
-        Node* b = backed_.floor([&](const Node& n) { return core::three_way(n.base, addr); });
+    static Node* backed_at(const Node& region, std::uint64_t addr) {
+        Node* b = region.backed.floor([&](const Node& n) { return core::three_way(n.base, addr); });
         return b != nullptr && addr < b->end() ? b : nullptr;
     }
     // One descent: the backed range at or below addr, then its successor.
-    bool overlaps_backed(std::uint64_t addr, std::uint64_t end) const {
-        Node* prev = backed_.floor([&](const Node& n) { return core::three_way(n.base, addr); });
+    static bool overlaps_backed(const Node& region, std::uint64_t addr, std::uint64_t end) {
+        Node* prev = region.backed.floor([&](const Node& n) { return core::three_way(n.base, addr); });
         if (prev != nullptr && prev->end() > addr)
             return true;
-        Node* next = prev != nullptr ? BackedTree::next(*prev) : backed_.first();
+        Node* next = prev != nullptr ? BackedTree::next(*prev) : region.backed.first();
         return next != nullptr && next->base < end;
     }
 
@@ -408,15 +419,14 @@ private:
     // Records [addr, addr + size) as backed in region, merging with backed neighbours of the same region.
     void insert_backed(Node& region, std::uint64_t addr, std::uint64_t size, Batch& batch) {
         std::uint64_t end = addr + size;
-        Node* prev = backed_.floor([&](const Node& n) { return core::three_way(n.base, addr); });
-        Node* next = prev != nullptr ? BackedTree::next(*prev) : backed_.first();
-        bool join_prev = prev != nullptr && prev->region == &region && prev->end() == addr;
-        bool join_next = next != nullptr && next->region == &region && next->base == end;
+        Node* prev = region.backed.floor([&](const Node& n) { return core::three_way(n.base, addr); });
+        Node* next = prev != nullptr ? BackedTree::next(*prev) : region.backed.first();
+        bool join_prev = prev != nullptr && prev->end() == addr;
+        bool join_next = next != nullptr && next->base == end;
         if (join_prev && join_next) {
             prev->size = next->end() - prev->base;
-            must(backed_.erase(*next));
+            must(region.backed.erase(*next));
             nodes_.deallocate(next);
-            --region.backed_ranges;
             --backed_count_;
         } else if (join_prev) {
             prev->size = end - prev->base;
@@ -429,8 +439,7 @@ private:
             n->base = addr;
             n->size = size;
             n->region = &region;
-            must(backed_.insert(*n));
-            ++region.backed_ranges;
+            must(region.backed.insert(*n));
             ++backed_count_;
         }
         region.backed_bytes += size;
@@ -442,7 +451,6 @@ private:
     std::uint64_t hi_;
     mutable L lock_;
     RegionTree regions_;
-    BackedTree backed_;
     std::uint64_t reserved_bytes_ = 0;
     std::uint64_t backed_bytes_ = 0;
     std::uint64_t backed_count_ = 0;
