@@ -166,7 +166,7 @@ TEST_CASE("a fully touched 1 GiB lazy region costs one node, whatever the order"
         peak = std::max(peak, vs.stats().backed_ranges);
     }
     CHECK(vs.backed_ranges_at(heap) == 1);
-    CHECK(nodes.live == 2); // the region and its one backed range
+    CHECK(nodes.live == 3); // the region, its one backed range, and the tree's one leaf
     CHECK(vs.stats().backed_bytes == size);
     CHECK(peak <= size / page / 2);
     CHECK(vs.check_invariants());
@@ -380,4 +380,52 @@ TEST_CASE("model: random reserve, reserve_at, fault, mark_backed and release") {
     }
     REQUIRE(vs.stats() == m.stats());
     REQUIRE(vs.check_invariants());
+}
+
+TEST_CASE("thousands of regions: the tree grows, shrinks back to nothing, and reuses the lowest holes") {
+    std::mt19937_64 rng(aos_test::seed("vaddr many regions"));
+    Nodes nodes;
+    {
+        Space vs(nodes, lo, std::uint64_t{1} << 40);
+        std::vector<std::uint64_t> bases;
+        for (int i = 0; i < 3000; ++i) {
+            auto r = vs.reserve(page, page, Backing::Lazy);
+            REQUIRE(r);
+            CHECK(*r == lo + static_cast<std::uint64_t>(i) * page); // back to back, from the bottom
+            bases.push_back(*r);
+        }
+        REQUIRE(vs.check_invariants());
+        // Releasing in random order merges and frees tree nodes at every level.
+        std::shuffle(bases.begin(), bases.end(), rng);
+        std::set<std::uint64_t> freed;
+        for (std::size_t i = 0; i < 2000; ++i) {
+            REQUIRE(vs.release(bases[i], [](std::uint64_t, std::uint64_t) {}));
+            freed.insert(bases[i]);
+            if (i % 97 == 0)
+                REQUIRE(vs.check_invariants());
+        }
+        CHECK(vs.fault(bases[0]).error() == FaultError::unreserved);
+        // One-page reserves fill the holes lowest first.
+        for (int i = 0; i < 500; ++i) {
+            auto r = vs.reserve(page, page, Backing::Lazy);
+            REQUIRE(r);
+            CHECK(*r == *freed.begin());
+            freed.erase(freed.begin());
+            bases[static_cast<std::size_t>(i)] = *r;
+        }
+        REQUIRE(vs.check_invariants());
+        auto before = nodes.live;
+        for (std::size_t i = 0; i < 500; ++i)
+            REQUIRE(vs.release(bases[i], [](std::uint64_t, std::uint64_t) {}));
+        for (std::size_t i = 2000; i < bases.size(); ++i)
+            REQUIRE(vs.release(bases[i], [](std::uint64_t, std::uint64_t) {}));
+        CHECK(nodes.live < before);
+        CHECK(vs.stats() == aos::vm::VaddrStats{});
+        CHECK(nodes.live == 0); // the emptied tree gave back its last node
+        CHECK(vs.check_invariants());
+        // And grows again from nothing.
+        REQUIRE(vs.reserve(page, page, Backing::Eager));
+        CHECK(vs.check_invariants());
+    }
+    CHECK(nodes.live == 0);
 }
