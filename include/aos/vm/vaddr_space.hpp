@@ -1,7 +1,8 @@
 // aos::vm::VaddrSpace: the virtual address bookkeeping of one address space (behind paging_alloc,
-// paging_map_fixed, morecore and lazy page-fault backing). Regions live in an AVL tree augmented with the
-// largest gap below each subtree; each region keeps its backed parts, coalesced, in its own small tree, so
-// a fully touched lazy region costs one node however it was touched. Every operation is O(log n).
+// paging_map_fixed, morecore and lazy page-fault backing). Regions are the entries of a B+ tree keyed by
+// address whose inner nodes know the largest free gap below each child; each region keeps its backed
+// parts, coalesced, in its own small tree, so a fully touched lazy region costs one node however it was
+// touched. Every operation is O(log n).
 //
 //   aos::vm::VaddrSpace<MySlab> vs(slab, 0x1000, 0x8000'0000'0000);
 //   auto heap = AOS_TRY(vs.reserve(1 << 30, 4096, aos::vm::Backing::Lazy));
@@ -52,14 +53,16 @@ constexpr const char* to_string(FaultError e) {
 }
 
 struct VaddrNode;
-
 namespace detail {
 
-// The node layouts, all in one VaddrNode so that one slab feeds a space. Regions are leaf entries of a
-// B+ tree keyed by base: a descent at 10^5 regions visits ~8 nodes of two cache lines, where the AVL tree
-// it replaced visited ~20 nodes with a hard-to-predict branch at each.
+// The node layouts, all in one VaddrNode so that one slab feeds a space. A region is an entry in a leaf of
+// a B+ tree keyed by base, stored inline (five words): a lookup at 10^5 regions reads ~8 tree nodes of two
+// lines each and nothing else unless the region is backed, where an AVL tree of one node per region read
+// ~20 nodes with a hard-to-predict branch at each. Inline regions also keep the whole structure small
+// enough (~6 MB at 10^5 regions) to stay in a last-level cache.
 inline constexpr std::size_t vaddr_node_bytes = 128;
-inline constexpr std::size_t vaddr_fanout = 5;
+inline constexpr std::size_t vaddr_leaf_cap = 3;
+inline constexpr std::size_t vaddr_inner_cap = 5;
 
 // A backed range of one region, in that region's own small AVL tree.
 struct VaddrBacked {
@@ -74,50 +77,54 @@ struct BackedOrder {
     static bool less(const VaddrBacked& a, const VaddrBacked& b) { return a.base < b.base; }
 };
 
-// A region: where it is, its guard pages, how it is backed. The gap below it is kept in its leaf entry.
-struct VaddrRegion {
-    std::uint64_t base = 0; // includes the guard pages
-    std::uint64_t size = 0;
-    std::uint64_t guard = 0; // bytes of guard pages at the bottom
-    std::uint64_t backed_bytes = 0;
-    // The region's own backed ranges: a fault or a release searches only these, so its cost does not
-    // depend on how many other regions are backed.
-    core::AvlTree<VaddrBacked, &VaddrBacked::hook, BackedOrder> backed;
-    Backing backing = Backing::Lazy;
-    VaddrNode* self = nullptr;
+// What a region has backed, made when its first range is (an untouched lazy region costs no node). The
+// first few ranges are held here, sorted; past that they move to an AVL tree of one node per range. Either
+// way a fault or a release searches only this region's ranges, whatever else is backed.
+inline constexpr std::uint32_t vaddr_inline_ranges = 5;
 
-    std::uint64_t end() const { return base + size; }
-    std::uint64_t usable() const { return base + guard; }
+struct VaddrBacking {
+    core::AvlTree<VaddrBacked, &VaddrBacked::hook, BackedOrder> ranges; // empty while inline
+    std::uint64_t bytes = 0;
+    VaddrNode* self = nullptr;
+    std::uint32_t count = 0; // ranges held inline
+    std::uint64_t base[vaddr_inline_ranges] = {};
+    std::uint64_t size[vaddr_inline_ranges] = {};
+
+    bool inline_mode() const { return ranges.empty(); }
+    std::uint64_t range_count() const { return inline_mode() ? count : ranges.size(); }
 };
 
-// A leaf: per region (sorted by base) its base, the free gap below it (to the previous region or lo), and
-// the region. A scan compares bases only; gaps are read by the fit search and the summaries.
+// A leaf: per region, sorted by base, in arrays so that a scan reads only what it compares: the base
+// (guard pages included), the size, the free gap below it (to the previous region or lo), the guard bytes
+// with bit 0 set for an Eager region (guards are whole pages), and its backing (null until one is backed).
 struct VaddrLeaf {
     std::uint32_t count = 0;
-    std::uint64_t base[vaddr_fanout] = {};
-    std::uint64_t gap[vaddr_fanout] = {};
-    VaddrNode* region[vaddr_fanout] = {};
+    std::uint64_t base[vaddr_leaf_cap] = {};
+    std::uint64_t size[vaddr_leaf_cap] = {};
+    std::uint64_t gap[vaddr_leaf_cap] = {};
+    std::uint64_t guard[vaddr_leaf_cap] = {};
+    VaddrNode* backing[vaddr_leaf_cap] = {};
 };
 
 // An inner node: per child, the lowest base in it, the largest gap in it, and the child.
 struct VaddrInner {
     std::uint32_t count = 0;
-    std::uint64_t key[vaddr_fanout] = {};
-    std::uint64_t max_gap[vaddr_fanout] = {};
-    VaddrNode* child[vaddr_fanout] = {};
+    std::uint64_t key[vaddr_inner_cap] = {};
+    std::uint64_t max_gap[vaddr_inner_cap] = {};
+    VaddrNode* child[vaddr_inner_cap] = {};
 };
 
 } // namespace detail
 
-// The one metadata node type: raw storage that holds a tree node, a region or a backed range. Slabs
-// feeding a VaddrSpace hold these.
+// The one metadata node type: raw storage that holds a tree node, a region's backing or a backed range.
+// Slabs feeding a VaddrSpace hold these.
 struct alignas(64) VaddrNode {
     alignas(64) std::byte storage[detail::vaddr_node_bytes];
 };
 
 static_assert(sizeof(detail::VaddrLeaf) <= detail::vaddr_node_bytes);
 static_assert(sizeof(detail::VaddrInner) <= detail::vaddr_node_bytes);
-static_assert(sizeof(detail::VaddrRegion) <= 64); // one line: a fault reads nothing else of it
+static_assert(sizeof(detail::VaddrBacking) <= detail::vaddr_node_bytes);
 static_assert(sizeof(detail::VaddrBacked) <= detail::vaddr_node_bytes);
 
 struct VaddrStats {
@@ -137,9 +144,10 @@ public:
     // The tree's height is bounded by the address space: at most 2^52 regions (a page each), inner nodes
     // with at least three children below the root.
     static constexpr int max_height = 36;
-    // Nodes one call may need at most: a split at every level and a new root, a region, a backed range. In
-    // practice one or two; a slab feeding the space keeps `nodes_per_call()` in reserve per caller.
-    static constexpr std::size_t max_nodes_per_call = max_height + 3;
+    // Nodes one call may need at most: a split at every level and a new root, and a region's backing; or,
+    // when a region's inline ranges overflow, a node per range. In practice none or one; a slab feeding the
+    // space keeps `nodes_per_call()` in reserve per concurrent caller.
+    static constexpr std::size_t max_nodes_per_call = max_height + 2;
 
     // Manages [lo, hi); both page-aligned, lo < hi (constants of the embedder: checked by assertion).
     VaddrSpace(NodeAlloc& nodes, std::uint64_t lo, std::uint64_t hi) : nodes_(nodes), lo_(lo), hi_(hi) {
@@ -154,10 +162,12 @@ public:
             release_subtree(root_, 0);
     }
 
-    // What one call may need now: a split at every level of the tree, a new root, a region, a range.
+    // What one call may need now: a split at every level of the tree, a new root and a backing, or the
+    // move of a region's inline ranges to its tree.
     std::size_t nodes_per_call() const {
         core::LockGuard guard_lock(lock_);
-        return static_cast<std::size_t>(height_) + 3;
+        std::size_t tree = static_cast<std::size_t>(height_) + 2;
+        return tree > detail::vaddr_inline_ranges + 1 ? tree : detail::vaddr_inline_ranges + 1;
     }
 
     // Reserves `size` bytes (rounded up to pages) at the lowest address whose start is a multiple of
@@ -179,25 +189,27 @@ public:
         if (align < arch::page_size)
             align = arch::page_size;
 
+        bool eager = backing == Backing::Eager;
         std::uint64_t usable = 0;
-        Result<void> done = with_nodes(
-            backing == Backing::Eager ? 2 : 1, [&](Batch& batch, std::size_t& more) -> Result<void> {
-                std::uint64_t start = 0;
-                if (!find_gap(guard, size, align, start))
-                    return error(Errc::no_memory);
-                Path p;
-                unsigned pos = insert_position(start, p);
-                std::size_t need = 1 + split_nodes(p) + (backing == Backing::Eager ? 1 : 0);
-                if (need > batch.count) {
-                    more = need;
-                    return ok();
-                }
-                Region& r = insert_region(p, pos, start, guard, size, backing, batch);
-                if (backing == Backing::Eager)
-                    insert_backed(r, r.usable(), size, batch);
-                usable = r.usable();
+        Result<void> done = with_nodes(eager ? 1 : 0, [&](Batch& batch, std::size_t& more) -> Result<void> {
+            std::uint64_t start = 0;
+            if (!find_gap(guard, size, align, start))
+                return error(Errc::no_memory);
+            Path p;
+            unsigned pos = insert_position(start, p);
+            std::size_t need = split_nodes(p) + (eager ? 1 : 0);
+            if (need > batch.count) {
+                more = need;
                 return ok();
-            });
+            }
+            insert_region(p, pos, start, guard, size, eager, batch);
+            if (eager) {
+                must_locate(start, p);
+                insert_backed(p, start + guard, size, batch);
+            }
+            usable = start + guard;
+            return ok();
+        });
         if (!done)
             return error(done.error());
         return usable;
@@ -209,15 +221,19 @@ public:
     Result<void> reserve_at(std::uint64_t addr, std::uint64_t size, Backing backing = Backing::Eager) {
         AOS_TRY(check_range(addr, size));
         std::uint64_t end = addr + size;
-        return with_nodes(2, [&](Batch& batch, std::size_t& more) -> Result<void> {
+        bool eager = backing == Backing::Eager;
+        return with_nodes(eager ? 1 : 0, [&](Batch& batch, std::size_t& more) -> Result<void> {
             Path p;
             bool below = locate(addr, p);
-            if (Region* region = below ? &region_at(p) : nullptr; region != nullptr && addr < region->end()) {
-                bool inside_lazy =
-                    region->backing == Backing::Lazy && addr >= region->usable() && end <= region->end();
-                if (!inside_lazy || overlaps_backed(*region, addr, end))
+            if (below && addr < end_at(p)) {
+                bool inside_lazy = !eager_at(p) && addr >= usable_at(p) && end <= end_at(p);
+                if (!inside_lazy || overlaps_backed(backing_at(p), addr, end))
                     return error(Errc::overlap);
-                insert_backed(*region, addr, size, batch);
+                if (std::size_t need = backed_nodes(backing_at(p), addr, end); need > batch.count) {
+                    more = need;
+                    return ok();
+                }
+                insert_backed(p, addr, size, batch);
                 return ok();
             }
             Path q;
@@ -225,14 +241,16 @@ public:
             bool has_next = below ? next_entry(q) : first_entry(q);
             if (has_next && base_at(q) < end)
                 return error(Errc::overlap);
-            std::size_t need = 1 + split_nodes(p) + (backing == Backing::Eager ? 1 : 0);
+            std::size_t need = split_nodes(p) + (eager ? 1 : 0);
             if (need > batch.count) {
                 more = need;
                 return ok();
             }
-            Region& r = insert_region(p, below ? index_at(p) + 1 : 0, addr, 0, size, backing, batch);
-            if (backing == Backing::Eager)
-                insert_backed(r, addr, size, batch);
+            insert_region(p, below ? index_at(p) + 1 : 0, addr, 0, size, eager, batch);
+            if (eager) {
+                must_locate(addr, p);
+                insert_backed(p, addr, size, batch);
+            }
             return ok();
         });
     }
@@ -242,12 +260,12 @@ public:
         if (addr < arch::page_size)
             return error(FaultError::null_page);
         core::LockGuard guard_lock(lock_);
-        Region* region = addr >= lo_ && addr < hi_ ? containing(addr) : nullptr;
-        if (region == nullptr)
+        Path p;
+        if (addr < lo_ || addr >= hi_ || !containing(addr, p))
             return error(FaultError::unreserved);
-        if (addr < region->usable())
+        if (addr < usable_at(p))
             return error(FaultError::guard_page);
-        if (backed_at(*region, addr) != nullptr)
+        if (backed_at(backing_at(p), addr))
             return error(FaultError::protection);
         return addr & ~(arch::page_size - 1);
     }
@@ -258,15 +276,20 @@ public:
     Result<void> mark_backed(std::uint64_t addr, std::uint64_t size) {
         AOS_TRY(check_range(addr, size));
         std::uint64_t end = addr + size;
-        return with_nodes(1, [&](Batch& batch, std::size_t&) -> Result<void> {
-            Region* region = containing(addr);
-            if (region == nullptr)
+        // Usually no node is needed (the range joins a neighbour or fits inline): none is taken up front.
+        return with_nodes(0, [&](Batch& batch, std::size_t& more) -> Result<void> {
+            Path p;
+            if (!containing(addr, p))
                 return error(Errc::not_found);
-            if (addr < region->usable() || end > region->end())
+            if (addr < usable_at(p) || end > end_at(p))
                 return error(Errc::out_of_range);
-            if (overlaps_backed(*region, addr, end))
+            if (overlaps_backed(backing_at(p), addr, end))
                 return error(Errc::overlap);
-            insert_backed(*region, addr, size, batch);
+            if (std::size_t need = backed_nodes(backing_at(p), addr, end); need > batch.count) {
+                more = need;
+                return ok();
+            }
+            insert_backed(p, addr, size, batch);
             return ok();
         });
     }
@@ -279,31 +302,28 @@ public:
     Result<void> release(std::uint64_t addr, F&& on_backed) {
         core::LockGuard guard_lock(lock_);
         Path p;
-        if (!locate(addr, p))
+        if (!containing(addr, p) || usable_at(p) != addr)
             return error(Errc::not_found);
-        Region& region = region_at(p);
-        if (addr >= region.end() || region.usable() != addr)
-            return error(Errc::not_found);
-        backed_bytes_ -= region.backed_bytes;
-        backed_count_ -= region.backed.size();
-        for (Backed* r = region.backed.first(); r != nullptr;) {
-            Backed* next = BackedTree::next(*r);
-            on_backed(r->base, r->size);
-            must(region.backed.erase(*r));
-            free_backed(*r);
-            r = next;
+        Leaf& lf = leaf_at(p);
+        unsigned i = index_at(p);
+        if (RegionBacking* b = backing_at(p)) {
+            backed_bytes_ -= b->bytes;
+            backed_count_ -= b->range_count();
+            each_range(*b, [&](std::uint64_t base, std::uint64_t size) {
+                on_backed(base, size);
+                return true;
+            });
+            free_backing(*b);
         }
-        reserved_bytes_ -= region.size;
+        reserved_bytes_ -= lf.size[i];
         // The next region's gap now reaches down to the previous region's end.
+        std::uint64_t freed = lf.size[i] + lf.gap[i];
         Path q;
         copy_path(q, p);
         if (next_entry(q)) {
-            leaf_at(q).gap[index_at(q)] += region.size + leaf_at(p).gap[index_at(p)];
+            leaf_at(q).gap[index_at(q)] += freed;
             fix_up(q, height_ - 1);
         }
-        Node* self = region.self;
-        region.~Region();
-        nodes_.deallocate(self);
         erase_at(p);
         return ok();
     }
@@ -316,8 +336,11 @@ public:
     // Backed ranges of the region holding addr (0 when none): the bookkeeping cost of its backing.
     std::uint64_t backed_ranges_at(std::uint64_t addr) const {
         core::LockGuard guard_lock(lock_);
-        Region* region = containing(addr);
-        return region != nullptr ? region->backed.size() : 0;
+        Path p;
+        if (!containing(addr, p))
+            return 0;
+        const RegionBacking* b = backing_at(p);
+        return b != nullptr ? b->range_count() : 0;
     }
 
     // The tree (fill, keys and maxima exact, one height), gaps, the tail, containment and coalescing of
@@ -340,43 +363,62 @@ public:
         std::uint64_t bytes = 0;
         Path p;
         for (bool more = first_entry(p); more; more = next_entry(p)) {
-            const Region& r = region_at(p);
-            if (r.base != base_at(p) || r.base < prev_end || r.end() > hi_ || r.size == 0 ||
-                r.guard >= r.size || leaf_at(p).gap[index_at(p)] != r.base - prev_end || r.self == nullptr ||
-                !r.backed.check_invariants())
+            const Leaf& lf = leaf_at(p);
+            unsigned i = index_at(p);
+            std::uint64_t guard = lf.guard[i] & ~std::uint64_t{1};
+            if (lf.base[i] < prev_end || lf.base[i] >= hi_ || lf.size[i] == 0 ||
+                lf.size[i] > hi_ - lf.base[i] || !arch::page_aligned(guard) || guard >= lf.size[i] ||
+                lf.gap[i] != lf.base[i] - prev_end)
                 return false;
-            reserved += r.size;
-            std::uint64_t r_bytes = 0;
-            const Backed* prev_backed = nullptr;
-            for (const Backed* b = r.backed.first(); b != nullptr; b = BackedTree::next(*b)) {
-                if (b->base < r.usable() || b->end() > r.end() || b->size == 0 || b->self == nullptr)
+            reserved += lf.size[i];
+            prev_end = end_at(p);
+            const RegionBacking* b = backing_at(p);
+            if (b == nullptr)
+                continue;
+            if (b->self == nullptr || b->range_count() == 0 || !b->ranges.check_invariants() ||
+                b->count > detail::vaddr_inline_ranges || (!b->inline_mode() && b->count != 0))
+                return false;
+            for (const Backed* r = b->ranges.first(); r != nullptr; r = BackedTree::next(*r)) {
+                if (r->self == nullptr)
                     return false;
-                if (prev_backed != nullptr && prev_backed->end() >= b->base)
-                    return false; // overlapping or not coalesced
-                r_bytes += b->size;
-                prev_backed = b;
             }
-            if (r_bytes != r.backed_bytes)
+            std::uint64_t r_bytes = 0;
+            std::uint64_t prev_backed_end = 0;
+            bool first_range = true;
+            bool fine = each_range(*b, [&](std::uint64_t base, std::uint64_t size) {
+                if (base < usable_at(p) || size == 0 || size > end_at(p) - base)
+                    return false;
+                if (!first_range && prev_backed_end >= base)
+                    return false; // overlapping or not coalesced
+                first_range = false;
+                prev_backed_end = base + size;
+                r_bytes += size;
+                return true;
+            });
+            if (!fine || r_bytes != b->bytes)
                 return false;
-            ranges += r.backed.size();
+            ranges += b->range_count();
             bytes += r_bytes;
-            prev_end = r.end();
         }
         return reserved == reserved_bytes_ && ranges == backed_count_ && bytes == backed_bytes_;
     }
 
 private:
-    using Region = detail::VaddrRegion;
+    using RegionBacking = detail::VaddrBacking;
     using Backed = detail::VaddrBacked;
     using Leaf = detail::VaddrLeaf;
     using Inner = detail::VaddrInner;
     using BackedTree = core::AvlTree<Backed, &Backed::hook, detail::BackedOrder>;
     using Batch = mm::NodeBatch<Node, max_nodes_per_call>;
     static constexpr std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
-    static constexpr std::size_t fanout = detail::vaddr_fanout;
+    static constexpr std::uint64_t eager_bit = 1; // in a leaf's guard word
+    static constexpr std::uint32_t leaf_cap = detail::vaddr_leaf_cap;
+    static constexpr std::uint32_t inner_cap = detail::vaddr_inner_cap;
     // A leaf goes away only when empty: an erase then never reads a (cold) sibling leaf. Inner nodes keep
     // at least three children below the root, which bounds the height at O(log n) whatever the leaves hold.
     static constexpr std::uint32_t inner_min = 3;
+    static_assert(2 * inner_min - 1 <= inner_cap); // an underfull node and a minimal sibling merge
+    static_assert(max_nodes_per_call >= detail::vaddr_inline_ranges + 1);
 
     // A position in the tree: the node at each level from the root (0) down to the leaf, and the child or
     // entry index taken there.
@@ -427,7 +469,9 @@ private:
     // ---- Node storage.
     static Leaf& leaf(Node* n) { return *std::launder(reinterpret_cast<Leaf*>(n->storage)); }
     static Inner& inner(Node* n) { return *std::launder(reinterpret_cast<Inner*>(n->storage)); }
-    static Region& region_of(Node* n) { return *std::launder(reinterpret_cast<Region*>(n->storage)); }
+    static RegionBacking* backing_of(Node* n) {
+        return n != nullptr ? std::launder(reinterpret_cast<RegionBacking*>(n->storage)) : nullptr;
+    }
     Node* make_leaf(Node* n) {
         Leaf& lf = *::new (static_cast<void*>(n->storage)) Leaf();
         for (std::uint64_t& b : lf.base)
@@ -462,6 +506,7 @@ private:
     std::uint32_t count_of(Node* n, int level) const {
         return is_leaf(level) ? leaf(n).count : inner(n).count;
     }
+    std::uint32_t cap_of(int level) const { return is_leaf(level) ? leaf_cap : inner_cap; }
     std::uint64_t first_key(Node* n, int level) const {
         return is_leaf(level) ? leaf(n).base[0] : inner(n).key[0];
     }
@@ -479,11 +524,16 @@ private:
         return m;
     }
 
-    // ---- Positions.
+    // ---- The region at a position.
     Leaf& leaf_at(const Path& p) const { return leaf(p.node[height_ - 1]); }
     unsigned index_at(const Path& p) const { return p.idx[height_ - 1]; }
     std::uint64_t base_at(const Path& p) const { return leaf_at(p).base[index_at(p)]; }
-    Region& region_at(const Path& p) const { return region_of(leaf_at(p).region[index_at(p)]); }
+    std::uint64_t end_at(const Path& p) const { return base_at(p) + leaf_at(p).size[index_at(p)]; }
+    std::uint64_t usable_at(const Path& p) const {
+        return base_at(p) + (leaf_at(p).guard[index_at(p)] & ~eager_bit);
+    }
+    bool eager_at(const Path& p) const { return (leaf_at(p).guard[index_at(p)] & eager_bit) != 0; }
+    RegionBacking* backing_at(const Path& p) const { return backing_of(leaf_at(p).backing[index_at(p)]); }
 
     // The path to the last region with base <= addr; false when every region lies above addr (the path then
     // still leads to the leftmost leaf).
@@ -496,7 +546,7 @@ private:
         for (int l = 0; l < height_ - 1; ++l) {
             const Inner& in = inner(n);
             unsigned i = 0;
-            for (unsigned j = 1; j < fanout; ++j)
+            for (unsigned j = 1; j < inner_cap; ++j)
                 i += in.key[j] <= addr ? 1 : 0;
             i = i < in.count ? i : in.count - 1;
             p.node[l] = n;
@@ -510,10 +560,14 @@ private:
         if (lf.count == 0 || lf.base[0] > addr)
             return false;
         unsigned i = 0;
-        for (unsigned j = 1; j < fanout; ++j)
+        for (unsigned j = 1; j < leaf_cap; ++j)
             i += lf.base[j] <= addr ? 1 : 0;
         p.idx[height_ - 1] = i < lf.count ? i : lf.count - 1;
         return true;
+    }
+    void must_locate(std::uint64_t addr, Path& p) const {
+        bool found = locate(addr, p);
+        AOS_ASSERT(found && base_at(p) == addr);
     }
     // The leaf where a region at addr goes, and its index there.
     unsigned insert_position(std::uint64_t addr, Path& p) const {
@@ -521,13 +575,7 @@ private:
             return index_at(p) + 1;
         return 0; // below every region: the front of the leftmost leaf (or an empty tree)
     }
-    Region* containing(std::uint64_t addr) const {
-        Path p;
-        if (!locate(addr, p))
-            return nullptr;
-        Region& r = region_at(p);
-        return addr < r.end() ? &r : nullptr;
-    }
+    bool containing(std::uint64_t addr, Path& p) const { return locate(addr, p) && addr < end_at(p); }
 
     // Paths are copied often; only the levels in use.
     void copy_path(Path& d, const Path& s) const {
@@ -604,23 +652,32 @@ private:
         parent.max_gap[s] = max_gap_of(parent.child[s], child_level);
     }
 
-    static void leaf_insert(Leaf& lf, unsigned pos, std::uint64_t base, std::uint64_t gap, Node* r) {
-        for (unsigned i = lf.count; i > pos; --i) {
-            lf.base[i] = lf.base[i - 1];
-            lf.gap[i] = lf.gap[i - 1];
-            lf.region[i] = lf.region[i - 1];
-        }
-        lf.base[pos] = base;
-        lf.gap[pos] = gap;
-        lf.region[pos] = r;
+    struct Entry {
+        std::uint64_t base;
+        std::uint64_t size;
+        std::uint64_t gap;
+        std::uint64_t guard;
+        Node* backing;
+    };
+    static void put(Leaf& lf, unsigned i, const Entry& e) {
+        lf.base[i] = e.base;
+        lf.size[i] = e.size;
+        lf.gap[i] = e.gap;
+        lf.guard[i] = e.guard;
+        lf.backing[i] = e.backing;
+    }
+    static Entry get(const Leaf& lf, unsigned i) {
+        return Entry{lf.base[i], lf.size[i], lf.gap[i], lf.guard[i], lf.backing[i]};
+    }
+    static void leaf_insert(Leaf& lf, unsigned pos, const Entry& e) {
+        for (unsigned i = lf.count; i > pos; --i)
+            put(lf, i, get(lf, i - 1));
+        put(lf, pos, e);
         ++lf.count;
     }
     static void leaf_erase(Leaf& lf, unsigned pos) {
-        for (unsigned i = pos; i + 1 < lf.count; ++i) {
-            lf.base[i] = lf.base[i + 1];
-            lf.gap[i] = lf.gap[i + 1];
-            lf.region[i] = lf.region[i + 1];
-        }
+        for (unsigned i = pos; i + 1 < lf.count; ++i)
+            put(lf, i, get(lf, i + 1));
         --lf.count;
         lf.base[lf.count] = max;
     }
@@ -650,7 +707,7 @@ private:
             Leaf& s = leaf(n);
             Leaf& t = leaf(d);
             for (unsigned i = from; i < s.count; ++i)
-                leaf_insert(t, t.count, s.base[i], s.gap[i], s.region[i]);
+                leaf_insert(t, t.count, get(s, i));
             for (unsigned i = from; i < s.count; ++i)
                 s.base[i] = max;
             s.count = from;
@@ -671,16 +728,16 @@ private:
             return 1;
         std::size_t need = 0;
         for (int l = height_ - 1; l >= 0; --l) {
-            if (count_of(p.node[l], l) < fanout)
+            if (count_of(p.node[l], l) < cap_of(l))
                 return need;
             ++need;
         }
         return need + 1;
     }
 
-    // Inserts an entry at index pos of p's leaf, splitting full nodes upward with nodes from the batch (as
-    // many as split_nodes counted). p is stale afterwards.
-    void insert_at(Path& p, unsigned pos, std::uint64_t base, std::uint64_t gap, Node* r, Batch& batch) {
+    // Inserts e at index pos of p's leaf, splitting full nodes upward with nodes from the batch (as many as
+    // split_nodes counted). p is stale afterwards.
+    void insert_at(Path& p, unsigned pos, const Entry& e, Batch& batch) {
         if (root_ == nullptr) {
             root_ = make_leaf(batch.pop());
             height_ = 1;
@@ -689,34 +746,29 @@ private:
         ++entries_;
         int l = height_ - 1;
         Leaf& lf = leaf(p.node[l]);
-        if (lf.count < fanout) {
-            leaf_insert(lf, pos, base, gap, r);
+        if (lf.count < leaf_cap) {
+            leaf_insert(lf, pos, e);
             fix_up(p, l);
             return;
         }
         Node* right = make_leaf(batch.pop());
         // Appending (regions filling the space from the bottom) keeps the old leaf full; otherwise the
         // halves are even.
-        unsigned half = pos == fanout ? fanout : (fanout + 1) / 2;
+        unsigned half = pos == leaf_cap ? leaf_cap : (leaf_cap + 1) / 2;
         if (pos < half) {
             move_tail(p.node[l], right, half - 1, l);
-            leaf_insert(lf, pos, base, gap, r);
+            leaf_insert(lf, pos, e);
         } else {
             move_tail(p.node[l], right, half, l);
-            leaf_insert(leaf(right), pos - half, base, gap, r);
+            leaf_insert(leaf(right), pos - half, e);
         }
         for (;;) {
             // p.node[l] has a new right sibling `right` to link in above it.
             if (l == 0) {
                 Node* nr = make_inner(batch.pop());
                 Inner& in = inner(nr);
-                in.count = 2;
-                in.child[0] = root_;
-                in.child[1] = right;
-                in.key[0] = first_key(root_, 0);
-                in.max_gap[0] = max_gap_of(root_, 0);
-                in.key[1] = first_key(right, 0);
-                in.max_gap[1] = max_gap_of(right, 0);
+                inner_insert(in, 0, first_key(root_, 0), max_gap_of(root_, 0), root_);
+                inner_insert(in, 1, first_key(right, 0), max_gap_of(right, 0), right);
                 AOS_ASSERT(height_ < max_height);
                 root_ = nr;
                 ++height_;
@@ -727,14 +779,14 @@ private:
             refresh_slot(parent, s, l);
             std::uint64_t rk = first_key(right, l);
             std::uint64_t rm = max_gap_of(right, l);
-            if (parent.count < fanout) {
+            if (parent.count < inner_cap) {
                 inner_insert(parent, s + 1, rk, rm, right);
                 fix_up(p, l - 1);
                 return;
             }
             Node* sibling = make_inner(batch.pop());
             // As for leaves: an append leaves the old node as full as the new one's minimum allows.
-            unsigned ih = s + 1 == fanout ? fanout + 1 - inner_min : (fanout + 1) / 2;
+            unsigned ih = s + 1 == inner_cap ? inner_cap + 1 - inner_min : (inner_cap + 1) / 2;
             if (s + 1 < ih) {
                 move_tail(p.node[l - 1], sibling, ih - 1, l - 1);
                 inner_insert(parent, s + 1, rk, rm, right);
@@ -813,16 +865,10 @@ private:
     }
 
     // A new region at [base, base + guard + size), at pos of p's leaf (from insert_position); the gap below
-    // the next region shrinks to what is left above the new one.
-    Region& insert_region(Path& p, unsigned pos, std::uint64_t base, std::uint64_t guard, std::uint64_t size,
-                          Backing backing, Batch& batch) {
-        Node* n = batch.pop();
-        Region& r = *::new (static_cast<void*>(n->storage)) Region();
-        r.base = base;
-        r.size = guard + size;
-        r.guard = guard;
-        r.backing = backing;
-        r.self = n;
+    // the next region shrinks to what is left above the new one. p is stale afterwards.
+    void insert_region(Path& p, unsigned pos, std::uint64_t base, std::uint64_t guard, std::uint64_t size,
+                       bool eager, Batch& batch) {
+        std::uint64_t end = base + guard + size;
         std::uint64_t prev_end = lo_;
         if (root_ != nullptr) {
             // The next region follows the previous one (pos - 1 in p's leaf); with no previous region it is
@@ -832,19 +878,20 @@ private:
             bool more = true;
             if (pos > 0) {
                 q.idx[height_ - 1] = pos - 1;
-                prev_end = region_at(q).end();
+                prev_end = end_at(q);
                 more = next_entry(q);
             } else {
                 q.idx[height_ - 1] = 0;
             }
             if (more) {
-                leaf_at(q).gap[index_at(q)] = base_at(q) - r.end();
+                leaf_at(q).gap[index_at(q)] = base_at(q) - end;
                 fix_up(q, height_ - 1);
             }
         }
-        insert_at(p, pos, base, base - prev_end, n, batch);
-        reserved_bytes_ += r.size;
-        return r;
+        insert_at(p, pos,
+                  Entry{base, guard + size, base - prev_end, guard | (eager ? eager_bit : 0), nullptr},
+                  batch);
+        reserved_bytes_ += guard + size;
     }
 
     // ---- The fit search.
@@ -863,12 +910,10 @@ private:
     // Lowest gap below some region that fits, descending only into children whose largest gap is big
     // enough (O(log n) unless alignment rejects candidates); else the tail gap above the last region.
     bool find_gap(std::uint64_t guard, std::uint64_t size, std::uint64_t align, std::uint64_t& start) const {
-        if (guard > max - size)
-            return false;
         if (root_ != nullptr && find_lowest(root_, 0, guard + size, guard, size, align, start))
             return true;
         Path p;
-        std::uint64_t last_end = last_entry(p) ? region_at(p).end() : lo_;
+        std::uint64_t last_end = last_entry(p) ? end_at(p) : lo_;
         return fit(last_end, hi_, guard, size, align, start);
     }
     bool find_lowest(Node* n, int level, std::uint64_t need, std::uint64_t guard, std::uint64_t size,
@@ -893,48 +938,168 @@ private:
     }
 
     // ---- Backed ranges of one region.
-    static Backed* backed_at(const Region& region, std::uint64_t addr) {
-        Backed* b = region.backed.floor([&](const Backed& n) { return core::three_way(n.base, addr); });
-        return b != nullptr && addr < b->end() ? b : nullptr;
+    // The backed ranges next to addr: the last starting at or below it and the one after.
+    struct Near {
+        bool has_prev = false;
+        bool has_next = false;
+        std::uint64_t prev_end = 0;
+        std::uint64_t next_base = 0;
+        unsigned prev_idx = 0;  // inline: where prev is (next is prev_idx + 1, or 0 without prev)
+        Backed* prev = nullptr; // tree
+        Backed* next = nullptr;
+    };
+    static Near near(const RegionBacking& b, std::uint64_t addr) {
+        Near n;
+        if (b.inline_mode()) {
+            unsigned i = 0;
+            while (i < b.count && b.base[i] <= addr)
+                ++i;
+            n.has_prev = i > 0;
+            n.prev_idx = i > 0 ? i - 1 : 0;
+            if (n.has_prev)
+                n.prev_end = b.base[i - 1] + b.size[i - 1];
+            n.has_next = i < b.count;
+            if (n.has_next)
+                n.next_base = b.base[i];
+            return n;
+        }
+        n.prev = b.ranges.floor([&](const Backed& r) { return core::three_way(r.base, addr); });
+        n.next = n.prev != nullptr ? BackedTree::next(*n.prev) : b.ranges.first();
+        n.has_prev = n.prev != nullptr;
+        n.has_next = n.next != nullptr;
+        n.prev_end = n.has_prev ? n.prev->end() : 0;
+        n.next_base = n.has_next ? n.next->base : 0;
+        return n;
     }
-    // One descent: the backed range at or below addr, then its successor.
-    static bool overlaps_backed(const Region& region, std::uint64_t addr, std::uint64_t end) {
-        Backed* prev = region.backed.floor([&](const Backed& n) { return core::three_way(n.base, addr); });
-        if (prev != nullptr && prev->end() > addr)
-            return true;
-        Backed* next = prev != nullptr ? BackedTree::next(*prev) : region.backed.first();
-        return next != nullptr && next->base < end;
+    static bool backed_at(const RegionBacking* b, std::uint64_t addr) {
+        if (b == nullptr)
+            return false;
+        Near n = near(*b, addr);
+        return n.has_prev && addr < n.prev_end;
+    }
+    static bool overlaps_backed(const RegionBacking* b, std::uint64_t addr, std::uint64_t end) {
+        if (b == nullptr)
+            return false;
+        Near n = near(*b, addr);
+        return (n.has_prev && n.prev_end > addr) || (n.has_next && n.next_base < end);
+    }
+    // Nodes backing [addr, end) takes: the region's backing when it has none; a range node in tree mode
+    // unless the new range joins a neighbour; and when the inline ranges are full, one per range on moving
+    // them to the tree.
+    static std::size_t backed_nodes(const RegionBacking* b, std::uint64_t addr, std::uint64_t end) {
+        if (b == nullptr)
+            return 1;
+        Near n = near(*b, addr);
+        if ((n.has_prev && n.prev_end == addr) || (n.has_next && n.next_base == end))
+            return 0;
+        if (!b->inline_mode())
+            return 1;
+        return b->count < detail::vaddr_inline_ranges ? 0 : b->count + 1;
     }
 
-    // Records [addr, addr + size) as backed in region, merging with its backed neighbours.
-    void insert_backed(Region& region, std::uint64_t addr, std::uint64_t size, Batch& batch) {
+    Backed& make_backed(std::uint64_t base, std::uint64_t size, Batch& batch) {
+        Node* n = batch.pop();
+        Backed& r = *::new (static_cast<void*>(n->storage)) Backed();
+        r.base = base;
+        r.size = size;
+        r.self = n;
+        return r;
+    }
+
+    // Records [addr, addr + size) as backed in the region at p, merging with its backed neighbours (as
+    // many nodes in the batch as backed_nodes counted).
+    void insert_backed(const Path& p, std::uint64_t addr, std::uint64_t size, Batch& batch) {
+        Leaf& lf = leaf_at(p);
+        unsigned i = index_at(p);
+        if (lf.backing[i] == nullptr) {
+            Node* n = batch.pop();
+            RegionBacking& fresh = *::new (static_cast<void*>(n->storage)) RegionBacking();
+            fresh.self = n;
+            lf.backing[i] = n;
+        }
+        RegionBacking& b = *backing_of(lf.backing[i]);
         std::uint64_t end = addr + size;
-        Backed* prev = region.backed.floor([&](const Backed& n) { return core::three_way(n.base, addr); });
-        Backed* next = prev != nullptr ? BackedTree::next(*prev) : region.backed.first();
-        bool join_prev = prev != nullptr && prev->end() == addr;
-        bool join_next = next != nullptr && next->base == end;
+        Near n = near(b, addr);
+        bool join_prev = n.has_prev && n.prev_end == addr;
+        bool join_next = n.has_next && n.next_base == end;
+        b.bytes += size;
+        backed_bytes_ += size;
+        if (b.inline_mode()) {
+            unsigned at = n.has_prev ? n.prev_idx + 1 : 0; // where next is, or where a new range goes
+            if (join_prev && join_next) {
+                b.size[at - 1] = b.base[at] + b.size[at] - b.base[at - 1];
+                for (unsigned k = at; k + 1 < b.count; ++k) {
+                    b.base[k] = b.base[k + 1];
+                    b.size[k] = b.size[k + 1];
+                }
+                --b.count;
+                --backed_count_;
+            } else if (join_prev) {
+                b.size[at - 1] += size;
+            } else if (join_next) {
+                b.base[at] = addr;
+                b.size[at] += size;
+            } else if (b.count < detail::vaddr_inline_ranges) {
+                for (unsigned k = b.count; k > at; --k) {
+                    b.base[k] = b.base[k - 1];
+                    b.size[k] = b.size[k - 1];
+                }
+                b.base[at] = addr;
+                b.size[at] = size;
+                ++b.count;
+                ++backed_count_;
+            } else {
+                // Full: every range moves to the tree, the new one with them.
+                for (unsigned k = 0; k < b.count; ++k)
+                    must(b.ranges.insert(make_backed(b.base[k], b.size[k], batch)));
+                must(b.ranges.insert(make_backed(addr, size, batch)));
+                b.count = 0;
+                ++backed_count_;
+            }
+            return;
+        }
         if (join_prev && join_next) {
-            prev->size = next->end() - prev->base;
-            must(region.backed.erase(*next));
-            free_backed(*next);
+            n.prev->size = n.next->end() - n.prev->base;
+            must(b.ranges.erase(*n.next));
+            free_backed(*n.next);
             --backed_count_;
         } else if (join_prev) {
-            prev->size = end - prev->base;
+            n.prev->size = end - n.prev->base;
         } else if (join_next) {
             // Moving the base down to addr keeps the order: nothing lies between.
-            next->base = addr;
-            next->size += size;
+            n.next->base = addr;
+            n.next->size += size;
         } else {
-            Node* n = batch.pop();
-            Backed& b = *::new (static_cast<void*>(n->storage)) Backed();
-            b.base = addr;
-            b.size = size;
-            b.self = n;
-            must(region.backed.insert(b));
+            must(b.ranges.insert(make_backed(addr, size, batch)));
             ++backed_count_;
         }
-        region.backed_bytes += size;
-        backed_bytes_ += size;
+    }
+
+    // Calls f(base, size) for each backed range of b, lowest first; stops when f returns false.
+    template <class F>
+    static bool each_range(const RegionBacking& b, F&& f) {
+        if (b.inline_mode()) {
+            for (unsigned k = 0; k < b.count; ++k) {
+                if (!f(b.base[k], b.size[k]))
+                    return false;
+            }
+            return true;
+        }
+        for (const Backed* r = b.ranges.first(); r != nullptr; r = BackedTree::next(*r)) {
+            if (!f(r->base, r->size))
+                return false;
+        }
+        return true;
+    }
+    // Gives back b and its range nodes.
+    void free_backing(RegionBacking& b) {
+        while (Backed* r = b.ranges.first()) {
+            must(b.ranges.erase(*r));
+            free_backed(*r);
+        }
+        Node* self = b.self;
+        b.~RegionBacking();
+        nodes_.deallocate(self);
     }
 
     // ---- Whole-tree walks.
@@ -942,13 +1107,8 @@ private:
         if (is_leaf(level)) {
             Leaf& lf = leaf(n);
             for (unsigned i = 0; i < lf.count; ++i) {
-                Region& r = region_of(lf.region[i]);
-                while (Backed* b = r.backed.first()) {
-                    must(r.backed.erase(*b));
-                    free_backed(*b);
-                }
-                r.~Region();
-                nodes_.deallocate(lf.region[i]);
+                if (RegionBacking* b = backing_of(lf.backing[i]))
+                    free_backing(*b);
             }
         } else {
             Inner& in = inner(n);
@@ -962,7 +1122,7 @@ private:
                        std::size_t& entries) const {
         ++nodes;
         std::uint32_t count = count_of(n, level);
-        if (count == 0 || count > fanout || (level > 0 && !is_leaf(level) && count < inner_min))
+        if (count == 0 || count > cap_of(level) || (level > 0 && !is_leaf(level) && count < inner_min))
             return false;
         if (is_leaf(level)) {
             const Leaf& lf = leaf(n);
@@ -970,14 +1130,14 @@ private:
                 if (lf.base[i - 1] >= lf.base[i])
                     return false;
             }
-            for (unsigned i = count; i < fanout; ++i) {
+            for (unsigned i = count; i < leaf_cap; ++i) {
                 if (lf.base[i] != max)
                     return false;
             }
             entries += count;
         } else {
             const Inner& in = inner(n);
-            for (unsigned i = count; i < fanout; ++i) {
+            for (unsigned i = count; i < inner_cap; ++i) {
                 if (in.key[i] != max)
                     return false;
             }

@@ -166,7 +166,7 @@ TEST_CASE("a fully touched 1 GiB lazy region costs one node, whatever the order"
         peak = std::max(peak, vs.stats().backed_ranges);
     }
     CHECK(vs.backed_ranges_at(heap) == 1);
-    CHECK(nodes.live == 3); // the region, its one backed range, and the tree's one leaf
+    CHECK(nodes.live == 3); // the tree's one leaf, the region's backing, and its one backed range
     CHECK(vs.stats().backed_bytes == size);
     CHECK(peak <= size / page / 2);
     CHECK(vs.check_invariants());
@@ -427,5 +427,29 @@ TEST_CASE("thousands of regions: the tree grows, shrinks back to nothing, and re
         REQUIRE(vs.reserve(page, page, Backing::Eager));
         CHECK(vs.check_invariants());
     }
+    CHECK(nodes.live == 0);
+}
+
+TEST_CASE(
+    "a region's first backed ranges cost no node of their own; more move to a tree, and coalesce there") {
+    Nodes nodes;
+    Space vs(nodes, lo, hi);
+    auto heap = *vs.reserve(32 * page, page, Backing::Lazy);
+    CHECK(nodes.live == 1); // the tree's leaf: an untouched lazy region has no other node
+    for (std::uint64_t i = 0; i < 5; ++i)
+        REQUIRE(vs.mark_backed(heap + 2 * i * page, page)); // pages 0, 2, 4, 6, 8: five ranges
+    CHECK(vs.backed_ranges_at(heap) == 5);
+    CHECK(nodes.live == 2); // and the region's backing, which holds the five
+    REQUIRE(vs.mark_backed(heap + 10 * page, page));
+    CHECK(vs.backed_ranges_at(heap) == 6);
+    CHECK(nodes.live == 2 + 6); // a node per range once they outgrow the backing
+    CHECK(vs.check_invariants());
+    for (std::uint64_t i = 0; i < 5; ++i)
+        REQUIRE(vs.mark_backed(heap + (2 * i + 1) * page, page)); // the holes: all joins
+    CHECK(vs.backed_ranges_at(heap) == 1);
+    CHECK(vs.fault(heap + 5 * page).error() == FaultError::protection);
+    CHECK(*vs.fault(heap + 11 * page) == heap + 11 * page);
+    CHECK(vs.check_invariants());
+    CHECK(release_all(vs, heap) == Ranges{{heap, 11 * page}});
     CHECK(nodes.live == 0);
 }
