@@ -56,13 +56,14 @@ struct VaddrNode;
 namespace detail {
 
 // The node layouts, all in one VaddrNode so that one slab feeds a space. A region is an entry in a leaf of
-// a B+ tree keyed by base, stored inline (five words): a lookup at 10^5 regions reads ~8 tree nodes of two
-// lines each and nothing else unless the region is backed, where an AVL tree of one node per region read
-// ~20 nodes with a hard-to-predict branch at each. Inline regions also keep the whole structure small
-// enough (~6 MB at 10^5 regions) to stay in a last-level cache.
-inline constexpr std::size_t vaddr_node_bytes = 128;
-inline constexpr std::size_t vaddr_leaf_cap = 3;
-inline constexpr std::size_t vaddr_inner_cap = 5;
+// a B+ tree keyed by base, stored inline (five words): a lookup at 10^5 regions reads 6 tree nodes and
+// nothing else unless the region is backed, where an AVL tree of one node per region read ~20 nodes with a
+// hard-to-predict branch at each. Inline regions keep the structure small (~5 MB at 10^5 regions, the
+// inner nodes ~0.5 MB of it, so that a lookup's misses are mostly its leaf). 256-byte nodes measured
+// faster than 128-byte ones at 10^3 and 10^5 regions (fewer levels).
+inline constexpr std::size_t vaddr_node_bytes = 256;
+inline constexpr std::size_t vaddr_leaf_cap = 6;
+inline constexpr std::size_t vaddr_inner_cap = 10;
 
 // A backed range of one region, in that region's own small AVL tree.
 struct VaddrBacked {
@@ -80,7 +81,7 @@ struct BackedOrder {
 // What a region has backed, made when its first range is (an untouched lazy region costs no node). The
 // first few ranges are held here, sorted; past that they move to an AVL tree of one node per range. Either
 // way a fault or a release searches only this region's ranges, whatever else is backed.
-inline constexpr std::uint32_t vaddr_inline_ranges = 5;
+inline constexpr std::uint32_t vaddr_inline_ranges = 12;
 
 struct VaddrBacking {
     core::AvlTree<VaddrBacked, &VaddrBacked::hook, BackedOrder> ranges; // empty while inline
@@ -142,7 +143,7 @@ public:
     using Node = VaddrNode;
 
     // The tree's height is bounded by the address space: at most 2^52 regions (a page each), inner nodes
-    // with at least three children below the root.
+    // with at least four children below the root.
     static constexpr int max_height = 36;
     // Nodes one call may need at most: a split at every level and a new root, and a region's backing; or,
     // when a region's inline ranges overflow, a node per range. In practice none or one; a slab feeding the
@@ -415,8 +416,8 @@ private:
     static constexpr std::uint32_t leaf_cap = detail::vaddr_leaf_cap;
     static constexpr std::uint32_t inner_cap = detail::vaddr_inner_cap;
     // A leaf goes away only when empty: an erase then never reads a (cold) sibling leaf. Inner nodes keep
-    // at least three children below the root, which bounds the height at O(log n) whatever the leaves hold.
-    static constexpr std::uint32_t inner_min = 3;
+    // at least four children below the root, which bounds the height at O(log n) whatever the leaves hold.
+    static constexpr std::uint32_t inner_min = 4;
     static_assert(2 * inner_min - 1 <= inner_cap); // an underfull node and a minimal sibling merge
     static_assert(max_nodes_per_call >= detail::vaddr_inline_ranges + 1);
 
@@ -495,8 +496,8 @@ private:
         b.~Backed();
         nodes_.deallocate(self);
     }
-    // A node is two lines and a visit reads both (the keys, then the chosen child): fetching them together
-    // makes the misses of a cold node one wait instead of two.
+    // A node is four lines and a visit reads more than one (the keys, then the chosen child or entry):
+    // fetching them together makes the misses of a cold node one wait instead of several.
     static void prefetch(const Node* n) {
         for (std::size_t off = 0; off < sizeof(Node); off += 64)
             __builtin_prefetch(n->storage + off);

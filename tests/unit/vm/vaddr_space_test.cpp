@@ -76,6 +76,12 @@ TEST_CASE("reserve: lowest fit, alignment, guard pages, and errors leave the spa
     CHECK(s.backed_bytes == page); // eager: backed from the start
     CHECK(s.backed_ranges == 1);
     nodes.limit = nodes.live;
+    // A lazy region is a leaf entry: only the reserve that finds its leaf full needs a node.
+    require_error_unchanged(vs, Errc::no_memory, [&] { return vs.reserve(page, page, Backing::Eager); });
+    int fitted = 0;
+    while (fitted < 64 && vs.reserve(page, page, Backing::Lazy))
+        ++fitted;
+    CHECK(fitted < 64);
     require_error_unchanged(vs, Errc::no_memory, [&] { return vs.reserve(page, page, Backing::Lazy); });
     nodes.limit = -1;
     CHECK(vs.check_invariants());
@@ -319,10 +325,12 @@ TEST_CASE("model: random reserve, reserve_at, fault, mark_backed and release") {
         return it->first + rnd(it->second.size + page);
     };
     unsigned steps = aos_test::iterations(100000);
+    std::uint64_t peak_ranges = 0;
     for (unsigned step = 0; step < steps; ++step) {
         std::uint64_t op = rnd(100);
         if (op < 20) {
-            std::uint64_t size = page * (1 + rnd(16));
+            // Some regions are large enough to hold more backed ranges than a backing keeps inline.
+            std::uint64_t size = page * (1 + (rnd(4) == 0 ? rnd(128) : rnd(16)));
             std::uint64_t align = std::uint64_t{1} << (12 + rnd(5));
             std::uint64_t guard = rnd(3) == 0 ? 1 + rnd(2) : 0;
             Backing b = rnd(4) == 0 ? Backing::Eager : Backing::Lazy;
@@ -351,6 +359,7 @@ TEST_CASE("model: random reserve, reserve_at, fault, mark_backed and release") {
             if (r) {
                 REQUIRE(vs.mark_backed(*r, page));
                 m.back(*r, *r + page);
+                peak_ranges = std::max(peak_ranges, vs.backed_ranges_at(a));
             }
         } else if (op < 80) {
             std::uint64_t a = region_addr() & ~(page - 1);
@@ -380,6 +389,7 @@ TEST_CASE("model: random reserve, reserve_at, fault, mark_backed and release") {
     }
     REQUIRE(vs.stats() == m.stats());
     REQUIRE(vs.check_invariants());
+    CHECK(peak_ranges > aos::vm::detail::vaddr_inline_ranges); // the run reached a region's range tree
 }
 
 TEST_CASE("thousands of regions: the tree grows, shrinks back to nothing, and reuses the lowest holes") {
@@ -432,24 +442,25 @@ TEST_CASE("thousands of regions: the tree grows, shrinks back to nothing, and re
 
 TEST_CASE(
     "a region's first backed ranges cost no node of their own; more move to a tree, and coalesce there") {
+    constexpr std::uint64_t inline_ranges = aos::vm::detail::vaddr_inline_ranges;
     Nodes nodes;
     Space vs(nodes, lo, hi);
-    auto heap = *vs.reserve(32 * page, page, Backing::Lazy);
+    auto heap = *vs.reserve(4 * inline_ranges * page, page, Backing::Lazy);
     CHECK(nodes.live == 1); // the tree's leaf: an untouched lazy region has no other node
-    for (std::uint64_t i = 0; i < 5; ++i)
-        REQUIRE(vs.mark_backed(heap + 2 * i * page, page)); // pages 0, 2, 4, 6, 8: five ranges
-    CHECK(vs.backed_ranges_at(heap) == 5);
-    CHECK(nodes.live == 2); // and the region's backing, which holds the five
-    REQUIRE(vs.mark_backed(heap + 10 * page, page));
-    CHECK(vs.backed_ranges_at(heap) == 6);
-    CHECK(nodes.live == 2 + 6); // a node per range once they outgrow the backing
+    for (std::uint64_t i = 0; i < inline_ranges; ++i)
+        REQUIRE(vs.mark_backed(heap + 2 * i * page, page)); // every other page: a range each
+    CHECK(vs.backed_ranges_at(heap) == inline_ranges);
+    CHECK(nodes.live == 2); // and the region's backing, which holds them
+    REQUIRE(vs.mark_backed(heap + 2 * inline_ranges * page, page));
+    CHECK(vs.backed_ranges_at(heap) == inline_ranges + 1);
+    CHECK(nodes.live == 2 + inline_ranges + 1); // a node per range once they outgrow the backing
     CHECK(vs.check_invariants());
-    for (std::uint64_t i = 0; i < 5; ++i)
+    for (std::uint64_t i = 0; i < inline_ranges; ++i)
         REQUIRE(vs.mark_backed(heap + (2 * i + 1) * page, page)); // the holes: all joins
     CHECK(vs.backed_ranges_at(heap) == 1);
     CHECK(vs.fault(heap + 5 * page).error() == FaultError::protection);
-    CHECK(*vs.fault(heap + 11 * page) == heap + 11 * page);
+    CHECK(*vs.fault(heap + (2 * inline_ranges + 1) * page) == heap + (2 * inline_ranges + 1) * page);
     CHECK(vs.check_invariants());
-    CHECK(release_all(vs, heap) == Ranges{{heap, 11 * page}});
+    CHECK(release_all(vs, heap) == Ranges{{heap, (2 * inline_ranges + 1) * page}});
     CHECK(nodes.live == 0);
 }
