@@ -1,8 +1,8 @@
 // aos::vm::VaddrSpace: the virtual address bookkeeping of one address space (behind paging_alloc,
 // paging_map_fixed, morecore and lazy page-fault backing). Regions are the entries of a B+ tree keyed by
 // address whose inner nodes know the largest free gap below each child; each region keeps its backed
-// parts, coalesced, in its own small tree, so a fully touched lazy region costs one node however it was
-// touched. Every operation is O(log n).
+// parts, coalesced, in its own backing (a few inline, more in a small tree), so a fully touched lazy region
+// costs at most two nodes however it was touched. Every operation is O(log n).
 //
 //   aos::vm::VaddrSpace<MySlab> vs(slab, 0x1000, 0x8000'0000'0000);
 //   auto heap = AOS_TRY(vs.reserve(1 << 30, 4096, aos::vm::Backing::Lazy));
