@@ -25,7 +25,7 @@ int work(void* arg) {
     for (unsigned i = 0; i < calls_per_thread; ++i) {
         aos::Result<aos::rpc::Pid> pid = aos::rpc::pid_by_name(aos::core::StringRef::from_c_str("threads"));
         wrong += pid && *pid == my_pid ? 0 : 1;
-        aos::thread::LockGuard guard(lock);
+        aos::core::LockGuard guard(lock);
         ++counter;
     }
     for (unsigned p = 0; p < passes; ++p) {

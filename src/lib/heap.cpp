@@ -136,7 +136,7 @@ extern "C" void* malloc(std::size_t size) noexcept {
     using aos::heap::Block;
     if (!aos::heap::init() || size == 0 || size > aos::heap::max_bytes)
         return nullptr;
-    aos::thread::LockGuard guard(aos::heap::state->list_lock);
+    aos::core::LockGuard guard(aos::heap::state->list_lock);
     std::size_t need = (size + sizeof(Block) + 15) & ~std::size_t{15};
     for (int attempt = 0; attempt < 2; ++attempt) {
         for (Block** link = &aos::heap::state->free_list; *link != nullptr; link = &(*link)->next) {
@@ -165,7 +165,7 @@ extern "C" void* malloc(std::size_t size) noexcept {
 extern "C" void free(void* p) noexcept {
     if (p == nullptr)
         return;
-    aos::thread::LockGuard guard(aos::heap::state->list_lock);
+    aos::core::LockGuard guard(aos::heap::state->list_lock);
     aos::heap::release(
         reinterpret_cast<aos::heap::Block*>(static_cast<unsigned char*>(p) - sizeof(aos::heap::Block)));
 }

@@ -269,7 +269,7 @@ PagingState::PagingState(abi::CapAddr l0, SlotAllocator& slots, RamSource& ram)
       table_(backend_, nodes_), space_(vaddr_slab_, window_lo, metadata_lo) {}
 
 Result<void> PagingState::init() {
-    thread::LockGuard guard(lock_);
+    core::LockGuard guard(lock_);
     if (ready_)
         return ok();
     Result<sys::CapIdentity> l0 = sys::cap_identify(l0_);
@@ -384,7 +384,7 @@ Result<void> PagingState::map_locked(std::uint64_t va, abi::CapAddr frame, std::
 }
 
 Result<std::uint64_t> PagingState::map(abi::CapAddr frame, std::uint64_t bytes, std::uint8_t rights) {
-    thread::LockGuard guard(lock_);
+    core::LockGuard guard(lock_);
     if (!ready_)
         return error(Errc::invalid_state);
     bytes = (bytes + page - 1) & ~(page - 1);
@@ -400,7 +400,7 @@ Result<std::uint64_t> PagingState::map(abi::CapAddr frame, std::uint64_t bytes, 
 
 Result<void> PagingState::map_fixed(std::uint64_t va, abi::CapAddr frame, std::uint64_t bytes,
                                     std::uint8_t rights) {
-    thread::LockGuard guard(lock_);
+    core::LockGuard guard(lock_);
     if (!ready_)
         return error(Errc::invalid_state);
     if ((va & (page - 1)) != 0)
@@ -433,7 +433,7 @@ Result<void> PagingState::map_fixed(std::uint64_t va, abi::CapAddr frame, std::u
 
 Result<std::uint64_t> PagingState::reserve_lazy(std::uint64_t bytes, std::uint64_t guard_pages,
                                                 std::uint64_t align) {
-    thread::LockGuard guard(lock_);
+    core::LockGuard guard(lock_);
     if (!ready_)
         return error(Errc::invalid_state);
     if (bytes == 0)
@@ -448,7 +448,7 @@ Result<std::uint64_t> PagingState::reserve_lazy(std::uint64_t bytes, std::uint64
 }
 
 Result<void> PagingState::unmap(std::uint64_t va) {
-    thread::LockGuard guard(lock_);
+    core::LockGuard guard(lock_);
     if (!ready_)
         return error(Errc::invalid_state);
     // Unmapping only frees (no table is made, no slab refills), so it may run inside release.
@@ -494,7 +494,7 @@ Result<std::uint64_t> PagingState::back_chunk(std::uint64_t at) {
 }
 
 Result<void, PagingFault> PagingState::handle_fault(std::uint64_t far, std::uint64_t esr) {
-    thread::LockGuard guard(lock_);
+    core::LockGuard guard(lock_);
     Result<std::uint64_t, vm::FaultError> page_at = space_.fault(far);
     if (!page_at) {
         switch (page_at.error()) {
@@ -563,7 +563,7 @@ Result<std::span<std::byte>> PagingState::map_metadata(std::size_t bytes) {
 }
 
 Result<abi::CapAddr> PagingState::retype(abi::ObjType type, std::uint64_t bytes) {
-    thread::LockGuard guard(lock_);
+    core::LockGuard guard(lock_);
     SlotAllocator::Slot s = AOS_TRY(ram_.retype(slots_, type, bytes));
     return s.addr();
 }
@@ -595,7 +595,7 @@ void PagingState::count_metadata(PagingStats& s) const {
 }
 
 PagingStats PagingState::stats() const {
-    thread::LockGuard guard(lock_);
+    core::LockGuard guard(lock_);
     PagingStats s;
     s.vaddr = space_.stats();
     s.tables = table_.table_count();
@@ -607,7 +607,7 @@ PagingStats PagingState::stats() const {
 }
 
 bool PagingState::check_invariants() const {
-    thread::LockGuard guard(lock_);
+    core::LockGuard guard(lock_);
     return space_.check_invariants() && table_.check_invariants() && table_slab_.check_invariants() &&
            run_slab_.check_invariants() && node_slab_.check_invariants() && vaddr_slab_.check_invariants();
 }

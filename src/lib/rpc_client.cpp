@@ -33,7 +33,7 @@ constinit Channel* channel = nullptr;
 constinit thread::Mutex channel_lock;
 
 Result<InitClient*> init_client() {
-    thread::LockGuard guard(channel_lock);
+    core::LockGuard guard(channel_lock);
     if (channel == nullptr) {
         Result<sys::CapIdentity> ep =
             sys::cap_identify(abi::caddr(abi::root_slot_task, abi::task_slot_init_endpoint));

@@ -1,8 +1,11 @@
 // Locks for the threads of one process (src/lib/thread.hpp): a mutex that yields while another thread
-// holds it, and a condition variable on top. One core, several dispatchers: yielding lets the holder run.
+// holds it (a core::Lock, held with core::LockGuard), and a condition variable on top. One core, several
+// dispatchers: yielding lets the holder run.
 #pragma once
 
 #include "syscalls.hpp"
+
+#include <aos/core/lock.hpp>
 
 #include <atomic>
 
@@ -39,15 +42,6 @@ private:
     std::atomic<unsigned> sequence_{0};
 };
 
-class LockGuard {
-public:
-    explicit LockGuard(Mutex& m) : m_(m) { m_.lock(); }
-    ~LockGuard() { m_.unlock(); }
-    LockGuard(const LockGuard&) = delete;
-    LockGuard& operator=(const LockGuard&) = delete;
-
-private:
-    Mutex& m_;
-};
+static_assert(core::Lock<Mutex>, "held with core::LockGuard like the library's locks");
 
 } // namespace aos::thread
