@@ -78,35 +78,19 @@ using TableNode = vm::TableNode<VNodeTable*>;
 
 // Objects taken from a slab before a PageTable operation starts, handed out during it: a slab refill maps
 // memory through this same PageTable, which must not happen in the middle of one of its operations. Refills
-// nest (taking objects may refill, and that refill maps, taking objects of its own): each fill returns a
-// mark, and its operation's objects sit above it, so a nested operation takes and gives back only its own.
+// nest, so each operation takes its objects above a mark (mm::NodeBatch::take_more) and gives back to it.
 template <class T, class SlabT, std::size_t N>
 class Prefetched {
 public:
     explicit Prefetched(SlabT& slab) : slab_(slab) {}
-    Result<std::size_t> fill(std::size_t want) {
-        std::size_t mark = count_;
-        while (count_ < mark + want) {
-            Result<T*> r = count_ < N ? slab_.allocate() : Result<T*>(error(Errc::no_memory));
-            if (!r) {
-                drain(mark);
-                return error(r.error());
-            }
-            items_[count_++] = *r;
-        }
-        return mark;
-    }
-    void drain(std::size_t mark) {
-        while (count_ > mark)
-            slab_.deallocate(items_[--count_]);
-    }
-    T* allocate() { return count_ > 0 ? items_[--count_] : nullptr; }
+    Result<std::size_t> fill(std::size_t want) { return batch_.take_more(slab_, want); }
+    void drain(std::size_t mark) { batch_.give_back_to(slab_, mark); }
+    T* allocate() { return batch_.count > 0 ? batch_.pop() : nullptr; }
     void deallocate(T* t) { slab_.deallocate(t); }
 
 private:
     SlabT& slab_;
-    T* items_[N] = {};
-    std::size_t count_ = 0;
+    mm::NodeBatch<T, N> batch_;
 };
 
 class PagingState;

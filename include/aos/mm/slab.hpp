@@ -41,6 +41,11 @@ concept NodeAllocator = requires(A& a, Node* n) {
 // Up to N nodes taken from a NodeAllocator before a container locks and commits: taking one may refill a
 // slab, and that refill may call back into the very container the nodes are for. What the commit does not
 // use goes back with give_back.
+//
+// A batch may also be shared by nested users (a paging state's tables, taken before each page-table
+// operation, where taking one may refill a slab whose refill maps memory through the same tables):
+// take_more puts its nodes on top and returns a mark, and give_back_to(mark) returns only those. A nested
+// user takes and gives back above the mark before the outer take_more goes on, so the stack stays in order.
 template <class Node, std::size_t N>
 struct NodeBatch {
     Node* nodes[N] = {};
@@ -49,24 +54,42 @@ struct NodeBatch {
     template <class A>
     Result<void> take(A& alloc, std::size_t want = N) {
         AOS_ASSERT(want <= N);
-        for (; count < want; ++count) {
-            Result<Node*> r = alloc.allocate();
-            if (!r) {
-                give_back(alloc);
-                return error(r.error());
-            }
-            nodes[count] = *r;
+        if (want <= count)
+            return ok();
+        if (Result<std::size_t> r = take_more(alloc, want - count); !r) {
+            give_back(alloc);
+            return error(r.error());
         }
         return ok();
+    }
+    // `more` nodes on top of those held; the mark to give back to. no_memory past N.
+    template <class A>
+    Result<std::size_t> take_more(A& alloc, std::size_t more) {
+        std::size_t mark = count;
+        if (more > N - mark)
+            return error(Errc::no_memory);
+        while (count < mark + more) {
+            Result<Node*> r = alloc.allocate(); // may nest: count is back where it was when this returns
+            if (!r) {
+                give_back_to(alloc, mark);
+                return error(r.error());
+            }
+            nodes[count++] = *r;
+        }
+        return mark;
     }
     Node* pop() {
         AOS_ASSERT(count > 0);
         return nodes[--count];
     }
     template <class A>
-    void give_back(A& alloc) {
-        while (count > 0)
+    void give_back_to(A& alloc, std::size_t mark) {
+        while (count > mark)
             alloc.deallocate(nodes[--count]);
+    }
+    template <class A>
+    void give_back(A& alloc) {
+        give_back_to(alloc, 0);
     }
 };
 

@@ -363,3 +363,44 @@ TEST_CASE("slab: two threads share the recursion under spin locks") {
     REQUIRE(slab.stats().chunks == ctx.chunks + 1);
     REQUIRE(ra.check_invariants());
 }
+
+TEST_CASE("node batch: a nested user takes and gives back above the outer one's mark") {
+    TestRefill refill;
+    ObjSlab slab(refill, {.chunk_bytes = 4096, .low_water = 4});
+    aos::mm::NodeBatch<Obj, 8> batch;
+    // The refill that the outer take causes takes three of its own and gives them back, as a nested
+    // operation does; the outer take must end with exactly its own objects on top of its mark.
+    std::size_t nested_mark = 99;
+    bool nested_done = false;
+    refill.during = [&] {
+        if (nested_done)
+            return;
+        nested_done = true;
+        aos::Result<std::size_t> m = batch.take_more(slab, 3);
+        REQUIRE(m);
+        nested_mark = *m;
+        REQUIRE(batch.count == nested_mark + 3);
+        batch.give_back_to(slab, nested_mark);
+    };
+    // A few objects to start from, so that the refill comes in the middle of the outer take.
+    auto& boot = refill.chunks.emplace_back(std::make_unique<std::byte[]>(256));
+    REQUIRE(slab.grow(std::span<std::byte>(boot.get(), 256)));
+    REQUIRE(slab.stats().free > 4);
+    REQUIRE(slab.stats().free < 8);
+    std::size_t start = slab.stats().in_use;
+    aos::Result<std::size_t> outer = batch.take_more(slab, 6);
+    REQUIRE(outer);
+    REQUIRE(*outer == 0);
+    REQUIRE(nested_done);
+    REQUIRE(nested_mark < 6); // the nested user took while the outer held some
+    REQUIRE(batch.count == 6);
+    REQUIRE(slab.stats().in_use == start + 6);
+    REQUIRE(batch.take_more(slab, 3).error() == Errc::no_memory); // past N: refused, nothing taken
+    REQUIRE(batch.count == 6);
+    batch.give_back_to(slab, 2);
+    REQUIRE(batch.count == 2);
+    REQUIRE(slab.stats().in_use == start + 2);
+    batch.give_back(slab);
+    REQUIRE(slab.stats().in_use == start);
+    REQUIRE(slab.check_invariants());
+}
