@@ -3,6 +3,7 @@
 // program exits). The seed is printed; `capfuzz=SEED` on the command line repeats a run.
 #include "caps.hpp"
 #include "print.hpp"
+#include "random.hpp"
 
 #include <aos/boot/cmdline.hpp>
 
@@ -13,17 +14,7 @@ using namespace aos::abi;
 constexpr unsigned iterations = 20000;
 constexpr std::uint64_t page = object_granule;
 
-// xorshift64*: small, deterministic from the seed.
-struct Rng {
-    std::uint64_t s;
-    std::uint64_t next() {
-        s ^= s >> 12;
-        s ^= s << 25;
-        s ^= s >> 27;
-        return s * 0x2545f4914f6cdd1d;
-    }
-    std::uint64_t below(std::uint64_t n) { return next() % n; }
-};
+using aos::user::Rng;
 
 // Mostly addresses that name something (or an empty slot next to it), sometimes garbage.
 CapAddr pick_address(Rng& r) {

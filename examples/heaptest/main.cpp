@@ -3,6 +3,7 @@
 // fault handler reports it and the kernel stops the process.
 #include "heap.hpp"
 #include "print.hpp"
+#include "random.hpp"
 
 #include <aos/core/string_ref.hpp>
 
@@ -11,27 +12,10 @@ namespace {
 constexpr unsigned slots = 256;
 constexpr unsigned rounds = 4000;
 
-struct Rng {
-    std::uint64_t s;
-    std::uint64_t next() {
-        s ^= s >> 12;
-        s ^= s << 25;
-        s ^= s >> 27;
-        return s * 0x2545f4914f6cdd1d;
-    }
-};
-
 struct Node {
     std::uint64_t value;
     Node* next;
 };
-
-std::uint64_t parse(const char* s) {
-    std::uint64_t v = 0;
-    for (; *s >= '0' && *s <= '9'; ++s)
-        v = v * 10 + static_cast<std::uint64_t>(*s - '0');
-    return v;
-}
 
 } // namespace
 
@@ -40,7 +24,7 @@ int main(int argc, char** argv) {
         aos::sys::print("heaptest: dereferencing null\n");
         return *reinterpret_cast<volatile int*>(std::uintptr_t{0});
     }
-    Rng rng{(argc > 1 ? parse(argv[1]) : aos::sys::counter()) | 1};
+    aos::user::Rng rng{aos::user::seed_from(argc > 1 ? argv[1] : nullptr)};
     aos::sys::print("heaptest: seed {}\n", rng.s);
     unsigned char* block[slots] = {};
     std::size_t size[slots] = {};

@@ -5,6 +5,7 @@
 #include "heap.hpp"
 #include "paging.hpp"
 #include "print.hpp"
+#include "random.hpp"
 #include "rpc_client.hpp"
 
 namespace {
@@ -56,17 +57,10 @@ alignas(16) unsigned char handler_stack[32 * 1024];
     aos::sys::fault_resume();
 }
 
-std::uint64_t parse(const char* s) {
-    std::uint64_t v = 0;
-    for (; *s >= '0' && *s <= '9'; ++s)
-        v = v * 10 + static_cast<std::uint64_t>(*s - '0');
-    return v;
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
-    std::uint64_t seed = (argc > 1 ? parse(argv[1]) : aos::sys::counter()) | 1;
+    std::uint64_t seed = aos::user::seed_from(argc > 1 ? argv[1] : nullptr);
     aos::sys::print("lazymem: seed {}\n", seed);
     // Page tables and the paging state's metadata come from the heap's RAM; frames from one grant per piece.
     if (!aos::heap::init()) {
@@ -84,12 +78,9 @@ int main(int argc, char** argv) {
     std::uint64_t region = lazy.region;
 
     std::uint64_t pages[touches];
-    std::uint64_t s = seed;
+    aos::user::Rng rng{seed};
     for (unsigned i = 0; i < touches; ++i) {
-        s ^= s >> 12;
-        s ^= s << 25;
-        s ^= s >> 27;
-        pages[i] = (s * 0x2545f4914f6cdd1d) % (region_bytes / page);
+        pages[i] = rng.below(region_bytes / page);
         *reinterpret_cast<volatile std::uint64_t*>(region + pages[i] * page) = pages[i] * 0x9e3779b97f4a7c15;
     }
     bool intact = true;

@@ -6,6 +6,7 @@
 #include "heap.hpp"
 #include "paging.hpp"
 #include "print.hpp"
+#include "random.hpp"
 
 #include <aos/arch/aarch64/mmu.hpp>
 #include <aos/arch/aarch64/registers.hpp>
@@ -52,21 +53,6 @@ void refused(const char* what, const R& r, aos::Errc want, PagingState& paging, 
     check(what, !r && r.error() == want && mine(paging.stats()) == mine(before) && paging.check_invariants());
     if (r || r.error() != want)
         aos::sys::print("memtest: {}: got {}\n", what, r ? aos::Errc{} : r.error());
-}
-
-std::uint64_t parse(const char* s) {
-    std::uint64_t v = 0;
-    for (; *s >= '0' && *s <= '9'; ++s)
-        v = v * 10 + static_cast<std::uint64_t>(*s - '0');
-    return v;
-}
-
-bool streq(const char* a, const char* b) {
-    while (*a != '\0' && *a == *b) {
-        ++a;
-        ++b;
-    }
-    return *a == *b;
 }
 
 void fill(std::uint64_t va, std::uint64_t bytes, std::uint64_t salt) {
@@ -172,14 +158,10 @@ void lazy(PagingState& paging, std::uint64_t seed, bool touch_guard) {
               mine(reserved).ram == mine(start).ram && mine(reserved).backed == mine(start).backed);
 
     std::uint64_t pages[touches];
-    std::uint64_t s = seed;
+    aos::user::Rng rng{seed};
     std::uint64_t instructions_before = aos::sys::instructions(); // counted only under QEMU's -icount
     for (unsigned i = 0; i < touches; ++i) {
-        s ^= s >> 12;
-        s ^= s << 25;
-        s ^= s >> 27;
-        pages[i] =
-            (s * 0x2545f4914f6cdd1d) % ((lazy_bytes - PagingState::lazy_chunk) / page); // not the last chunk
+        pages[i] = rng.below((lazy_bytes - PagingState::lazy_chunk) / page); // not the last chunk
         *reinterpret_cast<volatile std::uint64_t*>(*region + pages[i] * page) = pages[i] * 0x9e3779b97f4a7c15;
     }
     std::uint64_t touch_instructions = aos::sys::instructions() - instructions_before;
@@ -278,9 +260,10 @@ int frame_gone(PagingState& paging) {
 }
 
 int main(int argc, char** argv) {
-    bool touch_guard = argc > 1 && streq(argv[1], "guard");
-    bool gone = argc > 1 && streq(argv[1], "gone");
-    std::uint64_t seed = (argc > 1 && !touch_guard && !gone ? parse(argv[1]) : aos::sys::counter()) | 1;
+    aos::core::StringRef mode = aos::core::StringRef::from_c_str(argc > 1 ? argv[1] : "");
+    bool touch_guard = mode.equals("guard");
+    bool gone = mode.equals("gone");
+    std::uint64_t seed = aos::user::seed_from(argc > 1 && !touch_guard && !gone ? argv[1] : nullptr);
     aos::sys::print("memtest: seed {}\n", seed);
     if (aos::Result<void> r = aos::heap::init(); !r) {
         aos::sys::print("memtest: no paging state: {}\n", r.error());
