@@ -1,17 +1,21 @@
-// Threads: 8 threads each make 1000 RPCs to init on the process's one channel (every answer checked), add to
-// a counter under a mutex, and hand a token around a ring with a condition variable.
+// Threads: 8 threads each make 1000 RPCs to init on the process's one channel (every answer checked; every
+// 200th also asks for RAM, which comes as a capability, and for a status, whose reply decodes into a
+// buffer), add to a counter under a mutex, and hand a token around a ring with a condition variable.
+#include "caps.hpp"
 #include "print.hpp"
 #include "rpc_client.hpp"
 #include "sync.hpp"
 #include "thread.hpp"
 
 #include <aos/core/string_ref.hpp>
+#include <aos/proto/messages.hpp>
 
 namespace {
 
 constexpr unsigned thread_count = 8;
 constexpr unsigned calls_per_thread = 1000;
 constexpr unsigned passes = 5; // times the token goes round the ring
+constexpr std::uint64_t page = aos::abi::object_granule;
 
 aos::thread::Mutex lock;
 aos::thread::CondVar changed;
@@ -25,6 +29,19 @@ int work(void* arg) {
     for (unsigned i = 0; i < calls_per_thread; ++i) {
         aos::Result<aos::rpc::Pid> pid = aos::rpc::pid_by_name(aos::core::StringRef::from_c_str("threads"));
         wrong += pid && *pid == my_pid ? 0 : 1;
+        if (i % 200 == 0) { // 40 grants in all: init allows a child 64
+            // Replies that carry a capability or need a buffer, while the other threads call too.
+            aos::Result<aos::rpc::RamGrant> ram =
+                aos::rpc::get_ram(page, page, aos::abi::root_slot_slot_alloc1, me);
+            aos::Result<aos::sys::CapIdentity> id =
+                ram ? aos::sys::cap_identify(ram->cap)
+                    : aos::Result<aos::sys::CapIdentity>(aos::error(ram.error()));
+            wrong += id && id->type == aos::abi::ObjType::ram && id->size == page ? 0 : 1;
+            if (ram)
+                (void)aos::sys::cap_delete(ram->cap);
+            aos::Result<aos::rpc::ProcessStatus> st = aos::rpc::status(my_pid);
+            wrong += st && st->state == static_cast<std::uint8_t>(aos::proto::ProcessState::running) ? 0 : 1;
+        }
         aos::core::LockGuard guard(lock);
         ++counter;
     }

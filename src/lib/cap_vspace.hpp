@@ -20,9 +20,13 @@ namespace aos::user {
 
 class RamSource;
 
-// The last slot of the first slot CNode is where the RPC client receives capabilities (rpc_client.cpp):
-// the runtime's slot allocator never hands it out.
+// The last slots of the first slot CNode belong to the RPC client (rpc_client.cpp): the one the kernel puts
+// a received capability in, and the arrival slots it is moved to until its caller takes it. The runtime's
+// slot allocator never hands them out.
+inline constexpr std::uint32_t rpc_arrival_slots = 8; // capabilities in flight to several threads at once
 inline constexpr std::uint32_t rpc_landing_slot = abi::l2_cnode_slots - 1;
+inline constexpr std::uint32_t rpc_first_arrival_slot = rpc_landing_slot - rpc_arrival_slots;
+inline constexpr std::uint32_t rpc_reserved_slots = 1 + rpc_arrival_slots;
 
 // The slots of L2 CNodes in the caller's root CNode, handed out and taken back. It starts with one; given a
 // RAM source (grow_from), it retypes another L2 CNode into an empty root slot whenever all are full.

@@ -29,7 +29,7 @@ struct State {
           paging(abi::caddr(abi::root_slot_task, abi::task_slot_root_vnode), slots, ram) {}
 
     bool ready = false;
-    user::SlotAllocator slots{abi::root_slot_slot_alloc0, user::rpc_landing_slot};
+    user::SlotAllocator slots{abi::root_slot_slot_alloc0, abi::l2_cnode_slots - user::rpc_reserved_slots};
     user::RamSource ram;
     // The paging state has its own lock; the fault handler takes only that one, so a thread that faults
     // inside malloc does not wait for itself.

@@ -23,17 +23,29 @@ Result<void> LmpTransport::send(const ipc::Frame& f, const ipc::Capability* cap)
     return send_frame(send_to_, f, cap, 0);
 }
 
-// A capability delivered with an earlier frame lives in the landing slot only until the next receive: what
-// the caller did not move out by then goes, so an unexpected capability cannot block the channel.
 Result<void> LmpTransport::receive(bool block) {
-    if (landed_) {
-        (void)sys::cap_delete(landing_.addr());
-        landed_ = false;
-    }
     held_ = AOS_TRY(sys::lmp_receive(receive_on_, block, abi::destination(landing_.cnode, landing_.index)));
     holding_ = true;
-    landed_ = (held_.flags & abi::lmp_cap_delivered) != 0;
     return ok();
+}
+
+// Into the next empty arrival slot (a copy into a full one is refused), so a capability waits there until
+// its taker moves it out; when all are full, the oldest goes. no_capability if the move failed; the landing
+// slot is emptied either way.
+abi::CapAddr LmpTransport::move_to_arrival() {
+    abi::CapAddr moved = abi::no_capability;
+    for (std::uint32_t k = 0; k <= arrivals_ && moved == abi::no_capability; ++k) {
+        std::uint32_t i = (next_arrival_ + k) % arrivals_;
+        SlotAllocator::Slot a{first_arrival_.cnode, first_arrival_.index + i};
+        if (k == arrivals_)
+            (void)sys::cap_delete(a.addr()); // every one is full: the oldest goes
+        if (sys::cap_copy(landing_.addr(), a.cnode, a.index)) {
+            moved = a.addr();
+            next_arrival_ = (i + 1) % arrivals_;
+        }
+    }
+    (void)sys::cap_delete(landing_.addr());
+    return moved;
 }
 
 Result<void> LmpTransport::wait_for_frame() {
@@ -48,10 +60,8 @@ Result<void> LmpTransport::try_recv(ipc::Frame& out, ipc::Capability& cap) {
     holding_ = false;
     for (std::size_t i = 0; i < abi::lmp_words; ++i)
         out.words[i] = held_.words[i];
-    if ((held_.flags & abi::lmp_cap_delivered) != 0) {
-        Result<sys::CapIdentity> id = sys::cap_identify(landing_.addr());
-        cap = ipc::Capability{landing_.addr(), id ? id->size : 0};
-    }
+    if ((held_.flags & abi::lmp_cap_delivered) != 0)
+        cap = ipc::Capability{move_to_arrival(), 0};
     return ok();
 }
 

@@ -1,9 +1,11 @@
 // LMP as an aos::ipc::Transport, so the library's marshaller, Client and Server run over kernel endpoints: a
 // frame goes out through one endpoint and comes in on another; a capability beside a frame travels with it
-// (ipc::Capability::ref is its capability address in the sender's CSpace; on receipt, the slot it landed in).
+// (ipc::Capability::ref is its capability address in the sender's CSpace; on receipt, the arrival slot it
+// was moved to; its size is not looked up: 0).
 //
 //   aos::user::LmpTransport to_init(caddr(root_slot_task, task_slot_init_endpoint),
-//                                   caddr(root_slot_task, task_slot_arguments + 1), landing);
+//                                   caddr(root_slot_task, task_slot_arguments + 1), landing, first_arrival,
+//                                   4);
 //   aos::ipc::Client<aos::user::LmpTransport, aos::thread::Mutex, aos::user::LmpWait> init{
 //       to_init, aos::user::LmpWait{&to_init}};
 #pragma once
@@ -25,10 +27,14 @@ Result<void> send_frame(abi::CapAddr to, const ipc::Frame& f, const ipc::Capabil
 
 class LmpTransport {
 public:
-    // `landing`: the empty slot a received capability goes to; the caller moves it out before the transport
-    // receives again, or it is deleted then.
-    LmpTransport(abi::CapAddr send_to, abi::CapAddr receive_on, SlotAllocator::Slot landing)
-        : send_to_(send_to), receive_on_(receive_on), landing_(landing) {}
+    // `landing`: the empty slot the kernel puts a received capability in. It is moved out at once into an
+    // empty one of `arrivals` slots from `first_arrival` (same CNode), so the next receive (perhaps another
+    // thread's) finds the landing slot empty. It waits there until its taker moves it out; only when every
+    // arrival slot is full does the oldest go (capabilities nobody takes cannot block the channel).
+    LmpTransport(abi::CapAddr send_to, abi::CapAddr receive_on, SlotAllocator::Slot landing,
+                 SlotAllocator::Slot first_arrival, std::uint32_t arrivals)
+        : send_to_(send_to), receive_on_(receive_on), landing_(landing), first_arrival_(first_arrival),
+          arrivals_(arrivals) {}
 
     // Waits (yielding) while the receiver's queue is full: backpressure, never a drop.
     Result<void> send(const ipc::Frame& f, const ipc::Capability* cap);
@@ -39,13 +45,16 @@ public:
 
 private:
     Result<void> receive(bool block);
+    abi::CapAddr move_to_arrival();
 
     sys::LmpMessage held_{};
     bool holding_ = false;
-    bool landed_ = false; // the landing slot holds a capability from an earlier frame
     abi::CapAddr send_to_;
     abi::CapAddr receive_on_;
     SlotAllocator::Slot landing_;
+    SlotAllocator::Slot first_arrival_;
+    std::uint32_t arrivals_;
+    std::uint32_t next_arrival_ = 0;
 };
 static_assert(ipc::Transport<LmpTransport>);
 
