@@ -2,7 +2,6 @@
 // commits with steps that cannot fail, so a refused invocation changes nothing.
 #include "caps.hpp"
 
-#include "arch/aarch64/sysreg.hpp"
 #include "dispatch.hpp"
 #include "lmp.hpp"
 #include "memory_layout.hpp"
@@ -10,32 +9,12 @@
 #include "panic.hpp"
 
 #include <aos/arch/aarch64/descriptors.hpp>
-#include <aos/arch/aarch64/registers.hpp>
 
 #include <new>
 
 namespace kernel {
 
 namespace {
-
-// Fresh objects start zeroed. They are whole pages, so whole DC ZVA blocks: one instruction per cache line
-// instead of a store per byte (the kernel is built with strict alignment and no vector registers, so the
-// compiler cannot widen a byte loop itself). 64-bit stores where DCZID_EL0 prohibits DC ZVA.
-void zero_object(std::uint64_t pa, std::uint64_t bytes) {
-    namespace a64 = aos::arch::aarch64;
-    std::uint64_t dczid = KERNEL_READ_SYSREG(dczid_el0);
-    std::uint64_t va = reinterpret_cast<std::uint64_t>(phys_to_virt(pa));
-    std::uint64_t block = a64::dczid::block_bytes(dczid);
-    if (!a64::dczid::Dzp::get(dczid) && bytes % block == 0 && va % block == 0) {
-        for (std::uint64_t at = va; at < va + bytes; at += block)
-            __asm__ volatile("dc zva, %0" ::"r"(at) : "memory");
-        __asm__ volatile("dsb ish" ::: "memory"); // the zeroes are visible before the object is used
-        return;
-    }
-    auto* words = reinterpret_cast<volatile std::uint64_t*>(va);
-    for (std::uint64_t i = 0; i < bytes / sizeof(std::uint64_t); ++i)
-        words[i] = 0;
-}
 
 using aos::Errc;
 using aos::abi::CapOp;
@@ -339,7 +318,7 @@ InvokeOutcome retype(const Cte& root, Cte& src, const std::uint64_t (&a)[6]) {
     // Commit: fresh objects start zeroed (an all-zero CNode is all empty slots). RAM stays as it is: nobody
     // can read it until it becomes something else, and that retype zeroes it.
     if (type != ObjType::ram)
-        zero_object(lo, total);
+        zero_physical(lo, total);
     for (std::uint64_t i = 0; i < count; ++i) {
         Cte& d = (*dest)[i];
         if (is_cnode(type)) {

@@ -56,9 +56,7 @@ struct BootFrames {
             return aos::error(aos::Errc::no_memory);
         std::uint64_t pa = next;
         next += bytes;
-        auto* p = reinterpret_cast<unsigned char*>(phys_to_virt(pa));
-        for (std::uint64_t i = 0; i < bytes; ++i)
-            p[i] = 0;
+        zero_physical(pa, bytes);
         return pa;
     }
 };
