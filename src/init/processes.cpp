@@ -4,6 +4,8 @@
 #include "print.hpp"
 #include "spawn.hpp"
 
+#include <aos/boot/cmdline.hpp>
+
 #include <new>
 
 namespace aos::init {
@@ -128,16 +130,14 @@ Result<proc::Pid> ProcessManager::spawn(core::StringRef command_line, CapAddr ex
     for (std::size_t i = 0; i < command_line.size; ++i)
         cmd[i] = command_line.data[i];
     cmd[command_line.size] = '\0';
-    std::size_t name_len = 0;
-    while (name_len < command_line.size && cmd[name_len] != ' ')
-        ++name_len;
+    core::StringRef name = boot::CommandLine(cmd).first_word(); // as the spawner finds the module
     std::size_t index = 0;
     while (index < max_children && (children_[index].live || children_[index].pool.size != 0))
         ++index;
     if (index == max_children)
         return error(Errc::no_memory);
-    AOS_TRY(place_child(index, cmd, core::StringRef{cmd, name_len}, extra));
-    sys::print("init: spawned {} as pid {:x}\n", core::StringRef{cmd, name_len}, children_[index].pid);
+    AOS_TRY(place_child(index, cmd, name, extra));
+    sys::print("init: spawned {} as pid {:x}\n", name, children_[index].pid);
     return children_[index].pid;
 }
 
@@ -205,7 +205,6 @@ Result<void> ProcessManager::place_child(std::size_t index, const char* cmd, cor
         table_.find(*pid).value()->name, *pid, own_endpoint->addr(), request_buffers_[index], mm_, *this);
     (void)c.channel->start();
     c.dispatcher = child->dispatcher.addr();
-    c.id = child->id;
     return ok();
 }
 

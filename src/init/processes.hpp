@@ -63,7 +63,6 @@ private:
         RamGrant pool;
         std::uint32_t root_slot = 0;
         abi::CapAddr dispatcher = 0;
-        std::uint64_t id = 0;
         std::uint64_t generation = 0; // in the request badge
     };
 

@@ -2,6 +2,7 @@
 #include "spawn.hpp"
 
 #include <aos/abi/args.hpp>
+#include <aos/boot/cmdline.hpp>
 #include <aos/core/string_ref.hpp>
 #include <aos/proc/elf.hpp>
 
@@ -195,18 +196,14 @@ Result<Child> Spawner::spawn(const char* command_line, const abi::CapAddr* caps,
     if (cap_count > abi::task_argument_slots)
         return error(Errc::out_of_range);
     // The first word names the module.
-    char name[abi::module_name_max] = {};
-    const char* p = command_line;
-    while (*p == ' ')
-        ++p;
-    std::size_t n = 0;
-    for (; p[n] != '\0' && p[n] != ' '; ++n) {
-        if (n + 1 >= sizeof(name))
-            return error(Errc::not_found); // longer than any module name
-        name[n] = p[n];
-    }
-    if (n == 0)
+    core::StringRef word = boot::CommandLine(command_line).first_word();
+    if (word.size == 0)
         return error(Errc::invalid_argument);
+    if (word.size >= abi::module_name_max)
+        return error(Errc::not_found); // longer than any module name
+    char name[abi::module_name_max] = {};
+    for (std::size_t i = 0; i < word.size; ++i)
+        name[i] = word.data[i];
     std::uint32_t m = AOS_TRY(module_index(name));
     std::uint64_t module_bytes = (bi_.modules[m].size + page - 1) & ~(page - 1);
     user::Mappings module_map;

@@ -51,8 +51,8 @@ static_assert(offsetof(ArgsPage, caps) == offsetof(ArgsPage, capc) + 8);
 static_assert(offsetof(ArgsPage, text) == offsetof(ArgsPage, caps) + sizeof(CapRecord) * cap_records_max);
 static_assert(sizeof(ArgsPage) == 4096, "one page, all of it used");
 
-// Splits `line` at spaces into `page` (zeroed by the caller). Words past args_max or text past
-// args_text_max make it fail (false) rather than cut a command line silently.
+// Splits `line` at spaces and tabs (as boot::CommandLine does) into `page` (zeroed by the caller). Words past
+// args_max or text past args_text_max make it fail (false) rather than cut a command line silently.
 constexpr bool fill_args(ArgsPage& page, const char* line) {
     page.magic = args_magic;
     page.version = args_version;
@@ -62,7 +62,7 @@ constexpr bool fill_args(ArgsPage& page, const char* line) {
     std::size_t at = 0;
     const char* p = line;
     for (;;) {
-        while (*p == ' ')
+        while (*p == ' ' || *p == '\t')
             ++p;
         if (*p == '\0') {
             page.text_used = static_cast<std::uint32_t>(at);
@@ -71,7 +71,7 @@ constexpr bool fill_args(ArgsPage& page, const char* line) {
         if (page.argc == args_max)
             return false;
         page.offset[page.argc++] = static_cast<std::uint32_t>(at);
-        for (; *p != '\0' && *p != ' '; ++p) {
+        for (; *p != '\0' && *p != ' ' && *p != '\t'; ++p) {
             if (at + 1 >= args_text_max)
                 return false;
             page.text[at++] = *p;

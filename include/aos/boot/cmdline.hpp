@@ -38,6 +38,16 @@ public:
         }
     }
 
+    // The first word (in a command line that spawns a program, the program's name); empty when none.
+    StringRef first_word() const {
+        StringRef first{};
+        for_each_word([&](StringRef w) {
+            first = w;
+            return false;
+        });
+        return first;
+    }
+
     // A word exactly equal to name.
     bool has_flag(const char* name) const {
         bool found = false;

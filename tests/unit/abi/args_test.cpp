@@ -95,3 +95,13 @@ TEST_CASE("the capability record names each capability once, and refuses what do
     REQUIRE(aos::abi::fill_args(*page, "again"));
     REQUIRE(page->capc == 0); // a page filled anew starts an empty record
 }
+
+TEST_CASE("arguments split at tabs as at spaces, as the command line's words do") {
+    auto page = std::make_unique<ArgsPage>();
+    std::memset(page.get(), 0, sizeof(ArgsPage));
+    REQUIRE(aos::abi::fill_args(*page, "\thello\tone  two"));
+    REQUIRE(page->argc == 3);
+    REQUIRE(arg(*page, 0) == "hello");
+    REQUIRE(arg(*page, 1) == "one");
+    REQUIRE(arg(*page, 2) == "two");
+}

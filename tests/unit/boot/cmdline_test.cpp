@@ -53,3 +53,12 @@ TEST_CASE("numbers: decimal, hex, errors") {
     REQUIRE(CommandLine::parse_u64(aos::core::StringRef::from_c_str("0x")).error() ==
             aos::Errc::invalid_argument);
 }
+
+TEST_CASE("the first word of a command line: leading blanks and tabs skipped, empty when there is none") {
+    using aos::boot::CommandLine;
+    REQUIRE(CommandLine("hello one two").first_word().equals("hello"));
+    REQUIRE(CommandLine("  \thello\tone").first_word().equals("hello"));
+    REQUIRE(CommandLine(" \t ").first_word().size == 0);
+    REQUIRE(CommandLine("").first_word().size == 0);
+    REQUIRE(CommandLine(nullptr).first_word().size == 0);
+}
