@@ -251,42 +251,30 @@ public:
     // size not page-aligned), overflow (the range wraps), overlap (with a region already added), no_memory.
     Result<void> add(const Cap& cap, std::uint64_t base, std::uint64_t size) {
         AOS_TRY(check_range(base, size));
-        Batch batch;
-        Result<void> result = ok();
-        for (;;) {
-            std::size_t need = 0;
-            {
-                core::LockGuard guard(lock_);
-                if (overlaps_region(base, base + size)) {
-                    result = error(Errc::overlap);
-                    break;
-                }
-                Path p;
-                unsigned pos = insert_position(base, p);
-                need = 1 + split_nodes(p) + (best_fit ? 1 : 0);
-                if (need <= batch.count) {
-                    Node* rn = batch.pop();
-                    RegionRec* region = ::new (static_cast<void*>(rn->storage)) RegionRec();
-                    region->self = rn;
-                    region->base = base;
-                    region->size = size;
-                    region->cap = cap;
-                    must(regions_.insert(*region));
-                    Entry e{base, 0, size, rn, Cap{}};
-                    add_entry_gap(e, batch);
-                    insert_at(p, pos, e, batch);
-                    total_ += size;
-                    free_bytes_ += size;
-                    break;
-                }
+        return with_nodes(0, [&](Batch& batch, std::size_t& more) -> Result<void> {
+            if (overlaps_region(base, base + size))
+                return error(Errc::overlap);
+            Path p;
+            unsigned pos = insert_position(base, p);
+            std::size_t need = 1 + split_nodes(p) + (best_fit ? 1 : 0);
+            if (need > batch.count) {
+                more = need;
+                return ok();
             }
-            if (Result<void> taken = batch.take(nodes_, need); !taken) {
-                result = taken;
-                break;
-            }
-        }
-        batch.give_back(nodes_);
-        return result;
+            Node* rn = batch.pop();
+            RegionRec* region = ::new (static_cast<void*>(rn->storage)) RegionRec();
+            region->self = rn;
+            region->base = base;
+            region->size = size;
+            region->cap = cap;
+            must(regions_.insert(*region));
+            Entry e{base, 0, size, rn, Cap{}};
+            add_entry_gap(e, batch);
+            insert_at(p, pos, e, batch);
+            total_ += size;
+            free_bytes_ += size;
+            return ok();
+        });
     }
 
     // Allocates `size` bytes (rounded up to whole pages) at a multiple of `align` (a power of two; any
@@ -311,42 +299,33 @@ public:
             align = arch::page_size;
         bool whole = lo == 0 && hi == u64_max;
 
-        Batch batch;
         Result<Alloc> result = error(Errc::no_memory);
-        // Nodes are taken outside the lock (taking one may refill a slab from this very allocator, which
-        // changes the tree), as many as the fit found needs, and the search is repeated after taking more.
         // Usually a leaf has room and no node is needed; BestFit always needs the new entry's size record.
-        if constexpr (best_fit)
-            (void)batch.take(nodes_, 1);
-        for (;;) {
-            std::size_t need = 0;
-            {
-                core::LockGuard guard(lock_);
+        Result<void> done =
+            with_nodes(best_fit ? 1 : 0, [&](Batch& batch, std::size_t& more) -> Result<void> {
                 Path p;
                 std::uint64_t start = 0;
                 bool found =
                     whole ? find_by_policy(size, align, p, start) : find_in(size, align, lo, hi, p, start);
                 if (!found)
-                    break;
-                need = split_nodes(p) + (best_fit ? 1 : 0);
-                if (need <= batch.count) {
-                    const RegionRec* region = region_of(start);
-                    Result<Cap> cap = caps_.retype(region->cap, start - region->base, size);
-                    if (!cap) {
-                        result = error(cap.error());
-                    } else {
-                        commit_alloc(p, start, size, *cap, batch);
-                        result = Alloc{start, size, *cap};
-                    }
-                    break;
+                    return ok(); // result stays no_memory
+                std::size_t need = split_nodes(p) + (best_fit ? 1 : 0);
+                if (need > batch.count) {
+                    more = need;
+                    return ok();
                 }
-            }
-            if (Result<void> taken = batch.take(nodes_, need); !taken) {
-                result = error(taken.error());
-                break;
-            }
-        }
-        batch.give_back(nodes_);
+                const RegionRec* region = region_of(start);
+                Result<Cap> cap = caps_.retype(region->cap, start - region->base, size);
+                if (!cap) {
+                    result = error(cap.error());
+                } else {
+                    commit_alloc(p, start, size, *cap, batch);
+                    result = Alloc{start, size, *cap};
+                }
+                return ok();
+            });
+        if (!done)
+            return error(done.error());
         return result;
     }
 
@@ -468,6 +447,12 @@ private:
     using RegionTree = core::AvlTree<RegionRec, &RegionRec::hook, detail::ByBase<RegionRec>>;
     using SizeTree = core::AvlTree<SizeRec, &SizeRec::hook, detail::BySize<SizeRec>>;
     using Batch = NodeBatch<Node, max_nodes_per_call>;
+
+    // mm::with_nodes over this allocator's node allocator and lock.
+    template <class F>
+    Result<void> with_nodes(std::size_t first, F&& change) {
+        return mm::with_nodes<Node, max_nodes_per_call>(nodes_, lock_, first, change);
+    }
     using Summary = detail::GapSummary;
 
     static constexpr bool best_fit = std::same_as<Fit, BestFit>;
@@ -1152,44 +1137,28 @@ private:
     Result<void> free_checked(const Cap* cap, std::uint64_t base, std::uint64_t size) {
         AOS_TRY(check_range(base, size));
         std::uint64_t end = base + size;
-        Batch batch;
         Dead dead;
-        Result<void> result = ok();
-        // Nodes are taken only as needed, outside the lock (taking one may refill a slab from this very
-        // allocator, which changes the tree: hence the re-check). Freeing a whole piece needs none, so an
-        // allocator whose slab ran dry can always take back whole allocations.
-        for (;;) {
-            std::size_t need = 0;
-            {
-                core::LockGuard guard(lock_);
-                Path p;
-                Result<void> found = find_piece(base, end, p);
-                if (!found) {
-                    result = found;
-                    break;
-                }
-                Entry piece = entry(p);
-                if constexpr (std::equality_comparable<Cap>) {
-                    if (cap != nullptr && !(piece.cap == *cap)) {
-                        result = error(Errc::permission_denied);
-                        break;
-                    }
-                }
-                bool whole = base == piece.base && end == piece.base + piece.size;
-                bool middle = base > piece.base && end < piece.base + piece.size;
-                need = (!whole && piece.link == nullptr ? 1 : 0) + (middle ? split_nodes(p) : 0) +
-                       (middle && best_fit ? 1 : 0);
-                if (need <= batch.count) {
-                    commit_free(p, base, end, batch, dead);
-                    break;
-                }
+        // Freeing a whole piece needs no node, so an allocator whose slab ran dry can always take back whole
+        // allocations.
+        Result<void> result = with_nodes(0, [&](Batch& batch, std::size_t& more) -> Result<void> {
+            Path p;
+            AOS_TRY(find_piece(base, end, p));
+            Entry piece = entry(p);
+            if constexpr (std::equality_comparable<Cap>) {
+                if (cap != nullptr && !(piece.cap == *cap))
+                    return error(Errc::permission_denied);
             }
-            if (Result<void> taken = batch.take(nodes_, need); !taken) {
-                result = taken;
-                break;
+            bool whole = base == piece.base && end == piece.base + piece.size;
+            bool middle = base > piece.base && end < piece.base + piece.size;
+            std::size_t need = (!whole && piece.link == nullptr ? 1 : 0) + (middle ? split_nodes(p) : 0) +
+                               (middle && best_fit ? 1 : 0);
+            if (need > batch.count) {
+                more = need;
+                return ok();
             }
-        }
-        batch.give_back(nodes_);
+            commit_free(p, base, end, batch, dead);
+            return ok();
+        });
         for (std::size_t i = 0; i < dead.count; ++i)
             nodes_.deallocate(dead.nodes[i]);
         return result;

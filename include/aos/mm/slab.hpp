@@ -93,6 +93,29 @@ struct NodeBatch {
     }
 };
 
+// A container's change that may need metadata nodes: `first` nodes are taken outside `lock` (taking one may
+// refill a slab, and the refill may call back into this very container), then change(batch, more) runs
+// under the lock. It either commits, using nodes from the batch, or sets `more` to how many it needs in
+// all and changes nothing; then they are taken and it runs again (the container may have changed
+// meanwhile). The nodes it did not use go back. Returns its result, or the allocator's error.
+template <class Node, std::size_t N, class A, core::Lock L, class F>
+Result<void> with_nodes(A& alloc, L& lock, std::size_t first, F&& change) {
+    NodeBatch<Node, N> batch;
+    Result<void> result = batch.take(alloc, first);
+    while (result) {
+        std::size_t more = 0;
+        {
+            core::LockGuard guard(lock);
+            result = change(batch, more);
+        }
+        if (!result || more == 0)
+            break;
+        result = batch.take(alloc, more);
+    }
+    batch.give_back(alloc);
+    return result;
+}
+
 struct SlabConfig {
     std::size_t chunk_bytes = 16384; // what one refill asks for
     std::size_t low_water = 8;       // refill as soon as no more than this many objects are free

@@ -428,26 +428,10 @@ private:
         unsigned idx[max_height];
     };
 
-    // Runs change(batch, more) under the lock with n nodes taken before it (taking one may refill a slab,
-    // and that refill may call into this space's embedder). When change finds that it needs more nodes than
-    // the batch holds, it sets `more` to that number and returns without changing anything; they are taken
-    // and it runs again. The nodes it does not use go back.
+    // mm::with_nodes over this space's node allocator and lock.
     template <class F>
     Result<void> with_nodes(std::size_t n, F&& change) {
-        Batch batch;
-        Result<void> result = batch.take(nodes_, n);
-        while (result) {
-            std::size_t more = 0;
-            {
-                core::LockGuard guard_lock(lock_);
-                result = change(batch, more);
-            }
-            if (!result || more == 0)
-                break;
-            result = batch.take(nodes_, more);
-        }
-        batch.give_back(nodes_);
-        return result;
+        return mm::with_nodes<Node, max_nodes_per_call>(nodes_, lock_, n, change);
     }
 
     static void must(Result<void> r) { AOS_ASSERT(r.has_value()); }
