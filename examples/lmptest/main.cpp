@@ -2,10 +2,13 @@
 // it 64-byte requests and checks every answer and badge, fills pong's queue while pong is suspended, plays
 // ping-pong 10^4 times with a frame capability travelling both ways, and checks the refused sends and
 // receives with their argument numbers.
+#include "checks.hpp"
 #include "print.hpp"
 #include "spawn.hpp"
 
 namespace {
+
+constinit aos::user::Checks checks{"lmptest"};
 
 using namespace aos::abi;
 using aos::Errc;
@@ -34,24 +37,6 @@ bool answered(const aos::sys::LmpMessage& r, const aos::sys::LmpWords& q) {
     return good;
 }
 
-unsigned checks = 0;
-unsigned failures = 0;
-
-void check(const char* what, bool good) {
-    ++checks;
-    failures += good ? 0 : 1;
-    aos::sys::print("lmptest: {}: {}\n", what, good ? "ok" : "FAILED");
-}
-
-void refused(const char* what, const InvokeResult& r, Errc e, std::uint64_t arg) {
-    bool good = r.error == static_cast<std::uint64_t>(e) && r.value[0] == arg;
-    ++checks;
-    failures += good ? 0 : 1;
-    aos::sys::print("lmptest: {}: {} in argument {}{}\n", what,
-                    r.error == 0 ? "accepted" : aos::to_string(static_cast<Errc>(r.error)), r.value[0],
-                    good ? "" : " (FAILED)");
-}
-
 struct Endpoints {
     CapAddr mine;  // init receives here
     CapAddr to_me; // badged, send-only: pong's way to init
@@ -76,43 +61,47 @@ int main() {
     auto to_me = slots.alloc();
     auto receive_only = slots.alloc();
     auto frame = ram.retype(slots, ObjType::frame, 2 * page);
-    check("retype two endpoints and a frame", mine && pong_ep && to_me && receive_only && frame);
+    checks.check("retype two endpoints and a frame", mine && pong_ep && to_me && receive_only && frame);
     if (!mine || !pong_ep || !to_me || !receive_only || !frame)
         return 1;
-    check("mint a badged send-only endpoint",
-          aos::sys::cap_mint(mine->addr(), to_me->cnode, to_me->index, right_write | right_grant, pong_badge)
-              .has_value());
-    check("mint a receive-only copy of pong's endpoint",
-          aos::sys::cap_mint(pong_ep->addr(), receive_only->cnode, receive_only->index, right_read)
-              .has_value());
+    checks.check(
+        "mint a badged send-only endpoint",
+        aos::sys::cap_mint(mine->addr(), to_me->cnode, to_me->index, right_write | right_grant, pong_badge)
+            .has_value());
+    checks.check("mint a receive-only copy of pong's endpoint",
+                 aos::sys::cap_mint(pong_ep->addr(), receive_only->cnode, receive_only->index, right_read)
+                     .has_value());
     Endpoints ep{mine->addr(), to_me->addr(), pong_ep->addr()};
 
-    refused("receive on an empty endpoint without waiting",
-            aos::sys::invoke(ep.mine, CapOp::endpoint_receive, no_capability, 0), Errc::would_block, 0);
+    checks.refused("receive on an empty endpoint without waiting",
+                   aos::sys::invoke(ep.mine, CapOp::endpoint_receive, no_capability, 0), Errc::would_block,
+                   0);
     aos::sys::LmpWords probe = {op_arith, 1, 2, 3, 4, 5, 6, 7};
-    refused("send without the write right", aos::sys::lmp_send_raw(receive_only->addr(), probe),
-            Errc::permission_denied, 0);
-    refused("receive without the read right",
-            aos::sys::invoke(ep.to_me, CapOp::endpoint_receive, no_capability, 0), Errc::permission_denied,
-            0);
-    refused("send a capability that is not there",
-            aos::sys::lmp_send_raw(ep.pong, probe, caddr(root_slot_slot_alloc0, 250)), Errc::not_found,
-            lmp_cap_register);
-    refused("receive with unknown flags",
-            aos::sys::invoke(ep.mine, CapOp::endpoint_receive, no_capability, 6), Errc::invalid_argument, 3);
-    refused("receive into an occupied slot",
-            aos::sys::invoke(ep.mine, CapOp::endpoint_receive,
-                             destination(root_slot_slot_alloc0, mine->index), 0),
-            Errc::already_exists, 2);
-    refused("mint a second badge",
-            aos::sys::invoke(ep.to_me, CapOp::mint, destination(root_slot_slot_alloc0, 251), rights_all, 5),
-            Errc::invalid_state, 4);
+    checks.refused("send without the write right", aos::sys::lmp_send_raw(receive_only->addr(), probe),
+                   Errc::permission_denied, 0);
+    checks.refused("receive without the read right",
+                   aos::sys::invoke(ep.to_me, CapOp::endpoint_receive, no_capability, 0),
+                   Errc::permission_denied, 0);
+    checks.refused("send a capability that is not there",
+                   aos::sys::lmp_send_raw(ep.pong, probe, caddr(root_slot_slot_alloc0, 250)), Errc::not_found,
+                   lmp_cap_register);
+    checks.refused("receive with unknown flags",
+                   aos::sys::invoke(ep.mine, CapOp::endpoint_receive, no_capability, 6),
+                   Errc::invalid_argument, 3);
+    checks.refused("receive into an occupied slot",
+                   aos::sys::invoke(ep.mine, CapOp::endpoint_receive,
+                                    destination(root_slot_slot_alloc0, mine->index), 0),
+                   Errc::already_exists, 2);
+    checks.refused(
+        "mint a second badge",
+        aos::sys::invoke(ep.to_me, CapOp::mint, destination(root_slot_slot_alloc0, 251), rights_all, 5),
+        Errc::invalid_state, 4);
 
     // Pong starts suspended-free; its first receive blocks until a request arrives.
     const CapAddr passed[] = {ep.to_me, ep.pong};
     const char* const names[] = {"parent", "endpoint"};
     aos::Result<aos::init::Child> pong = spawner.spawn("pong", passed, 2, names);
-    check("spawn pong with the two endpoints", pong.has_value());
+    checks.check("spawn pong with the two endpoints", pong.has_value());
     if (!pong)
         return 1;
 
@@ -129,10 +118,10 @@ int main() {
                             r ? r->badge : 0);
         all_right = all_right && good;
     }
-    check("200 requests answered, each with pong's badge", all_right);
+    checks.check("200 requests answered, each with pong's badge", all_right);
 
     // With pong suspended nobody receives: the queue holds lmp_queue_length messages, then refuses.
-    check("suspend pong", aos::sys::dispatcher_suspend(pong->dispatcher.addr()).has_value());
+    checks.check("suspend pong", aos::sys::dispatcher_suspend(pong->dispatcher.addr()).has_value());
     unsigned queued = 0;
     aos::sys::LmpWords q;
     for (;;) {
@@ -141,23 +130,24 @@ int main() {
             break;
         ++queued;
     }
-    check("the queue held exactly lmp_queue_length messages", queued == lmp_queue_length);
-    refused("send to a full queue", aos::sys::lmp_send_raw(ep.pong, probe), Errc::would_block, 0);
-    check("resume pong", aos::sys::dispatcher_resume(pong->dispatcher.addr()).has_value());
+    checks.check("the queue held exactly lmp_queue_length messages", queued == lmp_queue_length);
+    checks.refused("send to a full queue", aos::sys::lmp_send_raw(ep.pong, probe), Errc::would_block, 0);
+    checks.check("resume pong", aos::sys::dispatcher_resume(pong->dispatcher.addr()).has_value());
     unsigned answered_in_order = 0;
     for (unsigned i = 0; i < queued; ++i) {
         aos::Result<aos::sys::LmpMessage> r = aos::sys::lmp_receive(ep.mine, true);
         request(q, op_arith, i);
         answered_in_order += r && answered(*r, q) ? 1 : 0; // answers come back in order
     }
-    check("every queued request answered, in order", answered_in_order == queued);
+    checks.check("every queued request answered, in order", answered_in_order == queued);
 
     request(q, op_identify, 0);
-    check("send a frame capability along", aos::sys::lmp_send(ep.pong, q, frame->addr()).has_value());
+    checks.check("send a frame capability along", aos::sys::lmp_send(ep.pong, q, frame->addr()).has_value());
     aos::Result<aos::sys::LmpMessage> id = aos::sys::lmp_receive(ep.mine, true);
-    check("pong received a frame of two pages",
-          id && id->words[1] == static_cast<std::uint64_t>(ObjType::frame) && id->words[2] == 2 * page);
-    check("and init still has its own", aos::sys::cap_identify(frame->addr()).has_value());
+    checks.check("pong received a frame of two pages",
+                 id && id->words[1] == static_cast<std::uint64_t>(ObjType::frame) &&
+                     id->words[2] == 2 * page);
+    checks.check("and init still has its own", aos::sys::cap_identify(frame->addr()).has_value());
 
     // The instructions of the send path (system call in and out, lookup, queueing), best of ten, next to an
     // identify for scale. Non-zero only under QEMU's -icount.
@@ -196,10 +186,9 @@ int main() {
         ++round_trips;
     }
     aos::sys::print("lmptest: {} round trips, a capability each way\n", round_trips);
-    check("10^4 round trips with a capability each way", round_trips == ping_count);
+    checks.check("10^4 round trips with a capability each way", round_trips == ping_count);
 
     request(q, op_quit, 0);
-    check("tell pong to stop", aos::sys::lmp_send(ep.pong, q).has_value());
-    aos::sys::print("lmptest: {} checks, {} failed\n", checks, failures);
-    return failures == 0 ? 0 : 1;
+    checks.check("tell pong to stop", aos::sys::lmp_send(ep.pong, q).has_value());
+    return checks.finish();
 }

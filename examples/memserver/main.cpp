@@ -1,12 +1,15 @@
 // A test init for the memory server: three times, allocate RAM until none is left (largest pieces first)
 // and give it all back, checking that free memory returns to where it started; then enough small grants
 // that the metadata slab must refill from the server it feeds.
+#include "checks.hpp"
 #include "memory.hpp"
 #include "print.hpp"
 
 #include <new>
 
 namespace {
+
+constinit aos::user::Checks checks{"memserver"};
 
 using namespace aos::abi;
 
@@ -17,13 +20,6 @@ constexpr unsigned max_grants = 128;
 constexpr unsigned small_grants = 100;
 
 aos::init::RamGrant grants[max_grants];
-
-unsigned failures = 0;
-
-void check(const char* what, bool good) {
-    failures += good ? 0 : 1;
-    aos::sys::print("memserver: {}: {}\n", what, good ? "ok" : "FAILED");
-}
 
 // Takes everything, largest power of two first; returns how many grants, or max_grants + 1 when out of room.
 unsigned exhaust(aos::init::MemoryServer& mm, std::uint64_t& bytes) {
@@ -61,7 +57,7 @@ int main() {
         return 1;
     aos::init::MemoryServer mm(*bi, slots, paging, boot_ram);
     aos::Result<void> started = mm.init();
-    check("the server takes every RAM capability", started.has_value());
+    checks.check("the server takes every RAM capability", started.has_value());
     if (!started)
         return 1;
     aos::mm::RegionStats start = mm.stats();
@@ -73,7 +69,7 @@ int main() {
         std::uint64_t bytes = 0;
         unsigned n = exhaust(mm, bytes);
         if (n > max_grants) {
-            check("room for the grants", false);
+            checks.check("room for the grants", false);
             return 1;
         }
         aos::mm::RegionStats empty = mm.stats();
@@ -87,13 +83,14 @@ int main() {
         aos::sys::print(
             "memserver: round {}: {} grants, {} KiB, then {} KiB free again ({} KiB to the slab)\n", round, n,
             bytes / kib, after.free / kib, slab_bytes / kib);
-        check("every byte was handed out", all_used && bytes + slab_bytes == before.free);
-        check("every grant came back", freed && after.free + slab_bytes == before.free &&
-                                           after.allocated == before.allocated + slab_bytes &&
-                                           mm.check_invariants());
+        checks.check("every byte was handed out", all_used && bytes + slab_bytes == before.free);
+        checks.check("every grant came back", freed && after.free + slab_bytes == before.free &&
+                                                  after.allocated == before.allocated + slab_bytes &&
+                                                  mm.check_invariants());
     }
-    check("free memory is where it started",
-          mm.stats().free + mm.slab_stats().refills * aos::init::MemoryServer::slab_chunk == start.free);
+    checks.check("free memory is where it started",
+                 mm.stats().free + mm.slab_stats().refills * aos::init::MemoryServer::slab_chunk ==
+                     start.free);
 
     // Many small grants: more metadata than the slab's first chunk holds, so it refills from this server.
     std::size_t refills = mm.slab_stats().refills;
@@ -106,9 +103,8 @@ int main() {
     }
     for (unsigned i = 0; i < small_grants && small_ok; ++i)
         small_ok = mm.free(grants[i]).has_value();
-    check("small grants while the slab refills from the server",
-          small_ok && mm.slab_stats().refills > refills && mm.check_invariants());
+    checks.check("small grants while the slab refills from the server",
+                 small_ok && mm.slab_stats().refills > refills && mm.check_invariants());
     aos::sys::print("memserver: slab refills {}, slots in use {}\n", mm.slab_stats().refills, slots.used());
-    aos::sys::print("memserver: {} failed\n", failures);
-    return failures == 0 ? 0 : 1;
+    return checks.finish();
 }

@@ -3,6 +3,7 @@
 // (seed printed, `memtest SEED` repeats), then unmaps and checks the page tables and the RAM came back.
 // `memtest guard` ends by touching the guard page below a lazy reservation, which must stop it; `memtest
 // gone` touches a page whose frame capability it deleted, which must stop it too.
+#include "checks.hpp"
 #include "heap.hpp"
 #include "paging.hpp"
 #include "print.hpp"
@@ -12,6 +13,8 @@
 #include <aos/arch/aarch64/registers.hpp>
 
 namespace {
+
+constinit aos::user::Checks checks{"memtest", true};
 
 using namespace aos::abi;
 using aos::user::PagingFault;
@@ -26,17 +29,6 @@ constexpr unsigned touches = 32;
 // 64 GiB into the paging window, 512 KiB below a 2 MiB boundary: a 1 MiB map there spans two L3 tables.
 constexpr std::uint64_t fixed_va = PagingState::window_lo + (std::uint64_t{64} << 30) + 2 * mib - 512 * kib;
 
-unsigned checks = 0;
-unsigned failed = 0;
-
-void check(const char* what, bool good) {
-    ++checks;
-    if (!good) {
-        ++failed;
-        aos::sys::print("memtest: {}: FAILED\n", what);
-    }
-}
-
 // The caller's side of the figures: without what the paging state made for its own metadata.
 struct Mine {
     std::size_t regions, tables, runs;
@@ -50,7 +42,8 @@ Mine mine(const PagingStats& s) {
 
 template <class R>
 void refused(const char* what, const R& r, aos::Errc want, PagingState& paging, const PagingStats& before) {
-    check(what, !r && r.error() == want && mine(paging.stats()) == mine(before) && paging.check_invariants());
+    checks.check(what, !r && r.error() == want && mine(paging.stats()) == mine(before) &&
+                           paging.check_invariants());
     if (r || r.error() != want)
         aos::sys::print("memtest: {}: got {}\n", what, r ? aos::Errc{} : r.error());
 }
@@ -72,32 +65,32 @@ bool holds(std::uint64_t va, std::uint64_t written_at, std::uint64_t bytes, std:
 void fixed_and_free(PagingState& paging) {
     aos::Result<CapAddr> small = paging.retype(ObjType::frame, 256 * kib);
     aos::Result<CapAddr> big = paging.retype(ObjType::frame, mib);
-    check("frames for the test", small && big);
+    checks.check("frames for the test", small && big);
     if (!small || !big)
         return;
     PagingStats start = paging.stats();
 
     aos::Result<std::uint64_t> anywhere = paging.map(*small, 256 * kib, right_read | right_write);
-    check("map at a free address", anywhere && *anywhere >= PagingState::window_lo);
+    checks.check("map at a free address", anywhere && *anywhere >= PagingState::window_lo);
     if (anywhere) {
         fill(*anywhere, 256 * kib, 0x5a);
-        check("memory mapped at a free address holds what was written",
-              holds(*anywhere, *anywhere, 256 * kib, 0x5a));
+        checks.check("memory mapped at a free address holds what was written",
+                     holds(*anywhere, *anywhere, 256 * kib, 0x5a));
     }
     PagingStats after_free = paging.stats();
 
-    check("map at a fixed address across two L3 tables",
-          paging.map_fixed(fixed_va, *big, mib, right_read | right_write).has_value());
+    checks.check("map at a fixed address across two L3 tables",
+                 paging.map_fixed(fixed_va, *big, mib, right_read | right_write).has_value());
     PagingStats after_fixed = paging.stats();
-    check("a fixed map across two L3 tables is two mapping capabilities",
-          after_fixed.runs == after_free.runs + 2);
-    check("and makes an L2 and two L3 tables", after_fixed.tables == after_free.tables + 3);
+    checks.check("a fixed map across two L3 tables is two mapping capabilities",
+                 after_fixed.runs == after_free.runs + 2);
+    checks.check("and makes an L2 and two L3 tables", after_fixed.tables == after_free.tables + 3);
     fill(fixed_va, mib, 0xa5);
     aos::Result<std::uint64_t> alias = paging.map(*big, mib, right_read);
-    check("the same frame mapped again, read-only", alias.has_value());
+    checks.check("the same frame mapped again, read-only", alias.has_value());
     if (alias)
-        check("both mappings show the same memory", holds(*alias, fixed_va, mib, 0xa5));
-    check("invariants after the maps", paging.check_invariants());
+        checks.check("both mappings show the same memory", holds(*alias, fixed_va, mib, 0xa5));
+    checks.check("invariants after the maps", paging.check_invariants());
 
     PagingStats before = paging.stats();
     refused("a fixed map over a mapped range", paging.map_fixed(fixed_va, *small, page, right_read),
@@ -121,20 +114,21 @@ void fixed_and_free(PagingState& paging) {
                 paging.map(ro->addr(), page, right_read | right_write), aos::Errc::permission_denied, paging,
                 before);
     } else {
-        check("a read-only copy of a frame", false);
+        checks.check("a read-only copy of a frame", false);
     }
     refused("unmapping where nothing starts", paging.unmap(fixed_va + page), aos::Errc::not_found, paging,
             before);
-    check("a read-only frame capability maps read-only",
-          ro && paging.map(ro->addr(), page, right_read).has_value());
+    checks.check("a read-only frame capability maps read-only",
+                 ro && paging.map(ro->addr(), page, right_read).has_value());
 
     PagingStats before_unmap = paging.stats();
-    check("unmap the fixed mapping", paging.unmap(fixed_va).has_value());
+    checks.check("unmap the fixed mapping", paging.unmap(fixed_va).has_value());
     PagingStats after_unmap = paging.stats();
-    check("unmapping takes its two mapping capabilities", after_unmap.runs == before_unmap.runs - 2);
-    check("and deletes the three tables that became empty", after_unmap.tables == before_unmap.tables - 3);
-    check("the frame's other mapping still holds it", alias && holds(*alias, fixed_va, mib, 0xa5));
-    check("invariants after the unmap", paging.check_invariants());
+    checks.check("unmapping takes its two mapping capabilities", after_unmap.runs == before_unmap.runs - 2);
+    checks.check("and deletes the three tables that became empty",
+                 after_unmap.tables == before_unmap.tables - 3);
+    checks.check("the frame's other mapping still holds it", alias && holds(*alias, fixed_va, mib, 0xa5));
+    checks.check("invariants after the unmap", paging.check_invariants());
     // Figures without the paging state's own metadata.
     aos::sys::print(
         "memtest: fixed and free maps: {} tables and {} mapping capabilities before, {} and {} with "
@@ -149,13 +143,13 @@ void lazy(PagingState& paging, std::uint64_t seed, bool touch_guard) {
     aos::Result<CapAddr> own = paging.retype(ObjType::frame, PagingState::lazy_chunk);
     PagingStats start = paging.stats();
     aos::Result<std::uint64_t> region = paging.reserve_lazy(lazy_bytes, 1);
-    check("a lazy reservation of 256 MiB", region.has_value());
+    checks.check("a lazy reservation of 256 MiB", region.has_value());
     if (!region)
         return;
     PagingStats reserved = paging.stats();
-    check("reserving backs nothing",
-          mine(reserved).tables == mine(start).tables && mine(reserved).runs == mine(start).runs &&
-              mine(reserved).ram == mine(start).ram && mine(reserved).backed == mine(start).backed);
+    checks.check("reserving backs nothing",
+                 mine(reserved).tables == mine(start).tables && mine(reserved).runs == mine(start).runs &&
+                     mine(reserved).ram == mine(start).ram && mine(reserved).backed == mine(start).backed);
 
     std::uint64_t pages[touches];
     aos::user::Rng rng{seed};
@@ -170,11 +164,12 @@ void lazy(PagingState& paging, std::uint64_t seed, bool touch_guard) {
         intact = intact && *reinterpret_cast<volatile std::uint64_t*>(*region + pages[i] * page) ==
                                pages[i] * 0x9e3779b97f4a7c15;
     PagingStats touched = paging.stats();
-    check("touched pages hold what was written", intact);
-    check("each touch that faulted backed one chunk",
-          touched.faults > start.faults && mine(touched).backed - mine(start).backed ==
-                                               (touched.faults - start.faults) * PagingState::lazy_chunk);
-    check("invariants after the touches", paging.check_invariants());
+    checks.check("touched pages hold what was written", intact);
+    checks.check("each touch that faulted backed one chunk",
+                 touched.faults > start.faults &&
+                     mine(touched).backed - mine(start).backed ==
+                         (touched.faults - start.faults) * PagingState::lazy_chunk);
+    checks.check("invariants after the touches", paging.check_invariants());
 
     // Syndromes of a data abort from EL0: a level-3 translation fault, and a level-3 permission fault.
     namespace a64 = aos::arch::aarch64;
@@ -189,12 +184,13 @@ void lazy(PagingState& paging, std::uint64_t seed, bool touch_guard) {
         refused("a fixed map of part of a lazy chunk",
                 paging.map_fixed(own_at, *own, page, right_read | right_write), aos::Errc::misaligned, paging,
                 before_own);
-        check("a fixed map of a whole chunk into the lazy reservation",
-              paging.map_fixed(own_at, *own, PagingState::lazy_chunk, right_read | right_write).has_value());
+        checks.check(
+            "a fixed map of a whole chunk into the lazy reservation",
+            paging.map_fixed(own_at, *own, PagingState::lazy_chunk, right_read | right_write).has_value());
         fill(own_at, PagingState::lazy_chunk, 0x77);
-        check("and it holds what was written", holds(own_at, own_at, PagingState::lazy_chunk, 0x77));
+        checks.check("and it holds what was written", holds(own_at, own_at, PagingState::lazy_chunk, 0x77));
     } else {
-        check("a frame of one chunk", false);
+        checks.check("a frame of one chunk", false);
     }
     touched = paging.stats();
 
@@ -202,16 +198,16 @@ void lazy(PagingState& paging, std::uint64_t seed, bool touch_guard) {
         aos::Result<void, PagingFault> r = paging.handle_fault(at, esr);
         return !r && r.error() == want;
     };
-    check("a fault on the guard page is refused as such",
-          fault_says(*region - page, PagingFault::guard_page));
-    check("a fault on the null page is refused as such", fault_says(8, PagingFault::null_page));
-    check("a fault outside every reservation is refused",
-          fault_says(*region + lazy_bytes + 64 * mib, PagingFault::unreserved));
-    check("a permission fault on a backed page is a protection fault",
-          fault_says(*region + pages[0] * page, PagingFault::protection, permission));
-    check("a translation fault on a page backed meanwhile (another thread was first) is resolved",
-          paging.handle_fault(*region + pages[0] * page, translation).has_value());
-    check("refused faults change nothing", mine(paging.stats()) == mine(touched));
+    checks.check("a fault on the guard page is refused as such",
+                 fault_says(*region - page, PagingFault::guard_page));
+    checks.check("a fault on the null page is refused as such", fault_says(8, PagingFault::null_page));
+    checks.check("a fault outside every reservation is refused",
+                 fault_says(*region + lazy_bytes + 64 * mib, PagingFault::unreserved));
+    checks.check("a permission fault on a backed page is a protection fault",
+                 fault_says(*region + pages[0] * page, PagingFault::protection, permission));
+    checks.check("a translation fault on a page backed meanwhile (another thread was first) is resolved",
+                 paging.handle_fault(*region + pages[0] * page, translation).has_value());
+    checks.check("refused faults change nothing", mine(paging.stats()) == mine(touched));
 
     if (touch_guard) {
         aos::sys::print("memtest: touching the guard page\n");
@@ -221,16 +217,16 @@ void lazy(PagingState& paging, std::uint64_t seed, bool touch_guard) {
     }
 
     instructions_before = aos::sys::instructions();
-    check("unmap the lazy reservation", paging.unmap(*region).has_value());
+    checks.check("unmap the lazy reservation", paging.unmap(*region).has_value());
     std::uint64_t unmap_instructions = aos::sys::instructions() - instructions_before;
     PagingStats end = paging.stats();
     std::uint64_t kept = end.metadata_bytes - start.metadata_bytes;
-    check("every table it needed is deleted", mine(end).tables == mine(start).tables);
-    check("every mapping capability is deleted", mine(end).runs == mine(start).runs);
-    check("its RAM is back, but what the paging state's own metadata grew by",
-          end.ram_used == start.ram_used + kept);
-    check("and the address space", mine(end) == mine(start));
-    check("invariants after the unmap", paging.check_invariants());
+    checks.check("every table it needed is deleted", mine(end).tables == mine(start).tables);
+    checks.check("every mapping capability is deleted", mine(end).runs == mine(start).runs);
+    checks.check("its RAM is back, but what the paging state's own metadata grew by",
+                 end.ram_used == start.ram_used + kept);
+    checks.check("and the address space", mine(end) == mine(start));
+    checks.check("invariants after the unmap", paging.check_invariants());
     aos::sys::print(
         "memtest: {} pages touched in 256 MiB, {} chunks backed, contents {}; {} tables made, all "
         "deleted at unmap; RAM back but {} KiB kept for metadata\n",
@@ -274,6 +270,5 @@ int main(int argc, char** argv) {
         return frame_gone(paging);
     fixed_and_free(paging);
     lazy(paging, seed, touch_guard);
-    aos::sys::print("memtest: {} checks, {} failed\n", checks, failed);
-    return failed == 0 ? 0 : 1;
+    return checks.finish();
 }
