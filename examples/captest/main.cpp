@@ -292,11 +292,9 @@ void a_dispatcher_loses_its_address_space() {
 } // namespace
 
 int main() {
-    const BootInfo* bi = aos::sys::bootinfo();
-    if (bi == nullptr || bi->free_ram_count == 0) {
-        aos::sys::print("captest: must run as init (first in run=)\n");
+    const BootInfo* bi = aos::sys::require_bootinfo("captest");
+    if (bi == nullptr)
         return 2;
-    }
     identify_what_the_kernel_gave(*bi);
     bad_addresses_and_operations();
     bad_retypes(bi->free_ram[0].size);

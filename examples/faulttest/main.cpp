@@ -62,11 +62,9 @@ constinit Lazy lazy{};
 } // namespace
 
 int main() {
-    const BootInfo* bi = aos::sys::bootinfo();
-    if (bi == nullptr) {
-        aos::sys::print("faulttest: must run as init (first in run=)\n");
+    const BootInfo* bi = aos::sys::require_bootinfo("faulttest");
+    if (bi == nullptr)
         return 2;
-    }
     aos::user::SlotAllocator slots(root_slot_slot_alloc0);
     aos::user::RamSource ram(caddr(root_slot_super, 0), 0, bi->free_ram[0].size);
     aos::user::CapVSpace self(caddr(root_slot_task, task_slot_root_vnode), slots, ram);

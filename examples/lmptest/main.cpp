@@ -14,7 +14,6 @@ using namespace aos::abi;
 using aos::Errc;
 using aos::sys::InvokeResult;
 
-constexpr std::uint64_t scratch_va = std::uint64_t{1} << 39;
 constexpr std::uint64_t page = object_granule;
 constexpr std::uint64_t pong_badge = 0x90;
 constexpr std::uint64_t request_count = 200;
@@ -46,15 +45,13 @@ struct Endpoints {
 } // namespace
 
 int main() {
-    const BootInfo* bi = aos::sys::bootinfo();
-    if (bi == nullptr) {
-        aos::sys::print("lmptest: must run as init (first in run=)\n");
+    const BootInfo* bi = aos::sys::require_bootinfo("lmptest");
+    if (bi == nullptr)
         return 2;
-    }
     aos::user::SlotAllocator slots(root_slot_slot_alloc0);
     aos::user::RamSource ram(caddr(root_slot_super, 0), 0, bi->free_ram[0].size);
     aos::user::CapVSpace self(caddr(root_slot_task, task_slot_root_vnode), slots, ram);
-    aos::init::Spawner spawner(*bi, slots, ram, self, scratch_va);
+    aos::init::Spawner spawner(*bi, slots, ram, self, aos::init::scratch_window);
 
     auto mine = ram.retype(slots, ObjType::endpoint, endpoint_bytes);
     auto pong_ep = ram.retype(slots, ObjType::endpoint, endpoint_bytes);

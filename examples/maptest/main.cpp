@@ -167,10 +167,8 @@ void replace_the_l3_table() {
 } // namespace
 
 int main() {
-    if (aos::sys::bootinfo() == nullptr) {
-        aos::sys::print("maptest: must run as init (first in run=)\n");
+    if (aos::sys::require_bootinfo("maptest") == nullptr)
         return 2;
-    }
     build_and_use();
     bad_maps();
     replace_the_l3_table();

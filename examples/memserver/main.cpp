@@ -42,11 +42,9 @@ unsigned exhaust(aos::init::MemoryServer& mm, std::uint64_t& bytes) {
 } // namespace
 
 int main() {
-    const BootInfo* bi = aos::sys::bootinfo();
-    if (bi == nullptr) {
-        aos::sys::print("memserver: must run as init (first in run=)\n");
+    const BootInfo* bi = aos::sys::require_bootinfo("memserver");
+    if (bi == nullptr)
         return 2;
-    }
     aos::user::SlotAllocator slots(root_slot_slot_alloc0);
     aos::user::RamSource boot_ram(caddr(root_slot_super, 0), 0, boot_ram_bytes);
     // Static: too large for the stack (its slabs' first memory is inside it).

@@ -10,22 +10,19 @@ using namespace aos::abi;
 
 constexpr std::uint64_t us_per_ms = 1000;
 // Where init maps modules and segments for a moment: L0 entry 1, which the kernel left empty.
-constexpr std::uint64_t scratch_va = std::uint64_t{1} << 39;
 // RAM each child gets for its heap.
 constexpr std::uint64_t heap_bytes = 4 * 1024 * 1024;
 
 } // namespace
 
 int main() {
-    const BootInfo* bi = aos::sys::bootinfo();
-    if (bi == nullptr || bi->free_ram_count == 0) {
-        aos::sys::print("spawntest: must run as init (first in run=)\n");
+    const BootInfo* bi = aos::sys::require_bootinfo("spawntest");
+    if (bi == nullptr)
         return 2;
-    }
     aos::user::SlotAllocator slots(root_slot_slot_alloc0);
     aos::user::RamSource ram(caddr(root_slot_super, 0), 0, bi->free_ram[0].size);
     aos::user::CapVSpace self(caddr(root_slot_task, task_slot_root_vnode), slots, ram);
-    aos::init::Spawner spawner(*bi, slots, ram, self, scratch_va, heap_bytes);
+    aos::init::Spawner spawner(*bi, slots, ram, self, aos::init::scratch_window, heap_bytes);
 
     bool ok = true;
     for (const char* name :

@@ -61,11 +61,9 @@ void spawn_from_command_line(aos::init::ProcessManager& pm, const BootInfo& bi) 
 } // namespace
 
 int main() {
-    const BootInfo* bi = aos::sys::bootinfo();
-    if (bi == nullptr || bi->free_ram_count == 0) {
-        aos::sys::print("init: no bootinfo: init must be the first program (run=init)\n");
+    const BootInfo* bi = aos::sys::require_bootinfo("init");
+    if (bi == nullptr)
         return 2;
-    }
     Init& init = *::new (init_storage) Init(*bi);
     if (aos::Result<void> r = init.paging.init(); !r) {
         aos::sys::print("init: no paging state: {}\n", r.error());

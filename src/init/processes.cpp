@@ -15,8 +15,6 @@ namespace {
 using namespace abi;
 
 constexpr std::uint64_t kib = 1024;
-// init's scratch window for spawning: L0 entry 1, which the kernel left empty.
-constexpr std::uint64_t scratch_va = std::uint64_t{1} << 39;
 // What one child gets: a pool its objects are retyped from (revoked when it ends), within it its heap.
 constexpr std::uint64_t child_pool_bytes = 8 * 1024 * kib;
 constexpr std::uint64_t child_heap_bytes = 4 * 1024 * kib;
@@ -177,7 +175,7 @@ Result<void> ProcessManager::place_child(std::size_t index, const char* cmd, cor
                           request_badge) &&
             sys::cap_mint(endpoint_.addr(), notice->cnode, notice->index, right_write, index + 1)) {
             const CapAddr passed[] = {to_init->addr(), own_endpoint->addr(), extra};
-            Spawner spawner(bi_, child_slots, pool, self_, scratch_va, child_heap_bytes);
+            Spawner spawner(bi_, child_slots, pool, self_, scratch_window, child_heap_bytes);
             // Its own PID and core, as its environment says them.
             core::FixedString<24> pid_entry, core_entry;
             core::format_to(pid_entry, "PID={:x}", *pid);

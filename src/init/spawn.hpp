@@ -18,6 +18,9 @@ namespace aos::init {
 // Where a child's pieces are in its address space.
 inline constexpr std::uint64_t child_stack_top = std::uint64_t{1} << 30; // 1 GiB
 inline constexpr std::uint64_t child_stack_bytes = 64 * 1024;
+// Where the spawner maps a module and each segment for a moment (the `scratch_va` of its constructor):
+// L0 entry 1, empty in init's address space and outside any paging state's part.
+inline constexpr std::uint64_t scratch_window = std::uint64_t{1} << 39;
 inline constexpr std::uint64_t child_cspace_bytes = abi::object_granule; // root CNode: 32 slots
 
 struct Child {

@@ -1,6 +1,8 @@
 // The user runtime's system-call stubs.
 #include "syscalls.hpp"
 
+#include "print.hpp"
+
 namespace aos::sys {
 
 SyscallResult syscall(abi::Syscall number, std::uint64_t a0, std::uint64_t a1, std::uint64_t a2,
@@ -73,6 +75,15 @@ const abi::BootInfo* bootinfo() {
     const auto* bi = reinterpret_cast<const abi::BootInfo*>(boot_argument);
     if (bi == nullptr || bi->magic != abi::bootinfo_magic || bi->version != abi::bootinfo_version)
         return nullptr;
+    return bi;
+}
+
+const abi::BootInfo* require_bootinfo(const char* program) {
+    const abi::BootInfo* bi = bootinfo();
+    if (bi == nullptr || bi->free_ram_count == 0) {
+        print("{}: must run as init (first in run=)\n", program);
+        return nullptr;
+    }
     return bi;
 }
 

@@ -33,6 +33,9 @@ std::uint64_t instructions();
 
 // The bootinfo page, for init (the first program the kernel starts); null in every other program.
 const abi::BootInfo* bootinfo();
+// For a program that must run as init (init and the test inits): its bootinfo, with at least one RAM
+// region; otherwise null, and "<program>: must run as init (first in run=)" is printed.
+const abi::BootInfo* require_bootinfo(const char* program);
 // The arguments page a parent mapped for a spawned process; null otherwise.
 const abi::ArgsPage* arguments();
 // The value of environment variable `name` from the arguments page, or null.
