@@ -241,13 +241,20 @@ void notify_ended(Dispatcher& d) {
         endpoint_notify(d.notify.cap.base, d.notify.cap.word);
 }
 
-// The current dispatcher is done: take it off the run queue and continue with the next one (or end).
-void retire_current(TrapFrame& frame, DispatcherState why) {
-    Dispatcher* d = current;
-    d->state = why;
-    notify_ended(*d);
-    (void)run_queue.erase(*d);
+void dequeue(Dispatcher& d);
+
+// d is done (exited, stopped, its capability or address space gone): off its queue, in its final state,
+// counted, and whoever asked hears of it.
+void end_dispatcher(Dispatcher& d, DispatcherState why) {
+    dequeue(d);
+    d.state = why;
     ++finished;
+    notify_ended(d);
+}
+
+// The current dispatcher is done: end it and continue with the next one (or end).
+void retire_current(TrapFrame& frame, DispatcherState why) {
+    end_dispatcher(*current, why);
     schedule_next(frame);
 }
 
@@ -328,12 +335,9 @@ aos::Result<void> dispatcher_resume(Dispatcher& d) {
 aos::Result<void> dispatcher_stop(Dispatcher& d) {
     if (!is_live(d))
         return aos::error(aos::Errc::invalid_state);
-    dequeue(d);
-    d.state = DispatcherState::stopped;
-    ++finished;
     print("aos: {} (dispatcher {}) stopped by {}\n", static_cast<const char*>(d.name), d.id,
           static_cast<const char*>(current->name));
-    notify_ended(d);
+    end_dispatcher(d, DispatcherState::stopped);
     return aos::ok();
 }
 
@@ -615,6 +619,16 @@ aos::Result<std::uint64_t> sys_debug_print(std::uint64_t ptr, std::uint64_t len)
     return len;
 }
 
+// On a tick or a yield, the next runnable dispatcher gets the CPU.
+void preempt(TrapFrame& frame) {
+    if (run_queue.size() < 2)
+        return;
+    Dispatcher* d = current;
+    (void)run_queue.erase(*d);
+    (void)run_queue.push_back(*d);
+    switch_to(*run_queue.front(), frame);
+}
+
 void handle_syscall(TrapFrame& frame) {
     using aos::abi::Syscall;
     switch (static_cast<Syscall>(frame.x[aos::abi::syscall_number_register])) {
@@ -623,12 +637,7 @@ void handle_syscall(TrapFrame& frame) {
         return;
     case Syscall::yield: {
         set_result(frame, std::uint64_t{0});
-        Dispatcher* d = current;
-        if (run_queue.size() > 1) {
-            (void)run_queue.erase(*d);
-            (void)run_queue.push_back(*d);
-            switch_to(*run_queue.front(), frame);
-        }
+        preempt(frame);
         return;
     }
     case Syscall::exit:
@@ -651,16 +660,6 @@ void handle_syscall(TrapFrame& frame) {
     }
     }
     set_result(frame, aos::error(aos::Errc::invalid_argument));
-}
-
-// On a tick, the next runnable dispatcher gets the CPU.
-void preempt(TrapFrame& frame) {
-    if (run_queue.size() < 2)
-        return;
-    Dispatcher* d = current;
-    (void)run_queue.erase(*d);
-    (void)run_queue.push_back(*d);
-    switch_to(*run_queue.front(), frame);
 }
 
 } // namespace
@@ -718,23 +717,18 @@ void dispatcher_lost_address_space(void* dispatcher) {
     bool live = is_live(*d);
     if (!live)
         return;
-    dequeue(*d);
-    d->state = DispatcherState::stopped;
-    ++finished;
     print("aos: {} (dispatcher {}) stopped: its address space was deleted\n",
           static_cast<const char*>(d->name), d->id);
-    notify_ended(*d);
+    end_dispatcher(*d, DispatcherState::stopped);
 }
 
 void dispatcher_destroy(std::uint64_t pa, Cte*& cspace, Cte*& vspace, Cte*& notify) {
     auto* d = reinterpret_cast<Dispatcher*>(phys_to_virt(pa));
     bool live = is_live(*d);
     if (live) {
-        dequeue(*d);
-        ++finished;
         print("aos: {} (dispatcher {}) stopped: its last dispatcher capability was deleted\n",
               static_cast<const char*>(d->name), d->id);
-        notify_ended(*d);
+        end_dispatcher(*d, DispatcherState::stopped);
     }
     d->state = DispatcherState::stopped;
     (void)every.erase(*d);

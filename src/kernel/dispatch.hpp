@@ -38,7 +38,8 @@ aos::Result<void> setup_init(unsigned id, const LoadedProgram* programs, unsigne
 // in zeroed memory at `pa` (returns its id), and ending one whose last capability went; the capabilities it
 // held (its CSpace and address-space roots) are handed back for the caller to release.
 unsigned dispatcher_asids_free();
-std::uint64_t dispatcher_status_word(const Capability& c);
+std::uint64_t
+dispatcher_status_word(const Capability& c); // what identify reports (abi::dispatcher_status_word)
 std::uint64_t dispatcher_construct(std::uint64_t pa);
 void dispatcher_destroy(std::uint64_t pa, Cte*& cspace, Cte*& vspace, Cte*& notify);
 // The capability to a dispatcher's address-space root went (revoked or deleted): the dispatcher stops.

@@ -114,7 +114,5 @@ void make_runnable(Dispatcher& d);
 void make_waiting(Dispatcher& d, DispatcherState why);
 // The object a Dispatcher capability names.
 Dispatcher& dispatcher_at(const Capability& c);
-// What identify reports of it (abi::dispatcher_status_word).
-std::uint64_t dispatcher_status_word(const Capability& c);
 
 } // namespace kernel

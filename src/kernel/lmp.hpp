@@ -1,4 +1,4 @@
-// LMP: endpoints made by retype from RAM, each a queue of small messages (three words, a badge and at most
+// LMP: endpoints made by retype from RAM, each a queue of small messages (eight words, a badge and at most
 // one capability) with the dispatchers waiting to receive from it.
 #pragma once
 
