@@ -26,9 +26,6 @@ using Mdb = aos::cap::MappingDb<Cte>;
 constinit Mdb mdb;
 constexpr std::uint64_t page = KernelArch::page_size;
 
-// Argument registers, named for the errors that point at them.
-enum Arg : unsigned { arg_target = 0, arg_op = 1, arg2 = 2, arg3 = 3, arg4 = 4, arg5 = 5 };
-
 InvokeOutcome fail(Errc e, unsigned arg) {
     return InvokeOutcome::failure(e, arg);
 }

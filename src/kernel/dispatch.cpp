@@ -351,12 +351,12 @@ InvokeOutcome set_notice_endpoint(const Cte& root, std::uint64_t addr, Cte& slot
     }
     aos::Result<Cte*> ep = cap_lookup(root, addr);
     if (!ep)
-        return InvokeOutcome::failure(ep.error(), 2);
+        return InvokeOutcome::failure(ep.error(), arg2);
     const Capability& e = (*ep)->cap;
     if (e.type != aos::abi::ObjType::endpoint || e.word == 0 || e.word > aos::abi::notify_badge_max)
-        return InvokeOutcome::failure(aos::Errc::invalid_argument, 2);
+        return InvokeOutcome::failure(aos::Errc::invalid_argument, arg2);
     if ((e.rights & aos::abi::right_write) == 0)
-        return InvokeOutcome::failure(aos::Errc::permission_denied, 2);
+        return InvokeOutcome::failure(aos::Errc::permission_denied, arg2);
     cap_delete(slot);
     install_copy(slot, **ep);
     return InvokeOutcome::success();
@@ -375,21 +375,21 @@ bool is_dispatcher_op(aos::abi::CapOp op) {
 InvokeOutcome dispatcher_setup(const Cte& root, Dispatcher& d, const std::uint64_t (&a)[6]) {
     using aos::abi::ObjType;
     if (d.state != DispatcherState::free || d.table != nullptr)
-        return InvokeOutcome::failure(aos::Errc::invalid_state, 0);
+        return InvokeOutcome::failure(aos::Errc::invalid_state, arg_target);
     aos::Result<Cte*> cspace = cap_lookup(root, a[2]);
     if (!cspace)
-        return InvokeOutcome::failure(cspace.error(), 2);
+        return InvokeOutcome::failure(cspace.error(), arg2);
     if ((*cspace)->cap.type != ObjType::l1_cnode)
-        return InvokeOutcome::failure(aos::Errc::invalid_argument, 2);
+        return InvokeOutcome::failure(aos::Errc::invalid_argument, arg2);
     aos::Result<Cte*> vspace = cap_lookup(root, a[3]);
     if (!vspace)
-        return InvokeOutcome::failure(vspace.error(), 3);
+        return InvokeOutcome::failure(vspace.error(), arg3);
     if ((*vspace)->cap.type != ObjType::vnode_l0)
-        return InvokeOutcome::failure(aos::Errc::invalid_argument, 3);
+        return InvokeOutcome::failure(aos::Errc::invalid_argument, arg3);
     if (a[4] >= user_space_end || a[4] % aos::abi::instruction_alignment != 0)
-        return InvokeOutcome::failure(aos::Errc::invalid_argument, 4);
+        return InvokeOutcome::failure(aos::Errc::invalid_argument, arg4);
     if (a[5] > user_space_end || a[5] % aos::abi::stack_alignment != 0)
-        return InvokeOutcome::failure(aos::Errc::invalid_argument, 5);
+        return InvokeOutcome::failure(aos::Errc::invalid_argument, arg5);
     install_copy(d.cspace, **cspace);
     install_copy(d.vspace, **vspace);
     d.vspace.root_of_dispatcher = &d;
@@ -406,53 +406,55 @@ InvokeOutcome dispatcher_setup(const Cte& root, Dispatcher& d, const std::uint64
 // Its first argument register and its name (up to 24 bytes in x3..x5), before it starts.
 InvokeOutcome dispatcher_configure(Dispatcher& d, const std::uint64_t (&a)[6]) {
     if (d.state != DispatcherState::free && d.state != DispatcherState::created)
-        return InvokeOutcome::failure(aos::Errc::invalid_state, 0);
+        return InvokeOutcome::failure(aos::Errc::invalid_state, arg_target);
     d.frame.x[0] = a[2];
     const std::uint64_t words[aos::abi::name_registers] = {a[3], a[4], a[5]};
     (void)aos::abi::unpack_name(words, d.name, name_max);
     return InvokeOutcome::success();
 }
 
+InvokeOutcome set_fault_handler(Dispatcher& d, const std::uint64_t (&args)[6]) {
+    if (args[2] >= user_space_end || args[2] % aos::abi::instruction_alignment != 0)
+        return InvokeOutcome::failure(aos::Errc::invalid_argument, arg2);
+    if (args[3] > user_space_end || args[3] % aos::abi::stack_alignment != 0 ||
+        (args[2] != 0 && args[3] == 0))
+        return InvokeOutcome::failure(aos::Errc::invalid_argument, arg3);
+    d.fault_handler = args[2];
+    d.fault_stack = args[3];
+    return InvokeOutcome::success();
+}
+
+// The state changes report on the dispatcher itself (argument 0) when its state does not allow them.
+InvokeOutcome state_change(aos::Result<void> r) {
+    return r ? InvokeOutcome::success() : InvokeOutcome::failure(r.error(), arg_target);
+}
+
 InvokeOutcome invoke_dispatcher(const Cte& root, const Cte& target, aos::abi::CapOp op,
                                 const std::uint64_t (&args)[6]) {
     using aos::abi::CapOp;
-    Dispatcher* d = &dispatcher_at(target.cap);
+    Dispatcher& d = dispatcher_at(target.cap);
     if ((target.cap.rights & aos::abi::right_write) == 0)
-        return InvokeOutcome::failure(aos::Errc::permission_denied, 0);
-    if (op == CapOp::dispatcher_setup)
-        return dispatcher_setup(root, *d, args);
-    if (op == CapOp::dispatcher_configure)
-        return dispatcher_configure(*d, args);
-    if (op == CapOp::dispatcher_set_notify)
-        return set_notice_endpoint(root, args[2], d->notify);
-    if (op == CapOp::dispatcher_set_fault_handler) {
-        if (args[2] >= user_space_end || args[2] % aos::abi::instruction_alignment != 0)
-            return InvokeOutcome::failure(aos::Errc::invalid_argument, 2);
-        if (args[3] > user_space_end || args[3] % aos::abi::stack_alignment != 0 ||
-            (args[2] != 0 && args[3] == 0))
-            return InvokeOutcome::failure(aos::Errc::invalid_argument, 3);
-        d->fault_handler = args[2];
-        d->fault_stack = args[3];
-        return InvokeOutcome::success();
-    }
-    aos::Result<void> r = aos::error(aos::Errc::invalid_argument);
+        return InvokeOutcome::failure(aos::Errc::permission_denied, arg_target);
     switch (op) {
+    case CapOp::dispatcher_setup:
+        return dispatcher_setup(root, d, args);
+    case CapOp::dispatcher_configure:
+        return dispatcher_configure(d, args);
+    case CapOp::dispatcher_set_notify:
+        return set_notice_endpoint(root, args[2], d.notify);
+    case CapOp::dispatcher_set_fault_handler:
+        return set_fault_handler(d, args);
     case CapOp::dispatcher_start:
-        r = dispatcher_start(*d);
-        break;
+        return state_change(dispatcher_start(d));
     case CapOp::dispatcher_suspend:
-        r = dispatcher_suspend(*d);
-        break;
+        return state_change(dispatcher_suspend(d));
     case CapOp::dispatcher_resume:
-        r = dispatcher_resume(*d);
-        break;
+        return state_change(dispatcher_resume(d));
     case CapOp::dispatcher_stop:
-        r = dispatcher_stop(*d);
-        break;
+        return state_change(dispatcher_stop(d));
     default:
-        break;
+        return InvokeOutcome::failure(aos::Errc::invalid_argument, arg_op);
     }
-    return r ? InvokeOutcome::success() : InvokeOutcome::failure(r.error(), 0);
 }
 
 void report_and_stop(TrapFrame& frame, const TrapFrame& fault, const char* where) {
@@ -494,9 +496,9 @@ void stop_faulting(TrapFrame& frame) {
 // The handler is done: retry the faulting instruction, or give up and be stopped with the fault reported.
 InvokeOutcome fault_return(Dispatcher& d, std::uint64_t how, TrapFrame& frame) {
     if (&d != current || !d.in_fault_handler)
-        return InvokeOutcome::failure(aos::Errc::invalid_state, 0);
+        return InvokeOutcome::failure(aos::Errc::invalid_state, arg_target);
     if (how != aos::abi::fault_resume && how != aos::abi::fault_give_up)
-        return InvokeOutcome::failure(aos::Errc::invalid_argument, 2);
+        return InvokeOutcome::failure(aos::Errc::invalid_argument, arg2);
     d.in_fault_handler = false;
     if (how == aos::abi::fault_give_up) {
         report_and_stop(frame, d.fault_frame, ", which its handler gave up on,");
@@ -530,7 +532,7 @@ bool input_can_wake() {
 InvokeOutcome invoke_console(const Cte& root, const Cte& target, aos::abi::CapOp op,
                              const std::uint64_t (&a)[6]) {
     if ((target.cap.rights & aos::abi::right_read) == 0)
-        return InvokeOutcome::failure(aos::Errc::permission_denied, 0);
+        return InvokeOutcome::failure(aos::Errc::permission_denied, arg_target);
     if (op == aos::abi::CapOp::console_read) {
         std::uint64_t chars = 0, n = 0;
         for (int c; n < sizeof(chars) && (c = console_try_getchar()) >= 0; ++n)
@@ -538,7 +540,7 @@ InvokeOutcome invoke_console(const Cte& root, const Cte& target, aos::abi::CapOp
         return InvokeOutcome::success(chars, n);
     }
     if (op != aos::abi::CapOp::console_set_notify)
-        return InvokeOutcome::failure(aos::Errc::invalid_argument, 1);
+        return InvokeOutcome::failure(aos::Errc::invalid_argument, arg_op);
     return set_notice_endpoint(root, a[2], console_notify);
 }
 
@@ -561,7 +563,7 @@ void handle_invoke(TrapFrame& frame) {
             return; // resumed, or stopped and the next dispatcher's registers are in the frame
         out = r;
     } else if (!target)
-        out = InvokeOutcome::failure(target.error(), 0);
+        out = InvokeOutcome::failure(target.error(), arg_target);
     else if ((*target)->cap.type == aos::abi::ObjType::dispatcher && is_dispatcher_op(op))
         out = invoke_dispatcher(current->cspace, **target, op, args);
     else if ((*target)->cap.type == aos::abi::ObjType::console)

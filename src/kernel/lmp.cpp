@@ -32,8 +32,6 @@ namespace {
 using aos::Errc;
 using aos::abi::ObjType;
 
-enum Arg : unsigned { arg_target = 0, arg2 = 2, arg3 = 3 };
-
 Endpoint& endpoint_at(std::uint64_t pa) {
     return *reinterpret_cast<Endpoint*>(phys_to_virt(pa));
 }
