@@ -176,8 +176,8 @@ InvokeOutcome identify(const Cte& t) {
 // root CNode's slots take only L2 CNodes.
 aos::Result<Cte*> destination_slots(const Cte& root, std::uint64_t dest, std::uint64_t count,
                                     aos::abi::ObjType placed) {
-    auto ref = static_cast<aos::abi::CNodeRef>(dest >> 32);
-    std::uint64_t first = dest & 0xffffffff;
+    aos::abi::CNodeRef ref = aos::abi::destination_cnode(dest);
+    std::uint64_t first = aos::abi::destination_slot(dest);
     const Cte* cnode = &root;
     if (ref == aos::abi::cnode_root) {
         cnode = &root;
@@ -279,11 +279,11 @@ InvokeOutcome retype(const Cte& root, Cte& src, const std::uint64_t (&a)[6]) {
         return fail(Errc::permission_denied, arg_target);
     if (!src.in_mdb() || src.cap.being_deleted)
         return fail(Errc::invalid_state, arg_target);
-    auto type = static_cast<ObjType>(a[arg2] & 0xffffffff);
-    std::uint64_t count = a[arg2] >> 32;
+    auto type = static_cast<ObjType>(aos::abi::retype_type(a[arg2]));
+    std::uint64_t count = aos::abi::retype_count(a[arg2]);
     std::uint64_t offset = a[arg3];
     std::uint64_t objsize = a[arg4];
-    if ((a[arg2] & 0xffffffff) >= aos::abi::obj_type_count)
+    if (aos::abi::retype_type(a[arg2]) >= aos::abi::obj_type_count)
         return fail(Errc::invalid_argument, arg2);
     aos::Result<std::uint64_t> fixed = fixed_object_size(type);
     if (!fixed)
@@ -384,9 +384,9 @@ InvokeOutcome vnode_map(const Cte& root, Cte& table, const std::uint64_t (&a)[6]
         return fail(Errc::invalid_argument, arg2); // wrong kind, or a kernel-made table
     if (!leaf && mapping_of(src) != nullptr)
         return fail(Errc::busy, arg2); // a table has one place in one address space
-    std::uint64_t first = a[arg3] & 0xffff;
-    std::uint64_t count = (a[arg3] >> 16) & 0xffff;
-    if ((a[arg3] >> 32) != 0 || count == 0 || first >= KernelArch::entries ||
+    std::uint64_t first = aos::abi::map_first(a[arg3]);
+    std::uint64_t count = aos::abi::map_count(a[arg3]);
+    if (!aos::abi::map_entries_valid(a[arg3]) || count == 0 || first >= KernelArch::entries ||
         count > KernelArch::entries - first || (!leaf && count != 1))
         return fail(Errc::out_of_range, arg3);
     std::uint64_t offset = a[arg4] & ~(page - 1);

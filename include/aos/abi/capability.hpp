@@ -176,16 +176,48 @@ inline constexpr CNodeRef cnode_at_flag = 0x80000000;
 constexpr CNodeRef cnode_at(CapAddr a) {
     return cnode_at_flag | static_cast<CNodeRef>(a & 0x7fffffff);
 }
+// Invocation argument words, each encoder with the decoder the kernel reads it with.
 constexpr std::uint64_t destination(CNodeRef cnode, std::uint32_t slot) {
     return (std::uint64_t{cnode} << 32) | slot;
 }
+constexpr CNodeRef destination_cnode(std::uint64_t word) {
+    return static_cast<CNodeRef>(word >> 32);
+}
+constexpr std::uint32_t destination_slot(std::uint64_t word) {
+    return static_cast<std::uint32_t>(word);
+}
+static_assert(destination_cnode(destination(cnode_root, 7)) == cnode_root &&
+              destination_slot(destination(cnode_root, 7)) == 7);
+
 constexpr std::uint64_t retype_type_count(ObjType type, std::uint32_t count) {
     return static_cast<std::uint64_t>(type) | (std::uint64_t{count} << 32);
 }
+// The type field as a number: an out-of-range one is refused before it becomes an ObjType.
+constexpr std::uint32_t retype_type(std::uint64_t word) {
+    return static_cast<std::uint32_t>(word);
+}
+constexpr std::uint32_t retype_count(std::uint64_t word) {
+    return static_cast<std::uint32_t>(word >> 32);
+}
+static_assert(retype_type(retype_type_count(ObjType::frame, 3)) ==
+                  static_cast<std::uint32_t>(ObjType::frame) &&
+              retype_count(retype_type_count(ObjType::frame, 3)) == 3);
 
+// Entries [first, first + count) of a table; both fit 16 bits, and the bits above 32 must be 0.
 constexpr std::uint64_t map_entries(std::uint32_t first, std::uint32_t count) {
     return first | (std::uint64_t{count} << 16);
 }
+constexpr std::uint32_t map_first(std::uint64_t word) {
+    return static_cast<std::uint32_t>(word & 0xffff);
+}
+constexpr std::uint32_t map_count(std::uint64_t word) {
+    return static_cast<std::uint32_t>((word >> 16) & 0xffff);
+}
+constexpr bool map_entries_valid(std::uint64_t word) {
+    return (word >> 32) == 0;
+}
+static_assert(map_first(map_entries(5, 9)) == 5 && map_count(map_entries(5, 9)) == 9 &&
+              map_entries_valid(map_entries(511, 1)));
 inline constexpr unsigned vnode_entries = 512;
 
 // What identify says of a dispatcher in x5: its state in the low byte, its exit status (exited) above.
