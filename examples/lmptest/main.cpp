@@ -85,6 +85,12 @@ int main() {
     checks.refused("receive with unknown flags",
                    aos::sys::invoke(ep.mine, CapOp::endpoint_receive, no_capability, 6),
                    Errc::invalid_argument, 3);
+    // A root CNode slot takes only an L2 CNode, but what will arrive is not known yet: the receive waits
+    // (here: nothing is queued, so would_block on the endpoint) instead of refusing the destination.
+    checks.refused(
+        "receive into an empty root CNode slot waits for what comes",
+        aos::sys::invoke(ep.mine, CapOp::endpoint_receive, destination(cnode_root, root_slot_first_free), 0),
+        Errc::would_block, 0);
     checks.refused("receive into an occupied slot",
                    aos::sys::invoke(ep.mine, CapOp::endpoint_receive,
                                     destination(root_slot_slot_alloc0, mine->index), 0),

@@ -101,6 +101,8 @@ struct InvokeOutcome {
 // The empty slot a destination word (abi::destination) names in the CSpace of `root`, for a capability of
 // type `placed`.
 aos::Result<Cte*> cap_destination(const Cte& root, std::uint64_t dest, aos::abi::ObjType placed);
+// The same before the type is known (an LMP receive's destination): whatever arrives is checked again.
+aos::Result<Cte*> cap_destination_any(const Cte& root, std::uint64_t dest);
 // Moves a capability out of `from` (which must not be in use elsewhere) into the empty slot `to`.
 void cap_move(Cte& to, Cte& from);
 // Deletes the capability in a slot, as the delete invocation does (the last copy takes its object with it).

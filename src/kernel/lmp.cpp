@@ -47,20 +47,27 @@ void write_delivery(TrapFrame& to, std::uint64_t badge, const Words& words, std:
     to.x[aos::abi::lmp_cap_register] = flags;
 }
 
+// A capability that came with a message goes to the receiver's destination, if it names a slot this type
+// may go to: copied from the sender's slot, or moved out of the queue (where it is deleted otherwise).
+// Returns the flags the receiver sees.
+std::uint64_t place_cap(const Cte& root, std::uint64_t dest, Cte& cap, bool from_queue) {
+    aos::Result<Cte*> d = dest == aos::abi::no_capability ? aos::Result<Cte*>(aos::error(Errc::not_found))
+                                                          : cap_destination(root, dest, cap.cap.type);
+    if (d) {
+        if (from_queue)
+            cap_move(**d, cap);
+        else
+            install_copy(**d, cap);
+        return aos::abi::lmp_cap_delivered;
+    }
+    if (from_queue)
+        cap_delete(cap);
+    return aos::abi::lmp_cap_dropped;
+}
+
 // Hands a message to a receiver that was waiting: registers, capability, runnable.
 void deliver_to_waiter(Dispatcher& r, std::uint64_t badge, const Words& words, Cte* cap) {
-    std::uint64_t flags = 0;
-    if (cap != nullptr) {
-        aos::Result<Cte*> dest = r.receive_dest == aos::abi::no_capability
-                                     ? aos::Result<Cte*>(aos::error(Errc::not_found))
-                                     : cap_destination(r.cspace, r.receive_dest, cap->cap.type);
-        if (dest) {
-            install_copy(**dest, *cap);
-            flags = aos::abi::lmp_cap_delivered;
-        } else {
-            flags = aos::abi::lmp_cap_dropped;
-        }
-    }
+    std::uint64_t flags = cap != nullptr ? place_cap(r.cspace, r.receive_dest, *cap, false) : 0;
     write_delivery(r.frame, badge, words, flags);
     make_runnable(r);
 }
@@ -108,7 +115,7 @@ InvokeOutcome receive(const Cte& root, const Cte& target, TrapFrame& frame) {
     // The destination must be usable now (a CNode slot that is empty); what arrives is checked again.
     std::uint64_t dest = frame.x[arg2];
     if (dest != aos::abi::no_capability) {
-        aos::Result<Cte*> d = cap_destination(root, dest, ObjType::frame);
+        aos::Result<Cte*> d = cap_destination_any(root, dest);
         if (!d)
             return InvokeOutcome::failure(d.error(), arg2);
     }
@@ -137,18 +144,7 @@ InvokeOutcome receive(const Cte& root, const Cte& target, TrapFrame& frame) {
     LmpMessage& m = ep.queue[ep.head];
     ep.head = (ep.head + 1) % lmp_queue_length;
     --ep.count;
-    std::uint64_t flags = 0;
-    if (!m.cap.empty()) {
-        aos::Result<Cte*> d = dest == aos::abi::no_capability ? aos::Result<Cte*>(aos::error(Errc::not_found))
-                                                              : cap_destination(root, dest, m.cap.cap.type);
-        if (d) {
-            cap_move(**d, m.cap);
-            flags = aos::abi::lmp_cap_delivered;
-        } else {
-            cap_delete(m.cap);
-            flags = aos::abi::lmp_cap_dropped;
-        }
-    }
+    std::uint64_t flags = m.cap.empty() ? 0 : place_cap(root, dest, m.cap, true);
     write_delivery(frame, m.badge, m.words, flags);
     return written;
 }
