@@ -73,7 +73,7 @@ constinit unsigned next_ram_dispatcher_id = max_dispatchers + 1;
 
 // ASIDs: the boot slots use 1..max_dispatchers; dispatchers made from RAM take the rest of the 8-bit range
 // (every AArch64 implementation has at least 8 bits). ASID 0 stays unused.
-constexpr unsigned asid_count = 256;
+constexpr unsigned asid_count = a64::asid_count_8bit;
 constinit std::uint64_t ram_asids_used[asid_count / 64] = {};
 
 bool asid_used(unsigned a) {

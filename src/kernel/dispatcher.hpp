@@ -26,22 +26,21 @@ inline constexpr std::size_t name_max = 32;
 inline constexpr std::uint64_t user_space_end = std::uint64_t{1} << KernelArch::va_bits;
 inline constexpr std::uint64_t user_stack_top = user_space_end - 16 * page;
 inline constexpr std::uint64_t user_stack_size = 16 * page;
+// V0-V31 (16 bytes each), then FPSR and FPCR: what fp_state.S saves.
 inline constexpr std::uint64_t fp_state_bytes = 32 * 16 + 2 * 8;
 
 // TLB maintenance for one address space: by VA within its ASID.
 struct UserTlb {
     std::uint64_t asid = 0;
-    static constexpr unsigned asid_shift = 48;
-    static constexpr std::uint64_t va_mask = (std::uint64_t{1} << 44) - 1;
     void invalidate(std::uint64_t va, aos::vm::TlbScope scope) {
-        std::uint64_t arg = (asid << asid_shift) | ((va >> KernelArch::page_shift) & va_mask);
+        std::uint64_t arg = a64::tlbi::by_va(va, asid);
         if (scope == aos::vm::TlbScope::leaf)
             __asm__ volatile("dsb ishst\n tlbi vale1is, %0" ::"r"(arg) : "memory");
         else
             __asm__ volatile("dsb ishst\n tlbi vae1is, %0" ::"r"(arg) : "memory");
     }
     void invalidate_all() {
-        __asm__ volatile("dsb ishst\n tlbi aside1is, %0" ::"r"(asid << asid_shift) : "memory");
+        __asm__ volatile("dsb ishst\n tlbi aside1is, %0" ::"r"(a64::tlbi::by_asid(asid)) : "memory");
     }
     void publish() { __asm__ volatile("dsb ishst" ::: "memory"); }
     void sync() { __asm__ volatile("dsb ish\n isb" ::: "memory"); }

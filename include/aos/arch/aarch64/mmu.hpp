@@ -111,6 +111,24 @@ constexpr std::uint64_t make(std::uint64_t table_pa, std::uint64_t asid) {
 }
 } // namespace ttbr
 
+// The operand of TLBI by VA (VALE1IS, VAE1IS) and by ASID (ASIDE1IS): VA[55:12] in bits [43:0], the ASID in
+// [63:48] (ignored for global entries).
+namespace tlbi {
+using Va = core::BitField<std::uint64_t, 0, 44>;
+using Asid = core::BitField<std::uint64_t, 48, 16>;
+constexpr std::uint64_t by_va(std::uint64_t va, std::uint64_t asid = 0) {
+    return Va::make(va >> 12) | Asid::make(asid);
+}
+constexpr std::uint64_t by_asid(std::uint64_t asid) {
+    return Asid::make(asid);
+}
+static_assert(by_va(0x4000'1000, 3) == ((std::uint64_t{3} << 48) | 0x4'0001) &&
+              by_va(0xffff'0000'4000'1000) == 0xff'0000'4000'1); // VA[55:48] kept, [63:56] dropped
+} // namespace tlbi
+
+// Every implementation has at least 8-bit ASIDs (TCR_EL1.AS = 0 uses those): 256 address spaces.
+inline constexpr unsigned asid_count_8bit = 1u << 8;
+
 // ESR_ELx.ISS fault status codes of data and instruction aborts (DFSC/IFSC), with the level in bits [1:0].
 namespace fsc {
 inline constexpr std::uint64_t kind_mask = 0x3c;

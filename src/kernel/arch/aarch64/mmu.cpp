@@ -27,9 +27,8 @@ namespace a64 = aos::arch::aarch64;
 void KernelTlb::invalidate(std::uint64_t va, aos::vm::TlbScope scope) {
     // TLBI takes VA[55:12]; the kernel's mappings are global, so no ASID. The DSB makes the descriptor
     // change visible to the walkers before the invalidation.
-    // The table works on 48-bit addresses; TLBI wants the real upper-half VA[55:12] in bits [43:0].
-    constexpr std::uint64_t tlbi_va_mask = (std::uint64_t{1} << 44) - 1;
-    std::uint64_t arg = (upper_half(va) >> KernelArch::page_shift) & tlbi_va_mask;
+    // The table works on 48-bit addresses; TLBI wants the real upper-half VA.
+    std::uint64_t arg = a64::tlbi::by_va(upper_half(va));
     if (scope == aos::vm::TlbScope::leaf)
         __asm__ volatile("dsb ishst\n tlbi vale1is, %0" ::"r"(arg) : "memory");
     else
