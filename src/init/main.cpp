@@ -43,19 +43,16 @@ void spawn_from_command_line(aos::init::ProcessManager& pm, const BootInfo& bi) 
     aos::Result<aos::boot::StringRef> list = cmdline.value("spawn");
     if (!list)
         return;
-    std::size_t from = 0;
-    for (std::size_t i = 0; i <= list->size; ++i) {
-        if (i < list->size && list->data[i] != ',')
-            continue;
+    aos::boot::for_each_item(*list, ',', [&](aos::boot::StringRef item) {
         char cmd[command_max];
         std::size_t n = 0;
-        for (; from + n < i && n + 1 < command_max; ++n)
-            cmd[n] = list->data[from + n] == '+' ? ' ' : list->data[from + n];
+        for (; n < item.size && n + 1 < command_max; ++n)
+            cmd[n] = item.data[n] == '+' ? ' ' : item.data[n];
         cmd[n] = '\0';
-        from = i + 1;
         if (aos::Result<aos::proc::Pid> r = pm.spawn(aos::core::StringRef{cmd, n}); !r)
             aos::sys::print("init: cannot spawn {}: {}\n", static_cast<const char*>(cmd), r.error());
-    }
+        return true;
+    });
 }
 
 } // namespace

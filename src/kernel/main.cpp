@@ -45,22 +45,18 @@ constexpr unsigned max_programs = aos::abi::bootinfo_max_programs;
 // ones in `out`.
 void load_programs(const aos::abi::ModuleTable& modules, aos::boot::StringRef names, bool start,
                    LoadedProgram* out, unsigned& count) {
-    std::size_t from = 0;
-    for (std::size_t i = 0; i <= names.size; ++i) {
-        if (i < names.size && names.data[i] != ',')
-            continue;
-        aos::boot::StringRef name{names.data + from, i - from};
-        from = i + 1;
+    aos::boot::for_each_item(names, ',', [&](aos::boot::StringRef name) {
         if (count == max_programs) {
             print("aos: cannot load {}: more than {} programs\n", name, max_programs);
-            continue;
+            return true;
         }
         aos::Result<unsigned> r = spawn_module(modules, name, start);
         if (!r)
             print("aos: cannot load {}: {}\n", name, r.error());
         else
             out[count++] = LoadedProgram{*r, start};
-    }
+        return true;
+    });
 }
 
 // Starts the boot modules named by run= (the first is init: it gets bootinfo and a CSpace holding the

@@ -6,6 +6,8 @@
 //   int main(int argc, char** argv) { for (int i = 0; i < argc; ++i) aos::sys::print("{}\n", argv[i]); }
 #pragma once
 
+#include <aos/abi/bootinfo.hpp>
+
 #include <cstddef>
 #include <cstdint>
 
@@ -19,7 +21,7 @@ inline constexpr std::uint32_t cap_records_max = 18;
 inline constexpr std::size_t cap_name_max = 14; // with its NUL
 inline constexpr std::size_t args_text_max = 3440;
 // Where the page appears in the child: the address init's bootinfo has (a process gets one or the other).
-inline constexpr std::uint64_t args_user_address = 0x200000;
+inline constexpr std::uint64_t args_user_address = bootinfo_user_address;
 
 // One capability the parent put in the child's CSpace.
 struct CapRecord {

@@ -15,6 +15,20 @@ namespace aos::boot {
 
 using core::StringRef;
 
+// Calls f(item) for each item of a `sep`-separated list (a value such as "run=init,hello"), in order,
+// empty items included; f returns false to stop.
+template <class F>
+void for_each_item(StringRef list, char sep, F&& f) {
+    std::size_t from = 0;
+    for (std::size_t i = 0; i <= list.size; ++i) {
+        if (i < list.size && list.data[i] != sep)
+            continue;
+        if (!f(StringRef{list.data + from, i - from}))
+            return;
+        from = i + 1;
+    }
+}
+
 class CommandLine {
 public:
     explicit constexpr CommandLine(const char* line) : line_(line != nullptr ? line : "") {}

@@ -4,6 +4,7 @@
 #include <aos/boot/cmdline.hpp>
 
 #include <string>
+#include <vector>
 
 using aos::boot::CommandLine;
 
@@ -61,4 +62,26 @@ TEST_CASE("the first word of a command line: leading blanks and tabs skipped, em
     REQUIRE(CommandLine(" \t ").first_word().size == 0);
     REQUIRE(CommandLine("").first_word().size == 0);
     REQUIRE(CommandLine(nullptr).first_word().size == 0);
+}
+
+TEST_CASE("items of a separated list, empty ones included, and a stop") {
+    std::vector<std::string> seen;
+    aos::boot::for_each_item(aos::core::StringRef::from_c_str("init,,hello+a"), ',',
+                             [&](aos::core::StringRef s) {
+                                 seen.emplace_back(s.data, s.size);
+                                 return true;
+                             });
+    REQUIRE(seen == std::vector<std::string>{"init", "", "hello+a"});
+    seen.clear();
+    aos::boot::for_each_item(aos::core::StringRef::from_c_str("a,b,c"), ',', [&](aos::core::StringRef s) {
+        seen.emplace_back(s.data, s.size);
+        return seen.size() < 2;
+    });
+    REQUIRE(seen == std::vector<std::string>{"a", "b"});
+    seen.clear();
+    aos::boot::for_each_item(aos::core::StringRef::from_c_str(""), ',', [&](aos::core::StringRef s) {
+        seen.emplace_back(s.data, s.size);
+        return true;
+    });
+    REQUIRE(seen == std::vector<std::string>{""});
 }
