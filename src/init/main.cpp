@@ -49,7 +49,7 @@ void spawn_from_command_line(aos::init::ProcessManager& pm, const BootInfo& bi) 
         for (; n < item.size && n + 1 < command_max; ++n)
             cmd[n] = item.data[n] == '+' ? ' ' : item.data[n];
         cmd[n] = '\0';
-        if (aos::Result<aos::proc::Pid> r = pm.spawn(aos::core::StringRef{cmd, n}); !r)
+        if (aos::Result<aos::proc::Pid> r = pm.spawn(aos::core::StringRef{cmd, n}, bi.core_id); !r)
             aos::sys::print("init: cannot spawn {}: {}\n", static_cast<const char*>(cmd), r.error());
         return true;
     });

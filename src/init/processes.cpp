@@ -121,7 +121,9 @@ ProcessManager::Child* ProcessManager::child_of(proc::Pid pid) {
     return nullptr;
 }
 
-Result<proc::Pid> ProcessManager::spawn(core::StringRef command_line, CapAddr extra) {
+Result<proc::Pid> ProcessManager::spawn(core::StringRef command_line, std::uint64_t core, CapAddr extra) {
+    if (core != bi_.core_id)
+        return error(Errc::unsupported);
     char cmd[command_max];
     if (command_line.size == 0 || command_line.size >= command_max)
         return error(Errc::invalid_argument);

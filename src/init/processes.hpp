@@ -35,9 +35,11 @@ public:
                    user::CapVSpace& self, MemoryServer& mm);
 
     Result<void> start();
-    // Spawns from a command line (module name, then arguments); `extra` (a capability address in init's
-    // CSpace, or abi::no_capability) goes to the child after its two endpoints (task_slot_arguments + 2).
-    Result<proc::Pid> spawn(core::StringRef command_line, abi::CapAddr extra = abi::no_capability);
+    // Spawns from a command line (module name, then arguments) on `core`; `extra` (a capability address in
+    // init's CSpace, or abi::no_capability) goes to the child after its two endpoints (task_slot_arguments
+    // + 2). unsupported for any core but this init's own, until the multicore issue.
+    Result<proc::Pid> spawn(core::StringRef command_line, std::uint64_t core,
+                            abi::CapAddr extra = abi::no_capability);
     // Waits for the next request or end of a child and handles it.
     void serve_one();
     unsigned live() const;

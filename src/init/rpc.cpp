@@ -127,9 +127,7 @@ void Channel::return_grants() {
 
 Answer<proto::SpawnCmdline> Channel::operator()(const proto::SpawnCmdline& m,
                                                 ipc::ReplyToken<proto::SpawnCmdline>) {
-    if (m.core != 0)
-        return error(Errc::unsupported); // one core until the multicore issue
-    proto::Pid pid = AOS_TRY(pm_.spawn(m.cmdline));
+    proto::Pid pid = AOS_TRY(pm_.spawn(m.cmdline, m.core));
     return std::optional<proto::SpawnReply>{proto::SpawnReply{pid}};
 }
 
@@ -204,20 +202,16 @@ Answer<proto::KillAll> Channel::operator()(const proto::KillAll& m, ipc::ReplyTo
 // The capability came beside the request (init's landing slot): the child gets a copy after its endpoints.
 Answer<proto::SpawnWithCaps> Channel::operator()(const proto::SpawnWithCaps& m,
                                                  ipc::ReplyToken<proto::SpawnWithCaps>) {
-    if (m.core != 0)
-        return error(Errc::unsupported);
     if (m.caps.ref == 0)
         return error(Errc::invalid_argument); // no capability came with it
-    proto::Pid pid = AOS_TRY(pm_.spawn(m.cmdline, m.caps.ref));
+    proto::Pid pid = AOS_TRY(pm_.spawn(m.cmdline, m.core, m.caps.ref));
     return std::optional<proto::SpawnReply>{proto::SpawnReply{pid}};
 }
 
 // The boot image keeps no arguments per module, so a program's default command line is its name.
 Answer<proto::SpawnDefault> Channel::operator()(const proto::SpawnDefault& m,
                                                 ipc::ReplyToken<proto::SpawnDefault>) {
-    if (m.core != 0)
-        return error(Errc::unsupported);
-    proto::Pid pid = AOS_TRY(pm_.spawn(m.name));
+    proto::Pid pid = AOS_TRY(pm_.spawn(m.name, m.core));
     return std::optional<proto::SpawnReply>{proto::SpawnReply{pid}};
 }
 
