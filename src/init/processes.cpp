@@ -1,6 +1,7 @@
 // init's process manager (processes.hpp).
 #include "processes.hpp"
 
+#include "lmp_transport.hpp"
 #include "print.hpp"
 #include "spawn.hpp"
 
@@ -250,10 +251,7 @@ void ProcessManager::on_request(void* self, const sys::LmpMessage& m, CapAddr ca
         pm.children_[index].generation != m.badge >> slot_badge_bits)
         return;
     Child& c = pm.children_[index];
-    ipc::Frame f{};
-    for (std::size_t i = 0; i < lmp_words; ++i)
-        f.words[i] = m.words[i];
-    c.channel->transport.deliver(f, cap);
+    c.channel->transport.deliver(user::frame_of(m.words), cap);
     (void)c.channel->server.poll(); // a handler that needs the capability copies it
     if (c.channel->transport.stuck()) {
         sys::print("init: {} (pid {:x}) does not take its replies: stopping it\n",

@@ -58,8 +58,7 @@ Result<void> LmpTransport::try_recv(ipc::Frame& out, ipc::Capability& cap) {
     if (!holding_)
         AOS_TRY(receive(false));
     holding_ = false;
-    for (std::size_t i = 0; i < abi::lmp_words; ++i)
-        out.words[i] = held_.words[i];
+    out = frame_of(held_.words);
     if ((held_.flags & abi::lmp_cap_delivered) != 0)
         cap = ipc::Capability{move_to_arrival(), 0};
     return ok();

@@ -20,6 +20,15 @@
 
 namespace aos::user {
 
+// An LMP message's words are exactly an ipc::Frame's.
+static_assert(abi::lmp_words == sizeof(ipc::Frame::words) / sizeof(ipc::Frame::words[0]));
+inline ipc::Frame frame_of(const sys::LmpWords& words) {
+    ipc::Frame f{};
+    for (std::size_t i = 0; i < abi::lmp_words; ++i)
+        f.words[i] = words[i];
+    return f;
+}
+
 // Sends one frame (and the capability beside it) on an endpoint, yielding while the receiver's queue is
 // full: forever when max_attempts is 0, otherwise would_block after that many tries.
 Result<void> send_frame(abi::CapAddr to, const ipc::Frame& f, const ipc::Capability* cap,
