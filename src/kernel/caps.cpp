@@ -159,11 +159,15 @@ void drain(Cte*& queue) {
     }
 }
 
-void delete_capability(Cte& c) {
+} // namespace
+
+void cap_delete(Cte& c) {
     Cte* queue = nullptr;
     release(c, queue);
     drain(queue);
 }
+
+namespace {
 
 InvokeOutcome identify(const Cte& t) {
     std::uint64_t word =
@@ -457,10 +461,6 @@ void cap_move(Cte& to, Cte& from) {
     clear(from);
 }
 
-void cap_delete(Cte& c) {
-    delete_capability(c);
-}
-
 Cte* cnode_slots(const Capability& c) {
     return reinterpret_cast<Cte*>(phys_to_virt(c.base));
 }
@@ -524,7 +524,7 @@ InvokeOutcome cap_invoke(const Cte& root, Cte& target, CapOp op, const std::uint
     case CapOp::mint:
         return copy_or_mint(root, target, true, args);
     case CapOp::remove:
-        delete_capability(target);
+        cap_delete(target);
         return success();
     case CapOp::revoke:
         return revoke(target);
