@@ -913,6 +913,13 @@ inline bool padding_zero(const Frame& f, std::size_t from) {
         extra |= f.words[w];
     return extra == 0;
 }
+
+// Word 1 of a whole one-frame message: a fragment count of 1 and a length that fits the frame, in one
+// subtraction (a count of 0 wraps to a huge value).
+inline bool one_fragment_fits(const Frame& f) {
+    constexpr std::uint64_t one_fragment = FirstWord::FragmentCount::make(1);
+    return f.words[1] - one_fragment <= first_payload_bytes;
+}
 } // namespace detail
 
 // Whether `f` is a whole message by itself (fragment 0 of a one-fragment message): most protocol messages
@@ -930,9 +937,8 @@ inline Result<Incoming> whole_message(const Frame& f, const Capability& cap) {
     // Fragment 0, known flags, and (one subtraction) a fragment count of 1 with a length that fits.
     constexpr std::uint64_t unknown_flags =
         FrameHeader::Flags::make(static_cast<std::uint8_t>(~FrameHeader::known_flags));
-    constexpr std::uint64_t one_fragment = FirstWord::FragmentCount::make(1);
     bool header_ok = ((f.words[0] & (FrameHeader::FragmentIndex::mask | unknown_flags)) == 0) &&
-                     (f.words[1] - one_fragment <= first_payload_bytes);
+                     detail::one_fragment_fits(f);
     if (!header_ok || !detail::padding_zero(f, first_payload_offset + length))
         return error(Errc::malformed);
     Incoming in;
@@ -1136,10 +1142,9 @@ Result<M> decode_frame(const Frame& f, const Capability& cap = {}, DecodeFailure
     } else {
         // The header against compile-time words too; the length and the fields as decode_record reads them.
         using Shape = detail::HeaderShape<M>;
-        constexpr std::uint64_t one_fragment = FirstWord::FragmentCount::make(1);
         std::uint64_t length = FirstWord::PayloadLength::get(f.words[1]);
-        bool header_ok = ((f.words[0] & Shape::header_mask) ^ Shape::header) == 0 &&
-                         f.words[1] - one_fragment <= first_payload_bytes;
+        bool header_ok =
+            ((f.words[0] & Shape::header_mask) ^ Shape::header) == 0 && detail::one_fragment_fits(f);
         if (header_ok && detail::padding_zero(f, first_payload_offset + length)) [[likely]] {
             return decode_record<M>({detail::frame_bytes_of(f) + first_payload_offset, length},
                                     capability_count<M> == 1 ? &cap : nullptr, where);
