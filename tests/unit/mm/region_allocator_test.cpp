@@ -380,7 +380,8 @@ TEST_CASE("a tree of many levels grows and shrinks back to one leaf") {
     for (int i = 0; i < 20000; ++i)
         held.push_back(*f.ra.alloc(page));
     REQUIRE(f.ra.check_invariants());
-    REQUIRE(f.ra.nodes_per_call() >= 8); // at least five levels: inner nodes split, borrow and merge below
+    REQUIRE(f.ra.nodes_per_call() >= 8); // at least five levels, so inner nodes split on the way up and the
+                                         // frees below shrink the tree again (check_invariants after each)
     std::shuffle(held.begin(), held.end(), rng);
     for (std::size_t i = 0; i < held.size(); ++i) {
         REQUIRE(f.ra.free(held[i].base, held[i].size));
