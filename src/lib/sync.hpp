@@ -34,9 +34,10 @@ public:
             (void)sys::yield();
         m.lock();
     }
-    // Wakes the waiters (all of them: each re-checks its condition, as with any condition variable).
-    void signal() { sequence_.fetch_add(1, std::memory_order_release); }
+    // Wakes the waiters, all of them (each re-checks its condition, as with any condition variable), so
+    // signal is broadcast.
     void broadcast() { sequence_.fetch_add(1, std::memory_order_release); }
+    void signal() { broadcast(); }
 
 private:
     std::atomic<unsigned> sequence_{0};
