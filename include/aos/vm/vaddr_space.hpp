@@ -13,6 +13,7 @@
 
 #include <aos/arch/page.hpp>
 #include <aos/core/avl_tree.hpp>
+#include <aos/core/btree.hpp>
 #include <aos/core/lock.hpp>
 #include <aos/core/result.hpp>
 #include <aos/mm/slab.hpp>
@@ -108,12 +109,7 @@ struct VaddrLeaf {
 };
 
 // An inner node: per child, the lowest base in it, the largest gap in it, and the child.
-struct VaddrInner {
-    std::uint32_t count = 0;
-    std::uint64_t key[vaddr_inner_cap] = {};
-    std::uint64_t max_gap[vaddr_inner_cap] = {};
-    VaddrNode* child[vaddr_inner_cap] = {};
-};
+using VaddrInner = core::BTreeInner<VaddrNode, std::uint64_t, vaddr_inner_cap>;
 
 } // namespace detail
 
@@ -158,16 +154,13 @@ public:
     VaddrSpace& operator=(const VaddrSpace&) = delete;
 
     // Returns every node; mappings are the embedder's to tear down.
-    ~VaddrSpace() {
-        if (root_ != nullptr)
-            release_subtree(root_, 0);
-    }
+    ~VaddrSpace() { release_tree(); }
 
     // What one call may need now: a split at every level of the tree, a new root and a backing, or the
     // move of a region's inline ranges to its tree.
     std::size_t nodes_per_call() const {
         core::LockGuard guard_lock(lock_);
-        std::size_t tree = static_cast<std::size_t>(height_) + 2;
+        std::size_t tree = static_cast<std::size_t>(tree_.height()) + 2;
         return tree > detail::vaddr_inline_ranges + 1 ? tree : detail::vaddr_inline_ranges + 1;
     }
 
@@ -197,8 +190,8 @@ public:
             if (!find_gap(guard, size, align, start))
                 return error(Errc::no_memory);
             Path p;
-            unsigned pos = insert_position(start, p);
-            std::size_t need = split_nodes(p) + (eager ? 1 : 0);
+            unsigned pos = tree_.insert_position(start, p);
+            std::size_t need = tree_.split_nodes(p) + (eager ? 1 : 0);
             if (need > batch.count) {
                 more = need;
                 return ok();
@@ -238,11 +231,11 @@ public:
                 return ok();
             }
             Path q;
-            copy_path(q, p);
-            bool has_next = below ? next_entry(q) : first_entry(q);
+            tree_.copy_path(q, p);
+            bool has_next = below ? tree_.next_entry(q) : tree_.first_entry(q);
             if (has_next && base_at(q) < end)
                 return error(Errc::overlap);
-            std::size_t need = split_nodes(p) + (eager ? 1 : 0);
+            std::size_t need = tree_.split_nodes(p) + (eager ? 1 : 0);
             if (need > batch.count) {
                 more = need;
                 return ok();
@@ -320,18 +313,19 @@ public:
         // The next region's gap now reaches down to the previous region's end.
         std::uint64_t freed = lf.size[i] + lf.gap[i];
         Path q;
-        copy_path(q, p);
-        if (next_entry(q)) {
+        tree_.copy_path(q, p);
+        if (tree_.next_entry(q)) {
             leaf_at(q).gap[index_at(q)] += freed;
-            fix_up(q, height_ - 1);
+            tree_.fix_up(q);
         }
-        erase_at(p);
+        FreeNow dead{nodes_};
+        tree_.erase_at(p, dead);
         return ok();
     }
 
     VaddrStats stats() const {
         core::LockGuard guard_lock(lock_);
-        return VaddrStats{entries_, backed_count_, reserved_bytes_, backed_bytes_};
+        return VaddrStats{tree_.size(), backed_count_, reserved_bytes_, backed_bytes_};
     }
 
     // Backed ranges of the region holding addr (0 when none): the bookkeeping cost of its backing.
@@ -348,22 +342,26 @@ public:
     // backed ranges, per-region and total counts. O(n).
     [[nodiscard]] bool check_invariants() const {
         core::LockGuard guard_lock(lock_);
-        std::size_t nodes = 0;
-        std::size_t entries = 0;
-        if (root_ != nullptr) {
-            std::uint64_t first = 0;
-            std::uint64_t max_gap = 0;
-            if (!check_subtree(root_, 0, first, max_gap, nodes, entries))
-                return false;
-        }
-        if (nodes != tree_nodes_ || entries != entries_ || (root_ == nullptr) != (height_ == 0))
+        // Bases strictly ascending across the whole tree.
+        bool any = false;
+        std::uint64_t last = 0;
+        bool tree_ok = tree_.check([&](const Leaf& lf) {
+            for (unsigned i = 0; i < lf.count; ++i) {
+                if (any && lf.base[i] <= last)
+                    return false;
+                any = true;
+                last = lf.base[i];
+            }
+            return true;
+        });
+        if (!tree_ok)
             return false;
         std::uint64_t prev_end = lo_;
         std::uint64_t reserved = 0;
         std::uint64_t ranges = 0;
         std::uint64_t bytes = 0;
         Path p;
-        for (bool more = first_entry(p); more; more = next_entry(p)) {
+        for (bool more = tree_.first_entry(p); more; more = tree_.next_entry(p)) {
             const Leaf& lf = leaf_at(p);
             unsigned i = index_at(p);
             std::uint64_t guard = lf.guard[i] & ~std::uint64_t{1};
@@ -408,24 +406,58 @@ private:
     using RegionBacking = detail::VaddrBacking;
     using Backed = detail::VaddrBacked;
     using Leaf = detail::VaddrLeaf;
-    using Inner = detail::VaddrInner;
     using BackedTree = core::AvlTree<Backed, &Backed::hook, detail::BackedOrder>;
     using Batch = mm::NodeBatch<Node, max_nodes_per_call>;
     static constexpr std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
     static constexpr std::uint64_t eager_bit = 1; // in a leaf's guard word
-    static constexpr std::uint32_t leaf_cap = detail::vaddr_leaf_cap;
-    static constexpr std::uint32_t inner_cap = detail::vaddr_inner_cap;
-    // A leaf goes away only when empty: an erase then never reads a (cold) sibling leaf. Inner nodes keep
-    // at least four children below the root, which bounds the height at O(log n) whatever the leaves hold.
-    static constexpr std::uint32_t inner_min = 4;
-    static_assert(2 * inner_min - 1 <= inner_cap); // an underfull node and a minimal sibling merge
     static_assert(max_nodes_per_call >= detail::vaddr_inline_ranges + 1);
 
-    // A position in the tree: the node at each level from the root (0) down to the leaf, and the child or
-    // entry index taken there.
-    struct Path {
-        Node* node[max_height];
-        unsigned idx[max_height];
+    struct Entry {
+        std::uint64_t base;
+        std::uint64_t size;
+        std::uint64_t gap;
+        std::uint64_t guard;
+        Node* backing;
+    };
+
+    // The region tree: entries are regions, an inner node's summary of a child is its largest gap.
+    struct TreeTraits {
+        using Node = VaddrNode;
+        using Leaf = detail::VaddrLeaf;
+        using Entry = VaddrSpace::Entry;
+        using Summary = std::uint64_t;
+        static constexpr std::uint32_t leaf_cap = detail::vaddr_leaf_cap;
+        static constexpr std::uint32_t inner_cap = detail::vaddr_inner_cap;
+        // At least four children below the root: an underfull node and a minimal sibling merge into one.
+        static constexpr std::uint32_t inner_min = 4;
+        static constexpr int max_height = VaddrSpace::max_height;
+
+        static Summary leaf_summary(const Leaf& lf) {
+            std::uint64_t m = 0;
+            for (unsigned i = 0; i < lf.count; ++i)
+                m = lf.gap[i] > m ? lf.gap[i] : m;
+            return m;
+        }
+        static void merge(Summary& into, const Summary& s) { into = s > into ? s : into; }
+        static void put(Leaf& lf, unsigned i, const Entry& e) {
+            lf.base[i] = e.base;
+            lf.size[i] = e.size;
+            lf.gap[i] = e.gap;
+            lf.guard[i] = e.guard;
+            lf.backing[i] = e.backing;
+        }
+        static void move_entry(Leaf& d, unsigned di, Leaf& s, unsigned si) {
+            put(d, di, Entry{s.base[si], s.size[si], s.gap[si], s.guard[si], s.backing[si]});
+        }
+        static void vacate(Leaf&, unsigned) {}
+    };
+    using Tree = core::BTree<TreeTraits>;
+    using Path = typename Tree::Path;
+
+    // Tree nodes that go are given back at once (the lock is held throughout a release anyway).
+    struct FreeNow {
+        NodeAlloc& nodes;
+        void push(Node* n) { nodes.deallocate(n); }
     };
 
     // mm::with_nodes over this space's node allocator and lock.
@@ -452,66 +484,18 @@ private:
     }
 
     // ---- Node storage.
-    static Leaf& leaf(Node* n) { return *std::launder(reinterpret_cast<Leaf*>(n->storage)); }
-    static Inner& inner(Node* n) { return *std::launder(reinterpret_cast<Inner*>(n->storage)); }
     static RegionBacking* backing_of(Node* n) {
         return n != nullptr ? std::launder(reinterpret_cast<RegionBacking*>(n->storage)) : nullptr;
-    }
-    Node* make_leaf(Node* n) {
-        Leaf& lf = *::new (static_cast<void*>(n->storage)) Leaf();
-        for (std::uint64_t& b : lf.base)
-            b = max; // unused slots: a scan compares all of them and counts none
-        ++tree_nodes_;
-        return n;
-    }
-    Node* make_inner(Node* n) {
-        Inner& in = *::new (static_cast<void*>(n->storage)) Inner();
-        for (std::uint64_t& k : in.key)
-            k = max;
-        ++tree_nodes_;
-        return n;
-    }
-    void kill_tree_node(Node* n) {
-        --tree_nodes_;
-        nodes_.deallocate(n);
     }
     void free_backed(Backed& b) {
         Node* self = b.self;
         b.~Backed();
         nodes_.deallocate(self);
     }
-    // A node is four lines and a visit reads more than one (the keys, then the chosen child or entry):
-    // fetching them together makes the misses of a cold node one wait instead of several.
-    static void prefetch(const Node* n) {
-        for (std::size_t off = 0; off < sizeof(Node); off += 64)
-            __builtin_prefetch(n->storage + off);
-    }
-
-    bool is_leaf(int level) const { return level == height_ - 1; }
-    std::uint32_t count_of(Node* n, int level) const {
-        return is_leaf(level) ? leaf(n).count : inner(n).count;
-    }
-    std::uint32_t cap_of(int level) const { return is_leaf(level) ? leaf_cap : inner_cap; }
-    std::uint64_t first_key(Node* n, int level) const {
-        return is_leaf(level) ? leaf(n).base[0] : inner(n).key[0];
-    }
-    std::uint64_t max_gap_of(Node* n, int level) const {
-        std::uint64_t m = 0;
-        if (is_leaf(level)) {
-            const Leaf& lf = leaf(n);
-            for (unsigned i = 0; i < lf.count; ++i)
-                m = lf.gap[i] > m ? lf.gap[i] : m;
-        } else {
-            const Inner& in = inner(n);
-            for (unsigned i = 0; i < in.count; ++i)
-                m = in.max_gap[i] > m ? in.max_gap[i] : m;
-        }
-        return m;
-    }
 
     // ---- The region at a position.
-    Leaf& leaf_at(const Path& p) const { return leaf(p.node[height_ - 1]); }
-    unsigned index_at(const Path& p) const { return p.idx[height_ - 1]; }
+    Leaf& leaf_at(const Path& p) const { return tree_.leaf_at(p); }
+    unsigned index_at(const Path& p) const { return tree_.index_at(p); }
     std::uint64_t base_at(const Path& p) const { return leaf_at(p).base[index_at(p)]; }
     std::uint64_t end_at(const Path& p) const { return base_at(p) + leaf_at(p).size[index_at(p)]; }
     std::uint64_t usable_at(const Path& p) const {
@@ -522,360 +506,39 @@ private:
 
     // The path to the last region with base <= addr; false when every region lies above addr (the path then
     // still leads to the leftmost leaf).
-    bool locate(std::uint64_t addr, Path& p) const {
-        if (root_ == nullptr)
-            return false;
-        // Fixed-length, branch-free scans (unused slots hold the largest key); only addr == max can count
-        // an unused slot, hence the clamp.
-        Node* n = root_;
-        for (int l = 0; l < height_ - 1; ++l) {
-            const Inner& in = inner(n);
-            unsigned i = 0;
-            for (unsigned j = 1; j < inner_cap; ++j)
-                i += in.key[j] <= addr ? 1 : 0;
-            i = i < in.count ? i : in.count - 1;
-            p.node[l] = n;
-            p.idx[l] = i;
-            n = in.child[i];
-            prefetch(n);
-        }
-        const Leaf& lf = leaf(n);
-        p.node[height_ - 1] = n;
-        p.idx[height_ - 1] = 0;
-        if (lf.count == 0 || lf.base[0] > addr)
-            return false;
-        unsigned i = 0;
-        for (unsigned j = 1; j < leaf_cap; ++j)
-            i += lf.base[j] <= addr ? 1 : 0;
-        p.idx[height_ - 1] = i < lf.count ? i : lf.count - 1;
-        return true;
-    }
+    bool locate(std::uint64_t addr, Path& p) const { return tree_.locate(addr, p); }
     void must_locate(std::uint64_t addr, Path& p) const {
         bool found = locate(addr, p);
         AOS_ASSERT(found && base_at(p) == addr);
     }
-    // The leaf where a region at addr goes, and its index there.
-    unsigned insert_position(std::uint64_t addr, Path& p) const {
-        if (locate(addr, p))
-            return index_at(p) + 1;
-        return 0; // below every region: the front of the leftmost leaf (or an empty tree)
-    }
     bool containing(std::uint64_t addr, Path& p) const { return locate(addr, p) && addr < end_at(p); }
-
-    // Paths are copied often; only the levels in use.
-    void copy_path(Path& d, const Path& s) const {
-        for (int l = 0; l < height_; ++l) {
-            d.node[l] = s.node[l];
-            d.idx[l] = s.idx[l];
-        }
-    }
-
-    bool first_entry(Path& p) const {
-        if (root_ == nullptr)
-            return false;
-        Node* n = root_;
-        for (int l = 0; l < height_ - 1; ++l) {
-            p.node[l] = n;
-            p.idx[l] = 0;
-            n = inner(n).child[0];
-        }
-        p.node[height_ - 1] = n;
-        p.idx[height_ - 1] = 0;
-        return leaf(n).count > 0;
-    }
-    bool last_entry(Path& p) const {
-        if (root_ == nullptr)
-            return false;
-        Node* n = root_;
-        for (int l = 0; l < height_ - 1; ++l) {
-            p.node[l] = n;
-            p.idx[l] = inner(n).count - 1;
-            n = inner(n).child[p.idx[l]];
-        }
-        p.node[height_ - 1] = n;
-        if (leaf(n).count == 0)
-            return false;
-        p.idx[height_ - 1] = leaf(n).count - 1;
-        return true;
-    }
-    bool next_entry(Path& p) const {
-        int l = height_ - 1;
-        if (p.idx[l] + 1 < leaf(p.node[l]).count) {
-            ++p.idx[l];
-            return true;
-        }
-        int u = l - 1;
-        while (u >= 0 && p.idx[u] + 1 >= inner(p.node[u]).count)
-            --u;
-        if (u < 0)
-            return false;
-        ++p.idx[u];
-        for (int d = u + 1; d <= l; ++d) {
-            p.node[d] = inner(p.node[d - 1]).child[p.idx[d - 1]];
-            p.idx[d] = 0;
-        }
-        return true;
-    }
-
-    // ---- Changes.
-    // Recomputes the key and maximum gap that the ancestors hold for p.node[level], upward, stopping where
-    // nothing changed.
-    void fix_up(const Path& p, int level) {
-        for (int l = level; l > 0; --l) {
-            Inner& parent = inner(p.node[l - 1]);
-            unsigned s = p.idx[l - 1];
-            std::uint64_t k = first_key(p.node[l], l);
-            std::uint64_t m = max_gap_of(p.node[l], l);
-            if (parent.key[s] == k && parent.max_gap[s] == m)
-                return;
-            parent.key[s] = k;
-            parent.max_gap[s] = m;
-        }
-    }
-    void refresh_slot(Inner& parent, unsigned s, int child_level) {
-        parent.key[s] = first_key(parent.child[s], child_level);
-        parent.max_gap[s] = max_gap_of(parent.child[s], child_level);
-    }
-
-    struct Entry {
-        std::uint64_t base;
-        std::uint64_t size;
-        std::uint64_t gap;
-        std::uint64_t guard;
-        Node* backing;
-    };
-    static void put(Leaf& lf, unsigned i, const Entry& e) {
-        lf.base[i] = e.base;
-        lf.size[i] = e.size;
-        lf.gap[i] = e.gap;
-        lf.guard[i] = e.guard;
-        lf.backing[i] = e.backing;
-    }
-    static Entry get(const Leaf& lf, unsigned i) {
-        return Entry{lf.base[i], lf.size[i], lf.gap[i], lf.guard[i], lf.backing[i]};
-    }
-    static void leaf_insert(Leaf& lf, unsigned pos, const Entry& e) {
-        for (unsigned i = lf.count; i > pos; --i)
-            put(lf, i, get(lf, i - 1));
-        put(lf, pos, e);
-        ++lf.count;
-    }
-    static void leaf_erase(Leaf& lf, unsigned pos) {
-        for (unsigned i = pos; i + 1 < lf.count; ++i)
-            put(lf, i, get(lf, i + 1));
-        --lf.count;
-        lf.base[lf.count] = max;
-    }
-    static void inner_insert(Inner& in, unsigned pos, std::uint64_t key, std::uint64_t gap, Node* child) {
-        for (unsigned i = in.count; i > pos; --i) {
-            in.key[i] = in.key[i - 1];
-            in.max_gap[i] = in.max_gap[i - 1];
-            in.child[i] = in.child[i - 1];
-        }
-        in.key[pos] = key;
-        in.max_gap[pos] = gap;
-        in.child[pos] = child;
-        ++in.count;
-    }
-    static void inner_erase(Inner& in, unsigned pos) {
-        for (unsigned i = pos; i + 1 < in.count; ++i) {
-            in.key[i] = in.key[i + 1];
-            in.max_gap[i] = in.max_gap[i + 1];
-            in.child[i] = in.child[i + 1];
-        }
-        --in.count;
-        in.key[in.count] = max;
-    }
-    // Moves items [from, count) of n to the end of the (right-hand) node d.
-    void move_tail(Node* n, Node* d, unsigned from, int level) {
-        if (is_leaf(level)) {
-            Leaf& s = leaf(n);
-            Leaf& t = leaf(d);
-            for (unsigned i = from; i < s.count; ++i)
-                leaf_insert(t, t.count, get(s, i));
-            for (unsigned i = from; i < s.count; ++i)
-                s.base[i] = max;
-            s.count = from;
-        } else {
-            Inner& s = inner(n);
-            Inner& t = inner(d);
-            for (unsigned i = from; i < s.count; ++i)
-                inner_insert(t, t.count, s.key[i], s.max_gap[i], s.child[i]);
-            for (unsigned i = from; i < s.count; ++i)
-                s.key[i] = max;
-            s.count = from;
-        }
-    }
-
-    // Nodes an insertion at p's leaf needs: one per full node from the leaf up, and a new root when all are.
-    std::size_t split_nodes(const Path& p) const {
-        if (root_ == nullptr)
-            return 1;
-        std::size_t need = 0;
-        for (int l = height_ - 1; l >= 0; --l) {
-            if (count_of(p.node[l], l) < cap_of(l))
-                return need;
-            ++need;
-        }
-        return need + 1;
-    }
-
-    // Inserts e at index pos of p's leaf, splitting full nodes upward with nodes from the batch (as many as
-    // split_nodes counted). p is stale afterwards.
-    void insert_at(Path& p, unsigned pos, const Entry& e, Batch& batch) {
-        if (root_ == nullptr) {
-            root_ = make_leaf(batch.pop());
-            height_ = 1;
-            p.node[0] = root_;
-        }
-        ++entries_;
-        int l = height_ - 1;
-        Leaf& lf = leaf(p.node[l]);
-        if (lf.count < leaf_cap) {
-            leaf_insert(lf, pos, e);
-            fix_up(p, l);
-            return;
-        }
-        Node* right = make_leaf(batch.pop());
-        // Appending (regions filling the space from the bottom) keeps the old leaf full; otherwise the
-        // halves are even.
-        unsigned half = pos == leaf_cap ? leaf_cap : (leaf_cap + 1) / 2;
-        if (pos < half) {
-            move_tail(p.node[l], right, half - 1, l);
-            leaf_insert(lf, pos, e);
-        } else {
-            move_tail(p.node[l], right, half, l);
-            leaf_insert(leaf(right), pos - half, e);
-        }
-        for (;;) {
-            // p.node[l] has a new right sibling `right` to link in above it.
-            if (l == 0) {
-                Node* nr = make_inner(batch.pop());
-                Inner& in = inner(nr);
-                inner_insert(in, 0, first_key(root_, 0), max_gap_of(root_, 0), root_);
-                inner_insert(in, 1, first_key(right, 0), max_gap_of(right, 0), right);
-                AOS_ASSERT(height_ < max_height);
-                root_ = nr;
-                ++height_;
-                return;
-            }
-            Inner& parent = inner(p.node[l - 1]);
-            unsigned s = p.idx[l - 1];
-            refresh_slot(parent, s, l);
-            std::uint64_t rk = first_key(right, l);
-            std::uint64_t rm = max_gap_of(right, l);
-            if (parent.count < inner_cap) {
-                inner_insert(parent, s + 1, rk, rm, right);
-                fix_up(p, l - 1);
-                return;
-            }
-            Node* sibling = make_inner(batch.pop());
-            // As for leaves: an append leaves the old node as full as the new one's minimum allows.
-            unsigned ih = s + 1 == inner_cap ? inner_cap + 1 - inner_min : (inner_cap + 1) / 2;
-            if (s + 1 < ih) {
-                move_tail(p.node[l - 1], sibling, ih - 1, l - 1);
-                inner_insert(parent, s + 1, rk, rm, right);
-            } else {
-                move_tail(p.node[l - 1], sibling, ih, l - 1);
-                inner_insert(inner(sibling), s + 1 - ih, rk, rm, right);
-            }
-            right = sibling;
-            --l;
-        }
-    }
-
-    // Removes the entry p points at; an empty leaf goes, underfull inner nodes borrow from or merge with a
-    // sibling, upward. p is stale afterwards.
-    void erase_at(Path& p) {
-        int l = height_ - 1;
-        leaf_erase(leaf(p.node[l]), p.idx[l]);
-        --entries_;
-        for (;;) {
-            if (l == 0) {
-                if (height_ > 1 && inner(root_).count == 1) {
-                    Node* old = root_;
-                    root_ = inner(old).child[0];
-                    kill_tree_node(old);
-                    --height_;
-                } else if (height_ == 1 && leaf(root_).count == 0) {
-                    kill_tree_node(root_);
-                    root_ = nullptr;
-                    height_ = 0;
-                }
-                return;
-            }
-            Node* n = p.node[l];
-            std::uint32_t minimum = is_leaf(l) ? 1 : inner_min;
-            if (count_of(n, l) >= minimum) {
-                fix_up(p, l);
-                return;
-            }
-            Inner& parent = inner(p.node[l - 1]);
-            unsigned s = p.idx[l - 1];
-            if (is_leaf(l)) {
-                kill_tree_node(n);
-                inner_erase(parent, s);
-                --l;
-                continue;
-            }
-            if (s > 0 && count_of(parent.child[s - 1], l) > minimum) {
-                Inner& from = inner(parent.child[s - 1]);
-                unsigned last = from.count - 1;
-                inner_insert(inner(n), 0, from.key[last], from.max_gap[last], from.child[last]);
-                inner_erase(from, last);
-                refresh_slot(parent, s - 1, l);
-                refresh_slot(parent, s, l);
-                fix_up(p, l - 1);
-                return;
-            }
-            if (s + 1 < parent.count && count_of(parent.child[s + 1], l) > minimum) {
-                Inner& from = inner(parent.child[s + 1]);
-                Inner& to = inner(n);
-                inner_insert(to, to.count, from.key[0], from.max_gap[0], from.child[0]);
-                inner_erase(from, 0);
-                refresh_slot(parent, s, l);
-                refresh_slot(parent, s + 1, l);
-                fix_up(p, l - 1);
-                return;
-            }
-            unsigned left = s > 0 ? s - 1 : s;
-            AOS_ASSERT(left + 1 < parent.count);
-            Node* gone = parent.child[left + 1];
-            move_tail(gone, parent.child[left], 0, l);
-            kill_tree_node(gone);
-            inner_erase(parent, left + 1);
-            refresh_slot(parent, left, l);
-            --l;
-        }
-    }
-
     // A new region at [base, base + guard + size), at pos of p's leaf (from insert_position); the gap below
     // the next region shrinks to what is left above the new one. p is stale afterwards.
     void insert_region(Path& p, unsigned pos, std::uint64_t base, std::uint64_t guard, std::uint64_t size,
                        bool eager, Batch& batch) {
         std::uint64_t end = base + guard + size;
         std::uint64_t prev_end = lo_;
-        if (root_ != nullptr) {
+        if (tree_.root() != nullptr) {
             // The next region follows the previous one (pos - 1 in p's leaf); with no previous region it is
             // the first (leaves are never empty).
             Path q;
-            copy_path(q, p);
+            tree_.copy_path(q, p);
             bool more = true;
             if (pos > 0) {
-                q.idx[height_ - 1] = pos - 1;
+                q.idx[tree_.height() - 1] = pos - 1;
                 prev_end = end_at(q);
-                more = next_entry(q);
+                more = tree_.next_entry(q);
             } else {
-                q.idx[height_ - 1] = 0;
+                q.idx[tree_.height() - 1] = 0;
             }
             if (more) {
                 leaf_at(q).gap[index_at(q)] = base_at(q) - end;
-                fix_up(q, height_ - 1);
+                tree_.fix_up(q);
             }
         }
-        insert_at(p, pos,
-                  Entry{base, guard + size, base - prev_end, guard | (eager ? eager_bit : 0), nullptr},
-                  batch);
+        tree_.insert_at(p, pos,
+                        Entry{base, guard + size, base - prev_end, guard | (eager ? eager_bit : 0), nullptr},
+                        batch);
         reserved_bytes_ += guard + size;
     }
 
@@ -895,31 +558,25 @@ private:
     // Lowest gap below some region that fits, descending only into children whose largest gap is big
     // enough (O(log n) unless alignment rejects candidates); else the tail gap above the last region.
     bool find_gap(std::uint64_t guard, std::uint64_t size, std::uint64_t align, std::uint64_t& start) const {
-        if (root_ != nullptr && find_lowest(root_, 0, guard + size, guard, size, align, start))
-            return true;
+        std::uint64_t need = guard + size;
         Path p;
-        std::uint64_t last_end = last_entry(p) ? end_at(p) : lo_;
+        bool found = tree_.find_lowest(
+            p,
+            [&](std::uint64_t, std::uint64_t, std::uint64_t max_gap) {
+                return max_gap >= need ? core::BTreeStep::enter : core::BTreeStep::skip;
+            },
+            [&](const Leaf& lf, unsigned&) {
+                for (unsigned i = 0; i < lf.count; ++i) {
+                    if (lf.gap[i] >= need &&
+                        fit(lf.base[i] - lf.gap[i], lf.base[i], guard, size, align, start))
+                        return true;
+                }
+                return false;
+            });
+        if (found)
+            return true;
+        std::uint64_t last_end = tree_.last_entry(p) ? end_at(p) : lo_;
         return fit(last_end, hi_, guard, size, align, start);
-    }
-    bool find_lowest(Node* n, int level, std::uint64_t need, std::uint64_t guard, std::uint64_t size,
-                     std::uint64_t align, std::uint64_t& start) const {
-        if (is_leaf(level)) {
-            const Leaf& lf = leaf(n);
-            for (unsigned i = 0; i < lf.count; ++i) {
-                if (lf.gap[i] >= need && fit(lf.base[i] - lf.gap[i], lf.base[i], guard, size, align, start))
-                    return true;
-            }
-            return false;
-        }
-        const Inner& in = inner(n);
-        for (unsigned i = 0; i < in.count; ++i) {
-            if (in.max_gap[i] >= need) {
-                prefetch(in.child[i]);
-                if (find_lowest(in.child[i], level + 1, need, guard, size, align, start))
-                    return true;
-            }
-        }
-        return false;
     }
 
     // ---- Backed ranges of one region.
@@ -1088,66 +745,21 @@ private:
     }
 
     // ---- Whole-tree walks.
-    void release_subtree(Node* n, int level) {
-        if (is_leaf(level)) {
-            Leaf& lf = leaf(n);
-            for (unsigned i = 0; i < lf.count; ++i) {
-                if (RegionBacking* b = backing_of(lf.backing[i]))
-                    free_backing(*b);
-            }
-        } else {
-            Inner& in = inner(n);
-            for (unsigned i = 0; i < in.count; ++i)
-                release_subtree(in.child[i], level + 1);
-        }
-        kill_tree_node(n);
+    void release_tree() {
+        tree_.release(
+            [&](Leaf& lf) {
+                for (unsigned i = 0; i < lf.count; ++i) {
+                    if (RegionBacking* b = backing_of(lf.backing[i]))
+                        free_backing(*b);
+                }
+            },
+            [&](Node* n) { nodes_.deallocate(n); });
     }
-
-    bool check_subtree(Node* n, int level, std::uint64_t& first, std::uint64_t& max_gap, std::size_t& nodes,
-                       std::size_t& entries) const {
-        ++nodes;
-        std::uint32_t count = count_of(n, level);
-        if (count == 0 || count > cap_of(level) || (level > 0 && !is_leaf(level) && count < inner_min))
-            return false;
-        if (is_leaf(level)) {
-            const Leaf& lf = leaf(n);
-            for (unsigned i = 1; i < count; ++i) {
-                if (lf.base[i - 1] >= lf.base[i])
-                    return false;
-            }
-            for (unsigned i = count; i < leaf_cap; ++i) {
-                if (lf.base[i] != max)
-                    return false;
-            }
-            entries += count;
-        } else {
-            const Inner& in = inner(n);
-            for (unsigned i = count; i < inner_cap; ++i) {
-                if (in.key[i] != max)
-                    return false;
-            }
-            for (unsigned i = 0; i < count; ++i) {
-                std::uint64_t f = 0;
-                std::uint64_t m = 0;
-                if (!check_subtree(in.child[i], level + 1, f, m, nodes, entries))
-                    return false;
-                if (f != in.key[i] || m != in.max_gap[i] || (i > 0 && in.key[i - 1] >= f))
-                    return false;
-            }
-        }
-        first = first_key(n, level);
-        max_gap = max_gap_of(n, level);
-        return true;
-    }
-
     NodeAlloc& nodes_;
     std::uint64_t lo_;
     std::uint64_t hi_;
     mutable L lock_;
-    Node* root_ = nullptr;
-    int height_ = 0;
-    std::size_t tree_nodes_ = 0;
-    std::uint64_t entries_ = 0;
+    Tree tree_;
     std::uint64_t reserved_bytes_ = 0;
     std::uint64_t backed_bytes_ = 0;
     std::uint64_t backed_count_ = 0;
