@@ -11,6 +11,7 @@
 
 #include <aos/arch/page.hpp>
 #include <aos/core/avl_tree.hpp>
+#include <aos/core/btree.hpp>
 #include <aos/core/lock.hpp>
 #include <aos/core/result.hpp>
 #include <aos/mm/slab.hpp>
@@ -102,14 +103,7 @@ struct RegionLeaf {
 
 // An inner node: per child, the lowest base in it, the summary of its gaps, and the child.
 template <class Cap>
-struct RegionInner {
-    static constexpr std::size_t capacity = region_inner_fanout;
-
-    std::uint32_t count = 0;
-    std::uint64_t key[capacity] = {};
-    GapSummary sum[capacity] = {};
-    RegionNode<Cap>* child[capacity] = {};
-};
+using RegionInner = core::BTreeInner<RegionNode<Cap>, GapSummary, region_inner_fanout>;
 
 // An original region, in a small AVL tree of regions (an embedder adds a handful).
 template <class Cap>
@@ -222,8 +216,7 @@ public:
 
     // Returns every node to the node allocator. Capabilities are the embedder's: none is destroyed here.
     ~RegionAllocator() {
-        if (root_ != nullptr)
-            release_subtree(root_, 0);
+        release_tree();
         if constexpr (best_fit) {
             while (SizeRec* s = by_size_.first()) {
                 must(by_size_.erase(*s));
@@ -244,7 +237,7 @@ public:
     // What one call may need now: a split at every level of the tree, a new root, a record, a size entry.
     std::size_t nodes_per_call() const {
         core::LockGuard guard(lock_);
-        return static_cast<std::size_t>(height_) + 3;
+        return static_cast<std::size_t>(tree_.height()) + 3;
     }
 
     // Adds the original region [base, base + size) held by `cap`. Errors: zero_size, misaligned (base or
@@ -255,8 +248,8 @@ public:
             if (overlaps_region(base, base + size))
                 return error(Errc::overlap);
             Path p;
-            unsigned pos = insert_position(base, p);
-            std::size_t need = 1 + split_nodes(p) + (best_fit ? 1 : 0);
+            unsigned pos = tree_.insert_position(base, p);
+            std::size_t need = 1 + tree_.split_nodes(p) + (best_fit ? 1 : 0);
             if (need > batch.count) {
                 more = need;
                 return ok();
@@ -270,7 +263,7 @@ public:
             must(regions_.insert(*region));
             Entry e{base, 0, size, rn, Cap{}};
             add_entry_gap(e, batch);
-            insert_at(p, pos, e, batch);
+            tree_.insert_at(p, pos, e, batch);
             total_ += size;
             free_bytes_ += size;
             return ok();
@@ -309,7 +302,7 @@ public:
                     whole ? find_by_policy(size, align, p, start) : find_in(size, align, lo, hi, p, start);
                 if (!found)
                     return ok(); // result stays no_memory
-                std::size_t need = split_nodes(p) + (best_fit ? 1 : 0);
+                std::size_t need = tree_.split_nodes(p) + (best_fit ? 1 : 0);
                 if (need > batch.count) {
                     more = need;
                     return ok();
@@ -346,13 +339,12 @@ public:
     // Metadata nodes held: regions, tree nodes, allocation records and (BestFit) size entries.
     std::size_t node_count() const {
         core::LockGuard guard(lock_);
-        return regions_.size() + tree_nodes_ + records_ + (best_fit ? entries_ : 0);
+        return regions_.size() + tree_.node_count() + records_ + (best_fit ? tree_.size() : 0);
     }
 
     RegionStats stats() const {
         core::LockGuard guard(lock_);
-        return RegionStats{total_, free_bytes_, total_ - free_bytes_, free_count_,
-                           root_ != nullptr ? node_summary(root_, 0).max : 0};
+        return RegionStats{total_, free_bytes_, total_ - free_bytes_, free_count_, tree_.root_summary().max};
     }
 
     // Checks the tree (fill, keys and maxima exact, entries sorted), that pieces and gaps tile each region
@@ -361,23 +353,25 @@ public:
         core::LockGuard guard(lock_);
         if (!regions_.check_invariants())
             return false;
-        std::size_t nodes = 0;
-        std::size_t entries = 0;
-        if (root_ != nullptr) {
-            std::uint64_t first = 0;
-            Summary sum;
-            std::uint64_t prev = 0;
-            bool any = false;
-            if (!check_subtree(root_, 0, first, sum, prev, any, nodes, entries))
-                return false;
-        }
-        if (nodes != tree_nodes_ || entries != entries_ || (root_ == nullptr) != (height_ == 0))
+        // Ascending across the whole tree; a piece may share its base with the region entry before it.
+        std::uint64_t prev = 0;
+        bool any = false;
+        bool tree_ok = tree_.check([&](const Leaf& lf) {
+            for (unsigned i = 0; i < lf.count; ++i) {
+                if (any && lf.base[i] < prev)
+                    return false;
+                any = true;
+                prev = lf.base[i] + (lf.size[i] != 0 ? 1 : 0);
+            }
+            return true;
+        });
+        if (!tree_ok)
             return false;
         std::uint64_t total = 0;
         std::uint64_t free_bytes = 0;
         std::size_t free_count = 0;
         Path p;
-        bool more = first_entry(p);
+        bool more = tree_.first_entry(p);
         const RegionRec* prev_region = nullptr;
         for (const RegionRec* r = regions_.first(); r != nullptr; r = RegionTree::next(*r)) {
             if (r->size == 0 || r->self == nullptr ||
@@ -414,7 +408,7 @@ public:
                     }
                 }
                 pos = e.base + e.size + e.gap;
-                more = next_entry(p);
+                more = tree_.next_entry(p);
                 if (!more)
                     break;
                 e = entry(p);
@@ -432,7 +426,7 @@ public:
             for (const SizeRec* s = spares_; s != nullptr; s = s->next_spare)
                 ++spares;
             if (!by_size_.check_invariants() || by_size_.size() != free_count ||
-                by_size_.size() + spares != entries_)
+                by_size_.size() + spares != tree_.size())
                 return false;
         }
         return total == total_ && free_bytes == free_bytes_ && free_count == free_count_;
@@ -440,7 +434,6 @@ public:
 
 private:
     using Leaf = detail::RegionLeaf<Cap>;
-    using Inner = detail::RegionInner<Cap>;
     using RegionRec = detail::RegionRecord<Cap>;
     using Record = detail::AllocationRecord<Cap>;
     using SizeRec = detail::SizeRecord<Cap>;
@@ -456,16 +449,8 @@ private:
     using Summary = detail::GapSummary;
 
     static constexpr bool best_fit = std::same_as<Fit, BestFit>;
-    static constexpr std::size_t leaf_cap = Leaf::capacity;
-    static constexpr std::size_t inner_cap = Inner::capacity;
-    // A leaf goes away only when empty: an erase then never reads a (cold) sibling leaf, and a leaf split
-    // while appending can leave the old leaf full. Inner nodes keep at least three of seven children,
-    // which bounds the height at O(log n) whatever the leaves hold.
-    static constexpr std::size_t leaf_min = 1;
-    static constexpr std::size_t inner_min = inner_cap / 2;
     static constexpr std::uint64_t u64_max = std::numeric_limits<std::uint64_t>::max();
-    static_assert(inner_min >= 2);
-    static_assert(!Leaf::punned || leaf_cap <= 32); // the link bits
+    static_assert(!Leaf::punned || Leaf::capacity <= 32); // the link bits
 
     struct Entry {
         std::uint64_t base;
@@ -475,12 +460,52 @@ private:
         Cap cap;
     };
 
-    // A position in the tree: the node at each level from the root (0) down to the leaf, and the child or
-    // entry index taken there. Searches return one; changes work along it.
-    struct Path {
-        Node* node[max_height];
-        unsigned idx[max_height];
+    // The entry tree: an inner node's summary of a child is that of its free gaps. Inner nodes keep at
+    // least three of seven children below the root.
+    struct TreeTraits {
+        using Node = RegionNode<Cap>;
+        using Leaf = detail::RegionLeaf<Cap>;
+        using Entry = RegionAllocator::Entry;
+        using Summary = detail::GapSummary;
+        static constexpr std::uint32_t leaf_cap = Leaf::capacity;
+        static constexpr std::uint32_t inner_cap = detail::region_inner_fanout;
+        static constexpr std::uint32_t inner_min = inner_cap / 2;
+        static constexpr int max_height = RegionAllocator::max_height;
+
+        static Summary leaf_summary(const Leaf& lf) {
+            Summary m;
+            for (std::uint32_t i = 0; i < lf.count; ++i) {
+                if (lf.gap[i] == 0)
+                    continue;
+                std::uint64_t gs = lf.base[i] + lf.size[i];
+                std::uint64_t ge = gs + lf.gap[i];
+                merge(m, Summary{lf.gap[i], usable_pages(gs, ge, Summary::align_a),
+                                 usable_pages(gs, ge, Summary::align_b)});
+            }
+            return m;
+        }
+        static void merge(Summary& into, const Summary& s) {
+            into.max = s.max > into.max ? s.max : into.max;
+            into.usable_a = s.usable_a > into.usable_a ? s.usable_a : into.usable_a;
+            into.usable_b = s.usable_b > into.usable_b ? s.usable_b : into.usable_b;
+        }
+        static void put(Leaf& lf, unsigned i, const Entry& e) { RegionAllocator::put(lf, i, e); }
+        static void move_entry(Leaf& d, unsigned di, Leaf& s, unsigned si) {
+            d.base[di] = s.base[si];
+            d.size[di] = s.size[si];
+            d.gap[di] = s.gap[si];
+            d.cap[di] = static_cast<Cap&&>(s.cap[si]);
+            if constexpr (Leaf::punned) {
+                d.linked = (d.linked & ~(std::uint32_t{1} << di)) | (((s.linked >> si) & 1) << di);
+            } else {
+                d.link[di] = s.link[si];
+            }
+        }
+        // A slot out of use holds no capability.
+        static void vacate(Leaf& lf, unsigned i) { lf.cap[i] = Cap{}; }
     };
+    using Tree = core::BTree<TreeTraits>;
+    using Path = typename Tree::Path;
 
     // Nodes given back after the lock is released.
     struct Dead {
@@ -497,24 +522,8 @@ private:
         return (x + a - 1) & ~(a - 1);
     }
 
-    // A node is a few lines wide and a visit reads more than one of them (keys, then the chosen child);
-    // fetching them all at once turns the misses of a cold node into one wait instead of several.
-    static void prefetch(const Node* n) {
-        for (std::size_t off = 0; off < sizeof(Node); off += 64)
-            __builtin_prefetch(n->storage + off);
-    }
-
-    static Leaf& leaf(Node* n) { return *std::launder(reinterpret_cast<Leaf*>(n->storage)); }
-    static Inner& inner(Node* n) { return *std::launder(reinterpret_cast<Inner*>(n->storage)); }
     static Record& record(Node* n) { return *std::launder(reinterpret_cast<Record*>(n->storage)); }
 
-    bool is_leaf(int level) const { return level == height_ - 1; }
-    std::uint32_t count_of(Node* n, int level) const {
-        return is_leaf(level) ? leaf(n).count : inner(n).count;
-    }
-    std::uint64_t first_key(Node* n, int level) const {
-        return is_leaf(level) ? leaf(n).base[0] : inner(n).key[0];
-    }
     // Pages of [gs, ge) usable from its first multiple of align on, saturating.
     static std::uint32_t usable_pages(std::uint64_t gs, std::uint64_t ge, std::uint64_t align) {
         if (gs > u64_max - (align - 1))
@@ -522,49 +531,6 @@ private:
         std::uint64_t s = round_up(gs, align);
         std::uint64_t pages = s < ge ? (ge - s) >> arch::page_shift : 0;
         return pages < Summary::saturated ? static_cast<std::uint32_t>(pages) : Summary::saturated;
-    }
-    static void merge_summary(Summary& into, const Summary& s) {
-        into.max = s.max > into.max ? s.max : into.max;
-        into.usable_a = s.usable_a > into.usable_a ? s.usable_a : into.usable_a;
-        into.usable_b = s.usable_b > into.usable_b ? s.usable_b : into.usable_b;
-    }
-    Summary node_summary(Node* n, int level) const {
-        Summary m;
-        if (is_leaf(level)) {
-            const Leaf& lf = leaf(n);
-            for (std::uint32_t i = 0; i < lf.count; ++i) {
-                if (lf.gap[i] == 0)
-                    continue;
-                std::uint64_t gs = lf.base[i] + lf.size[i];
-                std::uint64_t ge = gs + lf.gap[i];
-                merge_summary(m, Summary{lf.gap[i], usable_pages(gs, ge, Summary::align_a),
-                                         usable_pages(gs, ge, Summary::align_b)});
-            }
-        } else {
-            const Inner& in = inner(n);
-            for (std::uint32_t i = 0; i < in.count; ++i)
-                merge_summary(m, in.sum[i]);
-        }
-        return m;
-    }
-
-    Node* make_leaf(Node* n) {
-        ::new (static_cast<void*>(n->storage)) Leaf();
-        ++tree_nodes_;
-        return n;
-    }
-    Node* make_inner(Node* n) {
-        ::new (static_cast<void*>(n->storage)) Inner();
-        ++tree_nodes_;
-        return n;
-    }
-    void kill_tree_node(Node* n, int level, Dead& dead) {
-        if (is_leaf(level))
-            leaf(n).~Leaf();
-        else
-            inner(n).~Inner();
-        --tree_nodes_;
-        dead.push(n);
     }
 
     static Node* link_of(const Leaf& lf, unsigned i) {
@@ -609,323 +575,12 @@ private:
         lf.gap[i] = e.gap;
         set_link(lf, i, e.link, e.cap);
     }
-    static void move_entry(Leaf& d, unsigned di, Leaf& s, unsigned si) {
-        d.base[di] = s.base[si];
-        d.size[di] = s.size[si];
-        d.gap[di] = s.gap[si];
-        d.cap[di] = static_cast<Cap&&>(s.cap[si]);
-        if constexpr (Leaf::punned) {
-            d.linked = (d.linked & ~(std::uint32_t{1} << di)) | (((s.linked >> si) & 1) << di);
-        } else {
-            d.link[di] = s.link[si];
-        }
-    }
-    static void move_slot(Inner& d, unsigned di, Inner& s, unsigned si) {
-        d.key[di] = s.key[si];
-        d.sum[di] = s.sum[si];
-        d.child[di] = s.child[si];
-    }
-    static void leaf_insert(Leaf& lf, unsigned pos, const Entry& e) {
-        for (unsigned i = lf.count; i > pos; --i)
-            move_entry(lf, i, lf, i - 1);
-        put(lf, pos, e);
-        ++lf.count;
-    }
-    static void leaf_erase(Leaf& lf, unsigned pos) {
-        for (unsigned i = pos; i + 1 < lf.count; ++i)
-            move_entry(lf, i, lf, i + 1);
-        --lf.count;
-        lf.cap[lf.count] = Cap{};
-    }
-    static void inner_insert(Inner& in, unsigned pos, std::uint64_t key, const Summary& sum, Node* child) {
-        for (unsigned i = in.count; i > pos; --i)
-            move_slot(in, i, in, i - 1);
-        in.key[pos] = key;
-        in.sum[pos] = sum;
-        in.child[pos] = child;
-        ++in.count;
-    }
-    static void inner_erase(Inner& in, unsigned pos) {
-        for (unsigned i = pos; i + 1 < in.count; ++i)
-            move_slot(in, i, in, i + 1);
-        --in.count;
-    }
-    // Moves items [from, count) of n to the end of the (right-hand) node d.
-    void move_tail(Node* n, Node* d, unsigned from, int level) {
-        if (is_leaf(level)) {
-            Leaf& s = leaf(n);
-            Leaf& t = leaf(d);
-            for (unsigned i = from; i < s.count; ++i)
-                move_entry(t, t.count++, s, i);
-            for (unsigned i = from; i < s.count; ++i)
-                s.cap[i] = Cap{};
-            s.count = from;
-        } else {
-            Inner& s = inner(n);
-            Inner& t = inner(d);
-            for (unsigned i = from; i < s.count; ++i)
-                move_slot(t, t.count++, s, i);
-            s.count = from;
-        }
-    }
-    void refresh_slot(Inner& parent, unsigned s, int child_level) {
-        parent.key[s] = first_key(parent.child[s], child_level);
-        parent.sum[s] = node_summary(parent.child[s], child_level);
-    }
-
-    // Recomputes the key and maximum that the ancestors hold for p.node[level], upward, stopping where
-    // nothing changed.
-    void fix_up(const Path& p, int level) {
-        for (int l = level; l > 0; --l) {
-            Inner& parent = inner(p.node[l - 1]);
-            unsigned s = p.idx[l - 1];
-            std::uint64_t k = first_key(p.node[l], l);
-            Summary m = node_summary(p.node[l], l);
-            if (parent.key[s] == k && parent.sum[s] == m)
-                return;
-            parent.key[s] = k;
-            parent.sum[s] = m;
-        }
-    }
-
-    // Nodes an insertion at p's leaf needs: one per full node from the leaf up, and a new root when all are.
-    std::size_t split_nodes(const Path& p) const {
-        if (root_ == nullptr)
-            return 1;
-        std::size_t need = 0;
-        for (int l = height_ - 1; l >= 0; --l) {
-            bool full = is_leaf(l) ? leaf(p.node[l]).count >= leaf_cap : inner(p.node[l]).count >= inner_cap;
-            if (!full)
-                return need;
-            ++need;
-        }
-        return need + 1;
-    }
-
-    // Inserts e at index pos of p's leaf, splitting full nodes upward with nodes from the batch (as many as
-    // split_nodes counted). p is stale afterwards.
-    void insert_at(Path& p, unsigned pos, const Entry& e, Batch& batch) {
-        if (root_ == nullptr) {
-            root_ = make_leaf(batch.pop());
-            height_ = 1;
-            p.node[0] = root_;
-        }
-        ++entries_;
-        int l = height_ - 1;
-        Leaf& lf = leaf(p.node[l]);
-        if (lf.count < leaf_cap) {
-            leaf_insert(lf, pos, e);
-            fix_up(p, l);
-            return;
-        }
-        Node* right = make_leaf(batch.pop());
-        // Appending (ascending allocations, as when memory fills from the bottom) keeps the old leaf full;
-        // otherwise the halves are even.
-        unsigned half = pos == leaf_cap ? leaf_cap : (leaf_cap + 1) / 2;
-        if (pos < half) {
-            move_tail(p.node[l], right, half - 1, l);
-            leaf_insert(lf, pos, e);
-        } else {
-            move_tail(p.node[l], right, half, l);
-            leaf_insert(leaf(right), pos - half, e);
-        }
-        for (;;) {
-            // p.node[l] has a new right sibling `right` to link in above it.
-            if (l == 0) {
-                Node* r = make_inner(batch.pop());
-                Inner& in = inner(r);
-                in.count = 2;
-                in.child[0] = root_;
-                in.child[1] = right;
-                in.key[0] = first_key(root_, 0);
-                in.sum[0] = node_summary(root_, 0);
-                in.key[1] = first_key(right, 0);
-                in.sum[1] = node_summary(right, 0);
-                AOS_ASSERT(height_ < max_height);
-                root_ = r;
-                ++height_;
-                return;
-            }
-            Inner& parent = inner(p.node[l - 1]);
-            unsigned s = p.idx[l - 1];
-            refresh_slot(parent, s, l);
-            std::uint64_t rk = first_key(right, l);
-            Summary rm = node_summary(right, l);
-            if (parent.count < inner_cap) {
-                inner_insert(parent, s + 1, rk, rm, right);
-                fix_up(p, l - 1);
-                return;
-            }
-            Node* sibling = make_inner(batch.pop());
-            // As for leaves: an append leaves the old node as full as the new one's minimum allows.
-            unsigned ih = s + 1 == inner_cap ? inner_cap + 1 - inner_min : (inner_cap + 1) / 2;
-            if (s + 1 < ih) {
-                move_tail(p.node[l - 1], sibling, ih - 1, l - 1);
-                inner_insert(parent, s + 1, rk, rm, right);
-            } else {
-                move_tail(p.node[l - 1], sibling, ih, l - 1);
-                inner_insert(inner(sibling), s + 1 - ih, rk, rm, right);
-            }
-            right = sibling;
-            --l;
-        }
-    }
-
-    // Removes the entry p points at; underfull nodes borrow from or merge with a sibling, upward. p is stale
-    // afterwards.
-    void erase_at(Path& p, Dead& dead) {
-        int l = height_ - 1;
-        leaf_erase(leaf(p.node[l]), p.idx[l]);
-        --entries_;
-        for (;;) {
-            if (l == 0) {
-                if (height_ > 1 && inner(root_).count == 1) {
-                    Node* old = root_;
-                    root_ = inner(old).child[0];
-                    kill_tree_node(old, 0, dead);
-                    --height_;
-                }
-                return;
-            }
-            Node* n = p.node[l];
-            std::uint32_t minimum = is_leaf(l) ? leaf_min : inner_min;
-            if (count_of(n, l) >= minimum) {
-                fix_up(p, l);
-                return;
-            }
-            Inner& parent = inner(p.node[l - 1]);
-            unsigned s = p.idx[l - 1];
-            if (is_leaf(l)) {
-                // An empty leaf leaves its parent.
-                kill_tree_node(n, l, dead);
-                inner_erase(parent, s);
-                --l;
-                continue;
-            }
-            if (s > 0 && count_of(parent.child[s - 1], l) > minimum) {
-                borrow_from_left(parent.child[s - 1], n);
-                refresh_slot(parent, s - 1, l);
-                refresh_slot(parent, s, l);
-                fix_up(p, l - 1);
-                return;
-            }
-            if (s + 1 < parent.count && count_of(parent.child[s + 1], l) > minimum) {
-                borrow_from_right(n, parent.child[s + 1]);
-                refresh_slot(parent, s, l);
-                refresh_slot(parent, s + 1, l);
-                fix_up(p, l - 1);
-                return;
-            }
-            unsigned left = s > 0 ? s - 1 : s;
-            AOS_ASSERT(left + 1 < parent.count);
-            Node* gone = parent.child[left + 1];
-            move_tail(gone, parent.child[left], 0, l);
-            kill_tree_node(gone, l, dead);
-            inner_erase(parent, left + 1);
-            refresh_slot(parent, left, l);
-            --l;
-        }
-    }
-    // Inner nodes only: leaves never borrow, they go when empty.
-    static void borrow_from_left(Node* from, Node* to) {
-        Inner& s = inner(from);
-        Inner& d = inner(to);
-        unsigned last = s.count - 1;
-        inner_insert(d, 0, s.key[last], s.sum[last], s.child[last]);
-        inner_erase(s, last);
-    }
-    static void borrow_from_right(Node* to, Node* from) {
-        Inner& s = inner(from);
-        Inner& d = inner(to);
-        inner_insert(d, d.count, s.key[0], s.sum[0], s.child[0]);
-        inner_erase(s, 0);
-    }
 
     // The path to the last entry with base <= addr; false when every entry lies above addr.
-    bool locate(std::uint64_t addr, Path& p) const {
-        if (root_ == nullptr)
-            return false;
-        Node* n = root_;
-        for (int l = 0; l < height_ - 1; ++l) {
-            const Inner& in = inner(n);
-            unsigned i = 0;
-            for (unsigned j = 1; j < in.count; ++j)
-                i += in.key[j] <= addr ? 1 : 0;
-            p.node[l] = n;
-            p.idx[l] = i;
-            n = in.child[i];
-            prefetch(n);
-        }
-        const Leaf& lf = leaf(n);
-        p.node[height_ - 1] = n;
-        if (lf.count == 0 || lf.base[0] > addr)
-            return false;
-        unsigned i = 0;
-        for (unsigned j = 1; j < lf.count; ++j)
-            i += lf.base[j] <= addr ? 1 : 0;
-        p.idx[height_ - 1] = i;
-        return true;
-    }
-    // The leaf where an entry at addr goes, and its index there.
-    unsigned insert_position(std::uint64_t addr, Path& p) const {
-        if (locate(addr, p))
-            return p.idx[height_ - 1] + 1;
-        return 0; // below every entry: the front of the leftmost leaf (or an empty tree)
-    }
-
-    bool first_entry(Path& p) const {
-        if (root_ == nullptr)
-            return false;
-        Node* n = root_;
-        for (int l = 0; l < height_ - 1; ++l) {
-            p.node[l] = n;
-            p.idx[l] = 0;
-            n = inner(n).child[0];
-        }
-        p.node[height_ - 1] = n;
-        p.idx[height_ - 1] = 0;
-        return leaf(n).count > 0;
-    }
-    bool next_entry(Path& p) const {
-        int l = height_ - 1;
-        if (p.idx[l] + 1 < leaf(p.node[l]).count) {
-            ++p.idx[l];
-            return true;
-        }
-        int u = l - 1;
-        while (u >= 0 && p.idx[u] + 1 >= inner(p.node[u]).count)
-            --u;
-        if (u < 0)
-            return false;
-        ++p.idx[u];
-        for (int d = u + 1; d <= l; ++d) {
-            p.node[d] = inner(p.node[d - 1]).child[p.idx[d - 1]];
-            p.idx[d] = 0;
-        }
-        return true;
-    }
-    bool prev_entry(Path& p) const {
-        int l = height_ - 1;
-        if (p.idx[l] > 0) {
-            --p.idx[l];
-            return true;
-        }
-        int u = l - 1;
-        while (u >= 0 && p.idx[u] == 0)
-            --u;
-        if (u < 0)
-            return false;
-        --p.idx[u];
-        for (int d = u + 1; d <= l; ++d) {
-            p.node[d] = inner(p.node[d - 1]).child[p.idx[d - 1]];
-            p.idx[d] = count_of(p.node[d], d) - 1;
-        }
-        return true;
-    }
-    Entry entry(const Path& p) const { return get(leaf(p.node[height_ - 1]), p.idx[height_ - 1]); }
-    Leaf& leaf_at(const Path& p) const { return leaf(p.node[height_ - 1]); }
-    unsigned index_at(const Path& p) const { return p.idx[height_ - 1]; }
-
+    bool locate(std::uint64_t addr, Path& p) const { return tree_.locate(addr, p); }
+    Entry entry(const Path& p) const { return get(tree_.leaf_at(p), tree_.index_at(p)); }
+    Leaf& leaf_at(const Path& p) const { return tree_.leaf_at(p); }
+    unsigned index_at(const Path& p) const { return tree_.index_at(p); }
     static Result<void> check_range(std::uint64_t base, std::uint64_t size) {
         if (size == 0)
             return error(Errc::zero_size);
@@ -987,62 +642,49 @@ private:
         return true;
     }
 
-    // The lowest entry whose gap matches q, below n (at `level`, its gaps ending at or below `bound`).
-    // Descends only into children whose largest gap is big enough and whose addresses can match: O(log n)
-    // unless alignment or clipping rejects big-enough gaps.
-    bool find_lowest(Node* n, int level, std::uint64_t bound, const Query& q, Path& p,
-                     std::uint64_t& start) const {
+    // The lowest entry whose gap matches q. Descends only into children whose largest gap is big enough and
+    // whose addresses can match: O(log n) unless alignment or clipping rejects big-enough gaps.
+    bool find_lowest(const Query& q, Path& p, std::uint64_t& start) const {
         std::uint64_t lo = q.lo > q.lo_start ? q.lo : q.lo_start;
         std::uint64_t hi = q.hi < q.hi_start ? q.hi : q.hi_start;
-        p.node[level] = n;
-        if (is_leaf(level)) {
-            const Leaf& lf = leaf(n);
-            for (unsigned i = 0; i < lf.count; ++i) {
-                if (lf.gap[i] < q.size)
-                    continue;
-                std::uint64_t gs = lf.base[i] + lf.size[i];
-                if (gs >= hi)
-                    return false;
-                if (gs < q.lo_start)
-                    continue;
-                if (fit(gs, gs + lf.gap[i], q.size, q.align, q.lo, q.hi, start)) {
-                    p.idx[level] = i;
-                    return true;
+        return tree_.find_lowest(
+            p,
+            [&](std::uint64_t key, std::uint64_t bound, const Summary& sum) {
+                if (key >= hi)
+                    return core::BTreeStep::stop;
+                return may_fit(sum, q) && bound > lo ? core::BTreeStep::enter : core::BTreeStep::skip;
+            },
+            [&](const Leaf& lf, unsigned& idx) {
+                for (unsigned i = 0; i < lf.count; ++i) {
+                    if (lf.gap[i] < q.size)
+                        continue;
+                    std::uint64_t gs = lf.base[i] + lf.size[i];
+                    if (gs >= hi)
+                        return false;
+                    if (gs < q.lo_start)
+                        continue;
+                    if (fit(gs, gs + lf.gap[i], q.size, q.align, q.lo, q.hi, start)) {
+                        idx = i;
+                        return true;
+                    }
                 }
-            }
-            return false;
-        }
-        const Inner& in = inner(n);
-        for (unsigned i = 0; i < in.count; ++i) {
-            if (in.key[i] >= hi)
                 return false;
-            std::uint64_t child_bound = i + 1 < in.count ? in.key[i + 1] : bound;
-            if (!may_fit(in.sum[i], q) || child_bound <= lo)
-                continue;
-            p.idx[level] = i;
-            prefetch(in.child[i]);
-            if (find_lowest(in.child[i], level + 1, child_bound, q, p, start))
-                return true;
-        }
-        return false;
+            });
     }
 
     bool find_in(std::uint64_t size, std::uint64_t align, std::uint64_t lo, std::uint64_t hi, Path& p,
                  std::uint64_t& start) const {
-        if (root_ == nullptr)
-            return false;
-        return find_lowest(root_, 0, u64_max, Query{size, align, 0, u64_max, lo, hi}, p, start);
+        return find_lowest(Query{size, align, 0, u64_max, lo, hi}, p, start);
     }
 
     bool find_by_policy(std::uint64_t size, std::uint64_t align, Path& p, std::uint64_t& start) const {
-        if (root_ == nullptr)
+        if (tree_.root() == nullptr)
             return false;
         if constexpr (std::same_as<Fit, FirstFit>) {
-            return find_lowest(root_, 0, u64_max, Query{size, align, 0, u64_max, 0, u64_max}, p, start);
+            return find_lowest(Query{size, align, 0, u64_max, 0, u64_max}, p, start);
         } else if constexpr (std::same_as<Fit, NextFit>) {
-            return find_lowest(root_, 0, u64_max, Query{size, align, cursor_, u64_max, 0, u64_max}, p,
-                               start) ||
-                   find_lowest(root_, 0, u64_max, Query{size, align, 0, cursor_, 0, u64_max}, p, start);
+            return find_lowest(Query{size, align, cursor_, u64_max, 0, u64_max}, p, start) ||
+                   find_lowest(Query{size, align, 0, cursor_, 0, u64_max}, p, start);
         } else {
             SizeRec* s =
                 by_size_.lower_bound([&](const SizeRec& x) { return core::three_way(x.size, size); });
@@ -1128,7 +770,7 @@ private:
         lf.gap[i] = start - gs;
         Entry e{start, size, ge - end, nullptr, cap};
         add_entry_gap(e, batch);
-        insert_at(p, i + 1, e, batch);
+        tree_.insert_at(p, i + 1, e, batch);
         free_bytes_ -= size;
         cursor_ = end;
     }
@@ -1150,8 +792,8 @@ private:
             }
             bool whole = base == piece.base && end == piece.base + piece.size;
             bool middle = base > piece.base && end < piece.base + piece.size;
-            std::size_t need = (!whole && piece.link == nullptr ? 1 : 0) + (middle ? split_nodes(p) : 0) +
-                               (middle && best_fit ? 1 : 0);
+            std::size_t need = (!whole && piece.link == nullptr ? 1 : 0) +
+                               (middle ? tree_.split_nodes(p) : 0) + (middle && best_fit ? 1 : 0);
             if (need > batch.count) {
                 more = need;
                 return ok();
@@ -1177,9 +819,9 @@ private:
             // range runs on into it.
             bool runs_on = false;
             Path q = p;
-            if (e.gap == 0 && next_entry(q)) {
+            if (e.gap == 0 && tree_.next_entry(q)) {
                 Entry n = entry(q);
-                if (n.size == 0 && n.gap == 0 && next_entry(q))
+                if (n.size == 0 && n.gap == 0 && tree_.next_entry(q))
                     n = entry(q);
                 runs_on = n.size != 0 && n.base == piece_end;
             }
@@ -1216,17 +858,17 @@ private:
             regap(0, 0, tail.gap, piece_end);
             lf.size[i] = base - piece.base;
             lf.gap[i] = size;
-            insert_at(p, i + 1, tail, batch);
+            tree_.insert_at(p, i + 1, tail, batch);
         } else if (left) {
             regap(piece.gap, piece_end, piece.gap + size, base);
             lf.size[i] = base - piece.base;
             lf.gap[i] = piece.gap + size;
-            fix_up(p, height_ - 1);
+            tree_.fix_up(p);
         } else {
             // The freed head (or the whole piece) joins the gap of the entry before it, which is in the same
             // region: every region starts with its own entry.
             Path q = p;
-            bool has_prev = prev_entry(q);
+            bool has_prev = tree_.prev_entry(q);
             AOS_ASSERT(has_prev);
             Leaf& ql = leaf_at(q);
             unsigned qi = index_at(q);
@@ -1234,15 +876,15 @@ private:
             std::uint64_t joined = ql.gap[qi] + size + (right ? 0 : piece.gap);
             regap(ql.gap[qi], qs, joined, qs);
             ql.gap[qi] = joined;
-            fix_up(q, height_ - 1);
+            tree_.fix_up(q);
             if (right) {
                 lf.base[i] = end;
                 lf.size[i] = piece_end - end;
-                fix_up(p, height_ - 1);
+                tree_.fix_up(p);
             } else {
                 regap(piece.gap, piece_end, 0, 0);
                 drop_entry(dead);
-                erase_at(p, dead);
+                tree_.erase_at(p, dead);
             }
         }
 
@@ -1263,82 +905,35 @@ private:
         free_bytes_ += size;
     }
 
-    // check_invariants over one subtree: fill, exact keys and gap summaries, ascending entries. Returns
-    // the subtree's first key and gap summary, and counts its nodes and entries.
-    bool check_subtree(Node* n, int level, std::uint64_t& first, Summary& sum, std::uint64_t& prev, bool& any,
-                       std::size_t& nodes, std::size_t& entries) const {
-        ++nodes;
-        std::uint32_t count = count_of(n, level);
-        std::uint32_t minimum =
-            level == 0 ? (is_leaf(level) ? 1 : 2) : (is_leaf(level) ? leaf_min : inner_min);
-        std::uint32_t capacity = is_leaf(level) ? leaf_cap : inner_cap;
-        if (count < minimum || count > capacity)
-            return false;
-        sum = node_summary(n, level);
-        if (is_leaf(level)) {
-            const Leaf& lf = leaf(n);
-            for (unsigned i = 0; i < count; ++i) {
-                // Ascending; a piece may share its base with the region entry before it.
-                if (any && lf.base[i] < prev)
-                    return false;
-                any = true;
-                prev = lf.base[i] + (lf.size[i] != 0 ? 1 : 0);
-            }
-            first = lf.base[0];
-            entries += count;
-            return true;
-        }
-        const Inner& in = inner(n);
-        for (unsigned i = 0; i < count; ++i) {
-            std::uint64_t f = 0;
-            Summary m;
-            if (!check_subtree(in.child[i], level + 1, f, m, prev, any, nodes, entries))
-                return false;
-            if (in.key[i] != f || !(in.sum[i] == m))
-                return false;
-        }
-        first = in.key[0];
-        return true;
-    }
-
     // The destructor's walk: tree nodes and the records of split allocations go back to the allocator.
-    void release_subtree(Node* n, int level) {
-        if (is_leaf(level)) {
-            Leaf& lf = leaf(n);
-            for (unsigned i = 0; i < lf.count; ++i) {
-                Node* link = link_of(lf, i);
-                if (lf.size[i] == 0 || link == nullptr)
-                    continue;
-                Record& r = record(link);
-                r.outstanding -= lf.size[i];
-                if (r.outstanding == 0) {
-                    r.~Record();
-                    nodes_.deallocate(link);
+    void release_tree() {
+        tree_.release(
+            [&](Leaf& lf) {
+                for (unsigned i = 0; i < lf.count; ++i) {
+                    Node* link = link_of(lf, i);
+                    if (lf.size[i] == 0 || link == nullptr)
+                        continue;
+                    Record& r = record(link);
+                    r.outstanding -= lf.size[i];
+                    if (r.outstanding == 0) {
+                        r.~Record();
+                        nodes_.deallocate(link);
+                    }
                 }
-            }
-            lf.~Leaf();
-        } else {
-            Inner& in = inner(n);
-            for (unsigned i = 0; i < in.count; ++i)
-                release_subtree(in.child[i], level + 1);
-            in.~Inner();
-        }
-        nodes_.deallocate(n);
+            },
+            [&](Node* n) { nodes_.deallocate(n); });
     }
 
     Caps& caps_;
     NodeAlloc& nodes_;
     mutable L lock_;
     RegionTree regions_;
-    Node* root_ = nullptr; // the entry tree: levels 0 (root) to height_ - 1 (leaves)
-    int height_ = 0;
+    Tree tree_;                 // the entries: pieces and region starts
     SizeTree by_size_;          // BestFit only: free segments by (size, start)
     SizeRec* spares_ = nullptr; // BestFit only: the size records of entries without a gap
     std::uint64_t total_ = 0;
     std::uint64_t free_bytes_ = 0;
     std::size_t free_count_ = 0;
-    std::size_t entries_ = 0;
-    std::size_t tree_nodes_ = 0;
     std::size_t records_ = 0;
     std::uint64_t cursor_ = 0; // NextFit: where the next search starts
 };
