@@ -4,19 +4,24 @@
 // entry and a summary are; the tree never allocates.
 //
 //   struct Traits {
-//       using Node = MyNode;                          // raw storage: `std::byte storage[...]`
-//       using Leaf = MyLeaf;                          // `std::uint32_t count`, `std::uint64_t
-//       base[leaf_cap]` using Entry = MyEntry;                        // what insert_at puts in a leaf using
-//       Summary = std::uint64_t;                // default-constructible, == static constexpr std::uint32_t
-//       leaf_cap = 6, inner_cap = 10, inner_min = 4; static constexpr int max_height = 36; static Summary
-//       leaf_summary(const Leaf&);     // of the entries in use static void merge(Summary& into, const
-//       Summary& s); static void put(Leaf&, unsigned i, const Entry&); static void move_entry(Leaf& d,
-//       unsigned di, Leaf& s, unsigned si); static void vacate(Leaf&, unsigned i);        // slot i is no
-//       longer in use (its base is reset here)
+//       using Node = MyNode;             // raw storage: std::byte storage[...]
+//       using Leaf = MyLeaf;             // with std::uint32_t count and std::uint64_t base[leaf_cap]
+//       using Entry = MyEntry;           // what insert_at puts in a leaf
+//       using Summary = std::uint64_t;   // default-constructible, equality-comparable
+//       static constexpr std::uint32_t leaf_cap = 6, inner_cap = 10, inner_min = 4;
+//       static constexpr int max_height = 36;
+//       static Summary leaf_summary(const Leaf&); // of the entries in use
+//       static void merge(Summary& into, const Summary& s);
+//       static void put(Leaf&, unsigned i, const Entry&);
+//       static void move_entry(Leaf& d, unsigned di, Leaf& s, unsigned si);
+//       static void vacate(Leaf&, unsigned i); // slot i went out of use (the tree resets its base)
 //   };
 //   aos::core::BTree<Traits> tree;
-//   Path p; unsigned pos = tree.insert_position(key, p);
-//   if (tree.split_nodes(p) <= batch.count) tree.insert_at(p, pos, entry, batch);   // batch.pop() -> Node*
+//   aos::core::BTree<Traits>::Path p;
+//   unsigned pos = tree.insert_position(key, p);
+//   if (tree.split_nodes(p) <= batch.count)
+//       tree.insert_at(p, pos, entry, batch); // batch.pop() gives a Node*
+//   tree.erase_at(p, dead);                   // dead.push(Node*) takes the nodes that went
 #pragma once
 
 #include <aos/core/hooks.hpp>

@@ -1,0 +1,192 @@
+// aos::core::BTree on its own, with small nodes so that a few hundred keys make a tree several levels deep:
+// randomized inserts and erases checked against std::multimap (order, locate, the lowest-first search over
+// the summaries) with the structural check after every step, and every node given back.
+#include "catch.hpp"
+#include "test_support.hpp"
+
+#include <aos/core/btree.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <map>
+#include <random>
+#include <utility>
+#include <vector>
+
+namespace {
+
+struct Node {
+    alignas(64) std::byte storage[128];
+};
+
+struct Leaf {
+    std::uint32_t count = 0;
+    std::uint64_t base[4] = {};
+    std::uint64_t val[4] = {};
+};
+
+struct Entry {
+    std::uint64_t base;
+    std::uint64_t val;
+};
+
+// Summary: the largest value below a child. Fan-outs at their smallest legal values.
+struct Traits {
+    using Node = ::Node;
+    using Leaf = ::Leaf;
+    using Entry = ::Entry;
+    using Summary = std::uint64_t;
+    static constexpr std::uint32_t leaf_cap = 4;
+    static constexpr std::uint32_t inner_cap = 5;
+    static constexpr std::uint32_t inner_min = 3;
+    static constexpr int max_height = 36;
+
+    static Summary leaf_summary(const Leaf& lf) {
+        std::uint64_t m = 0;
+        for (unsigned i = 0; i < lf.count; ++i)
+            m = lf.val[i] > m ? lf.val[i] : m;
+        return m;
+    }
+    static void merge(Summary& into, const Summary& s) { into = s > into ? s : into; }
+    static void put(Leaf& lf, unsigned i, const Entry& e) {
+        lf.base[i] = e.base;
+        lf.val[i] = e.val;
+    }
+    static void move_entry(Leaf& d, unsigned di, Leaf& s, unsigned si) {
+        d.base[di] = s.base[si];
+        d.val[di] = s.val[si];
+    }
+    static void vacate(Leaf& lf, unsigned i) { lf.val[i] = 0; }
+};
+using Tree = aos::core::BTree<Traits>;
+static_assert(sizeof(Tree::Inner) <= sizeof(Node) && sizeof(Leaf) <= sizeof(Node));
+
+// Nodes from the heap, counted.
+struct Pool {
+    std::size_t live = 0;
+    Node* pop() {
+        ++live;
+        return new Node;
+    }
+    void push(Node* n) {
+        REQUIRE(live > 0);
+        --live;
+        delete n;
+    }
+};
+
+std::vector<std::pair<std::uint64_t, std::uint64_t>> contents(const Tree& t) {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> v;
+    Tree::Path p;
+    for (bool more = t.first_entry(p); more; more = t.next_entry(p))
+        v.emplace_back(t.leaf_at(p).base[t.index_at(p)], t.leaf_at(p).val[t.index_at(p)]);
+    return v;
+}
+
+bool ascending(const Tree& t) {
+    bool any = false;
+    std::uint64_t last = 0;
+    return t.check([&](const Leaf& lf) {
+        for (unsigned i = 0; i < lf.count; ++i) {
+            if (any && lf.base[i] <= last)
+                return false;
+            any = true;
+            last = lf.base[i];
+        }
+        return true;
+    });
+}
+
+// The lowest key whose value is at least v.
+bool lowest_at_least(const Tree& t, std::uint64_t v, std::uint64_t& key) {
+    Tree::Path p;
+    bool found = t.find_lowest(
+        p,
+        [&](std::uint64_t, std::uint64_t, std::uint64_t m) {
+            return m >= v ? aos::core::BTreeStep::enter : aos::core::BTreeStep::skip;
+        },
+        [&](const Leaf& lf, unsigned& idx) {
+            for (unsigned i = 0; i < lf.count; ++i) {
+                if (lf.val[i] >= v) {
+                    idx = i;
+                    return true;
+                }
+            }
+            return false;
+        });
+    if (found)
+        key = t.leaf_at(p).base[t.index_at(p)];
+    return found;
+}
+
+} // namespace
+
+TEST_CASE("btree: an empty tree") {
+    Tree t;
+    Tree::Path p;
+    CHECK(t.root() == nullptr);
+    CHECK_FALSE(t.locate(5, p));
+    CHECK_FALSE(t.first_entry(p));
+    CHECK(t.insert_position(5, p) == 0);
+    CHECK(t.split_nodes(p) == 1);
+    CHECK(t.root_summary() == 0);
+    CHECK(ascending(t));
+}
+
+TEST_CASE("btree: randomized inserts and erases against std::map") {
+    std::mt19937_64 rng(GENERATE(1u, 2u, 3u));
+    Pool pool;
+    Tree t;
+    std::map<std::uint64_t, std::uint64_t> model;
+    for (int step = 0; step < 3000; ++step) {
+        std::uint64_t key = rng() % 1000;
+        Tree::Path p;
+        bool erase = model.size() > 300 || (!model.empty() && rng() % 3 == 0);
+        if (erase) {
+            auto it = model.lower_bound(key);
+            if (it == model.end())
+                it = model.begin();
+            REQUIRE(t.locate(it->first, p));
+            REQUIRE(t.leaf_at(p).base[t.index_at(p)] == it->first);
+            t.erase_at(p, pool);
+            model.erase(it);
+        } else if (!model.contains(key)) {
+            std::uint64_t val = rng() % 10000;
+            unsigned pos = t.insert_position(key, p);
+            std::size_t before = pool.live;
+            std::size_t need = t.split_nodes(p);
+            t.insert_at(p, pos, Entry{key, val}, pool);
+            REQUIRE(pool.live - before <= need);
+            model.emplace(key, val);
+        }
+        REQUIRE(ascending(t));
+        REQUIRE(t.size() == model.size());
+        REQUIRE(t.node_count() == pool.live);
+        REQUIRE(contents(t) ==
+                std::vector<std::pair<std::uint64_t, std::uint64_t>>(model.begin(), model.end()));
+
+        std::uint64_t probe = rng() % 1100;
+        auto above = model.upper_bound(probe);
+        Tree::Path q;
+        bool found = t.locate(probe, q);
+        REQUIRE(found == (above != model.begin()));
+        if (found)
+            REQUIRE(t.leaf_at(q).base[t.index_at(q)] == std::prev(above)->first);
+
+        std::uint64_t v = rng() % 10000;
+        std::uint64_t got = 0;
+        auto want = model.begin();
+        while (want != model.end() && want->second < v)
+            ++want;
+        REQUIRE(lowest_at_least(t, v, got) == (want != model.end()));
+        if (want != model.end())
+            REQUIRE(got == want->first);
+    }
+    CHECK(t.height() >= 3);
+    std::size_t leaves = 0;
+    t.release([&](Leaf&) { ++leaves; }, [&](Node* n) { pool.push(n); });
+    CHECK(leaves > 0);
+    CHECK(pool.live == 0);
+    CHECK(t.root() == nullptr);
+}
