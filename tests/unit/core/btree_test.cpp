@@ -135,7 +135,9 @@ TEST_CASE("btree: an empty tree") {
 }
 
 TEST_CASE("btree: randomized inserts and erases against std::map") {
-    std::mt19937_64 rng(GENERATE(1u, 2u, 3u));
+    unsigned seed = GENERATE(1u, 2u, 3u);
+    INFO("seed " << seed); // printed with any failure
+    std::mt19937_64 rng(seed);
     Pool pool;
     Tree t;
     std::map<std::uint64_t, std::uint64_t> model;
