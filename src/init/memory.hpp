@@ -60,7 +60,8 @@ public:
     using NodeSlab = mm::Slab<Node, FrameRefill>;
     using Allocator = mm::RegionAllocator<RamCapPolicy, NodeSlab, mm::BestFit>;
 
-    static constexpr std::size_t slab_chunk = 16 * 1024;
+    // Sixty-four metadata nodes a refill.
+    static constexpr std::size_t slab_chunk = 64 * sizeof(Node);
 
     // `boot_ram` already uses the start of the first RAM capability (for page tables and the slab's first
     // chunk); the server manages everything after it and the other capabilities whole.

@@ -157,8 +157,8 @@ TEST_CASE("slab: a failing refill drains the reserve, then reports the policy's 
 
 namespace {
 
-// The real recursion: the region allocator's nodes come from a slab whose refill allocates a page from
-// that same region allocator. "Physical" addresses map onto one host buffer.
+// The real recursion: the region allocator's nodes come from a slab whose refill allocates a chunk (two
+// pages: sixteen nodes) from that same region allocator. "Physical" addresses map onto one host buffer.
 using Node = aos::mm::RegionNode<mm_test::FakeCap>;
 struct RaRefill {
     struct Context;
@@ -171,6 +171,7 @@ using Ra = aos::mm::RegionAllocator<mm_test::FakeCaps, NodeSlab>;
 constexpr std::uint64_t phys_base = 0x4000'0000;
 constexpr std::uint64_t phys_size = 2 << 20;
 constexpr std::uint64_t page = aos::arch::page_size;
+constexpr std::uint64_t chunk = 2 * page;
 
 struct RaRefill::Context {
     Ra* ra = nullptr;
@@ -200,8 +201,8 @@ TEST_CASE("slab: region allocator nodes from a slab refilled by that allocator, 
     auto host_addr = reinterpret_cast<std::uintptr_t>(host.data());
     ctx.host = host.data() + ((page - host_addr % page) % page);
     RaRefill refill{&ctx};
-    NodeSlab slab(refill, {.chunk_bytes = page, .low_water = 8});
-    alignas(64) static std::byte boot[2048]; // the static bootstrap an OS links in
+    NodeSlab slab(refill, {.chunk_bytes = chunk, .low_water = 8});
+    alignas(64) static std::byte boot[4096]; // the static bootstrap an OS links in
     REQUIRE(slab.grow(boot));
     mm_test::FakeCaps caps;
     {
@@ -231,12 +232,12 @@ TEST_CASE("slab: region allocator nodes from a slab refilled by that allocator, 
             consistent();
             // Exhausted: every page is either held or backs the slab.
             REQUIRE(ra.stats().free == 0);
-            REQUIRE(ra.stats().allocated == (held.size() + ctx.chunks.size()) * page);
+            REQUIRE(ra.stats().allocated == held.size() * page + ctx.chunks.size() * chunk);
             std::shuffle(held.begin(), held.end(), rng);
             for (const auto& a : held)
                 REQUIRE(ra.free(a.base, a.size)); // whole frees need no node, even with the slab dry
             consistent();
-            REQUIRE(ra.stats().allocated == ctx.chunks.size() * page);
+            REQUIRE(ra.stats().allocated == ctx.chunks.size() * chunk);
         }
         REQUIRE(caps.violations == 0);
     }
@@ -304,8 +305,8 @@ TEST_CASE("slab: two threads share the recursion under spin locks") {
     SharedRefill::Context ctx;
     ctx.host = host.data() + ((page - host_addr % page) % page);
     SharedRefill refill{&ctx};
-    SharedSlab slab(refill, {.chunk_bytes = page, .low_water = 12}); // 3 nodes per call, 2 callers, margin
-    alignas(64) static std::byte boot[4096];
+    SharedSlab slab(refill, {.chunk_bytes = chunk, .low_water = 12}); // 3 nodes per call, 2 callers, margin
+    alignas(64) static std::byte boot[8192];
     REQUIRE(slab.grow(boot));
     aos::mm::RangeCaps caps;
     SharedRa ra(caps, slab);
@@ -359,7 +360,7 @@ TEST_CASE("slab: two threads share the recursion under spin locks") {
         for (const auto& a : *held)
             REQUIRE(ra.free(a.base, a.size));
     }
-    REQUIRE(ra.stats().allocated == ctx.chunks * page);
+    REQUIRE(ra.stats().allocated == ctx.chunks * chunk);
     REQUIRE(slab.stats().chunks == ctx.chunks + 1);
     REQUIRE(ra.check_invariants());
 }
