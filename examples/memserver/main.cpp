@@ -17,9 +17,11 @@ constexpr std::uint64_t kib = 1024;
 constexpr std::uint64_t mib = 1024 * kib;
 constexpr std::uint64_t boot_ram_bytes = 4 * mib;
 constexpr unsigned max_grants = 128;
-constexpr unsigned small_grants = 100;
+// Far more than the metadata of the slab's first chunk takes (a few hundred grants).
+constexpr unsigned max_small_grants = 4096;
 
 aos::init::RamGrant grants[max_grants];
+aos::init::RamGrant small_grants[max_small_grants];
 
 // Takes everything, largest power of two first; returns how many grants, or max_grants + 1 when out of room.
 unsigned exhaust(aos::init::MemoryServer& mm, std::uint64_t& bytes) {
@@ -90,19 +92,21 @@ int main() {
                  mm.stats().free + mm.slab_stats().refills * aos::init::MemoryServer::slab_chunk ==
                      start.free);
 
-    // Many small grants: more metadata than the slab's first chunk holds, so it refills from this server.
+    // Small grants until their metadata outgrows what the slab holds, so that it refills from this server.
     std::size_t refills = mm.slab_stats().refills;
     bool small_ok = true;
-    for (unsigned i = 0; i < small_grants; ++i) {
+    unsigned taken = 0;
+    while (small_ok && taken < max_small_grants && mm.slab_stats().refills == refills) {
         aos::Result<aos::init::RamGrant> g = mm.alloc(object_granule, object_granule);
-        small_ok = small_ok && g.has_value();
+        small_ok = g.has_value();
         if (g)
-            grants[i] = *g;
+            small_grants[taken++] = *g;
     }
-    for (unsigned i = 0; i < small_grants && small_ok; ++i)
-        small_ok = mm.free(grants[i]).has_value();
+    for (unsigned i = 0; i < taken && small_ok; ++i)
+        small_ok = mm.free(small_grants[i]).has_value();
     checks.check("small grants while the slab refills from the server",
                  small_ok && mm.slab_stats().refills > refills && mm.check_invariants());
-    aos::sys::print("memserver: slab refills {}, slots in use {}\n", mm.slab_stats().refills, slots.used());
+    aos::sys::print("memserver: slab refills {} (the last after {} small grants), slots in use {}\n",
+                    mm.slab_stats().refills, taken, slots.used());
     return checks.finish();
 }

@@ -128,14 +128,37 @@ struct AllocationRecord {
     Cap cap{};
 };
 
+template <class Cap>
+struct SizeBlock;
+
 // BestFit: a free segment keyed by (size, start) in the size index.
 template <class Cap>
 struct SizeRecord {
     core::TreeHook<SizeRecord> hook;
-    RegionNode<Cap>* self = nullptr;
+    SizeBlock<Cap>* block = nullptr;
     SizeRecord* next_spare = nullptr;
     std::uint64_t size = 0;
     std::uint64_t start = 0;
+};
+
+// BestFit: size records, several to a node; one node each would cost BestFit a whole node per allocation.
+// A block is in its allocator's list of blocks with a free slot or in the list of full ones, and goes back
+// to the node allocator when its last record does.
+template <class Cap>
+struct SizeBlock {
+    static constexpr std::size_t header = 3 * sizeof(void*) + 2 * sizeof(std::uint32_t);
+    static constexpr std::uint32_t slots =
+        static_cast<std::uint32_t>((region_node_target - header) / sizeof(SizeRecord<Cap>));
+    static constexpr std::uint32_t all_free =
+        slots == 32 ? ~std::uint32_t{0} : (std::uint32_t{1} << slots) - 1;
+    static_assert(slots >= 2 && slots <= 32);
+
+    RegionNode<Cap>* self = nullptr;
+    SizeBlock* prev = nullptr;
+    SizeBlock* next = nullptr;
+    std::uint32_t used = 0;
+    std::uint32_t free_mask = all_free; // bit i: rec[i] is free
+    SizeRecord<Cap> rec[slots];
 };
 
 template <class... T>
@@ -153,7 +176,7 @@ template <class Cap>
 struct alignas(64) RegionNode {
     static constexpr std::size_t bytes =
         (detail::max_sizeof<detail::RegionLeaf<Cap>, detail::RegionInner<Cap>, detail::RegionRecord<Cap>,
-                            detail::AllocationRecord<Cap>, detail::SizeRecord<Cap>>() +
+                            detail::AllocationRecord<Cap>, detail::SizeBlock<Cap>>() +
          63) /
         64 * 64;
     alignas(64) std::byte storage[bytes];
@@ -220,14 +243,17 @@ public:
     ~RegionAllocator() {
         release_tree();
         if constexpr (best_fit) {
-            while (SizeRec* s = by_size_.first()) {
+            while (SizeRec* s = by_size_.first())
                 must(by_size_.erase(*s));
-                nodes_.deallocate(s->self);
-            }
-            while (spares_ != nullptr) {
-                SizeRec* s = spares_;
-                spares_ = s->next_spare;
-                nodes_.deallocate(s->self);
+            spares_ = nullptr;
+            for (SizeBlock* list : {open_blocks_, full_blocks_}) {
+                while (list != nullptr) {
+                    SizeBlock* b = list;
+                    list = b->next;
+                    Node* n = b->self;
+                    b->~SizeBlock();
+                    nodes_.deallocate(n);
+                }
             }
         }
         while (RegionRec* r = regions_.first()) {
@@ -338,10 +364,10 @@ public:
         return free_checked(&cap, base, size);
     }
 
-    // Metadata nodes held: regions, tree nodes, allocation records and (BestFit) size entries.
+    // Metadata nodes held: regions, tree nodes, allocation records and (BestFit) blocks of size records.
     std::size_t node_count() const {
         core::LockGuard guard(lock_);
-        return regions_.size() + tree_.node_count() + records_ + (best_fit ? tree_.size() : 0);
+        return regions_.size() + tree_.node_count() + records_ + size_blocks_;
     }
 
     RegionStats stats() const {
@@ -428,7 +454,7 @@ public:
             for (const SizeRec* s = spares_; s != nullptr; s = s->next_spare)
                 ++spares;
             if (!by_size_.check_invariants() || by_size_.size() != free_count ||
-                by_size_.size() + spares != tree_.size())
+                by_size_.size() + spares != tree_.size() || !size_blocks_consistent())
                 return false;
         }
         return total == total_ && free_bytes == free_bytes_ && free_count == free_count_;
@@ -439,6 +465,7 @@ private:
     using RegionRec = detail::RegionRecord<Cap>;
     using Record = detail::AllocationRecord<Cap>;
     using SizeRec = detail::SizeRecord<Cap>;
+    using SizeBlock = detail::SizeBlock<Cap>;
     using RegionTree = core::AvlTree<RegionRec, &RegionRec::hook, detail::ByBase<RegionRec>>;
     using SizeTree = core::AvlTree<SizeRec, &SizeRec::hook, detail::BySize<SizeRec>>;
     using Batch = NodeBatch<Node, max_nodes_per_call>;
@@ -741,9 +768,7 @@ private:
     // A new entry brings its size record (BestFit) and its gap.
     void add_entry_gap(const Entry& e, Batch& batch) {
         if constexpr (best_fit) {
-            Node* n = batch.pop();
-            SizeRec* s = ::new (static_cast<void*>(n->storage)) SizeRec();
-            s->self = n;
+            SizeRec* s = take_size_record(batch);
             s->next_spare = spares_;
             spares_ = s;
         }
@@ -755,10 +780,80 @@ private:
             SizeRec* s = spares_;
             AOS_ASSERT(s != nullptr);
             spares_ = s->next_spare;
-            Node* n = s->self;
-            s->~SizeRec();
+            give_back_size_record(s, dead);
+        }
+    }
+
+    // BestFit's size records come from blocks (see SizeBlock): a slot of the first block with one free, or
+    // of a new block made of the batch's node.
+    SizeRec* take_size_record(Batch& batch) {
+        SizeBlock* b = open_blocks_;
+        if (b == nullptr) {
+            Node* n = batch.pop();
+            b = ::new (static_cast<void*>(n->storage)) SizeBlock();
+            b->self = n;
+            push_block(open_blocks_, b);
+            ++size_blocks_;
+        }
+        unsigned i = static_cast<unsigned>(__builtin_ctz(b->free_mask));
+        b->free_mask &= ~(std::uint32_t{1} << i);
+        ++b->used;
+        if (b->free_mask == 0) {
+            unlink_block(open_blocks_, b);
+            push_block(full_blocks_, b);
+        }
+        SizeRec* s = &b->rec[i];
+        AOS_ASSERT(!s->hook.linked());
+        s->block = b;
+        return s;
+    }
+    void give_back_size_record(SizeRec* s, Dead& dead) {
+        SizeBlock* b = s->block;
+        AOS_ASSERT(!s->hook.linked());
+        auto i = static_cast<unsigned>(s - b->rec);
+        if (b->free_mask == 0) {
+            unlink_block(full_blocks_, b);
+            push_block(open_blocks_, b);
+        }
+        b->free_mask |= std::uint32_t{1} << i;
+        --b->used;
+        if (b->used == 0) {
+            unlink_block(open_blocks_, b);
+            --size_blocks_;
+            Node* n = b->self;
+            b->~SizeBlock();
             dead.push(n);
         }
+    }
+    static void push_block(SizeBlock*& list, SizeBlock* b) {
+        b->prev = nullptr;
+        b->next = list;
+        if (list != nullptr)
+            list->prev = b;
+        list = b;
+    }
+    static void unlink_block(SizeBlock*& list, SizeBlock* b) {
+        (b->prev != nullptr ? b->prev->next : list) = b->next;
+        if (b->next != nullptr)
+            b->next->prev = b->prev;
+    }
+    // Every block in the right list, its count matching its free slots, and one used slot per entry.
+    bool size_blocks_consistent() const {
+        std::size_t blocks = 0;
+        std::size_t used = 0;
+        for (const SizeBlock* list : {open_blocks_, full_blocks_}) {
+            for (const SizeBlock* b = list; b != nullptr; b = b->next) {
+                bool full = list == full_blocks_;
+                if ((b->free_mask == 0) != full || b->used == 0 ||
+                    b->used + static_cast<std::uint32_t>(__builtin_popcount(b->free_mask)) !=
+                        SizeBlock::slots ||
+                    (b->free_mask & ~SizeBlock::all_free) != 0 || (b->next != nullptr && b->next->prev != b))
+                    return false;
+                ++blocks;
+                used += b->used;
+            }
+        }
+        return blocks == size_blocks_ && used == tree_.size();
     }
 
     // Commit steps: every check has passed, nothing below can fail.
@@ -930,9 +1025,12 @@ private:
     NodeAlloc& nodes_;
     mutable L lock_;
     RegionTree regions_;
-    Tree tree_;                 // the entries: pieces and region starts
-    SizeTree by_size_;          // BestFit only: free segments by (size, start)
-    SizeRec* spares_ = nullptr; // BestFit only: the size records of entries without a gap
+    Tree tree_;                        // the entries: pieces and region starts
+    SizeTree by_size_;                 // BestFit only: free segments by (size, start)
+    SizeRec* spares_ = nullptr;        // BestFit only: the size records of entries without a gap
+    SizeBlock* open_blocks_ = nullptr; // BestFit only: blocks of size records with a free slot
+    SizeBlock* full_blocks_ = nullptr; // BestFit only: the full ones
+    std::size_t size_blocks_ = 0;
     std::uint64_t total_ = 0;
     std::uint64_t free_bytes_ = 0;
     std::size_t free_count_ = 0;

@@ -147,6 +147,36 @@ TEST_CASE("a node taken before the node allocator ran dry is given back") {
     CHECK(f.ra.check_invariants());
 }
 
+TEST_CASE("best fit keeps its size records several to a node, and gives the nodes back") {
+    // The same allocations under first fit and best fit: best fit holds one size record per entry (the
+    // region's start and each piece) in blocks of SizeBlock::slots, and nothing else more.
+    constexpr std::uint32_t slots = aos::mm::detail::SizeBlock<mm_test::FakeCap>::slots;
+    static_assert(slots >= 4);
+    Fixture<FirstFit> first;
+    Fixture<BestFit> best;
+    REQUIRE(first.ra.add(first.caps.original(64 * mib), 0, 64 * mib));
+    REQUIRE(best.ra.add(best.caps.original(64 * mib), 0, 64 * mib));
+    std::vector<std::uint64_t> bases;
+    for (int i = 0; i < 100; ++i) {
+        auto a = first.ra.alloc(page);
+        auto b = best.ra.alloc(page);
+        REQUIRE((a && b && a->base == b->base));
+        bases.push_back(a->base);
+        std::size_t entries = bases.size() + 1;
+        CHECK(best.ra.node_count() - first.ra.node_count() == (entries + slots - 1) / slots);
+        CHECK(best.nodes.live == static_cast<long>(best.ra.node_count()));
+    }
+    REQUIRE(best.ra.check_invariants());
+    for (std::uint64_t base : bases) {
+        REQUIRE(first.ra.free(base, page));
+        REQUIRE(best.ra.free(base, page));
+        REQUIRE(best.ra.check_invariants());
+        CHECK(best.nodes.live == static_cast<long>(best.ra.node_count()));
+    }
+    // Only the region's start is left: one record, one block.
+    CHECK(best.ra.node_count() - first.ra.node_count() == 1);
+}
+
 TEST_CASE("alloc_in_range places the allocation inside [lo, hi)") {
     Fixture<BestFit> f;
     REQUIRE(f.ra.add(f.caps.original(4 * mib), 0, 4 * mib));
