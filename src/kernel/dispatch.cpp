@@ -1,10 +1,12 @@
-// Dispatchers at EL0: address spaces built with aos::vm::PageTable, ELF loading with aos::proc::ElfImage,
-// round-robin preemption, the system-call dispatcher and user-fault reports.
+// Dispatchers at EL0: their slots and address spaces (aos::vm::PageTable), round-robin preemption, the
+// dispatcher invocations, the system-call dispatcher and user-fault reports. The programs the kernel loads
+// at boot are boot_programs.cpp's.
 #include "dispatch.hpp"
 
 #include "arch/aarch64/sysreg.hpp"
 #include "caps.hpp"
 #include "console.hpp"
+#include "dispatch_internal.hpp"
 #include "dispatcher.hpp"
 #include "irq.hpp"
 #include "lmp.hpp"
@@ -18,16 +20,12 @@
 #include <aos/abi/syscall.hpp>
 #include <aos/arch/aarch64/generic_timer.hpp>
 #include <aos/arch/aarch64/mmu.hpp>
-#include <aos/arch/aarch64/pl031.hpp>
 #include <aos/arch/aarch64/registers.hpp>
 #include <aos/core/list.hpp>
-#include <aos/proc/elf.hpp>
 
 #include <new>
 
 extern "C" {
-extern char __kernel_start[];
-extern char __kernel_end[];
 extern char boot_stack_top[];
 [[noreturn]] void enter_user(kernel::TrapFrame* frame);
 void fp_state_save(void* state);
@@ -39,28 +37,6 @@ namespace kernel {
 namespace a64 = aos::arch::aarch64;
 
 namespace {
-
-// The boot frame allocator: hands out RAM above the kernel image, skipping the device tree. init will own
-// memory through capabilities; this only feeds the programs the kernel itself starts.
-struct BootFrames {
-    std::uint64_t next = 0;
-    std::uint64_t end = 0;
-    std::uint64_t avoid_lo = 0;
-    std::uint64_t avoid_hi = 0;
-
-    aos::Result<std::uint64_t> alloc(std::uint64_t bytes) {
-        bytes = (bytes + page - 1) & ~(page - 1);
-        if (next < avoid_hi && next + bytes > avoid_lo)
-            next = avoid_hi;
-        if (next + bytes > end || next + bytes < next)
-            return aos::error(aos::Errc::no_memory);
-        std::uint64_t pa = next;
-        next += bytes;
-        zero_physical(pa, bytes);
-        return pa;
-    }
-};
-constinit BootFrames frames;
 
 Dispatcher dispatchers[max_dispatchers]; // zero-initialized .bss; constructed in place by new_dispatcher
 aos::core::IntrusiveList<Dispatcher, &Dispatcher::all_hook> every; // boot-made and RAM-made, while they exist
@@ -84,31 +60,6 @@ void set_asid_used(unsigned a, bool used) {
     ram_asids_used[a / 64] = used ? (ram_asids_used[a / 64] | bit) : (ram_asids_used[a / 64] & ~bit);
 }
 
-a64::Prot prot_of(const aos::proc::SegmentPermissions& p) {
-    return static_cast<a64::Prot>((p.read ? a64::prot_read : 0) | (p.write ? a64::prot_write : 0) |
-                                  (p.execute ? a64::prot_exec : 0));
-}
-
-// EL0 rights as the segment says; EL1 keeps read and whatever EL0 has (the architecture's rule).
-a64::PageAttrs user_attrs(a64::Prot user) {
-    return a64::PageAttrs{
-        .kernel = static_cast<a64::Prot>(user | a64::prot_read), .user = user, .global = false};
-}
-
-// The ELF loader policy: fresh frames per segment, filled through the direct map, then mapped for EL0.
-struct SegmentLoader {
-    Dispatcher& d;
-    std::uint64_t pa = 0;
-    aos::Result<std::uint8_t*> writable(const aos::proc::ElfSegment& s) {
-        pa = AOS_TRY(frames.alloc(s.page_end() - s.page_start()));
-        return reinterpret_cast<std::uint8_t*>(phys_to_virt(pa));
-    }
-    aos::Result<void> commit(const aos::proc::ElfSegment& s) {
-        return d.table->map(s.page_start(), pa, s.page_end() - s.page_start(), user_attrs(prot_of(s.perms)));
-    }
-};
-static_assert(aos::proc::ElfLoader<SegmentLoader>);
-
 // Ends the address-space objects a failed spawn left in a free slot, before the slot is built again. (The
 // frames themselves came from the boot allocator, which cannot take them back.)
 void release_address_space(Dispatcher& d) {
@@ -118,32 +69,6 @@ void release_address_space(Dispatcher& d) {
     std::launder(reinterpret_cast<KernelNodePool*>(d.pool_storage))->~KernelNodePool();
     std::launder(reinterpret_cast<UserBackend*>(d.backend_storage))->~UserBackend();
     d.table = nullptr;
-}
-
-aos::Result<Dispatcher*> new_dispatcher(aos::core::StringRef name) {
-    for (unsigned i = 0; i < max_dispatchers; ++i) {
-        Dispatcher& d = dispatchers[i];
-        if (d.state != DispatcherState::free)
-            continue;
-        release_address_space(d);
-        std::uint64_t tables_pa = AOS_TRY(frames.alloc(tables_per_space * page));
-        auto* table_frames = reinterpret_cast<UserBackend::Frame*>(phys_to_virt(tables_pa));
-        d.tlb.asid = i + 1; // ASID 0 stays unused: nothing global is tagged with it
-        auto* backend = ::new (d.backend_storage) UserBackend(
-            {table_frames, tables_per_space}, 0 - kernel_virt_offset, d.tlb, {d.records, tables_per_space});
-        auto* pool = ::new (d.pool_storage) KernelNodePool({d.node_slots, tables_per_space});
-        d.table = ::new (d.table_storage) UserPageTable(*backend, *pool);
-        AOS_TRY(d.table->init());
-        d.id = i + 1;
-        if (!d.all_hook.linked())
-            (void)every.push_back(d);
-        std::size_t n = name.size < name_max - 1 ? name.size : name_max - 1;
-        for (std::size_t c = 0; c < n; ++c)
-            d.name[c] = name.data[c];
-        d.name[n] = '\0';
-        return &d;
-    }
-    return aos::error(aos::Errc::no_memory);
 }
 
 void activate_address_space(const Dispatcher& d) {
@@ -268,20 +193,6 @@ void sleep_current(TrapFrame& frame, std::uint64_t us) {
     (void)run_queue.erase(*d);
     (void)sleeping.push_back(*d);
     schedule_next(frame);
-}
-
-Dispatcher* dispatcher_by_id(std::uint64_t id) {
-    if (id == 0 || id > max_dispatchers || dispatchers[id - 1].state == DispatcherState::free)
-        return nullptr;
-    return &dispatchers[id - 1];
-}
-
-Capability dispatcher_cap(const Dispatcher& d) {
-    return Capability{.type = aos::abi::ObjType::dispatcher,
-                      .rights = aos::abi::rights_all,
-                      .base = virt_to_phys(reinterpret_cast<std::uintptr_t>(&d)),
-                      .size = aos::abi::dispatcher_bytes,
-                      .word = d.id};
 }
 
 // Takes d off the queue its state puts it on. A receiver leaves its endpoint; its receive ends with
@@ -512,11 +423,6 @@ InvokeOutcome fault_return(Dispatcher& d, std::uint64_t how, TrapFrame& frame) {
 // The endpoint told when console input arrives (console_set_notify), or empty.
 Cte console_notify;
 
-void notify_console_input() {
-    if (!console_notify.empty())
-        endpoint_notify(console_notify.cap.base, console_notify.cap.word);
-}
-
 // Someone waits on an endpoint that console input notifies: typing may wake it, so the core idles instead
 // of ending the run.
 bool input_can_wake() {
@@ -666,6 +572,51 @@ void handle_syscall(TrapFrame& frame) {
 
 } // namespace
 
+aos::Result<Dispatcher*> new_dispatcher(aos::core::StringRef name) {
+    for (unsigned i = 0; i < max_dispatchers; ++i) {
+        Dispatcher& d = dispatchers[i];
+        if (d.state != DispatcherState::free)
+            continue;
+        release_address_space(d);
+        std::uint64_t tables_pa = AOS_TRY(boot_frames_alloc(tables_per_space * page));
+        auto* table_frames = reinterpret_cast<UserBackend::Frame*>(phys_to_virt(tables_pa));
+        d.tlb.asid = i + 1; // ASID 0 stays unused: nothing global is tagged with it
+        auto* backend = ::new (d.backend_storage) UserBackend(
+            {table_frames, tables_per_space}, 0 - kernel_virt_offset, d.tlb, {d.records, tables_per_space});
+        auto* pool = ::new (d.pool_storage) KernelNodePool({d.node_slots, tables_per_space});
+        d.table = ::new (d.table_storage) UserPageTable(*backend, *pool);
+        AOS_TRY(d.table->init());
+        d.id = i + 1;
+        if (!d.all_hook.linked())
+            (void)every.push_back(d);
+        std::size_t n = name.size < name_max - 1 ? name.size : name_max - 1;
+        for (std::size_t c = 0; c < n; ++c)
+            d.name[c] = name.data[c];
+        d.name[n] = '\0';
+        return &d;
+    }
+    return aos::error(aos::Errc::no_memory);
+}
+
+Dispatcher* dispatcher_by_id(std::uint64_t id) {
+    if (id == 0 || id > max_dispatchers || dispatchers[id - 1].state == DispatcherState::free)
+        return nullptr;
+    return &dispatchers[id - 1];
+}
+
+Capability dispatcher_cap(const Dispatcher& d) {
+    return Capability{.type = aos::abi::ObjType::dispatcher,
+                      .rights = aos::abi::rights_all,
+                      .base = virt_to_phys(reinterpret_cast<std::uintptr_t>(&d)),
+                      .size = aos::abi::dispatcher_bytes,
+                      .word = d.id};
+}
+
+void notify_console_input() {
+    if (!console_notify.empty())
+        endpoint_notify(console_notify.cap.base, console_notify.cap.word);
+}
+
 Dispatcher& dispatcher_at(const Capability& c) {
     return *reinterpret_cast<Dispatcher*>(phys_to_virt(c.base));
 }
@@ -752,183 +703,7 @@ void dispatch_init(const Platform& p) {
     KERNEL_WRITE_SYSREG(pmcntenset_el0, a64::pmu::CntenCounter0::mask);
     KERNEL_WRITE_SYSREG(pmcr_el0, a64::pmu::PmcrE::set(KERNEL_READ_SYSREG(pmcr_el0), true));
     KERNEL_WRITE_SYSREG(pmuserenr_el0, a64::pmu::UserenrEn::mask | a64::pmu::UserenrEr::mask);
-    std::uint64_t image_end = virt_to_phys(reinterpret_cast<std::uintptr_t>(__kernel_end));
-    for (unsigned i = 0; i < p.ram_count; ++i) {
-        if (image_end > p.ram[i].base && image_end <= p.ram[i].base + p.ram[i].size) {
-            frames.next = image_end;
-            frames.end = p.ram[i].base + p.ram[i].size;
-        }
-    }
-    frames.avoid_lo = p.dtb_base & ~(page - 1);
-    frames.avoid_hi = (p.dtb_base + p.dtb_size + page - 1) & ~(page - 1);
-}
-
-aos::Result<unsigned> spawn_module(const aos::abi::ModuleTable& modules, aos::core::StringRef name,
-                                   bool start) {
-    char wanted[name_max];
-    if (name.size >= name_max)
-        return aos::error(aos::Errc::invalid_argument);
-    for (std::size_t i = 0; i < name.size; ++i)
-        wanted[i] = name.data[i];
-    wanted[name.size] = '\0';
-    unsigned index = AOS_TRY(modules.find(wanted));
-    const char* field = nullptr;
-    aos::proc::ElfImage image = AOS_TRY(
-        aos::proc::ElfImage::parse(modules.data(index), modules.size(index),
-                                   {.lo = page, .hi = user_stack_top - user_stack_size - page}, &field));
-    Dispatcher* d = AOS_TRY(new_dispatcher(name));
-    SegmentLoader loader{*d};
-    AOS_TRY(image.load(loader));
-    std::uint64_t stack_pa = AOS_TRY(frames.alloc(user_stack_size));
-    AOS_TRY(
-        d->table->map(user_stack_top - user_stack_size, stack_pa, user_stack_size, user_attrs(a64::prot_rw)));
-    d->frame = TrapFrame{};
-    d->frame.elr = image.entry();
-    d->frame.spsr = a64::spsr::Mode::make(a64::spsr::mode_el0t); // interrupts unmasked
-    d->frame.sp_el0 = user_stack_top;
-    clear(d->cspace);
-    if (start) {
-        d->state = DispatcherState::runnable;
-        (void)run_queue.push_back(*d);
-    } else {
-        d->state = DispatcherState::created;
-    }
-    print("aos: {} {} (dispatcher {}, entry {:x})\n", start ? "started" : "loaded",
-          static_cast<const char*>(d->name), d->id, image.entry());
-    return d->id;
-}
-
-namespace {
-
-constexpr std::uint64_t init_l1_slots = aos::abi::init_root_slots;
-
-// A fresh CNode from the boot allocator, its capability in `slot`.
-aos::Result<Cte*> boot_cnode(Cte& slot, aos::abi::ObjType type, std::uint64_t slots) {
-    std::uint64_t pa = AOS_TRY(frames.alloc(slots * aos::abi::cte_size));
-    slot.cap = make_cnode_cap(type, pa, slots);
-    return cnode_slots(slot.cap);
-}
-
-// init's CSpace: a root CNode with the task, slot-allocation, RAM ("super") and dispatchers CNodes.
-struct InitCSpace {
-    Cte* task = nullptr;
-    Cte* super = nullptr;
-    Cte* dispatchers = nullptr;
-    Cte* modules = nullptr;
-    Cte* devices = nullptr;
-};
-
-aos::Result<InitCSpace> build_init_cspace(Dispatcher& init) {
-    using aos::abi::ObjType;
-    Cte root;
-    Cte* l1 = AOS_TRY(boot_cnode(root, ObjType::l1_cnode, init_l1_slots));
-    InitCSpace cs;
-    cs.task = AOS_TRY(boot_cnode(l1[aos::abi::root_slot_task], ObjType::l2_cnode, aos::abi::l2_cnode_slots));
-    AOS_TRY(boot_cnode(l1[aos::abi::root_slot_slot_alloc0], ObjType::l2_cnode, aos::abi::l2_cnode_slots));
-    cs.super =
-        AOS_TRY(boot_cnode(l1[aos::abi::root_slot_super], ObjType::l2_cnode, aos::abi::l2_cnode_slots));
-    cs.dispatchers =
-        AOS_TRY(boot_cnode(l1[aos::abi::root_slot_dispatchers], ObjType::l2_cnode, aos::abi::l2_cnode_slots));
-    cs.modules =
-        AOS_TRY(boot_cnode(l1[aos::abi::root_slot_modules], ObjType::l2_cnode, aos::abi::l2_cnode_slots));
-    cs.devices =
-        AOS_TRY(boot_cnode(l1[aos::abi::root_slot_devices], ObjType::l2_cnode, aos::abi::l2_cnode_slots));
-    cs.task[aos::abi::task_slot_dispatcher].cap = dispatcher_cap(init);
-    install_copy(cs.task[aos::abi::task_slot_root], root);
-    // Its address space's root table, made by the kernel: init may map VNodes into the entries it left empty.
-    cs.task[aos::abi::task_slot_root_vnode].cap = Capability{.type = ObjType::vnode_l0,
-                                                             .rights = aos::abi::rights_all,
-                                                             .base = init.table->root_pa(),
-                                                             .size = aos::abi::vnode_bytes};
-    install_copy(init.cspace, root);
-    return cs;
-}
-
-// Adds [lo, hi) of one RAM range to the free list, if not empty.
-void add_free(aos::abi::BootInfo& bi, std::uint64_t lo, std::uint64_t hi) {
-    if (lo < hi && bi.free_ram_count < aos::abi::bootinfo_max_ram_regions)
-        bi.free_ram[bi.free_ram_count++] = aos::abi::BootRegion{lo, hi - lo};
-}
-
-// Free: all RAM but what lies below the boot allocator's mark (QEMU's boot stub, the kernel image, what the
-// kernel allocated for the programs) and the device tree. Call after the last boot allocation.
-void describe_free_ram(aos::abi::BootInfo& bi, const Platform& p) {
-    for (unsigned i = 0; i < p.ram_count; ++i) {
-        std::uint64_t lo = p.ram[i].base, hi = p.ram[i].base + p.ram[i].size;
-        if (frames.next > lo && frames.next <= hi)
-            lo = frames.next;
-        if (frames.avoid_lo >= lo && frames.avoid_hi <= hi) {
-            add_free(bi, lo, frames.avoid_lo);
-            add_free(bi, frames.avoid_hi, hi);
-        } else {
-            add_free(bi, lo, hi);
-        }
-    }
-}
-
-void describe_modules(aos::abi::BootInfo& bi, const aos::abi::ModuleTable& modules, const char* cmdline) {
-    for (unsigned i = 0; i < modules.count() && i < aos::abi::module_max_count; ++i) {
-        aos::abi::BootModule& m = bi.modules[bi.module_count++];
-        for (std::size_t c = 0; c < aos::abi::module_name_max; ++c)
-            m.name[c] = modules.name(i)[c];
-        m.base = virt_to_phys(reinterpret_cast<std::uintptr_t>(modules.data(i)));
-        m.size = modules.size(i);
-    }
-    std::size_t n = 0;
-    for (; cmdline[n] != '\0' && n + 1 < aos::abi::bootinfo_cmdline_max; ++n)
-        bi.cmdline[n] = cmdline[n];
-    bi.cmdline[n] = '\0';
-}
-
-// The other programs: their dispatcher capabilities in init's dispatchers CNode, listed in bootinfo.
-void describe_programs(aos::abi::BootInfo& bi, Cte* dispatchers_cnode, const LoadedProgram* programs,
-                       unsigned count) {
-    for (unsigned i = 0; i < count && i < aos::abi::bootinfo_max_programs; ++i) {
-        const Dispatcher& d = dispatchers[programs[i].id - 1];
-        dispatchers_cnode[i].cap = dispatcher_cap(d);
-        aos::abi::BootProgram& p = bi.programs[bi.program_count++];
-        static_assert(sizeof(p.name) <= name_max);
-        for (std::size_t c = 0; c + 1 < sizeof(p.name) && d.name[c] != '\0'; ++c)
-            p.name[c] = d.name[c];
-        p.dispatcher = static_cast<std::uint32_t>(aos::abi::caddr(aos::abi::root_slot_dispatchers, i));
-        p.started = programs[i].started ? 1 : 0;
-    }
-}
-
-} // namespace
-
-aos::Result<void> setup_init(unsigned id, const LoadedProgram* programs, unsigned count, const Platform& p,
-                             const aos::abi::ModuleTable& modules, const char* cmdline) {
-    Dispatcher* init = dispatcher_by_id(id);
-    if (init == nullptr || count > aos::abi::bootinfo_max_programs)
-        return aos::error(aos::Errc::invalid_argument);
-    InitCSpace cs = AOS_TRY(build_init_cspace(*init));
-    std::uint64_t pa = AOS_TRY(frames.alloc(sizeof(aos::abi::BootInfo)));
-    auto& bi = *reinterpret_cast<aos::abi::BootInfo*>(phys_to_virt(pa));
-    bi.magic = aos::abi::bootinfo_magic;
-    bi.version = aos::abi::bootinfo_version;
-    bi.core_id = 0;
-    describe_free_ram(bi, p);
-    for (std::uint32_t i = 0; i < bi.free_ram_count; ++i)
-        AOS_TRY(install_original(cs.super[i], aos::abi::ObjType::ram, bi.free_ram[i].base,
-                                 bi.free_ram[i].size, aos::abi::rights_all));
-    for (std::uint32_t i = 0; i < modules.count() && i < aos::abi::l2_cnode_slots; ++i) {
-        std::uint64_t base = virt_to_phys(reinterpret_cast<std::uintptr_t>(modules.data(i)));
-        std::uint64_t size = (modules.size(i) + page - 1) & ~(page - 1);
-        AOS_TRY(install_original(cs.modules[i], aos::abi::ObjType::frame, base, size, aos::abi::right_read));
-    }
-    cs.devices[aos::abi::device_slot_console].cap = Capability{
-        .type = aos::abi::ObjType::console, .rights = aos::abi::right_read | aos::abi::right_grant};
-    console_set_input_listener(&notify_console_input);
-    if (p.rtc_base != 0)
-        AOS_TRY(install_original(cs.devices[aos::abi::device_slot_rtc], aos::abi::ObjType::dev_frame,
-                                 p.rtc_base, aos::arch::aarch64::pl031::frame_bytes,
-                                 aos::abi::right_read | aos::abi::right_write));
-    describe_modules(bi, modules, cmdline);
-    describe_programs(bi, cs.dispatchers, programs, count);
-    AOS_TRY(init->table->map(aos::abi::bootinfo_user_address, pa, page, user_attrs(a64::prot_read)));
-    init->frame.x[0] = aos::abi::bootinfo_user_address;
-    return aos::ok();
+    boot_frames_init(p);
 }
 
 void run_dispatchers(std::uint64_t quantum_us) {
