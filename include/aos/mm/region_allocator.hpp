@@ -842,6 +842,8 @@ private:
         std::size_t blocks = 0;
         std::size_t used = 0;
         for (const SizeBlock* list : {open_blocks_, full_blocks_}) {
+            if (list != nullptr && list->prev != nullptr)
+                return false;
             for (const SizeBlock* b = list; b != nullptr; b = b->next) {
                 bool full = list == full_blocks_;
                 if ((b->free_mask == 0) != full || b->used == 0 ||
