@@ -51,7 +51,7 @@ extern "C" bool aos_freestanding_mm(std::byte* arena, std::size_t arena_size, st
                                     std::uint64_t size) {
     // The first half feeds the region allocators' nodes, the second the address space's.
     aos::mm::ArenaRefill refill{std::span<std::byte>(arena, arena_size / 2)};
-    NodeSlab slab(refill, {.chunk_bytes = 4096, .low_water = 8});
+    NodeSlab slab(refill, {.chunk_bytes = 16384, .low_water = 8}); // 31 nodes of 512 bytes a chunk
     return exercise<aos::mm::FirstFit>(slab, base, size) && exercise<aos::mm::BestFit>(slab, base, size) &&
            exercise<aos::mm::NextFit>(slab, base, size) && slab.check_invariants() &&
            exercise_vaddr(arena + arena_size / 2, arena_size / 2);
