@@ -38,6 +38,11 @@ bool exercise_vaddr(std::byte* arena, std::size_t arena_size) {
     auto p = vs.fault(*heap + 5);
     if (!p || !vs.mark_backed(*p, page))
         return false;
+    // Given back and touched again.
+    std::uint64_t dropped = 0;
+    if (!vs.unback(*p, page, [&](std::uint64_t, std::uint64_t size) { dropped += size; }) ||
+        dropped != page || !vs.mark_backed(*p, page))
+        return false;
     std::uint64_t unmapped = 0;
     bool released =
         vs.release(*heap, [&](std::uint64_t, std::uint64_t size) { unmapped += size; }).has_value();

@@ -323,6 +323,38 @@ public:
         return ok();
     }
 
+    // Takes [addr, addr + size) of a lazy region back to unbacked (what madvise(MADV_DONTNEED) does): each
+    // backed piece of it goes to on_unbacked(base, size), lowest first, so the caller can unmap it, and
+    // a touch there faults as lazy again. The region stays reserved; when nothing of it is backed any more
+    // it costs no node again. on_unbacked must not call back into this space. Errors: zero_size,
+    // misaligned, overflow, out_of_range (outside the space, or running past the region or into its guard
+    // pages), not_found (no region at addr), invalid_argument (an Eager region), no_memory (splitting a
+    // backed range in two needs a node). Nothing backed in the range is not an error.
+    template <class F>
+        requires std::invocable<F&, std::uint64_t, std::uint64_t>
+    Result<void> unback(std::uint64_t addr, std::uint64_t size, F&& on_unbacked) {
+        AOS_TRY(check_range(addr, size));
+        std::uint64_t end = addr + size;
+        return with_nodes(0, [&](Batch& batch, std::size_t& more) -> Result<void> {
+            Path p;
+            if (!containing(addr, p))
+                return error(Errc::not_found);
+            if (addr < usable_at(p) || end > end_at(p))
+                return error(Errc::out_of_range);
+            if (eager_at(p))
+                return error(Errc::invalid_argument);
+            RegionBacking* b = backing_at(p);
+            if (b == nullptr)
+                return ok();
+            if (std::size_t need = unbacked_nodes(*b, addr, end); need > batch.count) {
+                more = need;
+                return ok();
+            }
+            remove_backed(p, *b, addr, end, batch, on_unbacked);
+            return ok();
+        });
+    }
+
     VaddrStats stats() const {
         core::LockGuard guard_lock(lock_);
         return VaddrStats{tree_.size(), backed_count_, reserved_bytes_, backed_bytes_};
@@ -714,6 +746,96 @@ private:
         } else {
             must(b.ranges.insert(make_backed(addr, size, batch)));
             ++backed_count_;
+        }
+    }
+
+    // Nodes unbacking [addr, end) takes: none unless a backed range holds it with room on both sides and
+    // splits in two; then one in tree mode, and when the inline ranges are full, one per range on moving
+    // them to the tree.
+    static std::size_t unbacked_nodes(const RegionBacking& b, std::uint64_t addr, std::uint64_t end) {
+        Near n = near(b, addr);
+        if (!(n.has_prev && n.prev_end > end && (b.inline_mode() ? b.base[n.prev_idx] : n.prev->base) < addr))
+            return 0;
+        if (!b.inline_mode())
+            return 1;
+        return b.count < detail::vaddr_inline_ranges ? 0 : b.count + 1;
+    }
+
+    // Removes [addr, end) from the backed ranges of the region at p, handing each removed piece to
+    // on_unbacked (as many nodes in the batch as unbacked_nodes counted); a backing left empty goes.
+    template <class F>
+    void remove_backed(const Path& p, RegionBacking& b, std::uint64_t addr, std::uint64_t end, Batch& batch,
+                       F& on_unbacked) {
+        auto cut = [&](std::uint64_t from, std::uint64_t to) {
+            on_unbacked(from, to - from);
+            b.bytes -= to - from;
+            backed_bytes_ -= to - from;
+        };
+        if (b.inline_mode()) {
+            // The ranges that remain, in order: at most one more than before (a range split in two).
+            std::uint64_t base[detail::vaddr_inline_ranges + 1];
+            std::uint64_t size[detail::vaddr_inline_ranges + 1];
+            unsigned kept = 0;
+            for (unsigned k = 0; k < b.count; ++k) {
+                std::uint64_t rb = b.base[k];
+                std::uint64_t re = rb + b.size[k];
+                if (re <= addr || rb >= end) {
+                    base[kept] = rb;
+                    size[kept++] = re - rb;
+                    continue;
+                }
+                cut(rb > addr ? rb : addr, re < end ? re : end);
+                if (rb < addr) {
+                    base[kept] = rb;
+                    size[kept++] = addr - rb;
+                }
+                if (re > end) {
+                    base[kept] = end;
+                    size[kept++] = re - end;
+                }
+            }
+            backed_count_ = backed_count_ + kept - b.count;
+            if (kept <= detail::vaddr_inline_ranges) {
+                for (unsigned k = 0; k < kept; ++k) {
+                    b.base[k] = base[k];
+                    b.size[k] = size[k];
+                }
+                b.count = kept;
+            } else {
+                for (unsigned k = 0; k < kept; ++k)
+                    must(b.ranges.insert(make_backed(base[k], size[k], batch)));
+                b.count = 0;
+            }
+        } else {
+            Backed* r = b.ranges.floor([&](const Backed& x) { return core::three_way(x.base, addr); });
+            if (r == nullptr || r->end() <= addr)
+                r = r != nullptr ? BackedTree::next(*r) : b.ranges.first();
+            while (r != nullptr && r->base < end) {
+                Backed* next = BackedTree::next(*r);
+                std::uint64_t rb = r->base;
+                std::uint64_t re = r->end();
+                cut(rb > addr ? rb : addr, re < end ? re : end);
+                if (rb < addr && re > end) {
+                    r->size = addr - rb;
+                    must(b.ranges.insert(make_backed(end, re - end, batch)));
+                    ++backed_count_;
+                } else if (rb < addr) {
+                    r->size = addr - rb;
+                } else if (re > end) {
+                    // Moving the base up to end keeps the order: nothing of the range lies below it now.
+                    r->base = end;
+                    r->size = re - end;
+                } else {
+                    must(b.ranges.erase(*r));
+                    free_backed(*r);
+                    --backed_count_;
+                }
+                r = next;
+            }
+        }
+        if (b.range_count() == 0) {
+            leaf_at(p).backing[index_at(p)] = nullptr;
+            free_backing(b);
         }
     }
 

@@ -155,6 +155,74 @@ TEST_CASE("mark_backed and reserve_at: rules and coalescing") {
     CHECK(vs.check_invariants());
 }
 
+TEST_CASE("unback: pieces go back, a split range may move to the tree, an empty backing goes") {
+    Nodes nodes;
+    Space vs(nodes, lo, hi);
+    auto heap = *vs.reserve(64 * page, page, Backing::Lazy, 1);
+    auto eager = *vs.reserve(4 * page, page, Backing::Eager);
+    long untouched = nodes.live;
+    REQUIRE(vs.mark_backed(heap, 64 * page));
+    CHECK(nodes.live == untouched + 1); // the region's backing
+    auto unback = [&](std::uint64_t addr, std::uint64_t size) {
+        Ranges out;
+        REQUIRE(vs.unback(addr, size, [&](std::uint64_t b, std::uint64_t n) { out.emplace_back(b, n); }));
+        return out;
+    };
+
+    require_error_unchanged(vs, Errc::zero_size, [&] { return vs.unback(heap, 0, [](auto, auto) {}); });
+    require_error_unchanged(vs, Errc::misaligned,
+                            [&] { return vs.unback(heap + 1, page, [](auto, auto) {}); });
+    require_error_unchanged(vs, Errc::out_of_range, [&] { return vs.unback(hi, page, [](auto, auto) {}); });
+    require_error_unchanged(vs, Errc::out_of_range,
+                            [&] { return vs.unback(heap - page, page, [](auto, auto) {}); }); // guard
+    require_error_unchanged(vs, Errc::out_of_range,
+                            [&] { return vs.unback(heap + 63 * page, 2 * page, [](auto, auto) {}); });
+    require_error_unchanged(vs, Errc::not_found,
+                            [&] { return vs.unback(hi - page, page, [](auto, auto) {}); });
+    require_error_unchanged(vs, Errc::invalid_argument,
+                            [&] { return vs.unback(eager, page, [](auto, auto) {}); });
+
+    // Eleven single pages out of the middle: twelve ranges, all inline.
+    for (std::uint64_t k = 1; k <= 21; k += 2)
+        CHECK(unback(heap + k * page, page) == Ranges{{heap + k * page, page}});
+    CHECK(vs.backed_ranges_at(heap) == 12);
+    CHECK(nodes.live == untouched + 1);
+    CHECK(vs.fault(heap + 3 * page).has_value()); // lazy again
+    CHECK(vs.fault(heap + 2 * page).error() == FaultError::protection);
+    // A thirteenth range: they move to the tree, one node each. With no node to be had, nothing changes.
+    nodes.limit = nodes.live;
+    require_error_unchanged(vs, Errc::no_memory,
+                            [&] { return vs.unback(heap + 23 * page, page, [](auto, auto) {}); });
+    nodes.limit = -1;
+    CHECK(unback(heap + 23 * page, page) == Ranges{{heap + 23 * page, page}});
+    CHECK(vs.backed_ranges_at(heap) == 13);
+    CHECK(nodes.live == untouched + 1 + 13);
+    CHECK(vs.check_invariants());
+    // Across ranges in tree mode: whole ranges go, the gaps give nothing, an end is trimmed.
+    CHECK(unback(heap + 2 * page, 5 * page) ==
+          Ranges{{heap + 2 * page, page}, {heap + 4 * page, page}, {heap + 6 * page, page}});
+    CHECK(vs.backed_ranges_at(heap) == 10);
+    CHECK(unback(heap + 22 * page, 3 * page) == Ranges{{heap + 22 * page, page}, {heap + 24 * page, page}});
+    CHECK(vs.backed_ranges_at(heap) == 9);
+    CHECK(unback(heap + 40 * page, 2 * page) == Ranges{{heap + 40 * page, 2 * page}}); // splits in the tree
+    CHECK(vs.backed_ranges_at(heap) == 10);
+    CHECK(unback(heap + 40 * page, 2 * page).empty()); // nothing backed there now: not an error
+    CHECK(vs.check_invariants());
+    // The whole region: everything left comes back and so do the nodes.
+    std::uint64_t left = vs.stats().backed_bytes - 4 * page; // the eager region's pages stay
+    Ranges rest = unback(heap, 64 * page);
+    std::uint64_t total = 0;
+    for (auto [b, n] : rest)
+        total += n;
+    CHECK(total == left);
+    CHECK(rest.front() == std::pair{heap, page});
+    CHECK(vs.backed_ranges_at(heap) == 0);
+    CHECK(nodes.live == untouched);
+    CHECK(vs.stats().backed_bytes == 4 * page);
+    CHECK(vs.check_invariants());
+    CHECK(release_all(vs, heap).empty());
+}
+
 TEST_CASE("a fully touched 1 GiB lazy region costs one node, whatever the order") {
     std::mt19937_64 rng(aos_test::seed("vaddr touch 1 GiB"));
     Nodes nodes;
@@ -286,6 +354,21 @@ struct Model {
         }
         return out;
     }
+    Errc unback(std::uint64_t a, std::uint64_t size, Ranges& out) {
+        std::uint64_t e = a + size;
+        if (a < lo || e > top)
+            return Errc::out_of_range;
+        auto* r = containing(a);
+        if (r == nullptr)
+            return Errc::not_found;
+        if (a < r->first + r->second.guard || e > r->first + r->second.size)
+            return Errc::out_of_range;
+        if (r->second.backing == Backing::Eager)
+            return Errc::invalid_argument;
+        out = runs(a, e);
+        pages.erase(pages.lower_bound(a), pages.lower_bound(e));
+        return Errc{};
+    }
     bool release(std::uint64_t usable, Ranges& out) {
         auto* r = containing(usable);
         if (r == nullptr || r->first + r->second.guard != usable)
@@ -308,7 +391,7 @@ struct Model {
 
 } // namespace
 
-TEST_CASE("model: random reserve, reserve_at, fault, mark_backed and release") {
+TEST_CASE("model: random reserve, reserve_at, fault, mark_backed, unback and release") {
     std::mt19937_64 rng(aos_test::seed("vaddr model"));
     auto rnd = [&](std::uint64_t n) { return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng); };
     constexpr std::uint64_t top = lo + 4096 * page; // small, so gaps run out and get reused
@@ -368,6 +451,17 @@ TEST_CASE("model: random reserve, reserve_at, fault, mark_backed and release") {
             auto r = vs.mark_backed(a, size);
             if (r.has_value() != (want == Errc{}) || (!r && r.error() != want))
                 FAIL("step " << step << ": mark_backed(" << a << ", " << size << ") differs from the model");
+        } else if (op < 85) {
+            // Pieces of one page split a backed range; larger ones take whole ranges and trim others.
+            std::uint64_t a = region_addr() & ~(page - 1);
+            std::uint64_t size = page * (rnd(2) == 0 ? 1 : 1 + rnd(24));
+            Ranges want;
+            Errc want_error = m.unback(a, size, want);
+            Ranges got;
+            auto r = vs.unback(a, size, [&](std::uint64_t b, std::uint64_t n) { got.emplace_back(b, n); });
+            if (r.has_value() != (want_error == Errc{}) || (!r && r.error() != want_error) ||
+                (r && got != want))
+                FAIL("step " << step << ": unback(" << a << ", " << size << ") differs from the model");
         } else {
             std::uint64_t a = region_addr();
             if (rnd(4) != 0 && m.containing(a) != nullptr)
