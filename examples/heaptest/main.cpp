@@ -67,5 +67,30 @@ int main(int argc, char** argv) {
                     intact ? "intact" : "CORRUPTED", sum);
     aos::sys::print("heaptest: {} KiB reserved, {} KiB backed in {} page faults\n", st.reserved / 1024,
                     st.backed / 1024, st.faults);
-    return intact && sum == 999 * 1000 / 2 && st.faults > 0 && st.backed <= st.reserved ? 0 : 1;
+
+    // A large block touched whole, then freed: its whole chunks go back; allocated again, it reads zero.
+    constexpr std::size_t big_bytes = 1 << 20;
+    auto* big = static_cast<volatile unsigned char*>(malloc(big_bytes));
+    if (big == nullptr)
+        return 1;
+    for (std::size_t k = 0; k < big_bytes; k += 4096)
+        big[k] = 0xa5;
+    aos::heap::Stats full = aos::heap::stats();
+    free(const_cast<unsigned char*>(big));
+    aos::heap::Stats freed = aos::heap::stats();
+    // At most the chunk holding the block's header and a part chunk at its end stay backed.
+    bool given_back = freed.given_back - full.given_back >= big_bytes - 2 * 64 * 1024 &&
+                      full.backed - freed.backed == freed.given_back - full.given_back;
+    aos::sys::print("heaptest: a {} KiB block touched and freed: {} KiB given back, {} KiB backed before, {} "
+                    "after\n",
+                    big_bytes / 1024, (freed.given_back - full.given_back) / 1024, full.backed / 1024,
+                    freed.backed / 1024);
+    auto* again = static_cast<volatile unsigned char*>(malloc(big_bytes));
+    bool fresh = again != nullptr && again[big_bytes / 2 & ~std::size_t{4095}] == 0;
+    free(const_cast<unsigned char*>(again));
+    aos::sys::print("heaptest: memory given back {}, and fresh when allocated again: {}\n",
+                    given_back ? "ok" : "FAILED", fresh ? "ok" : "FAILED");
+    return intact && sum == 999 * 1000 / 2 && st.faults > 0 && st.backed <= st.reserved && given_back && fresh
+               ? 0
+               : 1;
 }

@@ -1,6 +1,7 @@
 // Exercises the process's paging state (src/lib/paging.hpp): maps frames at free and at fixed addresses,
 // checks every refused call leaves it unchanged, reserves 256 MiB lazily and touches pages in random order
-// (seed printed, `memtest SEED` repeats), then unmaps and checks the page tables and the RAM came back.
+// (seed printed, `memtest SEED` repeats), gives the touched chunks back (discard), then unmaps and checks
+// the page tables and the RAM came back.
 // `memtest guard` ends by touching the guard page below a lazy reservation, which must stop it; `memtest
 // gone` touches a page whose frame capability it deleted, which must stop it too.
 #include "checks.hpp"
@@ -137,10 +138,68 @@ void fixed_and_free(PagingState& paging) {
         mine(after_unmap).tables, mine(after_unmap).runs);
 }
 
+// Chunks of a lazy reservation given back (discard): refused ranges change nothing; a range may not cut a
+// fixed map in two; the touched chunks' frames go, and their RAM with them; a page touched again is a fresh
+// zeroed chunk. `region` is backed in `touched_chunks` chunks where it was touched and, in its last chunk
+// (own_at), by a fixed map; `touched_at` is one of the touched pages.
+void give_back(PagingState& paging, std::uint64_t region, std::uint64_t own_at, aos::Result<CapAddr> two,
+               std::uint64_t touched_at, std::uint64_t touched_chunks) {
+    constexpr std::uint64_t chunk = PagingState::lazy_chunk;
+    PagingStats before = paging.stats();
+    std::uint64_t touched_chunk = touched_at & ~(chunk - 1);
+    refused("a discard of part of a chunk", paging.discard(touched_chunk, page), aos::Errc::misaligned,
+            paging, before);
+    refused("a discard of nothing", paging.discard(touched_chunk, 0), aos::Errc::zero_size, paging, before);
+    refused("a discard running past the reservation", paging.discard(own_at, 2 * chunk),
+            aos::Errc::out_of_range, paging, before);
+    refused("a discard outside every reservation", paging.discard(region + lazy_bytes + 64 * mib, chunk),
+            aos::Errc::not_found, paging, before);
+
+    // A fixed map of two chunks into a small reservation within one L3 table is one mapping capability.
+    aos::Result<std::uint64_t> small = paging.reserve_lazy(4 * chunk, 0, 2 * mib);
+    bool mapped = two && small && paging.map_fixed(*small + chunk, *two, 2 * chunk, right_read | right_write);
+    checks.check("a fixed map of two chunks into a small lazy reservation", mapped);
+    if (mapped) {
+        PagingStats fixed = paging.stats();
+        refused("a discard that would cut the fixed map", paging.discard(*small, 2 * chunk),
+                aos::Errc::invalid_argument, paging, fixed);
+        refused("a discard that would cut its other end", paging.discard(*small + 2 * chunk, 2 * chunk),
+                aos::Errc::invalid_argument, paging, fixed);
+        aos::Result<std::uint64_t> all = paging.discard(*small, 4 * chunk);
+        checks.check("a discard of all of it unmaps the fixed map; the frame stays the caller's",
+                     all && *all == 2 * chunk && mine(paging.stats()).runs + 1 == mine(fixed).runs &&
+                         mine(paging.stats()).backed + 2 * chunk == mine(fixed).backed &&
+                         aos::sys::cap_identify(*two).has_value());
+        checks.check("and the small reservation goes", paging.unmap(*small).has_value());
+    }
+
+    // Everything but the fixed map in the last chunk.
+    before = paging.stats();
+    aos::Result<std::uint64_t> given = paging.discard(region, own_at - region);
+    checks.check("a discard of every touched chunk says what was backed",
+                 given && *given == touched_chunks * chunk);
+    PagingStats after = paging.stats();
+    checks.check("their mapping capabilities and frames go, and their RAM comes back",
+                 mine(after).runs + touched_chunks == mine(before).runs &&
+                     mine(after).backed + touched_chunks * chunk == mine(before).backed &&
+                     mine(after).ram + touched_chunks * chunk <= mine(before).ram &&
+                     mine(after).reserved == mine(before).reserved);
+    aos::Result<std::uint64_t> none = paging.discard(region, chunk);
+    checks.check("a discard where nothing is backed changes nothing",
+                 none && *none == 0 && mine(paging.stats()) == mine(after));
+    checks.check("a page given back reads zero when touched again, a fresh chunk",
+                 *reinterpret_cast<volatile std::uint64_t*>(touched_at) == 0 &&
+                     paging.stats().faults == after.faults + 1);
+    checks.check("invariants after the discards", paging.check_invariants());
+    aos::sys::print("memtest: {} touched chunks given back, {} KiB of RAM with their tables\n",
+                    touched_chunks, (mine(before).ram - mine(after).ram) / kib);
+}
+
 // A lazy reservation touched in random order, then unmapped: tables and RAM back where they were.
 void lazy(PagingState& paging, std::uint64_t seed, bool touch_guard) {
-    // A frame of the caller's for later, from the same RAM (before the figures the end is compared with).
+    // Frames of the caller's for later, from the same RAM (before the figures the end is compared with).
     aos::Result<CapAddr> own = paging.retype(ObjType::frame, PagingState::lazy_chunk);
+    aos::Result<CapAddr> two_chunks = paging.retype(ObjType::frame, 2 * PagingState::lazy_chunk);
     PagingStats start = paging.stats();
     aos::Result<std::uint64_t> region = paging.reserve_lazy(lazy_bytes, 1);
     checks.check("a lazy reservation of 256 MiB", region.has_value());
@@ -208,6 +267,7 @@ void lazy(PagingState& paging, std::uint64_t seed, bool touch_guard) {
     checks.check("a translation fault on a page backed meanwhile (another thread was first) is resolved",
                  paging.handle_fault(*region + pages[0] * page, translation).has_value());
     checks.check("refused faults change nothing", mine(paging.stats()) == mine(touched));
+    give_back(paging, *region, own_at, two_chunks, *region + pages[0] * page, touched.faults - start.faults);
 
     if (touch_guard) {
         aos::sys::print("memtest: touching the guard page\n");

@@ -15,6 +15,9 @@ namespace {
 
 constexpr std::size_t align = 16;
 constexpr std::uint64_t chunk = user::PagingState::lazy_chunk;
+// Free memory spanning at least this much in whole chunks goes back to the paging state; smaller pieces
+// stay backed, so that a program that frees and allocates the same few buffers does not fault each time.
+constexpr std::uint64_t give_back_min = 4 * chunk;
 
 // One block: its size (header included) and, while free, the next free block (address order).
 struct Block {
@@ -38,6 +41,7 @@ struct State {
     std::uint64_t end = 0;  // morecore's mark: [base, end) is handed to malloc
     Block* free_list = nullptr;
     std::uint64_t reserved = 0;
+    std::uint64_t given_back = 0; // bytes free gave back to the paging state
     thread::Mutex list_lock;
 };
 
@@ -65,8 +69,8 @@ Block* morecore(std::size_t bytes) {
     return b;
 }
 
-// Puts a block back in address order, merging with its neighbours.
-void release(Block* b) {
+// Puts a block back in address order, merging with its neighbours; returns the free block it is part of.
+Block* release(Block* b) {
     Block** link = &state->free_list;
     while (*link != nullptr && *link < b)
         link = &(*link)->next;
@@ -82,8 +86,29 @@ void release(Block* b) {
         if (reinterpret_cast<unsigned char*>(prev) + prev->size == reinterpret_cast<unsigned char*>(b)) {
             prev->size += b->size;
             prev->next = b->next;
+            return prev;
         }
     }
+    return b;
+}
+
+// Gives the whole chunks of a free block (past its header, which the free list still reads) back to the
+// paging state when they span give_back_min: their frames and RAM go, a later touch backs fresh ones.
+void give_back(const Block* b) {
+    auto start = reinterpret_cast<std::uint64_t>(b);
+    std::uint64_t lo = (start + sizeof(Block) + chunk - 1) & ~(chunk - 1);
+    std::uint64_t hi = (start + b->size) & ~(chunk - 1);
+    if (hi <= lo || hi - lo < give_back_min)
+        return;
+    // Whole chunks of the heap's own reservation, where nothing else is mapped: only a metadata node the
+    // paging state could not get (no_memory: the memory then stays backed) may refuse it.
+    Result<std::uint64_t> r = state->paging.discard(lo, hi - lo);
+    if (!r && r.error() != Errc::no_memory) {
+        sys::print("heap: giving back [{:x}, {:x}) failed: {}\n", lo, hi, r.error());
+        aos_hook_panic("the heap's reservation is broken", __FILE__, __LINE__);
+    }
+    if (r)
+        state->given_back += *r;
 }
 
 } // namespace
@@ -121,9 +146,9 @@ Stats stats() {
     if (state == nullptr)
         return Stats{};
     user::PagingStats p = state->paging.stats();
-    // Every lazy chunk of the runtime's paging state is the heap's (a program's own reservations would
-    // count here too); the paging state's eager mappings (its own metadata) do not.
-    return Stats{state->reserved, p.faults * chunk, p.faults, state->base};
+    // Everything backed in the runtime's paging state is the heap's, unless the program mapped or reserved
+    // memory through it too; the paging state's own metadata is not counted.
+    return Stats{state->reserved, p.vaddr.backed_bytes, p.faults, state->base, state->given_back};
 }
 
 user::PagingState* paging() {
@@ -166,8 +191,8 @@ extern "C" void free(void* p) noexcept {
     if (p == nullptr)
         return;
     aos::core::LockGuard guard(aos::heap::state->list_lock);
-    aos::heap::release(
-        reinterpret_cast<aos::heap::Block*>(static_cast<unsigned char*>(p) - sizeof(aos::heap::Block)));
+    aos::heap::give_back(aos::heap::release(
+        reinterpret_cast<aos::heap::Block*>(static_cast<unsigned char*>(p) - sizeof(aos::heap::Block))));
 }
 
 void* operator new(std::size_t size) {

@@ -1,7 +1,7 @@
 // The process heap: malloc/free (and operator new/delete) on a region the process's paging state reserves
 // lazily (paging.hpp), backed chunk by chunk on first touch from the RAM capability the parent left at
-// abi::task_slot_ram. A fault on the null page, on the guard page below the heap or outside any reservation
-// stops the process with a report.
+// abi::task_slot_ram; free gives the whole chunks of large free blocks back. A fault on the null page, on
+// the guard page below the heap or outside any reservation stops the process with a report.
 #pragma once
 
 #include <aos/abi/capability.hpp>
@@ -20,9 +20,10 @@ inline constexpr std::uint64_t max_bytes = std::uint64_t{1} << 30;
 
 struct Stats {
     std::uint64_t reserved = 0; // bytes morecore handed to malloc
-    std::uint64_t backed = 0;   // bytes backed by frames (pages touched)
+    std::uint64_t backed = 0;   // bytes backed by frames now (touched, and not given back since)
     std::uint64_t faults = 0;
-    std::uint64_t base = 0; // where the heap's reservation starts
+    std::uint64_t base = 0;       // where the heap's reservation starts
+    std::uint64_t given_back = 0; // bytes free has given back: whole chunks of free blocks of 256 KiB on
 };
 
 // Sets the heap up (the fault handler and the RAM); the first malloc does it when needed. not_found when

@@ -458,6 +458,55 @@ Result<void> PagingState::unmap(std::uint64_t va) {
     });
 }
 
+Result<std::uint64_t> PagingState::discard(std::uint64_t va, std::uint64_t bytes) {
+    core::LockGuard guard(lock_);
+    if (!ready_)
+        return error(Errc::invalid_state);
+    if (bytes == 0)
+        return error(Errc::zero_size);
+    if (((va | bytes) & (lazy_chunk - 1)) != 0)
+        return error(Errc::misaligned);
+    // A mapping run goes whole: a range that starts or ends inside one (a fixed map of several chunks)
+    // cannot be given back.
+    if (va + bytes > va && (inside_one_run(va) || inside_one_run(va + bytes)))
+        return error(Errc::invalid_argument);
+    // As in unmap: only frees, so it may run inside unback.
+    std::uint64_t unmapped = 0;
+    AOS_TRY(space_.unback(va, bytes, [&](std::uint64_t base, std::uint64_t size) {
+        if (Result<void> r = table_.unmap(base, size); !r)
+            broken("unmapping a discarded range", r.error());
+        unmapped += size;
+    }));
+    return unmapped;
+}
+
+// The L3 table that maps va, or null.
+const VNodeTable* PagingState::leaf_table(std::uint64_t va) const {
+    const VNodeTable* t = &root_;
+    for (unsigned level = 0; level < last_level && t != nullptr; ++level) {
+        std::uint64_t d = t->shadow[PagingArch::index(va, level)];
+        if (!PagingArch::is_table(d, level))
+            return nullptr;
+        t = backend_.table_at(PagingArch::next_table(d));
+    }
+    return t;
+}
+
+// Whether the pages just below and at va belong to one mapping run. Runs never cross an L3 table.
+bool PagingState::inside_one_run(std::uint64_t va) const {
+    if ((va & (l3_span - 1)) == 0)
+        return false;
+    const VNodeTable* t = leaf_table(va);
+    if (t == nullptr)
+        return false;
+    unsigned i = PagingArch::index(va, last_level);
+    for (const MappingRun* r = t->runs; r != nullptr; r = r->next) {
+        if (r->first < i && i < r->first + r->count)
+            return true;
+    }
+    return false;
+}
+
 Result<std::uint64_t> PagingState::back_chunk(std::uint64_t at) {
     MappingRun owned;
     owned.owns_frame = true;

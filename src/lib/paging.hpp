@@ -35,8 +35,8 @@ using PagingArch = arch::aarch64::Granule4k;
 struct VNodeTable;
 
 // Consecutive L3 entries mapped from consecutive pages of one frame by one mapping capability (one
-// vnode_map invocation). Runs are created and removed whole: a run lies inside one reservation, and only
-// whole reservations are unmapped.
+// vnode_map invocation). Runs are created and removed whole: a run lies inside one reservation, and a
+// reservation is unmapped whole or given back (discard) only in ranges that cut no run.
 struct MappingRun {
     MappingRun* next = nullptr;         // in its table's list
     MappingRun* next_cleared = nullptr; // on the backend's list of runs to delete
@@ -238,6 +238,14 @@ public:
     // state made for lazy backing are deleted and their RAM reused, tables that become empty are deleted.
     // The caller's frames stay its own. Errors: not_found.
     Result<void> unmap(std::uint64_t va);
+    // Gives back the backed chunks of [va, va + bytes) inside one lazy reservation (madvise(MADV_DONTNEED)):
+    // they are unmapped, frames the paging state made for them are deleted and their RAM reused, tables that
+    // become empty are deleted; a later touch backs a fresh zeroed chunk. The reservation stays. A caller's
+    // frame mapped there with map_fixed is unmapped and stays the caller's. Errors (nothing changed):
+    // zero_size, misaligned (not whole lazy_chunks), not_found (no reservation at va), out_of_range (past
+    // it or into its guard pages), invalid_argument (not a lazy reservation, or the range would cut one of
+    // the caller's fixed maps in two), no_memory. Returns how many bytes were backed there.
+    Result<std::uint64_t> discard(std::uint64_t va, std::uint64_t bytes);
     // Backs the chunk holding `far` if it lies in a lazy reservation and is not backed yet. `esr` is the
     // fault's syndrome: a translation fault on a page that is backed by now was raced by another thread
     // that backed it first, and is resolved (mapping_gone if the same page keeps faulting so: its frame
@@ -262,6 +270,8 @@ private:
     void count_metadata(PagingStats& s) const;
     Result<std::uint64_t> back_chunk(std::uint64_t at);
     std::size_t missing_tables(std::uint64_t va) const;
+    const VNodeTable* leaf_table(std::uint64_t va) const;
+    bool inside_one_run(std::uint64_t va) const;
     Result<void> check_frame(abi::CapAddr frame, std::uint64_t bytes, std::uint8_t rights,
                              std::uint64_t& frame_base) const;
     std::uint64_t ram_base() const { return backend_.ram_base(); }
