@@ -175,7 +175,9 @@ void give_back(PagingState& paging, std::uint64_t region, std::uint64_t own_at, 
 
     // Everything but the fixed map in the last chunk.
     before = paging.stats();
+    std::uint64_t instructions_before = aos::sys::instructions(); // counted only under QEMU's -icount
     aos::Result<std::uint64_t> given = paging.discard(region, own_at - region);
+    std::uint64_t discard_instructions = aos::sys::instructions() - instructions_before;
     checks.check("a discard of every touched chunk says what was backed",
                  given && *given == touched_chunks * chunk);
     PagingStats after = paging.stats();
@@ -193,6 +195,9 @@ void give_back(PagingState& paging, std::uint64_t region, std::uint64_t own_at, 
     checks.check("invariants after the discards", paging.check_invariants());
     aos::sys::print("memtest: {} touched chunks given back, {} KiB of RAM with their tables\n",
                     touched_chunks, (mine(before).ram - mine(after).ram) / kib);
+    if (discard_instructions != 0)
+        aos::sys::print("memtest: {} instructions to give them back (the whole system)\n",
+                        discard_instructions);
 }
 
 // A lazy reservation touched in random order, then unmapped: tables and RAM back where they were.
