@@ -273,10 +273,7 @@ public:
         // Usually no node is needed (the range joins a neighbour or fits inline): none is taken up front.
         return with_nodes(0, [&](Batch& batch, std::size_t& more) -> Result<void> {
             Path p;
-            if (!containing(addr, p))
-                return error(Errc::not_found);
-            if (addr < usable_at(p) || end > end_at(p))
-                return error(Errc::out_of_range);
+            AOS_TRY(within_usable(addr, end, p));
             if (overlaps_backed(backing_at(p), addr, end))
                 return error(Errc::overlap);
             if (std::size_t need = backed_nodes(backing_at(p), addr, end); need > batch.count) {
@@ -337,10 +334,7 @@ public:
         std::uint64_t end = addr + size;
         return with_nodes(0, [&](Batch& batch, std::size_t& more) -> Result<void> {
             Path p;
-            if (!containing(addr, p))
-                return error(Errc::not_found);
-            if (addr < usable_at(p) || end > end_at(p))
-                return error(Errc::out_of_range);
+            AOS_TRY(within_usable(addr, end, p));
             if (eager_at(p))
                 return error(Errc::invalid_argument);
             RegionBacking* b = backing_at(p);
@@ -609,6 +603,16 @@ private:
             return true;
         std::uint64_t last_end = tree_.last_entry(p) ? end_at(p) : lo_;
         return fit(last_end, hi_, guard, size, align, start);
+    }
+
+    // The path to the region whose usable part holds all of [addr, end): not_found when no region holds
+    // addr, out_of_range when the range runs past it or starts in its guard pages.
+    Result<void> within_usable(std::uint64_t addr, std::uint64_t end, Path& p) const {
+        if (!containing(addr, p))
+            return error(Errc::not_found);
+        if (addr < usable_at(p) || end > end_at(p))
+            return error(Errc::out_of_range);
+        return ok();
     }
 
     // ---- Backed ranges of one region.

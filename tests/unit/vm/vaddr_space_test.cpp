@@ -318,15 +318,22 @@ struct Model {
         add(a, 0, size, b);
         return Errc{};
     }
-    Errc mark(std::uint64_t a, std::uint64_t size) {
-        std::uint64_t e = a + size;
+    // The region whose usable part holds [a, e), or why there is none (as mark_backed and unback say).
+    Errc in_usable(std::uint64_t a, std::uint64_t e, const std::pair<const std::uint64_t, Region>*& r) const {
         if (a < lo || e > top)
             return Errc::out_of_range;
-        auto* r = containing(a);
+        r = containing(a);
         if (r == nullptr)
             return Errc::not_found;
         if (a < r->first + r->second.guard || e > r->first + r->second.size)
             return Errc::out_of_range;
+        return Errc{};
+    }
+    Errc mark(std::uint64_t a, std::uint64_t size) {
+        std::uint64_t e = a + size;
+        const std::pair<const std::uint64_t, Region>* r = nullptr;
+        if (Errc why = in_usable(a, e, r); why != Errc{})
+            return why;
         if (any_backed(a, e))
             return Errc::overlap;
         back(a, e);
@@ -356,13 +363,9 @@ struct Model {
     }
     Errc unback(std::uint64_t a, std::uint64_t size, Ranges& out) {
         std::uint64_t e = a + size;
-        if (a < lo || e > top)
-            return Errc::out_of_range;
-        auto* r = containing(a);
-        if (r == nullptr)
-            return Errc::not_found;
-        if (a < r->first + r->second.guard || e > r->first + r->second.size)
-            return Errc::out_of_range;
+        const std::pair<const std::uint64_t, Region>* r = nullptr;
+        if (Errc why = in_usable(a, e, r); why != Errc{})
+            return why;
         if (r->second.backing == Backing::Eager)
             return Errc::invalid_argument;
         out = runs(a, e);
