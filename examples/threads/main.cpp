@@ -1,7 +1,10 @@
 // Threads: 8 threads each make 1000 RPCs to init on the process's one channel (every answer checked; every
 // 200th also asks for RAM, which comes as a capability, and for a status, whose reply decodes into a
-// buffer), add to a counter under a mutex, and hand a token around a ring with a condition variable.
+// buffer), add to a counter under a mutex, and hand a token around a ring with a condition variable. Half
+// of them also fill and free large heap blocks now and then, so that free gives memory back while the
+// others fault theirs in.
 #include "caps.hpp"
+#include "heap.hpp"
 #include "print.hpp"
 #include "rpc_client.hpp"
 #include "sync.hpp"
@@ -16,6 +19,22 @@ constexpr unsigned thread_count = 8;
 constexpr unsigned calls_per_thread = 1000;
 constexpr unsigned passes = 5; // times the token goes round the ring
 constexpr std::uint64_t page = aos::abi::object_granule;
+constexpr std::size_t big_block = 320 * 1024; // five chunks: its whole chunks go back when it is freed
+
+// A block filled page by page with a pattern of this thread's, checked, and freed; false if it was wrong.
+bool fill_and_free(unsigned me, unsigned round) {
+    auto* block = static_cast<volatile std::uint64_t*>(malloc(big_block));
+    if (block == nullptr)
+        return false;
+    constexpr std::size_t stride = page / sizeof(std::uint64_t);
+    for (std::size_t k = 0; k < big_block / sizeof(std::uint64_t); k += stride)
+        block[k] = (std::uint64_t{me} << 32) ^ (round << 20) ^ k;
+    bool right = true;
+    for (std::size_t k = 0; k < big_block / sizeof(std::uint64_t); k += stride)
+        right = right && block[k] == ((std::uint64_t{me} << 32) ^ (round << 20) ^ k);
+    free(const_cast<std::uint64_t*>(block));
+    return right;
+}
 
 aos::thread::Mutex lock;
 aos::thread::CondVar changed;
@@ -42,6 +61,8 @@ int work(void* arg) {
             aos::Result<aos::rpc::ProcessStatus> st = aos::rpc::status(my_pid);
             wrong += st && st->state == static_cast<std::uint8_t>(aos::proto::ProcessState::running) ? 0 : 1;
         }
+        if (me % 2 == 0 && i % 250 == 100)
+            wrong += fill_and_free(me, i) ? 0 : 1;
         aos::core::LockGuard guard(lock);
         ++counter;
     }
@@ -85,5 +106,8 @@ int main() {
     aos::sys::print(
         "threads: {} threads x {} RPCs, {} wrong answers, counter {}, token passed {} times: {}\n",
         thread_count, calls_per_thread, wrong, counter, token, good ? "ok" : "FAILED");
+    aos::heap::Stats heap = aos::heap::stats();
+    aos::sys::print("threads: the heap gave {} KiB back, {} KiB backed now\n", heap.given_back / 1024,
+                    heap.backed / 1024);
     return good ? 0 : 1;
 }
