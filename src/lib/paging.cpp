@@ -313,13 +313,18 @@ Result<void> PagingState::check_frame(abi::CapAddr frame, std::uint64_t bytes, s
     return ok();
 }
 
+// The table entry i of t (at `level`, above the leaves) links, or null: the paging state maps no blocks.
+const VNodeTable* PagingState::child_table(const VNodeTable& t, unsigned i, unsigned level) const {
+    std::uint64_t d = t.shadow[i];
+    return PagingArch::is_table(d, level) ? backend_.table_at(PagingArch::next_table(d)) : nullptr;
+}
+
 std::size_t PagingState::missing_tables(std::uint64_t va) const {
     const VNodeTable* t = &root_;
     for (unsigned level = 0; level < last_level; ++level) {
-        std::uint64_t d = t->shadow[PagingArch::index(va, level)];
-        if (!PagingArch::is_valid(d))
+        t = child_table(*t, PagingArch::index(va, level), level);
+        if (t == nullptr)
             return last_level - level;
-        t = backend_.table_at(PagingArch::next_table(d));
     }
     return 0;
 }
@@ -483,12 +488,8 @@ Result<std::uint64_t> PagingState::discard(std::uint64_t va, std::uint64_t bytes
 // The L3 table that maps va, or null.
 const VNodeTable* PagingState::leaf_table(std::uint64_t va) const {
     const VNodeTable* t = &root_;
-    for (unsigned level = 0; level < last_level && t != nullptr; ++level) {
-        std::uint64_t d = t->shadow[PagingArch::index(va, level)];
-        if (!PagingArch::is_table(d, level))
-            return nullptr;
-        t = backend_.table_at(PagingArch::next_table(d));
-    }
+    for (unsigned level = 0; level < last_level && t != nullptr; ++level)
+        t = child_table(*t, PagingArch::index(va, level), level);
     return t;
 }
 
@@ -619,28 +620,22 @@ Result<abi::CapAddr> PagingState::retype(abi::ObjType type, std::uint64_t bytes)
 
 // The metadata's share: the tables and runs below the window's last L0 entry, which hold nothing else.
 void PagingState::count_metadata(PagingStats& s) const {
-    std::uint64_t d = root_.shadow[PagingArch::index(metadata_lo, 0)];
-    const VNodeTable* l1 = PagingArch::is_valid(d) ? backend_.table_at(PagingArch::next_table(d)) : nullptr;
-    if (l1 == nullptr)
-        return;
-    s.metadata_tables = 1;
-    for (std::uint64_t e1 : l1->shadow) {
-        const VNodeTable* l2 =
-            PagingArch::is_valid(e1) ? backend_.table_at(PagingArch::next_table(e1)) : nullptr;
-        if (l2 == nullptr)
-            continue;
-        ++s.metadata_tables;
-        for (std::uint64_t e2 : l2->shadow) {
-            const VNodeTable* l3 =
-                PagingArch::is_valid(e2) ? backend_.table_at(PagingArch::next_table(e2)) : nullptr;
-            if (l3 == nullptr)
-                continue;
-            ++s.metadata_tables;
-            for (const MappingRun* r = l3->runs; r != nullptr; r = r->next)
-                ++s.metadata_runs;
-        }
-    }
+    if (const VNodeTable* l1 = child_table(root_, PagingArch::index(metadata_lo, 0), 0))
+        count_subtree(*l1, 1, s);
     s.metadata_bytes = metadata_frame_bytes_ + s.metadata_tables * page;
+}
+
+void PagingState::count_subtree(const VNodeTable& t, unsigned level, PagingStats& s) const {
+    ++s.metadata_tables;
+    if (level == last_level) {
+        for (const MappingRun* r = t.runs; r != nullptr; r = r->next)
+            ++s.metadata_runs;
+        return;
+    }
+    for (unsigned i = 0; i < PagingArch::entries; ++i) {
+        if (const VNodeTable* child = child_table(t, i, level))
+            count_subtree(*child, level + 1, s);
+    }
 }
 
 PagingStats PagingState::stats() const {

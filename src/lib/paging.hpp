@@ -268,6 +268,8 @@ private:
     Result<std::span<std::byte>> refill(std::size_t bytes);
     Result<std::span<std::byte>> map_metadata(std::size_t bytes);
     void count_metadata(PagingStats& s) const;
+    void count_subtree(const VNodeTable& t, unsigned level, PagingStats& s) const;
+    const VNodeTable* child_table(const VNodeTable& t, unsigned i, unsigned level) const;
     Result<std::uint64_t> back_chunk(std::uint64_t at);
     std::size_t missing_tables(std::uint64_t va) const;
     const VNodeTable* leaf_table(std::uint64_t va) const;
