@@ -7,6 +7,7 @@
 #include "dispatch_internal.hpp"
 #include "dispatcher.hpp"
 #include "memory_layout.hpp"
+#include "mmu.hpp"
 
 #include <aos/abi/capability.hpp>
 #include <aos/arch/aarch64/mmu.hpp>
@@ -50,12 +51,6 @@ a64::Prot prot_of(const aos::proc::SegmentPermissions& p) {
                                   (p.execute ? a64::prot_exec : 0));
 }
 
-// EL0 rights as the segment says; EL1 keeps read and whatever EL0 has (the architecture's rule).
-a64::PageAttrs user_attrs(a64::Prot user) {
-    return a64::PageAttrs{
-        .kernel = static_cast<a64::Prot>(user | a64::prot_read), .user = user, .global = false};
-}
-
 // The ELF loader policy: fresh frames per segment, filled through the direct map, then mapped for EL0.
 struct SegmentLoader {
     Dispatcher& d;
@@ -65,7 +60,8 @@ struct SegmentLoader {
         return reinterpret_cast<std::uint8_t*>(phys_to_virt(pa));
     }
     aos::Result<void> commit(const aos::proc::ElfSegment& s) {
-        return d.table->map(s.page_start(), pa, s.page_end() - s.page_start(), user_attrs(prot_of(s.perms)));
+        return d.table->map(s.page_start(), pa, s.page_end() - s.page_start(),
+                            user_page_attrs(prot_of(s.perms)));
     }
 };
 static_assert(aos::proc::ElfLoader<SegmentLoader>);
@@ -105,8 +101,8 @@ aos::Result<unsigned> spawn_module(const aos::abi::ModuleTable& modules, aos::co
     SegmentLoader loader{*d};
     AOS_TRY(image.load(loader));
     std::uint64_t stack_pa = AOS_TRY(frames.alloc(user_stack_size));
-    AOS_TRY(
-        d->table->map(user_stack_top - user_stack_size, stack_pa, user_stack_size, user_attrs(a64::prot_rw)));
+    AOS_TRY(d->table->map(user_stack_top - user_stack_size, stack_pa, user_stack_size,
+                          user_page_attrs(a64::prot_rw)));
     d->frame = TrapFrame{};
     d->frame.elr = image.entry();
     d->frame.spsr = a64::spsr::Mode::make(a64::spsr::mode_el0t); // interrupts unmasked
@@ -249,7 +245,7 @@ aos::Result<void> setup_init(unsigned id, const LoadedProgram* programs, unsigne
                                  aos::abi::right_read | aos::abi::right_write));
     describe_modules(bi, modules, cmdline);
     describe_programs(bi, cs.dispatchers, programs, count);
-    AOS_TRY(init->table->map(aos::abi::bootinfo_user_address, pa, page, user_attrs(a64::prot_read)));
+    AOS_TRY(init->table->map(aos::abi::bootinfo_user_address, pa, page, user_page_attrs(a64::prot_read)));
     init->frame.x[0] = aos::abi::bootinfo_user_address;
     return aos::ok();
 }

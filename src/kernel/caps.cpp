@@ -362,12 +362,8 @@ a64::Descriptor leaf_descriptor(std::uint64_t pa, std::uint8_t rights, ObjType t
     a64::Prot user = static_cast<a64::Prot>(((rights & aos::abi::right_read) != 0 ? a64::prot_read : 0) |
                                             ((rights & aos::abi::right_write) != 0 ? a64::prot_write : 0) |
                                             ((rights & aos::abi::right_execute) != 0 ? a64::prot_exec : 0));
-    a64::PageAttrs attrs{.kernel = static_cast<a64::Prot>((user & a64::prot_rw) | a64::prot_read),
-                         .user = user,
-                         .memory =
-                             type == ObjType::dev_frame ? a64::MemoryType::device : a64::MemoryType::normal,
-                         .share = a64::Shareability::inner,
-                         .global = false};
+    a64::PageAttrs attrs =
+        user_page_attrs(user, type == ObjType::dev_frame ? a64::MemoryType::device : a64::MemoryType::normal);
     aos::Result<a64::Descriptor> d = KernelArch::encode_leaf(pa, attrs, KernelArch::levels - 1);
     if (!d)
         KERNEL_PANIC("map: checked rights the descriptor cannot express");

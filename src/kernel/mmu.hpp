@@ -25,6 +25,19 @@ using KernelPageTable = aos::vm::PageTable<KernelArch, KernelTableBackend, Kerne
 static_assert(aos::vm::TlbPolicy<KernelTlb>);
 static_assert(aos::vm::PageTableBackend<KernelTableBackend>);
 
+// How a page of a user address space is mapped: EL0 gets `user`; EL1 reads it, writes it when EL0 may, and
+// never executes it (user code must not run at EL1). Not global: the entry belongs to one ASID.
+inline aos::arch::aarch64::PageAttrs
+user_page_attrs(aos::arch::aarch64::Prot user,
+                aos::arch::aarch64::MemoryType memory = aos::arch::aarch64::MemoryType::normal) {
+    namespace a64 = aos::arch::aarch64;
+    return a64::PageAttrs{.kernel = static_cast<a64::Prot>((user & a64::prot_rw) | a64::prot_read),
+                          .user = user,
+                          .memory = memory,
+                          .share = a64::Shareability::inner,
+                          .global = false};
+}
+
 // Builds the identity map of the kernel image (text RX, rodata R, data/bss RW), RAM (RW, no execute,
 // blocks where aligned) and the platform's devices (Device-nGnRE), then turns on the MMU and caches.
 // Panics if the tables do not fit or the CPU lacks the 4 KiB granule.

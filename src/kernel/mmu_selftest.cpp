@@ -134,6 +134,20 @@ bool no_execute() {
     return unmap(window, page) && ok;
 }
 
+// A page of program code, mapped as the kernel maps one for EL0 (user_page_attrs): EL1 must not run it.
+bool user_code() {
+    place_ret(test_pages[1]);
+    if (!map(window, pa_of(test_pages[1]), page, user_page_attrs(a64::prot_rx)))
+        return false;
+    FaultRecord x = probe(window, Access::execute);
+    report_fault("mmu-user-code", x);
+    auto ec = static_cast<a64::ExceptionClass>(a64::esr::Ec::get(x.esr));
+    bool ok =
+        check(is_fault(x, a64::fsc::permission, 3, window) && ec == a64::ExceptionClass::inst_abort_same,
+              "a user code page is not executable at EL1");
+    return unmap(window, page) && ok;
+}
+
 // The kernel's own image: text is not writable, data is not executable.
 bool kernel_w_xor_x() {
     place_ret(test_pages[1]);
@@ -199,6 +213,8 @@ bool run_mmu_selftest(aos::boot::StringRef name, ExitStatus& status) {
         ok = read_only();
     else if (name.equals("mmu-nx"))
         ok = no_execute();
+    else if (name.equals("mmu-user-code"))
+        ok = user_code();
     else if (name.equals("mmu-wx"))
         ok = kernel_w_xor_x();
     else if (name.equals("mmu-unmap"))

@@ -116,7 +116,7 @@ ExitStatus run_selftest(aos::boot::StringRef name, const aos::boot::CommandLine&
     }
     print(
         "selftest: unknown test; known: undefined, data-abort, assert, panic, echo, timer, pass, mmu-alias, "
-        "mmu-readonly, mmu-nx, mmu-wx, mmu-unmap, mmu-reclaim\n");
+        "mmu-readonly, mmu-nx, mmu-user-code, mmu-wx, mmu-unmap, mmu-reclaim\n");
     return ExitStatus::test_failed;
 }
 
