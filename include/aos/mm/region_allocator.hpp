@@ -12,6 +12,7 @@
 #include <aos/arch/page.hpp>
 #include <aos/core/avl_tree.hpp>
 #include <aos/core/btree.hpp>
+#include <aos/core/list.hpp>
 #include <aos/core/lock.hpp>
 #include <aos/core/result.hpp>
 #include <aos/mm/slab.hpp>
@@ -146,19 +147,20 @@ struct SizeRecord {
 // to the node allocator when its last record does.
 template <class Cap>
 struct SizeBlock {
-    static constexpr std::size_t header = 3 * sizeof(void*) + 2 * sizeof(std::uint32_t);
+    static constexpr std::size_t header_bytes =
+        sizeof(core::ListHook<SizeBlock>) + sizeof(RegionNode<Cap>*) + sizeof(std::uint64_t);
     static constexpr std::uint32_t slots =
-        static_cast<std::uint32_t>((region_node_target - header) / sizeof(SizeRecord<Cap>));
+        static_cast<std::uint32_t>((region_node_target - header_bytes) / sizeof(SizeRecord<Cap>));
     static constexpr std::uint32_t all_free =
         slots == 32 ? ~std::uint32_t{0} : (std::uint32_t{1} << slots) - 1;
     static_assert(slots >= 2 && slots <= 32);
 
+    core::ListHook<SizeBlock> hook;
     RegionNode<Cap>* self = nullptr;
-    SizeBlock* prev = nullptr;
-    SizeBlock* next = nullptr;
-    std::uint32_t used = 0;
     std::uint32_t free_mask = all_free; // bit i: rec[i] is free
     SizeRecord<Cap> rec[slots];
+
+    std::uint32_t used() const { return slots - static_cast<std::uint32_t>(__builtin_popcount(free_mask)); }
 };
 
 template <class... T>
@@ -227,12 +229,12 @@ public:
     using Alloc = Allocation<Cap>;
 
     // The tree's height is bounded by the address space: at most 2^53 entries (pieces of at least a page
-    // and region starts), inner nodes with at least three children below the root.
+    // and region starts), inner nodes with at least seven children below the root.
     static constexpr int max_height = 36;
     // Nodes one call may need at most: a leaf split at every level and a new root, an allocation record
-    // and a BestFit size entry. In practice a call needs none (a leaf has room) or one; a slab feeding the
-    // allocator keeps `nodes_per_call()` per concurrent caller in reserve (the tree's height + 3: 8 at
-    // 10^5 allocations).
+    // and a BestFit block of size records. In practice a call needs none (a leaf has room) or one; a slab
+    // feeding the allocator keeps `nodes_per_call()` per concurrent caller in reserve (the tree's height + 3:
+    // 8 at 10^5 allocations).
     static constexpr std::size_t max_nodes_per_call = max_height + 3;
 
     RegionAllocator(Caps& caps, NodeAlloc& nodes) : caps_(caps), nodes_(nodes) {}
@@ -246,10 +248,8 @@ public:
             while (SizeRec* s = by_size_.first())
                 must(by_size_.erase(*s));
             spares_ = nullptr;
-            for (SizeBlock* list : {open_blocks_, full_blocks_}) {
-                while (list != nullptr) {
-                    SizeBlock* b = list;
-                    list = b->next;
+            for (BlockList* list : {&open_blocks_, &full_blocks_}) {
+                while (SizeBlock* b = list->pop_front()) {
                     Node* n = b->self;
                     b->~SizeBlock();
                     nodes_.deallocate(n);
@@ -277,7 +277,7 @@ public:
                 return error(Errc::overlap);
             Path p;
             unsigned pos = tree_.insert_position(base, p);
-            std::size_t need = 1 + tree_.split_nodes(p) + (best_fit ? 1 : 0);
+            std::size_t need = 1 + tree_.split_nodes(p) + size_record_nodes();
             if (need > batch.count) {
                 more = need;
                 return ok();
@@ -321,30 +321,29 @@ public:
         bool whole = lo == 0 && hi == u64_max;
 
         Result<Alloc> result = error(Errc::no_memory);
-        // Usually a leaf has room and no node is needed; BestFit always needs the new entry's size record.
-        Result<void> done =
-            with_nodes(best_fit ? 1 : 0, [&](Batch& batch, std::size_t& more) -> Result<void> {
-                Path p;
-                std::uint64_t start = 0;
-                bool found =
-                    whole ? find_by_policy(size, align, p, start) : find_in(size, align, lo, hi, p, start);
-                if (!found)
-                    return ok(); // result stays no_memory
-                std::size_t need = tree_.split_nodes(p) + (best_fit ? 1 : 0);
-                if (need > batch.count) {
-                    more = need;
-                    return ok();
-                }
-                const RegionRec* region = region_of(start);
-                Result<Cap> cap = caps_.retype(region->cap, start - region->base, size);
-                if (!cap) {
-                    result = error(cap.error());
-                } else {
-                    commit_alloc(p, start, size, *cap, batch);
-                    result = Alloc{start, size, *cap};
-                }
+        // Usually a leaf has room and a block of size records a free slot, and no node is needed.
+        Result<void> done = with_nodes(0, [&](Batch& batch, std::size_t& more) -> Result<void> {
+            Path p;
+            std::uint64_t start = 0;
+            bool found =
+                whole ? find_by_policy(size, align, p, start) : find_in(size, align, lo, hi, p, start);
+            if (!found)
+                return ok(); // result stays no_memory
+            std::size_t need = tree_.split_nodes(p) + size_record_nodes();
+            if (need > batch.count) {
+                more = need;
                 return ok();
-            });
+            }
+            const RegionRec* region = region_of(start);
+            Result<Cap> cap = caps_.retype(region->cap, start - region->base, size);
+            if (!cap) {
+                result = error(cap.error());
+            } else {
+                commit_alloc(p, start, size, *cap, batch);
+                result = Alloc{start, size, *cap};
+            }
+            return ok();
+        });
         if (!done)
             return error(done.error());
         return result;
@@ -367,7 +366,7 @@ public:
     // Metadata nodes held: regions, tree nodes, allocation records and (BestFit) blocks of size records.
     std::size_t node_count() const {
         core::LockGuard guard(lock_);
-        return regions_.size() + tree_.node_count() + records_ + size_blocks_;
+        return regions_.size() + tree_.node_count() + records_ + open_blocks_.size() + full_blocks_.size();
     }
 
     RegionStats stats() const {
@@ -466,6 +465,8 @@ private:
     using Record = detail::AllocationRecord<Cap>;
     using SizeRec = detail::SizeRecord<Cap>;
     using SizeBlock = detail::SizeBlock<Cap>;
+    using BlockList = core::IntrusiveList<SizeBlock, &SizeBlock::hook>;
+    static_assert(sizeof(SizeBlock) <= detail::region_node_target);
     using RegionTree = core::AvlTree<RegionRec, &RegionRec::hook, detail::ByBase<RegionRec>>;
     using SizeTree = core::AvlTree<SizeRec, &SizeRec::hook, detail::BySize<SizeRec>>;
     using Batch = NodeBatch<Node, max_nodes_per_call>;
@@ -785,22 +786,21 @@ private:
     }
 
     // BestFit's size records come from blocks (see SizeBlock): a slot of the first block with one free, or
-    // of a new block made of the batch's node.
+    // of a new block made of the batch's node, which a new entry then needs.
+    std::size_t size_record_nodes() const { return best_fit && open_blocks_.empty() ? 1 : 0; }
     SizeRec* take_size_record(Batch& batch) {
-        SizeBlock* b = open_blocks_;
+        SizeBlock* b = open_blocks_.front();
         if (b == nullptr) {
             Node* n = batch.pop();
             b = ::new (static_cast<void*>(n->storage)) SizeBlock();
             b->self = n;
-            push_block(open_blocks_, b);
-            ++size_blocks_;
+            must(open_blocks_.push_front(*b));
         }
         unsigned i = static_cast<unsigned>(__builtin_ctz(b->free_mask));
         b->free_mask &= ~(std::uint32_t{1} << i);
-        ++b->used;
         if (b->free_mask == 0) {
-            unlink_block(open_blocks_, b);
-            push_block(full_blocks_, b);
+            must(open_blocks_.erase(*b));
+            must(full_blocks_.push_front(*b));
         }
         SizeRec* s = &b->rec[i];
         AOS_ASSERT(!s->hook.linked());
@@ -810,52 +810,33 @@ private:
     void give_back_size_record(SizeRec* s, Dead& dead) {
         SizeBlock* b = s->block;
         AOS_ASSERT(!s->hook.linked());
-        auto i = static_cast<unsigned>(s - b->rec);
         if (b->free_mask == 0) {
-            unlink_block(full_blocks_, b);
-            push_block(open_blocks_, b);
+            must(full_blocks_.erase(*b));
+            must(open_blocks_.push_front(*b));
         }
-        b->free_mask |= std::uint32_t{1} << i;
-        --b->used;
-        if (b->used == 0) {
-            unlink_block(open_blocks_, b);
-            --size_blocks_;
+        b->free_mask |= std::uint32_t{1} << static_cast<unsigned>(s - b->rec);
+        if (b->free_mask == SizeBlock::all_free) {
+            must(open_blocks_.erase(*b));
             Node* n = b->self;
             b->~SizeBlock();
             dead.push(n);
         }
     }
-    static void push_block(SizeBlock*& list, SizeBlock* b) {
-        b->prev = nullptr;
-        b->next = list;
-        if (list != nullptr)
-            list->prev = b;
-        list = b;
-    }
-    static void unlink_block(SizeBlock*& list, SizeBlock* b) {
-        (b->prev != nullptr ? b->prev->next : list) = b->next;
-        if (b->next != nullptr)
-            b->next->prev = b->prev;
-    }
-    // Every block in the right list, its count matching its free slots, and one used slot per entry.
+    // Each list sound and holding only blocks of its kind, and one used slot per entry.
     bool size_blocks_consistent() const {
-        std::size_t blocks = 0;
         std::size_t used = 0;
-        for (const SizeBlock* list : {open_blocks_, full_blocks_}) {
-            if (list != nullptr && list->prev != nullptr)
+        for (const SizeBlock& b : open_blocks_) {
+            if (b.free_mask == 0 || b.free_mask == SizeBlock::all_free ||
+                (b.free_mask & ~SizeBlock::all_free) != 0)
                 return false;
-            for (const SizeBlock* b = list; b != nullptr; b = b->next) {
-                bool full = list == full_blocks_;
-                if ((b->free_mask == 0) != full || b->used == 0 ||
-                    b->used + static_cast<std::uint32_t>(__builtin_popcount(b->free_mask)) !=
-                        SizeBlock::slots ||
-                    (b->free_mask & ~SizeBlock::all_free) != 0 || (b->next != nullptr && b->next->prev != b))
-                    return false;
-                ++blocks;
-                used += b->used;
-            }
+            used += b.used();
         }
-        return blocks == size_blocks_ && used == tree_.size();
+        for (const SizeBlock& b : full_blocks_) {
+            if (b.free_mask != 0)
+                return false;
+            used += SizeBlock::slots;
+        }
+        return open_blocks_.check_invariants() && full_blocks_.check_invariants() && used == tree_.size();
     }
 
     // Commit steps: every check has passed, nothing below can fail.
@@ -892,7 +873,7 @@ private:
             bool whole = base == piece.base && end == piece.base + piece.size;
             bool middle = base > piece.base && end < piece.base + piece.size;
             std::size_t need = (!whole && piece.link == nullptr ? 1 : 0) +
-                               (middle ? tree_.split_nodes(p) : 0) + (middle && best_fit ? 1 : 0);
+                               (middle ? tree_.split_nodes(p) + size_record_nodes() : 0);
             if (need > batch.count) {
                 more = need;
                 return ok();
@@ -1027,12 +1008,11 @@ private:
     NodeAlloc& nodes_;
     mutable L lock_;
     RegionTree regions_;
-    Tree tree_;                        // the entries: pieces and region starts
-    SizeTree by_size_;                 // BestFit only: free segments by (size, start)
-    SizeRec* spares_ = nullptr;        // BestFit only: the size records of entries without a gap
-    SizeBlock* open_blocks_ = nullptr; // BestFit only: blocks of size records with a free slot
-    SizeBlock* full_blocks_ = nullptr; // BestFit only: the full ones
-    std::size_t size_blocks_ = 0;
+    Tree tree_;                 // the entries: pieces and region starts
+    SizeTree by_size_;          // BestFit only: free segments by (size, start)
+    SizeRec* spares_ = nullptr; // BestFit only: the size records of entries without a gap
+    BlockList open_blocks_;     // BestFit only: blocks of size records with a free slot
+    BlockList full_blocks_;     // BestFit only: the full ones
     std::uint64_t total_ = 0;
     std::uint64_t free_bytes_ = 0;
     std::size_t free_count_ = 0;
