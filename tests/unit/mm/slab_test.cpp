@@ -158,7 +158,8 @@ TEST_CASE("slab: a failing refill drains the reserve, then reports the policy's 
 namespace {
 
 // The real recursion: the region allocator's nodes come from a slab whose refill allocates a chunk (two
-// pages: sixteen nodes) from that same region allocator. "Physical" addresses map onto one host buffer.
+// pages: fifteen nodes past its header) from that same region allocator. "Physical" addresses map onto one
+// host buffer.
 using Node = aos::mm::RegionNode<mm_test::FakeCap>;
 struct RaRefill {
     struct Context;
