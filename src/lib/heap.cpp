@@ -92,13 +92,21 @@ Block* release(Block* b) {
     return b;
 }
 
-// Gives the whole chunks of a free block (past its header, which the free list still reads) back to the
-// paging state when they span give_back_min: their frames and RAM go, a later touch backs fresh ones.
-void give_back(const Block* b) {
+// After [from, to) was freed into free block b: when b's whole chunks (past its header, which the free
+// list still reads) span give_back_min, gives back those of them that [from, to) touches. Their frames
+// and RAM go, a later touch backs fresh ones. The rest of b was looked at when it was freed, so a free
+// block keeps less than give_back_min plus two chunks backed.
+void give_back(const Block* b, std::uint64_t from, std::uint64_t to) {
     auto start = reinterpret_cast<std::uint64_t>(b);
     std::uint64_t lo = (start + sizeof(Block) + chunk - 1) & ~(chunk - 1);
     std::uint64_t hi = (start + b->size) & ~(chunk - 1);
     if (hi <= lo || hi - lo < give_back_min)
+        return;
+    std::uint64_t from_chunk = from & ~(chunk - 1);
+    std::uint64_t to_chunk = (to + chunk - 1) & ~(chunk - 1);
+    lo = lo > from_chunk ? lo : from_chunk;
+    hi = hi < to_chunk ? hi : to_chunk;
+    if (hi <= lo)
         return;
     // Whole chunks of the heap's own reservation, where nothing else is mapped: only a metadata node the
     // paging state could not get (no_memory: the memory then stays backed) may refuse it.
@@ -191,8 +199,10 @@ extern "C" void free(void* p) noexcept {
     if (p == nullptr)
         return;
     aos::core::LockGuard guard(aos::heap::state->list_lock);
-    aos::heap::give_back(aos::heap::release(
-        reinterpret_cast<aos::heap::Block*>(static_cast<unsigned char*>(p) - sizeof(aos::heap::Block))));
+    auto* b = reinterpret_cast<aos::heap::Block*>(static_cast<unsigned char*>(p) - sizeof(aos::heap::Block));
+    auto from = reinterpret_cast<std::uint64_t>(b);
+    std::uint64_t to = from + b->size;
+    aos::heap::give_back(aos::heap::release(b), from, to);
 }
 
 void* operator new(std::size_t size) {
