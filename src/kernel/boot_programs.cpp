@@ -238,7 +238,6 @@ aos::Result<void> setup_init(unsigned id, const LoadedProgram* programs, unsigne
     }
     cs.devices[aos::abi::device_slot_console].cap = Capability{
         .type = aos::abi::ObjType::console, .rights = aos::abi::right_read | aos::abi::right_grant};
-    console_set_input_listener(&notify_console_input);
     if (p.rtc_base != 0)
         AOS_TRY(install_original(cs.devices[aos::abi::device_slot_rtc], aos::abi::ObjType::dev_frame,
                                  p.rtc_base, aos::arch::aarch64::pl031::frame_bytes,

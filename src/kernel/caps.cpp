@@ -176,11 +176,10 @@ InvokeOutcome identify(const Cte& t) {
     return success(aos::abi::identify_word(t.cap.type, t.cap.rights), t.cap.base, t.cap.size, word, status);
 }
 
-// The empty slots [first, first + count) of the CNode a destination word names (abi::destination); the
-// root CNode's slots take only L2 CNodes (checked when `placed` is given: an LMP receive names its slot
-// before it knows what will arrive).
+// The empty slots [first, first + count) of the CNode a destination word names (abi::destination) for
+// objects of type `placed`: the root CNode's slots take only L2 CNodes.
 aos::Result<Cte*> destination_slots(const Cte& root, std::uint64_t dest, std::uint64_t count,
-                                    const aos::abi::ObjType* placed) {
+                                    aos::abi::ObjType placed) {
     aos::abi::CNodeRef ref = aos::abi::destination_cnode(dest);
     std::uint64_t first = aos::abi::destination_slot(dest);
     const Cte* cnode = &root;
@@ -197,7 +196,7 @@ aos::Result<Cte*> destination_slots(const Cte& root, std::uint64_t dest, std::ui
         if (cnode->cap.type != ObjType::l2_cnode || cnode->cap.being_deleted)
             return aos::error(Errc::not_found);
     }
-    if (placed != nullptr && cnode->cap.type == ObjType::l1_cnode && *placed != ObjType::l2_cnode)
+    if (cnode->cap.type == ObjType::l1_cnode && placed != ObjType::l2_cnode)
         return aos::error(Errc::invalid_argument);
     if ((cnode->cap.rights & aos::abi::right_write) == 0)
         return aos::error(Errc::permission_denied);
@@ -231,7 +230,7 @@ InvokeOutcome copy_or_mint(const Cte& root, Cte& src, bool mint, const std::uint
             badge = a[arg4];
         }
     }
-    aos::Result<Cte*> d = destination_slots(root, a[arg2], 1, &src.cap.type);
+    aos::Result<Cte*> d = destination_slots(root, a[arg2], 1, src.cap.type);
     if (!d)
         return fail(d.error(), arg2);
     Cte& dest = **d;
@@ -313,7 +312,7 @@ InvokeOutcome retype(const Cte& root, Cte& src, const std::uint64_t (&a)[6]) {
     std::uint64_t lo = src.cap.base + offset;
     if (mdb.find_overlapping_descendant(src, lo, lo + total) != nullptr)
         return fail(Errc::overlap, arg3);
-    aos::Result<Cte*> dest = destination_slots(root, a[arg5], count, &type);
+    aos::Result<Cte*> dest = destination_slots(root, a[arg5], count, type);
     if (!dest)
         return fail(dest.error(), arg5);
 
@@ -407,8 +406,7 @@ InvokeOutcome vnode_map(const Cte& root, Cte& table, const std::uint64_t (&a)[6]
         if (KernelArch::is_valid(e[i]))
             return fail(Errc::already_exists, arg3);
     }
-    constexpr ObjType mapping = ObjType::mapping;
-    aos::Result<Cte*> dest = destination_slots(root, a[arg5], 1, &mapping);
+    aos::Result<Cte*> dest = destination_slots(root, a[arg5], 1, ObjType::mapping);
     if (!dest)
         return fail(dest.error(), arg5);
 
@@ -443,11 +441,13 @@ void clear(Cte& c) {
 }
 
 aos::Result<Cte*> cap_destination(const Cte& root, std::uint64_t dest, ObjType placed) {
-    return destination_slots(root, dest, 1, &placed);
+    return destination_slots(root, dest, 1, placed);
 }
 
 aos::Result<Cte*> cap_destination_any(const Cte& root, std::uint64_t dest) {
-    return destination_slots(root, dest, 1, nullptr);
+    // An LMP receive names its slot before it knows what will arrive: any slot an L2 CNode may take (every
+    // one); the type is checked when the capability arrives.
+    return destination_slots(root, dest, 1, ObjType::l2_cnode);
 }
 
 void cap_move(Cte& to, Cte& from) {

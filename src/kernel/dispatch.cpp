@@ -423,6 +423,12 @@ InvokeOutcome fault_return(Dispatcher& d, std::uint64_t how, TrapFrame& frame) {
 // The endpoint told when console input arrives (console_set_notify), or empty.
 Cte console_notify;
 
+// The console's input listener: notifies that endpoint.
+void notify_console_input() {
+    if (!console_notify.empty())
+        endpoint_notify(console_notify.cap.base, console_notify.cap.word);
+}
+
 // Someone waits on an endpoint that console input notifies: typing may wake it, so the core idles instead
 // of ending the run.
 bool input_can_wake() {
@@ -612,11 +618,6 @@ Capability dispatcher_cap(const Dispatcher& d) {
                       .word = d.id};
 }
 
-void notify_console_input() {
-    if (!console_notify.empty())
-        endpoint_notify(console_notify.cap.base, console_notify.cap.word);
-}
-
 Dispatcher& dispatcher_at(const Capability& c) {
     return *reinterpret_cast<Dispatcher*>(phys_to_virt(c.base));
 }
@@ -703,6 +704,7 @@ void dispatch_init(const Platform& p) {
     KERNEL_WRITE_SYSREG(pmcntenset_el0, a64::pmu::CntenCounter0::mask);
     KERNEL_WRITE_SYSREG(pmcr_el0, a64::pmu::PmcrE::set(KERNEL_READ_SYSREG(pmcr_el0), true));
     KERNEL_WRITE_SYSREG(pmuserenr_el0, a64::pmu::UserenrEn::mask | a64::pmu::UserenrEr::mask);
+    console_set_input_listener(&notify_console_input);
     boot_frames_init(p);
 }
 

@@ -15,11 +15,13 @@
 
 namespace kernel {
 
-// Prepares the boot-time frame allocator over the RAM the kernel image and the device tree do not use.
+// Lets programs read the virtual counter and the instruction counter, routes console input to the endpoint
+// a program asks for, and prepares the boot-time frame allocator over the RAM the kernel image and the
+// device tree do not use.
 void dispatch_init(const Platform& p);
 
-// Loads module `name` into a new address space; `start` makes it runnable, otherwise it waits for init to
-// invoke dispatcher_start on its capability.
+// The programs the kernel starts itself (boot_programs.cpp). Loads module `name` into a new address space;
+// `start` makes it runnable, otherwise it waits for init to invoke dispatcher_start on its capability.
 aos::Result<unsigned> spawn_module(const aos::abi::ModuleTable& modules, aos::core::StringRef name,
                                    bool start);
 
@@ -38,10 +40,10 @@ aos::Result<void> setup_init(unsigned id, const LoadedProgram* programs, unsigne
 // in zeroed memory at `pa` (returns its id), and ending one whose last capability went; the capabilities it
 // held (its CSpace and address-space roots) are handed back for the caller to release.
 unsigned dispatcher_asids_free();
-std::uint64_t
-dispatcher_status_word(const Capability& c); // what identify reports (abi::dispatcher_status_word)
 std::uint64_t dispatcher_construct(std::uint64_t pa);
 void dispatcher_destroy(std::uint64_t pa, Cte*& cspace, Cte*& vspace, Cte*& notify);
+// What identify reports of a dispatcher capability (abi::dispatcher_status_word).
+std::uint64_t dispatcher_status_word(const Capability& c);
 // The capability to a dispatcher's address-space root went (revoked or deleted): the dispatcher stops.
 void dispatcher_lost_address_space(void* dispatcher);
 

@@ -20,10 +20,9 @@ aos::Result<std::uint64_t> boot_frames_alloc(std::uint64_t bytes);
 
 // dispatch.cpp: a free boot slot made a dispatcher with an empty address space (its tables from the boot
 // allocator) and the given name; the dispatcher with that id, or null; a capability to it with every
-// right; and what console input does (notify the endpoint a program asked for).
+// right.
 aos::Result<Dispatcher*> new_dispatcher(aos::core::StringRef name);
 Dispatcher* dispatcher_by_id(std::uint64_t id);
 Capability dispatcher_cap(const Dispatcher& d);
-void notify_console_input();
 
 } // namespace kernel

@@ -1,5 +1,6 @@
 // The dispatcher object and the scheduler's interface inside the kernel: dispatch.cpp schedules and handles
-// system calls, lmp.cpp queues messages on endpoints and wakes receivers.
+// system calls, lmp.cpp queues messages on endpoints and wakes receivers, boot_programs.cpp loads the
+// programs the kernel starts.
 #pragma once
 
 #include "arch/aarch64/trap_frame.hpp"
