@@ -9,7 +9,6 @@ namespace {
 using namespace aos::abi;
 
 constexpr std::uint64_t us_per_ms = 1000;
-// Where init maps modules and segments for a moment: L0 entry 1, which the kernel left empty.
 // RAM each child gets for its heap.
 constexpr std::uint64_t heap_bytes = 4 * 1024 * 1024;
 

@@ -343,17 +343,10 @@ InvokeOutcome retype(const Cte& root, Cte& src, const std::uint64_t (&a)[6]) {
     return success(count);
 }
 
-// The rights a leaf mapping asks for, checked against the source capability: some read, never write and
-// execute together (W^X), never more than the capability has.
+// The rights a leaf mapping asks for, checked against the source capability (abi::map_rights_error).
 aos::Result<std::uint8_t> leaf_rights(std::uint64_t asked, const Capability& src) {
-    using namespace aos::abi;
-    if ((asked & ~std::uint64_t{right_read | right_write | right_execute}) != 0 ||
-        (asked & right_read) == 0 || ((asked & right_write) != 0 && (asked & right_execute) != 0))
-        return aos::error(Errc::invalid_argument);
-    if (src.type == ObjType::dev_frame && (asked & right_execute) != 0)
-        return aos::error(Errc::invalid_argument); // device registers are never executable
-    if ((asked & ~std::uint64_t{src.rights}) != 0)
-        return aos::error(Errc::permission_denied);
+    if (Errc why = aos::abi::map_rights_error(asked, src.type, src.rights); why != Errc{})
+        return aos::error(why);
     return static_cast<std::uint8_t>(asked);
 }
 

@@ -49,7 +49,6 @@ public:
     // The slot must be empty again (its capability deleted) before it is freed.
     void free(const Slot& s);
     std::uint32_t used() const { return used_; }
-    std::uint32_t cnodes() const { return count_; }
 
 private:
     static constexpr unsigned max_cnodes = 8;

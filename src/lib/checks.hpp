@@ -43,8 +43,6 @@ public:
         return good;
     }
 
-    unsigned failed() const { return failed_; }
-
     // Prints the count; the exit status: 0 when nothing failed.
     int finish() const {
         sys::print("{}: {} checks, {} failed\n", program_, checks_, failed_);

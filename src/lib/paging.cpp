@@ -106,7 +106,7 @@ void VNodeBackend::write(VNodeTable* h, unsigned i, std::uint64_t d) {
         flush_pending(); // a run being written is mapped before any of it can be cleared
         h->shadow[i] = 0;
         if (PagingArch::is_table(old, h->level))
-            unlink(*h, old);
+            unlink(old);
         else
             clear_leaf(*h, i);
         return;
@@ -151,7 +151,7 @@ void VNodeBackend::link(VNodeTable& parent, unsigned i, std::uint64_t d) {
     parent.shadow[i] = d;
 }
 
-void VNodeBackend::unlink(VNodeTable&, std::uint64_t old) {
+void VNodeBackend::unlink(std::uint64_t old) {
     VNodeTable* child = table_at(PagingArch::next_table(old));
     if (child == nullptr || !child->linked)
         broken("unlinking an unknown table", Errc::not_found);
@@ -296,15 +296,12 @@ Result<void> PagingState::init() {
 
 Result<void> PagingState::check_frame(abi::CapAddr frame, std::uint64_t bytes, std::uint8_t rights,
                                       std::uint64_t& frame_base) const {
-    if ((rights & abi::right_read) == 0 ||
-        (rights & ~(abi::right_read | abi::right_write | abi::right_execute)) != 0 ||
-        ((rights & abi::right_write) != 0 && (rights & abi::right_execute) != 0))
-        return error(Errc::invalid_argument);
     sys::CapIdentity id = AOS_TRY(sys::cap_identify(frame));
     if (id.type != abi::ObjType::frame && id.type != abi::ObjType::dev_frame)
         return error(Errc::invalid_argument);
-    if ((rights & ~id.rights) != 0)
-        return error(Errc::permission_denied);
+    // The kernel's own rule, checked before anything changes: a refusal there would be a broken state.
+    if (Errc why = abi::map_rights_error(rights, id.type, id.rights); why != Errc{})
+        return error(why);
     if (bytes == 0)
         return error(Errc::zero_size);
     if (bytes > id.size)

@@ -151,7 +151,7 @@ private:
     };
 
     void link(VNodeTable& parent, unsigned i, std::uint64_t d);
-    void unlink(VNodeTable& parent, std::uint64_t old);
+    void unlink(std::uint64_t old);
     void clear_leaf(VNodeTable& t, unsigned i);
     void flush();
     void flush_pending();

@@ -6,6 +6,8 @@
 //   aos::abi::task_slot_dispatcher));
 #pragma once
 
+#include <aos/core/errc.hpp>
+
 #include <cstddef>
 #include <cstdint>
 
@@ -38,6 +40,28 @@ enum Rights : std::uint8_t {
     right_grant = 8, // may be passed to another process
     rights_all = right_read | right_write | right_execute | right_grant,
 };
+
+// Why a leaf mapping of an object of `type`, held with `held` rights, may not have the `asked` rights, or
+// Errc{} when it may: some read, never write and execute together (W^X), never execute on device
+// registers (invalid_argument), never more than the capability has (permission_denied). The kernel's
+// vnode_map enforces it; user space checks with it before it asks.
+constexpr Errc map_rights_error(std::uint64_t asked, ObjType type, std::uint8_t held) {
+    if ((asked & ~std::uint64_t{right_read | right_write | right_execute}) != 0 ||
+        (asked & right_read) == 0 || ((asked & right_write) != 0 && (asked & right_execute) != 0))
+        return Errc::invalid_argument;
+    if (type == ObjType::dev_frame && (asked & right_execute) != 0)
+        return Errc::invalid_argument;
+    if ((asked & ~std::uint64_t{held}) != 0)
+        return Errc::permission_denied;
+    return Errc{};
+}
+static_assert(map_rights_error(right_read | right_execute, ObjType::frame, rights_all) == Errc{});
+static_assert(map_rights_error(right_read | right_write | right_execute, ObjType::frame, rights_all) ==
+              Errc::invalid_argument);
+static_assert(map_rights_error(right_read | right_execute, ObjType::dev_frame, rights_all) ==
+              Errc::invalid_argument);
+static_assert(map_rights_error(right_read | right_write, ObjType::frame, right_read) ==
+              Errc::permission_denied);
 
 // A capability address: the L1 (root) CNode slot in bits 8-31, the slot of the L2 CNode found there in bits
 // 0-7, as Barrelfish's two-level CSpace does. With bit 32 set it names the root slot itself (to identify,
