@@ -46,13 +46,25 @@ struct SegmentLoader {
 };
 static_assert(proc::ElfLoader<SegmentLoader>);
 
+// Which of the passed capabilities also becomes the child's argument CNode, reachable by two-level
+// addresses: the first L2 CNode (cap_count when there is none).
+Result<unsigned> argument_cnode_of(const abi::CapAddr* caps, unsigned cap_count) {
+    for (unsigned i = 0; i < cap_count; ++i) {
+        sys::CapIdentity id = AOS_TRY(sys::cap_identify(caps[i]));
+        if (id.type == abi::ObjType::l2_cnode)
+            return i;
+    }
+    return cap_count;
+}
+
 // The child's CSpace (the well-known slots of include/aos/abi/capability.hpp): a root CNode with its task
 // CNode (its dispatcher, root CNode, root table, heap RAM and arguments page, then `caps`), two empty CNodes
 // for its own allocations, the page CNode and the base-page CNode.
 Result<user::SlotAllocator::Slot> build_cspace(user::SlotAllocator& slots, user::RamSource& ram,
                                                abi::CapAddr dispatcher, abi::CapAddr l0,
                                                abi::CapAddr args_page, std::uint64_t heap_bytes,
-                                               const abi::CapAddr* caps, unsigned cap_count) {
+                                               const abi::CapAddr* caps, unsigned cap_count,
+                                               unsigned argument_cnode) {
     user::SlotAllocator::Slot root = AOS_TRY(ram.retype(slots, abi::ObjType::l1_cnode, child_cspace_bytes));
     user::SlotAllocator::Slot task = AOS_TRY(ram.retype(slots, abi::ObjType::l2_cnode, abi::l2_cnode_bytes));
     user::SlotAllocator::Slot spare = AOS_TRY(ram.retype(slots, abi::ObjType::l2_cnode, abi::l2_cnode_bytes));
@@ -85,17 +97,10 @@ Result<user::SlotAllocator::Slot> build_cspace(user::SlotAllocator& slots, user:
         AOS_TRY(sys::cap_delete(heap.addr()));
         slots.free(heap);
     }
-    bool has_argument_cnode = false;
-    for (unsigned i = 0; i < cap_count; ++i) {
+    for (unsigned i = 0; i < cap_count; ++i)
         AOS_TRY(sys::cap_copy(caps[i], child_task, abi::task_slot_arguments + i));
-        // The first passed L2 CNode also becomes the child's argument CNode, reachable by two-level
-        // addresses.
-        Result<sys::CapIdentity> id = sys::cap_identify(caps[i]);
-        if (id && id->type == abi::ObjType::l2_cnode && !has_argument_cnode) {
-            AOS_TRY(sys::cap_copy(caps[i], child_root, abi::root_slot_argument_cnode));
-            has_argument_cnode = true;
-        }
-    }
+    if (argument_cnode < cap_count)
+        AOS_TRY(sys::cap_copy(caps[argument_cnode], child_root, abi::root_slot_argument_cnode));
     // Moved, not copied: the child's CSpace holds the only capabilities to its CNodes besides its root.
     AOS_TRY(sys::cap_copy(task.addr(), child_root, abi::root_slot_task));
     AOS_TRY(sys::cap_copy(spare.addr(), child_root, abi::root_slot_slot_alloc0));
@@ -133,14 +138,13 @@ static_assert(std::size(well_known) + 1 + abi::task_argument_slots + 1 <= abi::c
 
 // The record of the child's capabilities in its arguments page (abi::CapRecord).
 bool record_capabilities(abi::ArgsPage& page, bool has_ram, const abi::CapAddr* caps, unsigned cap_count,
-                         const char* const* names) {
+                         const char* const* names, unsigned argument_cnode) {
     bool ok = true;
     for (const WellKnown& w : well_known)
         ok = ok && abi::add_capability(page, w.addr, static_cast<std::uint8_t>(w.type), w.rights, w.name);
     if (has_ram)
         ok = ok && abi::add_capability(page, abi::caddr(abi::root_slot_task, abi::task_slot_ram),
                                        static_cast<std::uint8_t>(abi::ObjType::ram), abi::rights_all, "ram");
-    bool has_argument_cnode = false;
     for (unsigned i = 0; ok && i < cap_count; ++i) {
         Result<sys::CapIdentity> id = sys::cap_identify(caps[i]);
         if (!id)
@@ -150,12 +154,9 @@ bool record_capabilities(abi::ArgsPage& page, bool has_ram, const abi::CapAddr* 
         const char* name = names != nullptr && names[i] != nullptr ? names[i] : fallback;
         ok = abi::add_capability(page, abi::caddr(abi::root_slot_task, abi::task_slot_arguments + i),
                                  static_cast<std::uint8_t>(id->type), id->rights, name);
-        // The first passed L2 CNode is also the argument CNode (build_cspace).
-        if (ok && id->type == abi::ObjType::l2_cnode && !has_argument_cnode) {
+        if (ok && i == argument_cnode)
             ok = abi::add_capability(page, abi::root_slot_caddr(abi::root_slot_argument_cnode),
                                      static_cast<std::uint8_t>(id->type), id->rights, "argcnode");
-            has_argument_cnode = true;
-        }
     }
     return ok;
 }
@@ -172,7 +173,8 @@ Result<std::uint32_t> Spawner::module_index(const char* name) const {
 
 // The arguments page: a frame filled through the scratch mapping, then mapped read-only in the child.
 Result<void> Spawner::map_arguments(user::CapVSpace& child, const char* command_line,
-                                    const abi::CapAddr* caps, unsigned cap_count, const char* const* names) {
+                                    const abi::CapAddr* caps, unsigned cap_count, const char* const* names,
+                                    unsigned argument_cnode) {
     user::SlotAllocator::Slot frame =
         AOS_TRY(ram_.retype(slots_, abi::ObjType::frame, sizeof(abi::ArgsPage)));
     user::Mappings seen;
@@ -182,7 +184,7 @@ Result<void> Spawner::map_arguments(user::CapVSpace& child, const char* command_
     bool filled = abi::fill_args(*page, command_line);
     for (unsigned i = 0; filled && i < env_count_; ++i)
         filled = abi::add_environment(*page, environment_[i]);
-    filled = filled && record_capabilities(*page, heap_bytes_ != 0, caps, cap_count, names);
+    filled = filled && record_capabilities(*page, heap_bytes_ != 0, caps, cap_count, names, argument_cnode);
     self_.unmap(seen);
     if (!filled)
         return error(Errc::invalid_argument);
@@ -234,15 +236,17 @@ Result<Child> Spawner::spawn(const char* command_line, const abi::CapAddr* caps,
     self_.unmap(module_map);
     AOS_TRY(loaded);
 
-    AOS_TRY(map_arguments(child, command_line, caps, cap_count, names));
+    unsigned argument_cnode = AOS_TRY(argument_cnode_of(caps, cap_count));
+    AOS_TRY(map_arguments(child, command_line, caps, cap_count, names, argument_cnode));
     user::SlotAllocator::Slot stack = AOS_TRY(ram_.retype(slots_, abi::ObjType::frame, child_stack_bytes));
     AOS_TRY(child.map(child_stack_top - child_stack_bytes, stack.addr(), child_stack_bytes,
                       abi::right_read | abi::right_write, nullptr));
 
     user::SlotAllocator::Slot disp =
         AOS_TRY(ram_.retype(slots_, abi::ObjType::dispatcher, abi::dispatcher_bytes));
-    user::SlotAllocator::Slot cspace = AOS_TRY(
-        build_cspace(slots_, ram_, disp.addr(), l0.addr(), args_frame_.addr(), heap_bytes_, caps, cap_count));
+    user::SlotAllocator::Slot cspace =
+        AOS_TRY(build_cspace(slots_, ram_, disp.addr(), l0.addr(), args_frame_.addr(), heap_bytes_, caps,
+                             cap_count, argument_cnode));
     AOS_TRY(sys::invoke_status(disp.addr(), abi::CapOp::dispatcher_setup, cspace.addr(), l0.addr(), entry,
                                child_stack_top));
     abi::NameWords words = abi::pack_name(name);
