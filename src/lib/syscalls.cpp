@@ -112,17 +112,7 @@ const char* getenv(const char* name) {
 
 const abi::CapRecord* capability_record(const char* name) {
     const abi::ArgsPage* a = arguments();
-    if (a == nullptr || name == nullptr)
-        return nullptr;
-    for (std::uint32_t i = 0; i < a->capc && i < abi::cap_records_max; ++i) {
-        const abi::CapRecord& r = a->caps[i];
-        std::size_t k = 0;
-        while (k < abi::cap_name_max && name[k] != '\0' && r.name[k] == name[k])
-            ++k;
-        if (k < abi::cap_name_max && name[k] == '\0' && r.name[k] == '\0')
-            return &r;
-    }
-    return nullptr;
+    return a != nullptr && name != nullptr ? abi::find_capability(*a, name) : nullptr;
 }
 
 } // namespace aos::sys

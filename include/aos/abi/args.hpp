@@ -98,6 +98,20 @@ constexpr bool add_environment(ArgsPage& page, const char* entry) {
     return true;
 }
 
+// The record of the capability named `name`, or null (a page written by another process is read with
+// every bound checked).
+constexpr const CapRecord* find_capability(const ArgsPage& page, const char* name) {
+    for (std::uint32_t i = 0; i < page.capc && i < cap_records_max; ++i) {
+        const CapRecord& r = page.caps[i];
+        std::size_t k = 0;
+        while (k < cap_name_max && name[k] != '\0' && r.name[k] == name[k])
+            ++k;
+        if (k < cap_name_max && name[k] == '\0' && r.name[k] == '\0')
+            return &r;
+    }
+    return nullptr;
+}
+
 // Records a capability of the child's CSpace under `name`. False (nothing changed) when the record is full,
 // the name is empty or too long, or already used.
 constexpr bool add_capability(ArgsPage& page, std::uint64_t addr, std::uint8_t type, std::uint8_t rights,
@@ -105,15 +119,8 @@ constexpr bool add_capability(ArgsPage& page, std::uint64_t addr, std::uint8_t t
     std::size_t n = 0;
     while (name[n] != '\0')
         ++n;
-    if (n == 0 || n >= cap_name_max || page.capc >= cap_records_max)
+    if (n == 0 || n >= cap_name_max || page.capc >= cap_records_max || find_capability(page, name) != nullptr)
         return false;
-    for (std::uint32_t i = 0; i < page.capc; ++i) {
-        std::size_t k = 0;
-        while (k < n && page.caps[i].name[k] == name[k])
-            ++k;
-        if (k == n && page.caps[i].name[k] == '\0')
-            return false;
-    }
     CapRecord& r = page.caps[page.capc++];
     r.addr = addr;
     r.type = type;

@@ -88,6 +88,9 @@ TEST_CASE("the capability record names each capability once, and refuses what do
     REQUIRE(aos::abi::add_capability(*page, 0x109, 7, 3, longest.c_str()));
     REQUIRE(std::string(page->caps[1].name) == longest);
     REQUIRE(aos::abi::add_capability(*page, 0x10a, 7, 3, "ini")); // a prefix of another name is its own
+    REQUIRE(aos::abi::find_capability(*page, "ini") == &page->caps[2]);
+    REQUIRE(aos::abi::find_capability(*page, "init") == &page->caps[0]);
+    REQUIRE(aos::abi::find_capability(*page, "in") == nullptr);
     for (unsigned i = page->capc; i < aos::abi::cap_records_max; ++i)
         REQUIRE(aos::abi::add_capability(*page, 0x200 + i, 1, 1, ("c" + std::to_string(i)).c_str()));
     REQUIRE_FALSE(aos::abi::add_capability(*page, 0x300, 1, 1, "more"));
