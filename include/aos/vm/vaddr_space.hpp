@@ -196,11 +196,8 @@ public:
                 more = need;
                 return ok();
             }
-            insert_region(p, pos, start, guard, size, eager, batch);
-            if (eager) {
-                must_locate(start, p);
-                insert_backed(p, start + guard, size, batch);
-            }
+            Node* backing = eager ? backed_whole(start + guard, size, batch) : nullptr;
+            insert_region(p, pos, start, guard, size, eager, backing, batch);
             usable = start + guard;
             return ok();
         });
@@ -240,11 +237,8 @@ public:
                 more = need;
                 return ok();
             }
-            insert_region(p, below ? index_at(p) + 1 : 0, addr, 0, size, eager, batch);
-            if (eager) {
-                must_locate(addr, p);
-                insert_backed(p, addr, size, batch);
-            }
+            Node* backing = eager ? backed_whole(addr, size, batch) : nullptr;
+            insert_region(p, below ? index_at(p) + 1 : 0, addr, 0, size, eager, backing, batch);
             return ok();
         });
     }
@@ -533,15 +527,12 @@ private:
     // The path to the last region with base <= addr; false when every region lies above addr (the path then
     // still leads to the leftmost leaf).
     bool locate(std::uint64_t addr, Path& p) const { return tree_.locate(addr, p); }
-    void must_locate(std::uint64_t addr, Path& p) const {
-        bool found = locate(addr, p);
-        AOS_ASSERT(found && base_at(p) == addr);
-    }
     bool containing(std::uint64_t addr, Path& p) const { return locate(addr, p) && addr < end_at(p); }
-    // A new region at [base, base + guard + size), at pos of p's leaf (from insert_position); the gap below
-    // the next region shrinks to what is left above the new one. p is stale afterwards.
+    // A new region at [base, base + guard + size) with `backing` (null for a lazy one), at pos of p's leaf
+    // (from insert_position); the gap below the next region shrinks to what is left above the new one. p is
+    // stale afterwards.
     void insert_region(Path& p, unsigned pos, std::uint64_t base, std::uint64_t guard, std::uint64_t size,
-                       bool eager, Batch& batch) {
+                       bool eager, Node* backing, Batch& batch) {
         std::uint64_t end = base + guard + size;
         std::uint64_t prev_end = lo_;
         if (tree_.root() != nullptr) {
@@ -563,7 +554,7 @@ private:
             }
         }
         tree_.insert_at(p, pos,
-                        Entry{base, guard + size, base - prev_end, guard | (eager ? eager_bit : 0), nullptr},
+                        Entry{base, guard + size, base - prev_end, guard | (eager ? eager_bit : 0), backing},
                         batch);
         reserved_bytes_ += guard + size;
     }
@@ -684,17 +675,33 @@ private:
         return r;
     }
 
+    // A region's backing, nothing backed yet, from the batch.
+    Node* new_backing(Batch& batch) {
+        Node* n = batch.pop();
+        ::new (static_cast<void*>(n->storage)) RegionBacking();
+        backing_of(n)->self = n;
+        return n;
+    }
+    // The backing of an Eager region, [usable, usable + size) backed whole from the start.
+    Node* backed_whole(std::uint64_t usable, std::uint64_t size, Batch& batch) {
+        Node* n = new_backing(batch);
+        RegionBacking& b = *backing_of(n);
+        b.base[0] = usable;
+        b.size[0] = size;
+        b.count = 1;
+        b.bytes = size;
+        backed_bytes_ += size;
+        ++backed_count_;
+        return n;
+    }
+
     // Records [addr, addr + size) as backed in the region at p, merging with its backed neighbours (as
     // many nodes in the batch as backed_nodes counted).
     void insert_backed(const Path& p, std::uint64_t addr, std::uint64_t size, Batch& batch) {
         Leaf& lf = leaf_at(p);
         unsigned i = index_at(p);
-        if (lf.backing[i] == nullptr) {
-            Node* n = batch.pop();
-            RegionBacking& fresh = *::new (static_cast<void*>(n->storage)) RegionBacking();
-            fresh.self = n;
-            lf.backing[i] = n;
-        }
+        if (lf.backing[i] == nullptr)
+            lf.backing[i] = new_backing(batch);
         RegionBacking& b = *backing_of(lf.backing[i]);
         std::uint64_t end = addr + size;
         Near n = near(b, addr);
