@@ -12,6 +12,7 @@
 #include <aos/abi/capability.hpp>
 #include <aos/arch/aarch64/mmu.hpp>
 #include <aos/arch/aarch64/pl031.hpp>
+#include <aos/arch/page.hpp>
 #include <aos/proc/elf.hpp>
 
 extern "C" {
@@ -33,7 +34,7 @@ struct BootFrames {
     std::uint64_t avoid_hi = 0;
 
     aos::Result<std::uint64_t> alloc(std::uint64_t bytes) {
-        bytes = (bytes + page - 1) & ~(page - 1);
+        bytes = aos::arch::page_up(bytes);
         if (next < avoid_hi && next + bytes > avoid_lo)
             next = avoid_hi;
         if (next + bytes > end || next + bytes < next)
@@ -80,8 +81,8 @@ void boot_frames_init(const Platform& p) {
             frames.end = p.ram[i].base + p.ram[i].size;
         }
     }
-    frames.avoid_lo = p.dtb_base & ~(page - 1);
-    frames.avoid_hi = (p.dtb_base + p.dtb_size + page - 1) & ~(page - 1);
+    frames.avoid_lo = aos::arch::page_down(p.dtb_base);
+    frames.avoid_hi = aos::arch::page_up(p.dtb_base + p.dtb_size);
 }
 
 aos::Result<unsigned> spawn_module(const aos::abi::ModuleTable& modules, aos::core::StringRef name,
@@ -233,7 +234,7 @@ aos::Result<void> setup_init(unsigned id, const LoadedProgram* programs, unsigne
                                  bi.free_ram[i].size, aos::abi::rights_all));
     for (std::uint32_t i = 0; i < modules.count() && i < aos::abi::l2_cnode_slots; ++i) {
         std::uint64_t base = virt_to_phys(reinterpret_cast<std::uintptr_t>(modules.data(i)));
-        std::uint64_t size = (modules.size(i) + page - 1) & ~(page - 1);
+        std::uint64_t size = aos::arch::page_up(modules.size(i));
         AOS_TRY(install_original(cs.modules[i], aos::abi::ObjType::frame, base, size, aos::abi::right_read));
     }
     cs.devices[aos::abi::device_slot_console].cap = Capability{

@@ -21,6 +21,7 @@
 #include <aos/arch/aarch64/generic_timer.hpp>
 #include <aos/arch/aarch64/mmu.hpp>
 #include <aos/arch/aarch64/registers.hpp>
+#include <aos/arch/page.hpp>
 #include <aos/core/list.hpp>
 
 #include <new>
@@ -507,7 +508,7 @@ bool user_readable(std::uint64_t va, std::uint64_t size) {
         return true;
     if (va >= user_space_end || size > user_space_end - va)
         return false;
-    for (std::uint64_t p = va & ~(page - 1); p < va + size; p += page) {
+    for (std::uint64_t p = aos::arch::page_down(va); p < va + size; p += page) {
         __asm__ volatile("at s1e0r, %0\n isb" ::"r"(p) : "memory");
         if (a64::par::F::get(KERNEL_READ_SYSREG(par_el1)))
             return false;

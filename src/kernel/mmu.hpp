@@ -1,7 +1,13 @@
 // The kernel's own translation tables, built with aos::vm::PageTable, and the MMU switch-on.
 #pragma once
 
+#include "arch/aarch64/sysreg.hpp"
+#include "memory_layout.hpp"
 #include "platform.hpp"
+
+#include <aos/arch/aarch64/registers.hpp>
+#include <aos/arch/page.hpp>
+#include <aos/core/hooks.hpp>
 
 #include <aos/vm/page_table.hpp>
 
@@ -36,6 +42,26 @@ user_page_attrs(aos::arch::aarch64::Prot user,
                           .memory = memory,
                           .share = a64::Shareability::inner,
                           .global = false};
+}
+
+// Zeroes whole pages of physical memory through the direct map (fresh objects, boot frames): one DC ZVA per
+// cache-line block instead of a store per byte (the kernel is built with strict alignment and no vector
+// registers, so the compiler cannot widen a byte loop itself); 64-bit stores where DCZID_EL0 prohibits it.
+inline void zero_physical(std::uint64_t pa, std::uint64_t bytes) {
+    namespace a64 = aos::arch::aarch64;
+    AOS_ASSERT(aos::arch::page_aligned(pa) && aos::arch::page_aligned(bytes));
+    std::uint64_t dczid = KERNEL_READ_SYSREG(dczid_el0);
+    std::uint64_t va = phys_to_virt(pa);
+    std::uint64_t block = a64::dczid::block_bytes(dczid);
+    if (!a64::dczid::Dzp::get(dczid) && bytes % block == 0 && va % block == 0) {
+        for (std::uint64_t at = va; at < va + bytes; at += block)
+            __asm__ volatile("dc zva, %0" ::"r"(at) : "memory");
+        __asm__ volatile("dsb ish" ::: "memory"); // the zeroes are visible before the memory is used
+        return;
+    }
+    auto* words = reinterpret_cast<volatile std::uint64_t*>(va);
+    for (std::uint64_t i = 0; i < bytes / sizeof(std::uint64_t); ++i)
+        words[i] = 0;
 }
 
 // Builds the identity map of the kernel image (text RX, rodata R, data/bss RW), RAM (RW, no execute,

@@ -14,6 +14,13 @@ inline constexpr std::uint64_t page_size = std::uint64_t{1} << page_shift;
 constexpr bool page_aligned(std::uint64_t x) {
     return (x & (page_size - 1)) == 0;
 }
+constexpr std::uint64_t page_down(std::uint64_t x) {
+    return x & ~(page_size - 1);
+}
+// x must lie a page below the top of the address space.
+constexpr std::uint64_t page_up(std::uint64_t x) {
+    return page_down(x + page_size - 1);
+}
 
 static_assert(page_size == 4096, "the library's bookkeeping assumes the 4 KiB granule");
 

@@ -10,6 +10,7 @@
 
 #include <aos/arch/aarch64/mmu.hpp>
 #include <aos/arch/aarch64/registers.hpp>
+#include <aos/arch/page.hpp>
 
 extern "C" {
 extern char __kernel_start[];
@@ -96,12 +97,8 @@ void map_or_panic(KernelPageTable& pt, std::uint64_t base, std::uint64_t end, co
     }
 }
 
-std::uint64_t page_down(std::uint64_t x) {
-    return x & ~(KernelArch::page_size - 1);
-}
-std::uint64_t page_up(std::uint64_t x) {
-    return page_down(x + KernelArch::page_size - 1);
-}
+using aos::arch::page_down;
+using aos::arch::page_up;
 
 // Before the walker reads the tables through the (now enabled) cache, drop any stale lines for them: they
 // were written with the MMU off, that is, uncached.
