@@ -278,10 +278,8 @@ public:
             Path p;
             unsigned pos = tree_.insert_position(base, p);
             std::size_t need = 1 + tree_.split_nodes(p) + size_record_nodes();
-            if (need > batch.count) {
-                more = need;
+            if (batch.short_of(need, more))
                 return ok();
-            }
             Node* rn = batch.pop();
             RegionRec* region = ::new (static_cast<void*>(rn->storage)) RegionRec();
             region->self = rn;
@@ -330,10 +328,8 @@ public:
             if (!found)
                 return ok(); // result stays no_memory
             std::size_t need = tree_.split_nodes(p) + size_record_nodes();
-            if (need > batch.count) {
-                more = need;
+            if (batch.short_of(need, more))
                 return ok();
-            }
             const RegionRec* region = region_of(start);
             Result<Cap> cap = caps_.retype(region->cap, start - region->base, size);
             if (!cap) {
@@ -874,10 +870,8 @@ private:
             bool middle = base > piece.base && end < piece.base + piece.size;
             std::size_t need = (!whole && piece.link == nullptr ? 1 : 0) +
                                (middle ? tree_.split_nodes(p) + size_record_nodes() : 0);
-            if (need > batch.count) {
-                more = need;
+            if (batch.short_of(need, more))
                 return ok();
-            }
             commit_free(p, base, end, batch, dead);
             return ok();
         });
@@ -898,7 +892,8 @@ private:
             // Another allocation's piece right behind this one (across a region boundary too) means the
             // range runs on into it.
             bool runs_on = false;
-            Path q = p;
+            Path q;
+            tree_.copy_path(q, p);
             if (e.gap == 0 && tree_.next_entry(q)) {
                 Entry n = entry(q);
                 if (n.size == 0 && n.gap == 0 && tree_.next_entry(q))
@@ -947,7 +942,8 @@ private:
         } else {
             // The freed head (or the whole piece) joins the gap of the entry before it, which is in the same
             // region: every region starts with its own entry.
-            Path q = p;
+            Path q;
+            tree_.copy_path(q, p);
             bool has_prev = tree_.prev_entry(q);
             AOS_ASSERT(has_prev);
             Leaf& ql = leaf_at(q);

@@ -51,6 +51,15 @@ struct NodeBatch {
     Node* nodes[N] = {};
     std::size_t count = 0;
 
+    // In a change run by mm::with_nodes: whether the batch holds fewer than `need` nodes; if so it sets
+    // `more`, and with_nodes takes them and runs the change again.
+    bool short_of(std::size_t need, std::size_t& more) const {
+        if (need <= count)
+            return false;
+        more = need;
+        return true;
+    }
+
     template <class A>
     Result<void> take(A& alloc, std::size_t want = N) {
         AOS_ASSERT(want <= N);

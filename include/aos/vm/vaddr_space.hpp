@@ -192,10 +192,8 @@ public:
             Path p;
             unsigned pos = tree_.insert_position(start, p);
             std::size_t need = tree_.split_nodes(p) + (eager ? 1 : 0);
-            if (need > batch.count) {
-                more = need;
+            if (batch.short_of(need, more))
                 return ok();
-            }
             Node* backing = eager ? backed_whole(start + guard, size, batch) : nullptr;
             insert_region(p, pos, start, guard, size, eager, backing, batch);
             usable = start + guard;
@@ -220,10 +218,8 @@ public:
                 bool inside_lazy = !eager_at(p) && addr >= usable_at(p) && end <= end_at(p);
                 if (!inside_lazy || overlaps_backed(backing_at(p), addr, end))
                     return error(Errc::overlap);
-                if (std::size_t need = backed_nodes(backing_at(p), addr, end); need > batch.count) {
-                    more = need;
+                if (batch.short_of(backed_nodes(backing_at(p), addr, end), more))
                     return ok();
-                }
                 insert_backed(p, addr, size, batch);
                 return ok();
             }
@@ -233,10 +229,8 @@ public:
             if (has_next && base_at(q) < end)
                 return error(Errc::overlap);
             std::size_t need = tree_.split_nodes(p) + (eager ? 1 : 0);
-            if (need > batch.count) {
-                more = need;
+            if (batch.short_of(need, more))
                 return ok();
-            }
             Node* backing = eager ? backed_whole(addr, size, batch) : nullptr;
             insert_region(p, below ? index_at(p) + 1 : 0, addr, 0, size, eager, backing, batch);
             return ok();
@@ -270,10 +264,8 @@ public:
             AOS_TRY(within_usable(addr, end, p));
             if (overlaps_backed(backing_at(p), addr, end))
                 return error(Errc::overlap);
-            if (std::size_t need = backed_nodes(backing_at(p), addr, end); need > batch.count) {
-                more = need;
+            if (batch.short_of(backed_nodes(backing_at(p), addr, end), more))
                 return ok();
-            }
             insert_backed(p, addr, size, batch);
             return ok();
         });
@@ -334,10 +326,8 @@ public:
             RegionBacking* b = backing_at(p);
             if (b == nullptr)
                 return ok();
-            if (std::size_t need = unbacked_nodes(*b, addr, end); need > batch.count) {
-                more = need;
+            if (batch.short_of(unbacked_nodes(*b, addr, end), more))
                 return ok();
-            }
             remove_backed(p, *b, addr, end, batch, on_unbacked);
             return ok();
         });
