@@ -65,12 +65,12 @@ aos::Result<void> install_original(Cte& slot, aos::abi::ObjType type, std::uint6
                                    std::uint8_t rights);
 void install_copy(Cte& dest, const Cte& src);
 
-// The outcome of an invocation: the value (x1) and extra result words (x2..x4), or an error and the number
-// of the argument register that was wrong.
 // Argument registers of an invocation (x0 the target, x1 the operation, x2-x5 its arguments), named for the
 // errors that point at them.
 enum InvokeArg : unsigned { arg_target = 0, arg_op = 1, arg2 = 2, arg3 = 3, arg4 = 4, arg5 = 5 };
 
+// The outcome of an invocation: the value (x1) and extra result words (x2..x5), or an error and the number
+// of the argument register that was wrong.
 struct InvokeOutcome {
     aos::Errc error = aos::Errc::invalid_argument;
     bool ok = false;

@@ -79,7 +79,6 @@ void activate_address_space(const Dispatcher& d) {
     __asm__ volatile("isb" ::: "memory");
 }
 
-// Saves the interrupted dispatcher's state from the exception frame and loads the next one's into it.
 // Not yet ended: it may still run (now, when started, resumed, woken or a message comes).
 bool is_live(const Dispatcher& d) {
     return d.state == DispatcherState::created || d.state == DispatcherState::runnable ||
@@ -100,6 +99,7 @@ void save_current(const TrapFrame& frame) {
     }
 }
 
+// Saves the interrupted dispatcher's state from the exception frame and loads the next one's into it.
 void switch_to(Dispatcher& next, TrapFrame& frame) {
     if (current == &next)
         return;
@@ -140,10 +140,10 @@ void wake_sleepers() {
     }
 }
 
-// Continues with the first runnable dispatcher. With none runnable but some asleep, the core idles in wfi
-// (the timer tick keeps coming) until one wakes; with none left at all, the run ends.
 bool input_can_wake();
 
+// Continues with the first runnable dispatcher. With none runnable but some asleep, the core idles in wfi
+// (the timer tick keeps coming) until one wakes; with none left at all, the run ends.
 void schedule_next(TrapFrame& frame) {
     if (run_queue.empty() && current != nullptr) {
         // About to idle. What wakes a waiting dispatcher (a message, a notice) writes into its save area, so
@@ -167,7 +167,19 @@ void notify_ended(Dispatcher& d) {
         endpoint_notify(d.notify.cap.base, d.notify.cap.word);
 }
 
-void dequeue(Dispatcher& d);
+// Takes d off the queue its state puts it on. A receiver leaves its endpoint; its receive ends with
+// would_block (when it runs again it may receive again).
+void dequeue(Dispatcher& d) {
+    if (d.state == DispatcherState::runnable) {
+        (void)run_queue.erase(d);
+    } else if (d.state == DispatcherState::blocked) {
+        (void)sleeping.erase(d);
+    } else if (d.state == DispatcherState::receiving) {
+        lmp_cancel_receive(d);
+        d.frame.x[0] = aos::abi::encode_error(aos::Errc::would_block);
+        d.frame.x[1] = 0;
+    }
+}
 
 // d is done (exited, stopped, its capability or address space gone): off its queue, in its final state,
 // counted, and whoever asked hears of it.
@@ -194,20 +206,6 @@ void sleep_current(TrapFrame& frame, std::uint64_t us) {
     (void)run_queue.erase(*d);
     (void)sleeping.push_back(*d);
     schedule_next(frame);
-}
-
-// Takes d off the queue its state puts it on. A receiver leaves its endpoint; its receive ends with
-// would_block (when it runs again it may receive again).
-void dequeue(Dispatcher& d) {
-    if (d.state == DispatcherState::runnable) {
-        (void)run_queue.erase(d);
-    } else if (d.state == DispatcherState::blocked) {
-        (void)sleeping.erase(d);
-    } else if (d.state == DispatcherState::receiving) {
-        lmp_cancel_receive(d);
-        d.frame.x[0] = aos::abi::encode_error(aos::Errc::would_block);
-        d.frame.x[1] = 0;
-    }
 }
 
 // The dispatcher operations change states and queues only; the caller reschedules when the current
@@ -457,7 +455,7 @@ InvokeOutcome invoke_console(const Cte& root, const Cte& target, aos::abi::CapOp
     return set_notice_endpoint(root, a[2], console_notify);
 }
 
-// x0..x5 in, x0 = 0 or the error, then x1..x4 the results or x1 the number of the argument that was wrong.
+// x0..x5 in, x0 = 0 or the error, then x1..x5 the results or x1 the number of the argument that was wrong.
 void handle_invoke(TrapFrame& frame) {
     std::uint64_t args[aos::abi::syscall_argument_count];
     for (unsigned i = 0; i < aos::abi::syscall_argument_count; ++i)
