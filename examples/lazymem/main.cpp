@@ -27,15 +27,8 @@ constinit Lazy lazy{};
 alignas(16) unsigned char handler_stack[32 * 1024];
 
 [[noreturn]] void on_fault(std::uint64_t far, std::uint64_t esr, std::uint64_t elr) {
-    if (far < lazy.region || far >= lazy.region + region_bytes) {
-        // Not ours: the heap's (its chunks), or a fault the paging state reports.
-        if (aos::Result<void, aos::user::PagingFault> r = lazy.paging->handle_fault(far, esr); !r) {
-            aos::sys::print("lazymem: fault at {:x} (ELR {:x}): {}\n", far, elr,
-                            aos::user::to_string(r.error()));
-            aos::sys::fault_give_up();
-        }
-        aos::sys::fault_resume();
-    }
+    if (far < lazy.region || far >= lazy.region + region_bytes)
+        aos::heap::on_fault(far, esr, elr); // not ours: the heap's chunks, or a fault it reports
     std::uint64_t at = far & ~(piece - 1);
     std::uint32_t ram_slot = 2 * lazy.pieces;
     std::uint32_t frame_slot = ram_slot + 1;

@@ -49,14 +49,6 @@ constinit State* state = nullptr;
 alignas(State) unsigned char state_storage[sizeof(State)];
 alignas(16) unsigned char fault_stack[16 * 1024];
 
-[[noreturn]] void on_fault(std::uint64_t far, std::uint64_t esr, std::uint64_t elr) {
-    if (Result<void, user::PagingFault> r = state->paging.handle_fault(far, esr); !r) {
-        sys::print("heap: page fault at {:x} (ELR {:x}): {}\n", far, elr, user::to_string(r.error()));
-        sys::fault_give_up();
-    }
-    sys::fault_resume();
-}
-
 // More heap: reserved only; the pages are backed when touched.
 Block* morecore(std::size_t bytes) {
     std::uint64_t size = (bytes + chunk - 1) & ~(chunk - 1);
@@ -120,6 +112,14 @@ void give_back(const Block* b, std::uint64_t from, std::uint64_t to) {
 }
 
 } // namespace
+
+void on_fault(std::uint64_t far, std::uint64_t esr, std::uint64_t elr) {
+    if (Result<void, user::PagingFault> r = state->paging.handle_fault(far, esr); !r) {
+        sys::print("heap: page fault at {:x} (ELR {:x}): {}\n", far, elr, user::to_string(r.error()));
+        sys::fault_give_up();
+    }
+    sys::fault_resume();
+}
 
 Result<void> init() {
     if (state != nullptr && state->ready)

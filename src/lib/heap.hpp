@@ -35,6 +35,11 @@ Stats stats();
 // frames and reserve memory through it too.
 user::PagingState* paging();
 
+// The heap's page-fault handler: backs the chunk through the paging state, or prints why not and gives up
+// (the kernel stops the process). A program with a handler of its own passes it the faults it does not
+// handle itself.
+[[noreturn]] void on_fault(std::uint64_t far, std::uint64_t esr, std::uint64_t elr);
+
 // For threads (src/lib/thread.cpp): an object of `bytes` retyped from the heap's RAM into a slot of the
 // heap's slot CNode, and the heap's page-fault handler installed for the calling thread on its own stack.
 Result<abi::CapAddr> retype(abi::ObjType type, std::uint64_t bytes);
