@@ -385,6 +385,15 @@ Result<void> PagingState::map_locked(std::uint64_t va, abi::CapAddr frame, std::
     return ok();
 }
 
+// Maps the caller's frame into the Eager reservation just made at va, or gives the reservation back.
+Result<void> PagingState::map_reserved(std::uint64_t va, abi::CapAddr frame, std::uint64_t frame_pa,
+                                       std::uint64_t bytes, std::uint8_t rights) {
+    Result<void> r = map_locked(va, frame, frame_pa, bytes, rights, nullptr);
+    if (!r)
+        (void)space_.release(va, [](std::uint64_t, std::uint64_t) {});
+    return r;
+}
+
 Result<std::uint64_t> PagingState::map(abi::CapAddr frame, std::uint64_t bytes, std::uint8_t rights) {
     core::LockGuard guard(lock_);
     if (!ready_)
@@ -393,10 +402,7 @@ Result<std::uint64_t> PagingState::map(abi::CapAddr frame, std::uint64_t bytes, 
     std::uint64_t frame_pa = 0;
     AOS_TRY(check_frame(frame, bytes, rights, frame_pa));
     std::uint64_t va = AOS_TRY(space_.reserve(bytes, page, vm::Backing::Eager));
-    if (Result<void> r = map_locked(va, frame, frame_pa, bytes, rights, nullptr); !r) {
-        (void)space_.release(va, [](std::uint64_t, std::uint64_t) {});
-        return error(r.error());
-    }
+    AOS_TRY(map_reserved(va, frame, frame_pa, bytes, rights));
     return va;
 }
 
@@ -426,11 +432,7 @@ Result<void> PagingState::map_fixed(std::uint64_t va, abi::CapAddr frame, std::u
     }
     // Free space: a reservation of its own first, so that no refill takes the range meanwhile.
     AOS_TRY(space_.reserve_at(va, bytes, vm::Backing::Eager));
-    if (Result<void> r = map_locked(va, frame, frame_pa, bytes, rights, nullptr); !r) {
-        (void)space_.release(va, [](std::uint64_t, std::uint64_t) {});
-        return error(r.error());
-    }
-    return ok();
+    return map_reserved(va, frame, frame_pa, bytes, rights);
 }
 
 Result<std::uint64_t> PagingState::reserve_lazy(std::uint64_t bytes, std::uint64_t guard_pages,

@@ -265,6 +265,8 @@ private:
     Result<void> map_locked(std::uint64_t va, abi::CapAddr frame, std::uint64_t frame_pa, std::uint64_t bytes,
                             std::uint8_t rights, const MappingRun* owned);
     Result<void> map_piece(std::uint64_t va, std::uint64_t bytes, const MappingRun& source);
+    Result<void> map_reserved(std::uint64_t va, abi::CapAddr frame, std::uint64_t frame_pa,
+                              std::uint64_t bytes, std::uint8_t rights);
     Result<std::span<std::byte>> refill(std::size_t bytes);
     Result<std::span<std::byte>> map_metadata(std::size_t bytes);
     void count_metadata(PagingStats& s) const;
