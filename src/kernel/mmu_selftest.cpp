@@ -120,32 +120,29 @@ bool read_only() {
     return unmap(window, page) && ok;
 }
 
-bool no_execute() {
-    // The page holds a `ret`, so an execution that wrongly succeeds comes back instead of running wild.
+// Maps a page holding a `ret` with `attrs` and fetches from it at EL1, which must raise a level-3 permission
+// fault (an instruction abort) at the page. The `ret` brings a wrongly allowed fetch back instead of letting
+// it run wild.
+bool fetch_refused(const char* test, const a64::PageAttrs& attrs, const char* what) {
     place_ret(test_pages[1]);
-    if (!map(window, pa_of(test_pages[1]), page, kernel_ro))
+    if (!map(window, pa_of(test_pages[1]), page, attrs))
         return false;
     FaultRecord x = probe(window, Access::execute);
-    report_fault("mmu-nx", x);
+    report_fault(test, x);
     auto ec = static_cast<a64::ExceptionClass>(a64::esr::Ec::get(x.esr));
-    bool ok =
-        check(is_fault(x, a64::fsc::permission, 3, window) && ec == a64::ExceptionClass::inst_abort_same,
-              "instruction fetch raises a level-3 permission fault (instruction abort) at the page");
+    bool ok = check(
+        is_fault(x, a64::fsc::permission, 3, window) && ec == a64::ExceptionClass::inst_abort_same, what);
     return unmap(window, page) && ok;
+}
+
+bool no_execute() {
+    return fetch_refused("mmu-nx", kernel_ro, "a kernel page without execute is not executable");
 }
 
 // A page of program code, mapped as the kernel maps one for EL0 (user_page_attrs): EL1 must not run it.
 bool user_code() {
-    place_ret(test_pages[1]);
-    if (!map(window, pa_of(test_pages[1]), page, user_page_attrs(a64::prot_rx)))
-        return false;
-    FaultRecord x = probe(window, Access::execute);
-    report_fault("mmu-user-code", x);
-    auto ec = static_cast<a64::ExceptionClass>(a64::esr::Ec::get(x.esr));
-    bool ok =
-        check(is_fault(x, a64::fsc::permission, 3, window) && ec == a64::ExceptionClass::inst_abort_same,
-              "a user code page is not executable at EL1");
-    return unmap(window, page) && ok;
+    return fetch_refused("mmu-user-code", user_page_attrs(a64::prot_rx),
+                         "a user code page is not executable at EL1");
 }
 
 // The kernel's own image: text is not writable, data is not executable.
