@@ -15,7 +15,6 @@ using namespace aos::abi;
 
 constexpr std::uint64_t kib = 1024;
 constexpr std::uint64_t mib = 1024 * kib;
-constexpr std::uint64_t boot_ram_bytes = 4 * mib;
 constexpr unsigned max_grants = 128;
 // Far more than the metadata of the slab's first chunk takes (a few hundred grants).
 constexpr unsigned max_small_grants = 4096;
@@ -48,7 +47,7 @@ int main() {
     if (bi == nullptr)
         return 2;
     aos::user::SlotAllocator slots(root_slot_slot_alloc0);
-    aos::user::RamSource boot_ram(caddr(root_slot_super, 0), 0, boot_ram_bytes);
+    aos::user::RamSource boot_ram(caddr(root_slot_super, 0), 0, aos::init::MemoryServer::boot_ram_bytes);
     // Static: too large for the stack (its slabs' first memory is inside it).
     alignas(aos::user::PagingState) static unsigned char paging_storage[sizeof(aos::user::PagingState)];
     auto& paging = *::new (paging_storage)

@@ -15,13 +15,13 @@ namespace {
 using namespace aos::abi;
 
 constexpr std::uint64_t kib = 1024;
-constexpr std::uint64_t boot_ram_bytes = 4 * 1024 * kib;
 constexpr std::size_t command_max = 256;
 
 // Everything init keeps, in one place: too large for the stack, and never destroyed.
 struct Init {
     explicit Init(const BootInfo& bi)
-        : slots(root_slot_slot_alloc0), boot_ram(caddr(root_slot_super, 0), 0, boot_ram_bytes),
+        : slots(root_slot_slot_alloc0),
+          boot_ram(caddr(root_slot_super, 0), 0, aos::init::MemoryServer::boot_ram_bytes),
           self(caddr(root_slot_task, task_slot_root_vnode), slots, boot_ram),
           paging(caddr(root_slot_task, task_slot_root_vnode), slots, boot_ram),
           mm(bi, slots, paging, boot_ram), processes(bi, slots, boot_ram, self, mm) {}

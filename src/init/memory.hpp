@@ -63,8 +63,12 @@ public:
     // Sixty-four metadata nodes a refill.
     static constexpr std::size_t slab_chunk = 64 * sizeof(Node);
 
-    // `boot_ram` already uses the start of the first RAM capability (for page tables and the slab's first
-    // chunk); the server manages everything after it and the other capabilities whole.
+    // What init takes for itself from the front of the first RAM capability before the server has any: its
+    // page tables, its paging state's metadata and the slab's first chunk.
+    static constexpr std::uint64_t boot_ram_bytes = std::uint64_t{4} << 20;
+
+    // `boot_ram` (boot_ram_bytes) already uses the start of the first RAM capability (for page tables and the
+    // slab's first chunk); the server manages everything after it and the other capabilities whole.
     MemoryServer(const abi::BootInfo& bi, user::SlotAllocator& slots, user::PagingState& paging,
                  user::RamSource& boot_ram);
 
