@@ -87,13 +87,9 @@ void boot_frames_init(const Platform& p) {
 
 aos::Result<unsigned> spawn_module(const aos::abi::ModuleTable& modules, aos::core::StringRef name,
                                    bool start) {
-    char wanted[name_max];
     if (name.size >= name_max)
         return aos::error(aos::Errc::invalid_argument);
-    for (std::size_t i = 0; i < name.size; ++i)
-        wanted[i] = name.data[i];
-    wanted[name.size] = '\0';
-    unsigned index = AOS_TRY(modules.find(wanted));
+    unsigned index = AOS_TRY(modules.find(name));
     const char* field = nullptr;
     aos::proc::ElfImage image = AOS_TRY(
         aos::proc::ElfImage::parse(modules.data(index), modules.size(index),

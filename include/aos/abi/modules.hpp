@@ -6,6 +6,7 @@
 #pragma once
 
 #include <aos/core/result.hpp>
+#include <aos/core/string_ref.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -72,18 +73,15 @@ public:
     std::uint64_t size(unsigned i) const { return entry(i).size; }
 
     // The module named `name`, or not_found.
-    Result<unsigned> find(const char* module_name) const {
+    Result<unsigned> find(core::StringRef module_name) const {
         for (unsigned i = 0; i < count_; ++i) {
-            const char* a = name(i);
-            const char* b = module_name;
-            while (*a != '\0' && *a == *b) {
-                ++a;
-                ++b;
-            }
-            if (*a == *b)
+            if (module_name.equals(name(i)))
                 return i;
         }
         return error(Errc::not_found);
+    }
+    Result<unsigned> find(const char* module_name) const {
+        return find(core::StringRef::from_c_str(module_name));
     }
 
 private:

@@ -38,6 +38,9 @@ TEST_CASE("the packing tool's table reads back: names, sizes, contents, alignmen
     REQUIRE((table->data(1) - blob.data()) % aos::abi::module_alignment == 0);
     REQUIRE(*table->find("notes") == 1);
     REQUIRE(table->find("note").error() == Errc::not_found);
+    // A word of a longer command line names a module by its length alone.
+    REQUIRE(*table->find(aos::core::StringRef{"notes,more", 5}) == 1);
+    REQUIRE(table->find(aos::core::StringRef{"notes,more", 4}).error() == Errc::not_found);
 }
 
 TEST_CASE("table errors") {
