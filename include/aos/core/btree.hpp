@@ -395,16 +395,18 @@ public:
     }
 
     // ---- Whole-tree walks.
-    // The structure: fill, unused slots, exact keys and summaries, node and entry counts; leaf_ok(leaf)
-    // checks each leaf's entries (left to right), which the tree knows nothing of. O(n).
+    // The structure: fill, unused slots, bases in order (equal ones allowed) across the whole tree, exact
+    // keys and summaries, node and entry counts; leaf_ok(leaf) checks each leaf's entries (left to right),
+    // which the tree knows nothing of. O(n).
     template <class LeafOk>
     bool check(LeafOk&& leaf_ok) const {
         std::size_t nodes = 0;
         std::size_t entries = 0;
         if (root_ != nullptr) {
             std::uint64_t first = 0;
+            std::uint64_t last = 0;
             Summary sum{};
-            if (!check_subtree(root_, 0, first, sum, nodes, entries, leaf_ok))
+            if (!check_subtree(root_, 0, first, last, sum, nodes, entries, leaf_ok))
                 return false;
         }
         return nodes == nodes_ && entries == entries_ && (root_ == nullptr) == (height_ == 0);
@@ -543,9 +545,10 @@ private:
         }
     }
 
+    // last: the highest base seen so far, left to right.
     template <class LeafOk>
-    bool check_subtree(Node* n, int level, std::uint64_t& first, Summary& sum, std::size_t& nodes,
-                       std::size_t& entries, LeafOk& leaf_ok) const {
+    bool check_subtree(Node* n, int level, std::uint64_t& first, std::uint64_t& last, Summary& sum,
+                       std::size_t& nodes, std::size_t& entries, LeafOk& leaf_ok) const {
         ++nodes;
         std::uint32_t count = count_of(n, level);
         std::uint32_t minimum = is_leaf(level) ? 1 : (level == 0 ? 2 : inner_min);
@@ -556,6 +559,11 @@ private:
             for (unsigned i = count; i < leaf_cap; ++i) {
                 if (lf.base[i] != max_key)
                     return false;
+            }
+            for (unsigned i = 0; i < count; ++i) {
+                if (lf.base[i] < last)
+                    return false;
+                last = lf.base[i];
             }
             if (!leaf_ok(lf))
                 return false;
@@ -569,7 +577,7 @@ private:
             for (unsigned i = 0; i < count; ++i) {
                 std::uint64_t f = 0;
                 Summary m{};
-                if (!check_subtree(in.child[i], level + 1, f, m, nodes, entries, leaf_ok))
+                if (!check_subtree(in.child[i], level + 1, f, last, m, nodes, entries, leaf_ok))
                     return false;
                 if (in.key[i] != f || !(in.sum[i] == m))
                     return false;

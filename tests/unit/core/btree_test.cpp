@@ -192,3 +192,39 @@ TEST_CASE("btree: randomized inserts and erases against std::map") {
     CHECK(pool.live == 0);
     CHECK(t.root() == nullptr);
 }
+
+TEST_CASE("btree: the structural check finds bases out of order, within a leaf and across leaves") {
+    Pool pool;
+    Tree t;
+    for (std::uint64_t key = 10; key <= 200; key += 10) {
+        Tree::Path p;
+        unsigned pos = t.insert_position(key, p);
+        t.insert_at(p, pos, Entry{key, key}, pool);
+    }
+    auto any_leaf = [](const Leaf&) { return true; };
+    REQUIRE(t.check(any_leaf));
+    REQUIRE(t.height() >= 2);
+
+    // Within a leaf: swap two entries past the first (the parent's key stays right).
+    Tree::Path p;
+    REQUIRE(t.first_entry(p));
+    Leaf& first = t.leaf_at(p);
+    REQUIRE(first.count >= 3);
+    std::swap(first.base[1], first.base[2]);
+    CHECK_FALSE(t.check(any_leaf));
+    std::swap(first.base[1], first.base[2]);
+    REQUIRE(t.check(any_leaf));
+
+    // Across leaves: the first leaf's last entry moves past the second leaf's first.
+    std::uint64_t saved = first.base[first.count - 1];
+    Tree::Path q;
+    t.copy_path(q, p);
+    q.idx[t.height() - 1] = first.count - 1;
+    REQUIRE(t.next_entry(q));
+    first.base[first.count - 1] = t.leaf_at(q).base[0] + 1;
+    CHECK_FALSE(t.check(any_leaf));
+    first.base[first.count - 1] = saved;
+    CHECK(t.check(any_leaf));
+    t.release([](Leaf&) {}, [&](Node* n) { pool.push(n); });
+    CHECK(pool.live == 0);
+}
