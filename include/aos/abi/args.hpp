@@ -7,6 +7,7 @@
 #pragma once
 
 #include <aos/abi/bootinfo.hpp>
+#include <aos/core/string_ref.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -53,8 +54,9 @@ static_assert(offsetof(ArgsPage, caps) == offsetof(ArgsPage, capc) + 8);
 static_assert(offsetof(ArgsPage, text) == offsetof(ArgsPage, caps) + sizeof(CapRecord) * cap_records_max);
 static_assert(sizeof(ArgsPage) == 4096, "one page, all of it used");
 
-// Splits `line` at spaces and tabs (as boot::CommandLine does) into `page` (zeroed by the caller). Words past
-// args_max or text past args_text_max make it fail (false) rather than cut a command line silently.
+// Splits `line` into words (core::for_each_word, as boot::CommandLine does) into `page` (zeroed by the
+// caller). Words past args_max or text past args_text_max make it fail (false) rather than cut a command
+// line silently.
 constexpr bool fill_args(ArgsPage& page, const char* line) {
     page.magic = args_magic;
     page.version = args_version;
@@ -62,24 +64,20 @@ constexpr bool fill_args(ArgsPage& page, const char* line) {
     page.envc = 0;
     page.capc = 0;
     std::size_t at = 0;
-    const char* p = line;
-    for (;;) {
-        while (*p == ' ' || *p == '\t')
-            ++p;
-        if (*p == '\0') {
-            page.text_used = static_cast<std::uint32_t>(at);
-            return true;
-        }
-        if (page.argc == args_max)
+    bool fits = true;
+    core::for_each_word(line, [&](core::StringRef word) {
+        if (page.argc == args_max || at + word.size + 1 > args_text_max) {
+            fits = false;
             return false;
-        page.offset[page.argc++] = static_cast<std::uint32_t>(at);
-        for (; *p != '\0' && *p != ' ' && *p != '\t'; ++p) {
-            if (at + 1 >= args_text_max)
-                return false;
-            page.text[at++] = *p;
         }
+        page.offset[page.argc++] = static_cast<std::uint32_t>(at);
+        for (std::size_t i = 0; i < word.size; ++i)
+            page.text[at++] = word.data[i];
         page.text[at++] = '\0';
-    }
+        return true;
+    });
+    page.text_used = static_cast<std::uint32_t>(at);
+    return fits;
 }
 
 // Appends one KEY=VALUE string to the environment of a page fill_args made. False (nothing changed) when it

@@ -38,18 +38,7 @@ public:
     // Calls f(word) for each word, in order; f returns false to stop.
     template <class F>
     void for_each_word(F&& f) const {
-        const char* p = line_;
-        for (;;) {
-            while (*p == ' ' || *p == '\t')
-                ++p;
-            if (*p == '\0')
-                return;
-            const char* start = p;
-            while (*p != '\0' && *p != ' ' && *p != '\t')
-                ++p;
-            if (!f(StringRef{start, static_cast<std::size_t>(p - start)}))
-                return;
-        }
+        core::for_each_word(line_, f);
     }
 
     // The first word (in a command line that spawns a program, the program's name); empty when none.

@@ -40,4 +40,22 @@ struct StringRef {
     }
 };
 
+// Calls f(word) for each word of the NUL-terminated `line`, split at spaces and tabs, in order; f returns
+// false to stop. Kernel command lines and a spawned program's argv are split by this one rule.
+template <class F>
+constexpr void for_each_word(const char* line, F&& f) {
+    const char* p = line;
+    for (;;) {
+        while (*p == ' ' || *p == '\t')
+            ++p;
+        if (*p == '\0')
+            return;
+        const char* start = p;
+        while (*p != '\0' && *p != ' ' && *p != '\t')
+            ++p;
+        if (!f(StringRef{start, static_cast<std::size_t>(p - start)}))
+            return;
+    }
+}
+
 } // namespace aos::core

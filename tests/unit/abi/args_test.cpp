@@ -46,9 +46,10 @@ TEST_CASE("too many words or too much text is refused, not cut") {
     std::string long_word(aos::abi::args_text_max, 'x');
     REQUIRE_FALSE(aos::abi::fill_args(*page, long_word.c_str()));
     std::memset(page.get(), 0, sizeof(ArgsPage));
-    std::string fits(aos::abi::args_text_max - 2, 'y');
+    std::string fits(aos::abi::args_text_max - 1, 'y'); // and its NUL: the whole text
     REQUIRE(aos::abi::fill_args(*page, fits.c_str()));
     REQUIRE(page->argc == 1);
+    REQUIRE(page->text_used == aos::abi::args_text_max);
 }
 
 TEST_CASE("environment strings follow the arguments") {
