@@ -1,7 +1,7 @@
 // Exercises the process's paging state (src/lib/paging.hpp): maps frames at free and at fixed addresses,
 // checks every refused call leaves it unchanged, reserves 256 MiB lazily and touches pages in random order
 // (seed printed, `memtest SEED` repeats), gives the touched chunks back (discard), then unmaps and checks
-// the page tables and the RAM came back.
+// the page tables and the RAM came back. A reservation backed whole in one table is unmapped on its own.
 // `memtest guard` ends by touching the guard page below a lazy reservation, which must stop it; `memtest
 // gone` touches a page whose frame capability it deleted, which must stop it too.
 #include "checks.hpp"
@@ -316,6 +316,33 @@ void lazy(PagingState& paging, std::uint64_t seed, bool touch_guard) {
 // Breaks the contract on purpose: deletes the only capability of a frame that is mapped, then touches it.
 // The kernel removed the mapping with the capability; the paging state must report that, not resume the
 // access forever.
+// A reservation of one L3 table's span, backed in every chunk, then unmapped: one table full of mapping
+// runs, the case where finding each cleared entry's run costs most.
+void dense(PagingState& paging) {
+    constexpr std::uint64_t span = 2 * mib;
+    constexpr std::uint64_t chunks = span / PagingState::lazy_chunk;
+    PagingStats start = paging.stats();
+    aos::Result<std::uint64_t> region = paging.reserve_lazy(span, 0, span);
+    if (!region) {
+        checks.check("a lazy reservation of one table's span", false);
+        return;
+    }
+    for (std::uint64_t at = *region; at < *region + span; at += PagingState::lazy_chunk)
+        *reinterpret_cast<volatile std::uint64_t*>(at) = at;
+    checks.check("touching every chunk of it makes a mapping run each",
+                 mine(paging.stats()).runs == mine(start).runs + chunks &&
+                     mine(paging.stats()).backed == mine(start).backed + span);
+    std::uint64_t instructions_before = aos::sys::instructions(); // counted only under QEMU's -icount
+    aos::Result<void> unmapped = paging.unmap(*region);
+    std::uint64_t unmap_instructions = aos::sys::instructions() - instructions_before;
+    checks.check("its unmap takes every run and the table",
+                 unmapped.has_value() && mine(paging.stats()) == mine(start) && paging.check_invariants());
+    if (unmap_instructions != 0)
+        aos::sys::print(
+            "memtest: {} instructions to unmap {} chunks backed in one table (the whole system)\n",
+            unmap_instructions, chunks);
+}
+
 int frame_gone(PagingState& paging) {
     aos::Result<CapAddr> frame = paging.retype(ObjType::frame, page);
     aos::Result<std::uint64_t> at = frame ? paging.map(*frame, page, right_read | right_write)
@@ -342,6 +369,7 @@ int main(int argc, char** argv) {
     if (gone)
         return frame_gone(paging);
     fixed_and_free(paging);
+    dense(paging);
     lazy(paging, seed, touch_guard);
     return checks.finish();
 }

@@ -224,6 +224,28 @@ void VNodeBackend::delete_run(MappingRun* r) {
     runs_.deallocate(r);
 }
 
+bool VNodeBackend::check_runs() const {
+    std::size_t runs = 0;
+    for (const VNodeTable* t = by_pa_.first(); t != nullptr; t = decltype(by_pa_)::next(*t)) {
+        bool covered[PagingArch::entries] = {};
+        for (const MappingRun* r = t->runs; r != nullptr; r = r->next) {
+            if (r->table != t || r->count == 0 || r->first + r->count > PagingArch::entries)
+                return false;
+            for (unsigned i = r->first; i < r->first + r->count; ++i) {
+                if (covered[i] || !PagingArch::is_valid(t->shadow[i]))
+                    return false;
+                covered[i] = true;
+            }
+            ++runs;
+        }
+        for (unsigned i = 0; t->level == last_level && i < PagingArch::entries; ++i) {
+            if (PagingArch::is_valid(t->shadow[i]) && !covered[i])
+                return false;
+        }
+    }
+    return runs == live_runs_;
+}
+
 void VNodeBackend::free_table(VNodeTable* h) {
     if (h->root || detached_)
         return; // the process's L0 outlives its paging state; a detached state leaves everything mapped
@@ -651,8 +673,9 @@ PagingStats PagingState::stats() const {
 
 bool PagingState::check_invariants() const {
     core::LockGuard guard(lock_);
-    return space_.check_invariants() && table_.check_invariants() && table_slab_.check_invariants() &&
-           run_slab_.check_invariants() && node_slab_.check_invariants() && vaddr_slab_.check_invariants();
+    return space_.check_invariants() && table_.check_invariants() && backend_.check_runs() &&
+           table_slab_.check_invariants() && run_slab_.check_invariants() && node_slab_.check_invariants() &&
+           vaddr_slab_.check_invariants();
 }
 
 } // namespace aos::user

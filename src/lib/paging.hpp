@@ -144,6 +144,9 @@ public:
     // From now on free_table forgets a table instead of deleting it (the paging state is going away).
     void detach() { detached_ = true; }
     std::size_t live_runs() const { return live_runs_; }
+    // Each table's runs: inside the table, not overlapping, over valid entries only (and in a last-level
+    // table every valid entry in one); as many as live_runs().
+    [[nodiscard]] bool check_runs() const;
 
 private:
     struct ByPa {
