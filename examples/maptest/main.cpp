@@ -1,12 +1,15 @@
 // A test init for VNode capabilities: builds a page-table path from RAM (L1, L2, L3 tables and a frame),
 // maps it into its own address space, uses the memory, checks every refused map with its argument number,
-// and shows that deleting a table or a frame unmaps it. Its last act touches the unmapped page: the kernel
-// must stop it with a data abort report.
+// changes the rights of mapped pages (read-only, then code made executable and run), and shows that
+// deleting a table or a frame unmaps it. Its last act touches the unmapped page: the kernel must stop it
+// with a data abort report.
 #include "caps.hpp"
 #include "checks.hpp"
+#include "code.hpp"
 #include "print.hpp"
 
 #include <aos/arch/aarch64/pl031.hpp>
+#include <aos/arch/aarch64/registers.hpp>
 
 namespace {
 
@@ -150,9 +153,63 @@ void bad_maps() {
                                                       aos::sys::cap_delete(caddr(alloc, spare_map)));
 }
 
+InvokeResult protect(CapAddr mapping, std::uint32_t first, std::uint32_t count, std::uint64_t rights) {
+    return aos::sys::invoke(mapping, CapOp::mapping_protect, rights, map_entries(first, count));
+}
+
+// New rights for mapped pages, in place (mapping_protect): a page made read-only and writable again, code
+// written into a page that then becomes executable and runs (W^X), and every refusal with its argument.
+void protect_pages() {
+    CapAddr fm = caddr(alloc, frame_map);
+    auto id = aos::sys::cap_identify(fm);
+    auto frame = aos::sys::cap_identify(caddr(alloc, frame_slot));
+    checks.check("a frame's mapping has the rights of the frame capability",
+                 id && frame && id->rights == frame->rights);
+    volatile std::uint64_t* third = mapped_words() + 2 * page / 8;
+    std::uint64_t kept = *third;
+    checks.check("its third page becomes read-only", protect(fm, 2, 1, right_read).error == 0);
+    checks.check("and still reads what it held", *third == kept);
+
+    checks.refused("protect writable and executable",
+                   protect(fm, 2, 1, right_read | right_write | right_execute), Errc::invalid_argument, 2);
+    checks.refused("protect without read", protect(fm, 2, 1, right_write), Errc::invalid_argument, 2);
+    checks.refused("protect past the mapping's pages", protect(fm, 3, 2, right_read), Errc::out_of_range, 3);
+    checks.refused("protect no pages", protect(fm, 0, 0, right_read), Errc::out_of_range, 3);
+    checks.refused("protect a table's mapping", protect(caddr(alloc, l3_map), 0, 1, right_read),
+                   Errc::invalid_argument, 0);
+    checks.refused("protect through the frame capability",
+                   protect(caddr(alloc, frame_slot), 0, 1, right_read), Errc::invalid_argument, 1);
+    checks.check("map the read-only copy read-only",
+                 aos::sys::vnode_map(caddr(alloc, l3_slot), caddr(alloc, ro_frame_slot), 8, 1, 0, right_read,
+                                     alloc, spare_map)
+                     .has_value());
+    checks.refused("protect its mapping writable",
+                   protect(caddr(alloc, spare_map), 0, 1, right_read | right_write), Errc::permission_denied,
+                   2);
+    checks.check("delete that mapping", aos::sys::cap_delete(caddr(alloc, spare_map)).has_value());
+
+    checks.check("the third page becomes writable again",
+                 protect(fm, 2, 1, right_read | right_write).error == 0);
+    checks.check("and every page takes writes", memory_works(4));
+
+    // Code written through the writable mapping, then the page made executable (and so not writable).
+    constexpr std::uint64_t answer = 42;
+    auto* code = reinterpret_cast<volatile std::uint32_t*>(base_va + 3 * page);
+    code[0] = aos::arch::aarch64::insn::movz_w(0, answer);
+    code[1] = aos::arch::aarch64::insn::ret;
+    aos::user::sync_code(base_va + 3 * page, 2 * sizeof(std::uint32_t));
+    checks.check("the fourth page becomes executable",
+                 protect(fm, 3, 1, right_read | right_execute).error == 0);
+    auto* run = reinterpret_cast<std::uint64_t (*)()>(base_va + 3 * page);
+    checks.check("the code written there runs", run() == answer);
+    checks.check("and the page becomes writable again",
+                 protect(fm, 3, 1, right_read | right_write).error == 0 && memory_works(5));
+}
+
 // Deleting the L3 table's only capability takes the frame's mapping into it and its own mapping in L2 with
 // it; a new L3 table then takes its place.
 void replace_the_l3_table() {
+    std::uint64_t first_word = mapped_words()[0];
     checks.check("delete the L3 table", aos::sys::cap_delete(caddr(alloc, l3_slot)).has_value());
     checks.check("its mappings went with it", empty(caddr(alloc, frame_map)) && empty(caddr(alloc, l3_map)));
     checks.check("retype and map a new L3 table",
@@ -161,7 +218,8 @@ void replace_the_l3_table() {
     checks.check("map the frame again", map(caddr(alloc, new_l3_slot), caddr(alloc, frame_slot), 0,
                                             frame_pages, right_read | right_write, frame_map)
                                                 .error == 0);
-    checks.check("the memory kept its contents and still works", mapped_words()[0] == 1 && memory_works(2));
+    checks.check("the memory kept its contents and still works",
+                 mapped_words()[0] == first_word && memory_works(2));
 }
 
 } // namespace
@@ -171,6 +229,7 @@ int main() {
         return 2;
     build_and_use();
     bad_maps();
+    protect_pages();
     replace_the_l3_table();
     checks.check("delete both frame capabilities", aos::sys::cap_delete(caddr(alloc, ro_frame_slot)) &&
                                                        aos::sys::cap_delete(caddr(alloc, frame_slot)));

@@ -56,13 +56,17 @@ void publish_entries() {
     __asm__ volatile("dsb ishst\n isb" ::: "memory");
 }
 
-// A mapping capability does not know the address space or the virtual address it maps, so removal
-// invalidates every EL1&0 TLB entry: correct everywhere, and unmapping is rare next to mapping.
+// A mapping capability does not know the address space or the virtual address it maps, so a change to its
+// entries invalidates every EL1&0 TLB entry: correct everywhere, and rare next to mapping.
+void invalidate_all_translations() {
+    __asm__ volatile("dsb ishst\n tlbi vmalle1is\n dsb ish\n isb" ::: "memory");
+}
+
 void unmap(const Capability& m) {
     a64::Descriptor* e = table_entries(mapping_table(m));
     for (std::uint64_t i = mapping_first(m); i < mapping_first(m) + mapping_count(m); ++i)
         e[i] = 0;
-    __asm__ volatile("dsb ishst\n tlbi vmalle1is\n dsb ish\n isb" ::: "memory");
+    invalidate_all_translations();
 }
 
 // A mapping capability of the object c names (frame or table), or null: they sort right after c's copies and
@@ -410,7 +414,7 @@ InvokeOutcome vnode_map(const Cte& root, Cte& table, const std::uint64_t (&a)[6]
     publish_entries();
     Cte& m = **dest;
     m.cap = Capability{.type = ObjType::mapping,
-                       .rights = rights,
+                       .rights = leaf ? src.cap.rights : std::uint8_t{0}, // what mapping_protect may grant
                        .base = src.cap.base,
                        .size = src.cap.size,
                        .word = table.cap.base | first,
@@ -421,6 +425,30 @@ InvokeOutcome vnode_map(const Cte& root, Cte& table, const std::uint64_t (&a)[6]
                  .type = static_cast<std::uint32_t>(ObjType::mapping)};
     if (!mdb.insert(m))
         KERNEL_PANIC("map: the mapping database refused a mapping capability");
+    return success();
+}
+
+// New rights for some pages of a frame's mapping, checked as vnode_map checks them against the rights the
+// frame capability had (kept in the mapping). Only permission bits change, which needs no break-before-make
+// (Arm ARM D8.16.1): the entries are rewritten in place.
+InvokeOutcome mapping_protect(const Cte& m, const std::uint64_t (&a)[6]) {
+    if ((m.cap.rights & aos::abi::right_read) == 0)
+        return fail(Errc::invalid_argument, arg_target); // a table's mapping: no rights of its own
+    std::uint64_t first = aos::abi::map_first(a[arg3]);
+    std::uint64_t count = aos::abi::map_count(a[arg3]);
+    if (!aos::abi::map_entries_valid(a[arg3]) || count == 0 || first >= mapping_count(m.cap) ||
+        count > mapping_count(m.cap) - first)
+        return fail(Errc::out_of_range, arg3);
+    a64::Descriptor* e = table_entries(mapping_table(m.cap)) + mapping_first(m.cap) + first;
+    constexpr unsigned leaf_level = KernelArch::levels - 1;
+    bool device = KernelArch::decode_leaf(e[0], leaf_level).attrs.memory == a64::MemoryType::device;
+    Capability source{.type = device ? ObjType::dev_frame : ObjType::frame, .rights = m.cap.rights};
+    aos::Result<std::uint8_t> rights = leaf_rights(a[arg2], source);
+    if (!rights)
+        return fail(rights.error(), arg2);
+    for (std::uint64_t i = 0; i < count; ++i)
+        e[i] = leaf_descriptor(KernelArch::decode_leaf(e[i], leaf_level).pa, *rights, source.type);
+    invalidate_all_translations();
     return success();
 }
 
@@ -523,6 +551,10 @@ InvokeOutcome cap_invoke(const Cte& root, Cte& target, CapOp op, const std::uint
         if (!is_vnode(target.cap.type))
             return fail(Errc::invalid_argument, arg_op);
         return vnode_map(root, target, args);
+    case CapOp::mapping_protect:
+        if (target.cap.type != ObjType::mapping)
+            return fail(Errc::invalid_argument, arg_op);
+        return mapping_protect(target, args);
     default:
         return fail(Errc::invalid_argument, arg_op);
     }

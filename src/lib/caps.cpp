@@ -78,6 +78,11 @@ Result<void> vnode_map(abi::CapAddr table, abi::CapAddr source, std::uint32_t fi
                          offset | rights, abi::destination(cnode, slot)));
 }
 
+Result<void> mapping_protect(abi::CapAddr mapping, std::uint32_t first, std::uint32_t count,
+                             std::uint8_t rights) {
+    return status(invoke(mapping, abi::CapOp::mapping_protect, rights, abi::map_entries(first, count)));
+}
+
 InvokeResult lmp_send_raw(abi::CapAddr endpoint, const LmpWords& words, abi::CapAddr cap) {
     static_assert(abi::lmp_word_registers[0] == 2 && abi::lmp_word_registers[5] == 7 &&
                       abi::lmp_word_registers[6] == 9 && abi::lmp_word_registers[7] == 10 &&

@@ -51,6 +51,11 @@ Result<void> cap_retype(abi::CapAddr ram, abi::ObjType type, std::uint64_t offse
 Result<void> vnode_map(abi::CapAddr table, abi::CapAddr source, std::uint32_t first, std::uint32_t count,
                        std::uint64_t offset, std::uint8_t rights, abi::CNodeRef cnode, std::uint32_t slot);
 
+// Gives entries [first, first + count) of a frame's mapping (counted from its first entry) the rights
+// `rights`: within those of the frame capability it was made from, never write and execute together.
+Result<void> mapping_protect(abi::CapAddr mapping, std::uint32_t first, std::uint32_t count,
+                             std::uint8_t rights);
+
 // LMP on an endpoint capability: a 64-byte frame (eight words) and at most one capability per message.
 using LmpWords = std::uint64_t[abi::lmp_words];
 struct LmpMessage {

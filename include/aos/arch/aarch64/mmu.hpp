@@ -97,8 +97,11 @@ using A = core::BitFlag<Reg, 1>;    // alignment checking
 using C = core::BitFlag<Reg, 2>;    // data cacheability
 using Sa = core::BitFlag<Reg, 3>;   // SP alignment checking
 using I = core::BitFlag<Reg, 12>;   // instruction cacheability
+using Uct = core::BitFlag<Reg, 15>; // EL0 may read CTR_EL0 (the cache line sizes)
 using Wxn = core::BitFlag<Reg, 19>; // writable implies execute-never
+using Uci = core::BitFlag<Reg, 26>; // EL0 may clean and invalidate caches by VA (DC CVAU, IC IVAU, ...)
 static_assert(M::mask == 1 && C::mask == 4 && I::mask == 0x1000 && Wxn::mask == 0x80000);
+static_assert(Uct::mask == 0x8000 && Uci::mask == 0x4000000);
 } // namespace sctlr
 
 // TTBRn_EL1: the table base in BADDR[47:1] (aligned to the table size, so bits below 12 are zero) and the

@@ -169,12 +169,17 @@ using I = core::BitFlag<Reg, 7>;
 using F = core::BitFlag<Reg, 6>;
 } // namespace spsr
 
-// CTR_EL0: cache type; DminLine is log2 of the smallest data cache line in 4-byte words.
+// CTR_EL0: cache type; DminLine and IminLine are log2 of the smallest data and instruction cache lines in
+// 4-byte words.
 namespace ctr {
+using IminLine = core::BitField<Reg, 0, 4>;
 using DminLine = core::BitField<Reg, 16, 4>;
 inline constexpr Reg word_bytes = 4;
 constexpr Reg dcache_line_bytes(Reg ctr) {
     return word_bytes << DminLine::get(ctr);
+}
+constexpr Reg icache_line_bytes(Reg ctr) {
+    return word_bytes << IminLine::get(ctr);
 }
 } // namespace ctr
 
@@ -198,6 +203,11 @@ static_assert(UserenrEr::mask == 8);
 // A64 encodings the kernel writes into memory (its self tests place a `ret` where execution must fault).
 namespace insn {
 inline constexpr std::uint32_t ret = 0xd65f03c0; // RET (X30)
+// MOVZ Wd, #imm16 (C6.2.230): Wd = imm16.
+constexpr std::uint32_t movz_w(unsigned rd, std::uint16_t imm16) {
+    return 0x52800000u | (std::uint32_t{imm16} << 5) | (rd & 0x1fu);
+}
+static_assert(movz_w(0, 42) == 0x52800540);
 } // namespace insn
 
 } // namespace aos::arch::aarch64

@@ -171,6 +171,10 @@ void mmu_init(const Platform& p) {
     sctlr = a64::sctlr::C::set(sctlr, true);
     sctlr = a64::sctlr::I::set(sctlr, true);
     sctlr = a64::sctlr::Wxn::set(sctlr, true); // writable never executes, whatever a descriptor says
+    // A program that writes code and then maps it executable (mapping_protect) makes the instruction cache
+    // see it itself, by VA, as on Linux: no system call per line.
+    sctlr = a64::sctlr::Uct::set(sctlr, true);
+    sctlr = a64::sctlr::Uci::set(sctlr, true);
     KERNEL_WRITE_SYSREG(sctlr_el1, sctlr);
     __asm__ volatile("isb" ::: "memory");
 }

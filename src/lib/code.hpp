@@ -1,0 +1,26 @@
+// Code a program wrote itself (a JIT, a loader) made visible to instruction fetch, by VA from EL0: the
+// kernel lets EL0 clean and invalidate caches (SCTLR_EL1.UCI, UCT), as Linux does, so it takes no system
+// call. Call it after the last write and before the first jump into the code.
+#pragma once
+
+#include <aos/arch/aarch64/registers.hpp>
+
+#include <cstdint>
+
+namespace aos::user {
+
+inline void sync_code(std::uint64_t va, std::uint64_t bytes) {
+    namespace a64 = aos::arch::aarch64;
+    std::uint64_t ctr = 0;
+    __asm__ volatile("mrs %0, ctr_el0" : "=r"(ctr));
+    std::uint64_t dline = a64::ctr::dcache_line_bytes(ctr);
+    std::uint64_t iline = a64::ctr::icache_line_bytes(ctr);
+    for (std::uint64_t at = va & ~(dline - 1); at < va + bytes; at += dline)
+        __asm__ volatile("dc cvau, %0" ::"r"(at) : "memory");
+    __asm__ volatile("dsb ish" ::: "memory");
+    for (std::uint64_t at = va & ~(iline - 1); at < va + bytes; at += iline)
+        __asm__ volatile("ic ivau, %0" ::"r"(at) : "memory");
+    __asm__ volatile("dsb ish\n isb" ::: "memory");
+}
+
+} // namespace aos::user
