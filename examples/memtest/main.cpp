@@ -1,10 +1,13 @@
 // Exercises the process's paging state (src/lib/paging.hpp): maps frames at free and at fixed addresses,
 // checks every refused call leaves it unchanged, reserves 256 MiB lazily and touches pages in random order
 // (seed printed, `memtest SEED` repeats), gives the touched chunks back (discard), then unmaps and checks
-// the page tables and the RAM came back. A reservation backed whole in one table is unmapped on its own.
+// the page tables and the RAM came back. A reservation backed whole in one table is unmapped on its own;
+// mapped pages get new rights (protect): read-only, then code written and made executable.
 // `memtest guard` ends by touching the guard page below a lazy reservation, which must stop it; `memtest
-// gone` touches a page whose frame capability it deleted, which must stop it too.
+// gone` touches a page whose frame capability it deleted, and `memtest readonly` writes to a page it made
+// read-only (protect), which must stop it too.
 #include "checks.hpp"
+#include "code.hpp"
 #include "heap.hpp"
 #include "paging.hpp"
 #include "print.hpp"
@@ -29,6 +32,9 @@ constexpr std::uint64_t lazy_bytes = 256 * mib;
 constexpr unsigned touches = 32;
 // 64 GiB into the paging window, 512 KiB below a 2 MiB boundary: a 1 MiB map there spans two L3 tables.
 constexpr std::uint64_t fixed_va = PagingState::window_lo + (std::uint64_t{64} << 30) + 2 * mib - 512 * kib;
+// What the fixed map holds: written when it is made, and again once protect made it writable again.
+constexpr std::uint64_t fixed_salt = 0xa5;
+constexpr std::uint64_t rewritten_salt = 0x3c;
 
 // The caller's side of the figures: without what the paging state made for its own metadata.
 struct Mine {
@@ -62,6 +68,59 @@ bool holds(std::uint64_t va, std::uint64_t written_at, std::uint64_t bytes, std:
     return true;
 }
 
+// New rights in place (protect): the fixed map across two L3 tables made read-only and writable again,
+// code written into a page of the map at `anywhere` then made executable and run, and the refusals.
+// `read_only` maps a page from a read-only frame capability.
+void protect(PagingState& paging, std::uint64_t anywhere, std::uint64_t read_only) {
+    PagingStats before = paging.stats();
+    checks.check("the fixed map across two tables becomes read-only",
+                 paging.protect(fixed_va, mib, right_read).has_value() &&
+                     mine(paging.stats()) == mine(before) && paging.check_invariants());
+    checks.check("and still holds what was written", holds(fixed_va, fixed_va, mib, fixed_salt));
+    refused("new rights for nothing", paging.protect(fixed_va, 0, right_read), aos::Errc::zero_size, paging,
+            before);
+    refused("new rights at an unaligned address", paging.protect(fixed_va + 1, page, right_read),
+            aos::Errc::misaligned, paging, before);
+    refused("new rights where nothing is mapped", paging.protect(fixed_va + 8 * mib, page, right_read),
+            aos::Errc::not_found, paging, before);
+    refused("new rights past the mapping", paging.protect(fixed_va + mib - page, 2 * page, right_read),
+            aos::Errc::out_of_range, paging, before);
+    refused("new rights writable and executable",
+            paging.protect(fixed_va, page, right_read | right_write | right_execute),
+            aos::Errc::invalid_argument, paging, before);
+    refused("new rights without read", paging.protect(fixed_va, page, right_write),
+            aos::Errc::invalid_argument, paging, before);
+    refused("new rights beyond the frame capability's",
+            paging.protect(read_only, page, right_read | right_write), aos::Errc::permission_denied, paging,
+            before);
+    aos::Result<std::uint64_t> lazy = paging.reserve_lazy(PagingState::lazy_chunk);
+    if (lazy) {
+        PagingStats with_lazy = paging.stats();
+        refused("new rights in a lazy reservation", paging.protect(*lazy, page, right_read),
+                aos::Errc::invalid_argument, paging, with_lazy);
+        checks.check("the lazy reservation goes", paging.unmap(*lazy).has_value());
+    } else {
+        checks.check("a lazy reservation to refuse", false);
+    }
+    checks.check("the fixed map becomes writable again",
+                 paging.protect(fixed_va, mib, right_read | right_write).has_value());
+    fill(fixed_va, mib, rewritten_salt);
+    checks.check("and takes writes", holds(fixed_va, fixed_va, mib, rewritten_salt));
+
+    // Code written through a writable mapping, then its page made executable (and so not writable).
+    constexpr std::uint64_t answer = 42;
+    std::uint64_t at = anywhere + 16 * page;
+    auto* code = reinterpret_cast<volatile std::uint32_t*>(at);
+    code[0] = aos::arch::aarch64::insn::movz_w(0, answer);
+    code[1] = aos::arch::aarch64::insn::ret;
+    aos::user::sync_code(at, 2 * sizeof(std::uint32_t));
+    checks.check("a page of written code becomes executable",
+                 paging.protect(at, page, right_read | right_execute).has_value());
+    checks.check("and the code runs", reinterpret_cast<std::uint64_t (*)()>(at)() == answer);
+    checks.check("the page becomes writable again",
+                 paging.protect(at, page, right_read | right_write) && paging.check_invariants());
+}
+
 // Maps at free and fixed addresses, aliases one frame twice, and refuses what it must.
 void fixed_and_free(PagingState& paging) {
     aos::Result<CapAddr> small = paging.retype(ObjType::frame, 256 * kib);
@@ -86,11 +145,11 @@ void fixed_and_free(PagingState& paging) {
     checks.check("a fixed map across two L3 tables is two mapping capabilities",
                  after_fixed.runs == after_free.runs + 2);
     checks.check("and makes an L2 and two L3 tables", after_fixed.tables == after_free.tables + 3);
-    fill(fixed_va, mib, 0xa5);
+    fill(fixed_va, mib, fixed_salt);
     aos::Result<std::uint64_t> alias = paging.map(*big, mib, right_read);
     checks.check("the same frame mapped again, read-only", alias.has_value());
     if (alias)
-        checks.check("both mappings show the same memory", holds(*alias, fixed_va, mib, 0xa5));
+        checks.check("both mappings show the same memory", holds(*alias, fixed_va, mib, fixed_salt));
     checks.check("invariants after the maps", paging.check_invariants());
 
     PagingStats before = paging.stats();
@@ -119,8 +178,13 @@ void fixed_and_free(PagingState& paging) {
     }
     refused("unmapping where nothing starts", paging.unmap(fixed_va + page), aos::Errc::not_found, paging,
             before);
-    checks.check("a read-only frame capability maps read-only",
-                 ro && paging.map(ro->addr(), page, right_read).has_value());
+    aos::Result<std::uint64_t> ro_va =
+        ro ? paging.map(ro->addr(), page, right_read) : aos::Result<std::uint64_t>(aos::error(ro.error()));
+    checks.check("a read-only frame capability maps read-only", ro_va.has_value());
+    if (anywhere && ro_va)
+        protect(paging, *anywhere, *ro_va);
+    else
+        checks.check("the maps to give new rights", false);
 
     PagingStats before_unmap = paging.stats();
     checks.check("unmap the fixed mapping", paging.unmap(fixed_va).has_value());
@@ -128,7 +192,8 @@ void fixed_and_free(PagingState& paging) {
     checks.check("unmapping takes its two mapping capabilities", after_unmap.runs == before_unmap.runs - 2);
     checks.check("and deletes the three tables that became empty",
                  after_unmap.tables == before_unmap.tables - 3);
-    checks.check("the frame's other mapping still holds it", alias && holds(*alias, fixed_va, mib, 0xa5));
+    checks.check("the frame's other mapping still holds it",
+                 alias && holds(*alias, fixed_va, mib, rewritten_salt));
     checks.check("invariants after the unmap", paging.check_invariants());
     // Figures without the paging state's own metadata.
     aos::sys::print(
@@ -343,6 +408,19 @@ void dense(PagingState& paging) {
             unmap_instructions, chunks);
 }
 
+// Writes to a page it made read-only: the heap's fault handler must report it and the process stop.
+int write_read_only(PagingState& paging) {
+    aos::Result<CapAddr> frame = paging.retype(ObjType::frame, page);
+    aos::Result<std::uint64_t> at = frame ? paging.map(*frame, page, right_read | right_write)
+                                          : aos::Result<std::uint64_t>(aos::error(frame.error()));
+    if (!at || !paging.protect(*at, page, right_read))
+        return 1;
+    aos::sys::print("memtest: writing to a page made read-only\n");
+    *reinterpret_cast<volatile std::uint64_t*>(*at) = 1;
+    aos::sys::print("memtest: the page took the write (FAILED)\n");
+    return 1;
+}
+
 int frame_gone(PagingState& paging) {
     aos::Result<CapAddr> frame = paging.retype(ObjType::frame, page);
     aos::Result<std::uint64_t> at = frame ? paging.map(*frame, page, right_read | right_write)
@@ -359,7 +437,9 @@ int main(int argc, char** argv) {
     aos::core::StringRef mode = aos::core::StringRef::from_c_str(argc > 1 ? argv[1] : "");
     bool touch_guard = mode.equals("guard");
     bool gone = mode.equals("gone");
-    std::uint64_t seed = aos::user::seed_from(argc > 1 && !touch_guard && !gone ? argv[1] : nullptr);
+    bool read_only = mode.equals("readonly");
+    std::uint64_t seed =
+        aos::user::seed_from(argc > 1 && !touch_guard && !gone && !read_only ? argv[1] : nullptr);
     aos::sys::print("memtest: seed {}\n", seed);
     if (aos::Result<void> r = aos::heap::init(); !r) {
         aos::sys::print("memtest: no paging state: {}\n", r.error());
@@ -368,6 +448,8 @@ int main(int argc, char** argv) {
     PagingState& paging = *aos::heap::paging();
     if (gone)
         return frame_gone(paging);
+    if (read_only)
+        return write_read_only(paging);
     fixed_and_free(paging);
     dense(paging);
     lazy(paging, seed, touch_guard);

@@ -34,6 +34,15 @@ PagingArch::Attrs attrs_for(std::uint8_t rights) {
     return PagingArch::Attrs{.kernel = rw, .user = user, .global = false};
 }
 
+// The rights a leaf descriptor written by attrs_for gives EL0.
+std::uint8_t rights_of(std::uint64_t d) {
+    using namespace arch::aarch64;
+    Prot user = PagingArch::decode_leaf(d, last_level).attrs.user;
+    return static_cast<std::uint8_t>(((user & prot_read) != 0 ? abi::right_read : 0) |
+                                     ((user & prot_write) != 0 ? abi::right_write : 0) |
+                                     ((user & prot_exec) != 0 ? abi::right_execute : 0));
+}
+
 [[noreturn]] void broken(const char* what, Errc e) {
     sys::print("paging: {}: {}\n", what, e);
     aos_hook_panic("paging state: a capability invocation failed after every check passed", __FILE__,
@@ -111,8 +120,15 @@ void VNodeBackend::write(VNodeTable* h, unsigned i, std::uint64_t d) {
             clear_leaf(*h, i);
         return;
     }
-    if (PagingArch::is_valid(old))
-        broken("an entry rewritten in place (not offered over VNodes)", Errc::unsupported);
+    if (PagingArch::is_valid(old)) {
+        // Only new rights for the same page (PageTable::protect) are offered over VNodes.
+        if (h->level != last_level || !PagingArch::is_valid(d) ||
+            PagingArch::decode_leaf(d, h->level).pa != PagingArch::decode_leaf(old, h->level).pa)
+            broken("an entry rewritten in place with another page", Errc::unsupported);
+        h->shadow[i] = d;
+        queue_protect(*h, i, rights_of(d));
+        return;
+    }
     if (PagingArch::is_table(d, h->level)) {
         flush();
         link(*h, i, d);
@@ -160,10 +176,15 @@ void VNodeBackend::unlink(std::uint64_t old) {
     child->linked = false;
 }
 
-void VNodeBackend::clear_leaf(VNodeTable& t, unsigned i) {
+MappingRun* VNodeBackend::run_at(const VNodeTable& t, unsigned i) {
     MappingRun* r = t.runs;
     while (r != nullptr && !(i >= r->first && i < r->first + r->count))
         r = r->next;
+    return r;
+}
+
+void VNodeBackend::clear_leaf(VNodeTable& t, unsigned i) {
+    MappingRun* r = run_at(t, i);
     if (r == nullptr)
         broken("a leaf without a mapping capability", Errc::not_found);
     if (r->cleared++ == 0) {
@@ -186,7 +207,34 @@ void VNodeBackend::flush_pending() {
     pending_flushed_ = true;
 }
 
+// Entry i of t gets `rights`: it joins the pending change when it continues it in the same run.
+void VNodeBackend::queue_protect(VNodeTable& t, unsigned i, std::uint8_t rights) {
+    PendingProtect& p = protect_;
+    if (p.run != nullptr && p.run->table == &t && i == p.first + p.count && i < p.run->first + p.run->count &&
+        rights == p.rights) {
+        ++p.count;
+        return;
+    }
+    flush_protect();
+    MappingRun* r = run_at(t, i);
+    if (r == nullptr)
+        broken("new rights for a leaf without a mapping capability", Errc::not_found);
+    protect_ = {r, i, 1, rights};
+}
+
+void VNodeBackend::flush_protect() {
+    PendingProtect& p = protect_;
+    if (p.run == nullptr)
+        return;
+    if (Result<void> r =
+            sys::mapping_protect(p.run->mapping.addr(), p.first - p.run->first, p.count, p.rights);
+        !r)
+        broken("new rights for mapped pages", r.error());
+    p = {};
+}
+
 void VNodeBackend::flush() {
+    flush_protect();
     flush_pending();
     while (MappingRun* r = cleared_) {
         cleared_ = r->next_cleared;
@@ -317,7 +365,7 @@ Result<void> PagingState::init() {
 }
 
 Result<void> PagingState::check_frame(abi::CapAddr frame, std::uint64_t bytes, std::uint8_t rights,
-                                      std::uint64_t& frame_base) const {
+                                      FrameInfo& info) const {
     sys::CapIdentity id = AOS_TRY(sys::cap_identify(frame));
     if (id.type != abi::ObjType::frame && id.type != abi::ObjType::dev_frame)
         return error(Errc::invalid_argument);
@@ -328,7 +376,7 @@ Result<void> PagingState::check_frame(abi::CapAddr frame, std::uint64_t bytes, s
         return error(Errc::zero_size);
     if (bytes > id.size)
         return error(Errc::out_of_range);
-    frame_base = id.base;
+    info = {id.base, id.rights, id.type == abi::ObjType::dev_frame};
     return ok();
 }
 
@@ -385,12 +433,14 @@ Result<void> PagingState::map_piece(std::uint64_t va, std::uint64_t bytes, const
 // Maps [va, va + bytes) from the frame's start in pieces of at most one L3 table each. `owned`, when given,
 // describes a frame the paging state made: the run that maps it deletes it when it goes (a lazy chunk never
 // crosses an L3 table, so it is one run).
-Result<void> PagingState::map_locked(std::uint64_t va, abi::CapAddr frame, std::uint64_t frame_pa,
+Result<void> PagingState::map_locked(std::uint64_t va, abi::CapAddr frame, const FrameInfo& info,
                                      std::uint64_t bytes, std::uint8_t rights, const MappingRun* owned) {
     MappingRun source = owned != nullptr ? *owned : MappingRun{};
     source.frame_cap = frame;
-    source.frame_pa = frame_pa;
+    source.frame_pa = info.pa;
     source.rights = rights;
+    source.held = info.held;
+    source.device = info.device;
     for (std::uint64_t done = 0; done < bytes;) {
         std::uint64_t at = va + done;
         std::uint64_t piece = l3_span - (at & (l3_span - 1));
@@ -408,9 +458,9 @@ Result<void> PagingState::map_locked(std::uint64_t va, abi::CapAddr frame, std::
 }
 
 // Maps the caller's frame into the Eager reservation just made at va, or gives the reservation back.
-Result<void> PagingState::map_reserved(std::uint64_t va, abi::CapAddr frame, std::uint64_t frame_pa,
+Result<void> PagingState::map_reserved(std::uint64_t va, abi::CapAddr frame, const FrameInfo& info,
                                        std::uint64_t bytes, std::uint8_t rights) {
-    Result<void> r = map_locked(va, frame, frame_pa, bytes, rights, nullptr);
+    Result<void> r = map_locked(va, frame, info, bytes, rights, nullptr);
     if (!r)
         (void)space_.release(va, [](std::uint64_t, std::uint64_t) {});
     return r;
@@ -421,10 +471,10 @@ Result<std::uint64_t> PagingState::map(abi::CapAddr frame, std::uint64_t bytes, 
     if (!ready_)
         return error(Errc::invalid_state);
     bytes = (bytes + page - 1) & ~(page - 1);
-    std::uint64_t frame_pa = 0;
-    AOS_TRY(check_frame(frame, bytes, rights, frame_pa));
+    FrameInfo info;
+    AOS_TRY(check_frame(frame, bytes, rights, info));
     std::uint64_t va = AOS_TRY(space_.reserve(bytes, page, vm::Backing::Eager));
-    AOS_TRY(map_reserved(va, frame, frame_pa, bytes, rights));
+    AOS_TRY(map_reserved(va, frame, info, bytes, rights));
     return va;
 }
 
@@ -436,15 +486,15 @@ Result<void> PagingState::map_fixed(std::uint64_t va, abi::CapAddr frame, std::u
     if ((va & (page - 1)) != 0)
         return error(Errc::misaligned);
     bytes = (bytes + page - 1) & ~(page - 1);
-    std::uint64_t frame_pa = 0;
-    AOS_TRY(check_frame(frame, bytes, rights, frame_pa));
+    FrameInfo info;
+    AOS_TRY(check_frame(frame, bytes, rights, info));
     if (space_.fault(va)) {
         // Inside an unbacked part of a lazy reservation: map, then record it as backed there. Whole chunks
         // only, so that a chunk stays wholly backed or not at all. A slab refill during the map maps
         // metadata, never inside a reservation.
         if (((va | bytes) & (lazy_chunk - 1)) != 0)
             return error(Errc::misaligned);
-        AOS_TRY(map_locked(va, frame, frame_pa, bytes, rights, nullptr));
+        AOS_TRY(map_locked(va, frame, info, bytes, rights, nullptr));
         if (Result<void> r = space_.reserve_at(va, bytes, vm::Backing::Eager); !r) {
             if (!table_.unmap(va, bytes))
                 broken("undoing a fixed map", Errc::invalid_state);
@@ -454,7 +504,7 @@ Result<void> PagingState::map_fixed(std::uint64_t va, abi::CapAddr frame, std::u
     }
     // Free space: a reservation of its own first, so that no refill takes the range meanwhile.
     AOS_TRY(space_.reserve_at(va, bytes, vm::Backing::Eager));
-    return map_reserved(va, frame, frame_pa, bytes, rights);
+    return map_reserved(va, frame, info, bytes, rights);
 }
 
 Result<std::uint64_t> PagingState::reserve_lazy(std::uint64_t bytes, std::uint64_t guard_pages,
@@ -482,6 +532,44 @@ Result<void> PagingState::unmap(std::uint64_t va) {
         if (Result<void> r = table_.unmap(base, size); !r)
             broken("unmapping a backed range", r.error());
     });
+}
+
+Result<void> PagingState::protect(std::uint64_t va, std::uint64_t bytes, std::uint8_t rights) {
+    core::LockGuard guard(lock_);
+    if (!ready_)
+        return error(Errc::invalid_state);
+    vm::Backing kind = AOS_TRY(space_.backing_kind(va, bytes));
+    if (kind != vm::Backing::Eager)
+        return error(Errc::invalid_argument); // a lazy chunk backed later would not know its rights
+    AOS_TRY(check_protect(va, va + bytes, rights));
+    if (Result<void> r = table_.protect(va, bytes, attrs_for(rights)); !r)
+        broken("new rights for a checked range", r.error());
+    return ok();
+}
+
+// The kernel's rule for every run [va, end) touches, checked before anything changes: a refusal there
+// would leave the range half changed.
+Result<void> PagingState::check_protect(std::uint64_t va, std::uint64_t end, std::uint8_t rights) const {
+    if (Errc why = abi::map_rights_error(rights, abi::ObjType::frame, abi::rights_all); why != Errc{})
+        return error(why);
+    for (std::uint64_t at = va; at < end;) {
+        std::uint64_t table_end = (at | (l3_span - 1)) + 1;
+        std::uint64_t stop = end < table_end ? end : table_end;
+        const VNodeTable* t = leaf_table(at);
+        if (t == nullptr)
+            return error(Errc::not_found);
+        unsigned first = PagingArch::index(at, last_level);
+        unsigned last = PagingArch::index(stop - 1, last_level);
+        for (const MappingRun* r = t->runs; r != nullptr; r = r->next) {
+            if (r->first > last || r->first + r->count <= first)
+                continue;
+            abi::ObjType type = r->device ? abi::ObjType::dev_frame : abi::ObjType::frame;
+            if (Errc why = abi::map_rights_error(rights, type, r->held); why != Errc{})
+                return error(why);
+        }
+        at = stop;
+    }
+    return ok();
 }
 
 Result<std::uint64_t> PagingState::discard(std::uint64_t va, std::uint64_t bytes) {
@@ -546,8 +634,8 @@ Result<std::uint64_t> PagingState::back_chunk(std::uint64_t at) {
     }
     owned.frame = *frame;
     std::uint64_t pa = ram_base() + owned.frame_ram_offset;
-    if (Result<void> mapped =
-            map_locked(at, frame->addr(), pa, lazy_chunk, abi::right_read | abi::right_write, &owned);
+    if (Result<void> mapped = map_locked(at, frame->addr(), own_frame(pa), lazy_chunk,
+                                         abi::right_read | abi::right_write, &owned);
         !mapped) {
         // Nothing of it was mapped (map_locked undoes its own pieces): the frame is still this call's.
         (void)sys::cap_delete(frame->addr());
@@ -615,7 +703,7 @@ Result<std::span<std::byte>> PagingState::map_metadata(std::size_t bytes) {
                               : Result<void>(error(frame.error()));
     std::uint64_t va = metadata_next_;
     metadata_next_ += bytes;
-    Result<void> mapped = made ? map_locked(va, frame->addr(), ram_base() + offset, bytes,
+    Result<void> mapped = made ? map_locked(va, frame->addr(), own_frame(ram_base() + offset), bytes,
                                             abi::right_read | abi::right_write, nullptr)
                                : made;
     if (!mapped) {

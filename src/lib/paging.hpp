@@ -51,7 +51,9 @@ struct MappingRun {
     std::uint16_t first = 0;
     std::uint16_t count = 0;
     std::uint16_t cleared = 0;
-    std::uint8_t rights = 0;
+    std::uint8_t rights = 0; // it was mapped with (protect may have changed some of its pages since)
+    std::uint8_t held = 0;   // the frame capability's rights: what protect may give its pages
+    bool device = false;     // a device frame (never executable)
     bool owns_frame = false;
 };
 
@@ -144,6 +146,8 @@ public:
     // From now on free_table forgets a table instead of deleting it (the paging state is going away).
     void detach() { detached_ = true; }
     std::size_t live_runs() const { return live_runs_; }
+    // The run of the last-level table t that maps entry i, or null.
+    static MappingRun* run_at(const VNodeTable& t, unsigned i);
     // Each table's runs: inside the table, not overlapping, over valid entries only (and in a last-level
     // table every valid entry in one); as many as live_runs().
     [[nodiscard]] bool check_runs() const;
@@ -159,6 +163,8 @@ private:
     void flush();
     void flush_pending();
     void delete_run(MappingRun* r);
+    void queue_protect(VNodeTable& t, unsigned i, std::uint8_t rights);
+    void flush_protect();
 
     VNodeTable& root_;
     TablePrefetch& tables_;
@@ -171,6 +177,14 @@ private:
     MappingRun* pending_ = nullptr;
     bool pending_flushed_ = false;
     MappingRun* cleared_ = nullptr;
+    // Entries of one run given new rights in place (PageTable::protect), sent as one mapping_protect.
+    struct PendingProtect {
+        MappingRun* run = nullptr;
+        unsigned first = 0;
+        unsigned count = 0;
+        std::uint8_t rights = 0;
+    };
+    PendingProtect protect_;
     std::size_t live_runs_ = 0;
     bool detached_ = false;
 };
@@ -241,6 +255,14 @@ public:
     // state made for lazy backing are deleted and their RAM reused, tables that become empty are deleted.
     // The caller's frames stay its own. Errors: not_found.
     Result<void> unmap(std::uint64_t va);
+    // Gives the pages of [va, va + bytes) new rights in place (mprotect), inside one mapping made by map or
+    // map_fixed in free space: some read, never write and execute together (W^X), within the rights of the
+    // frame capability each page comes from. So a page can become read-only and writable again, or code
+    // written through a writable mapping become executable (aos::user::sync_code first). Errors (nothing
+    // changed): zero_size, misaligned, not_found (no mapping at va), out_of_range (past it),
+    // invalid_argument (a lazy reservation; rights without read, with write and execute, or execute on a
+    // device frame), permission_denied (more than a frame capability has).
+    Result<void> protect(std::uint64_t va, std::uint64_t bytes, std::uint8_t rights);
     // Gives back the backed chunks of [va, va + bytes) inside one lazy reservation (madvise(MADV_DONTNEED)):
     // they are unmapped, frames the paging state made for them are deleted and their RAM reused, tables that
     // become empty are deleted; a later touch backs a fresh zeroed chunk. The reservation stays. A caller's
@@ -265,11 +287,21 @@ public:
 private:
     friend struct PagingRefill;
 
-    Result<void> map_locked(std::uint64_t va, abi::CapAddr frame, std::uint64_t frame_pa, std::uint64_t bytes,
+    // A frame to map: its physical base, the rights its capability has, whether it is a device frame.
+    struct FrameInfo {
+        std::uint64_t pa = 0;
+        std::uint8_t held = 0;
+        bool device = false;
+    };
+    // A frame the paging state made itself (lazy chunks, metadata): read and write, never more.
+    static FrameInfo own_frame(std::uint64_t pa) { return {pa, abi::right_read | abi::right_write, false}; }
+
+    Result<void> map_locked(std::uint64_t va, abi::CapAddr frame, const FrameInfo& info, std::uint64_t bytes,
                             std::uint8_t rights, const MappingRun* owned);
     Result<void> map_piece(std::uint64_t va, std::uint64_t bytes, const MappingRun& source);
-    Result<void> map_reserved(std::uint64_t va, abi::CapAddr frame, std::uint64_t frame_pa,
+    Result<void> map_reserved(std::uint64_t va, abi::CapAddr frame, const FrameInfo& info,
                               std::uint64_t bytes, std::uint8_t rights);
+    Result<void> check_protect(std::uint64_t va, std::uint64_t end, std::uint8_t rights) const;
     Result<std::span<std::byte>> refill(std::size_t bytes);
     Result<std::span<std::byte>> map_metadata(std::size_t bytes);
     void count_metadata(PagingStats& s) const;
@@ -280,7 +312,7 @@ private:
     const VNodeTable* leaf_table(std::uint64_t va) const;
     bool inside_one_run(std::uint64_t va) const;
     Result<void> check_frame(abi::CapAddr frame, std::uint64_t bytes, std::uint8_t rights,
-                             std::uint64_t& frame_base) const;
+                             FrameInfo& info) const;
     std::uint64_t ram_base() const { return backend_.ram_base(); }
 
     // The first memory of each slab, before the paging state can map any of its own.

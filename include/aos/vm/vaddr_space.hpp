@@ -333,6 +333,17 @@ public:
         });
     }
 
+    // How the region whose usable part holds all of [addr, addr + size) is backed. Errors: zero_size,
+    // misaligned, overflow, out_of_range (outside the space, or running past the region or into its guard
+    // pages), not_found (no region at addr).
+    Result<Backing> backing_kind(std::uint64_t addr, std::uint64_t size) const {
+        AOS_TRY(check_range(addr, size));
+        core::LockGuard guard_lock(lock_);
+        Path p;
+        AOS_TRY(within_usable(addr, addr + size, p));
+        return eager_at(p) ? Backing::Eager : Backing::Lazy;
+    }
+
     VaddrStats stats() const {
         core::LockGuard guard_lock(lock_);
         return VaddrStats{tree_.size(), backed_count_, reserved_bytes_, backed_bytes_};

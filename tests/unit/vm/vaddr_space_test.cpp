@@ -109,6 +109,25 @@ TEST_CASE("fault classifies every address") {
     CHECK(aos::vm::to_string(FaultError::guard_page) == std::string("guard page"));
 }
 
+TEST_CASE("backing_kind: how the region holding a range is backed, or why no one region holds it") {
+    Nodes nodes;
+    Space vs(nodes, page, hi);
+    auto lazy = *vs.reserve(8 * page, page, Backing::Lazy, 1);
+    auto fixed = *vs.reserve(2 * page, page, Backing::Eager);
+    CHECK(*vs.backing_kind(lazy, 8 * page) == Backing::Lazy);
+    CHECK(*vs.backing_kind(lazy + 3 * page, page) == Backing::Lazy);
+    CHECK(*vs.backing_kind(fixed + page, page) == Backing::Eager);
+    REQUIRE(vs.mark_backed(lazy, page));
+    CHECK(*vs.backing_kind(lazy, page) == Backing::Lazy); // backed in part, still lazy
+    CHECK(vs.backing_kind(lazy, 0).error() == Errc::zero_size);
+    CHECK(vs.backing_kind(lazy + 1, page).error() == Errc::misaligned);
+    CHECK(vs.backing_kind(lazy - page, page).error() == Errc::out_of_range); // its guard page
+    CHECK(vs.backing_kind(lazy + 7 * page, 2 * page).error() == Errc::out_of_range);
+    CHECK(vs.backing_kind(fixed + 2 * page, page).error() == Errc::not_found);
+    CHECK(vs.backing_kind(hi, page).error() == Errc::out_of_range);
+    CHECK(vs.check_invariants());
+}
+
 TEST_CASE("mark_backed and reserve_at: rules and coalescing") {
     Nodes nodes;
     Space vs(nodes, lo, hi);
