@@ -246,6 +246,8 @@ int main() {
                    map(caddr(alloc, new_l3_slot), rtc, 100, 1, right_read | right_execute, spare_map),
                    Errc::invalid_argument, 4);
     checks.check("map it", map(caddr(alloc, new_l3_slot), rtc, 100, 1, right_read, spare_map).error == 0);
+    checks.refused("make it executable", protect(caddr(alloc, spare_map), 0, 1, right_read | right_execute),
+                   Errc::invalid_argument, 2);
     std::uint32_t seconds =
         *reinterpret_cast<volatile std::uint32_t*>(base_va + 100 * page + aos::arch::aarch64::pl031::rtcdr);
     aos::sys::print("maptest: the RTC says {} seconds since 1970\n", seconds);
