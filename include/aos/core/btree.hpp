@@ -174,30 +174,18 @@ public:
     bool first_entry(Path& p) const {
         if (root_ == nullptr)
             return false;
-        Node* n = root_;
-        for (int l = 0; l < height_ - 1; ++l) {
-            p.node[l] = n;
-            p.idx[l] = 0;
-            n = inner(n).child[0];
-        }
-        p.node[height_ - 1] = n;
-        p.idx[height_ - 1] = 0;
-        return leaf(n).count > 0;
+        p.node[0] = root_;
+        p.idx[0] = 0;
+        descend_edge(p, 0, false);
+        return leaf_at(p).count > 0;
     }
     bool last_entry(Path& p) const {
         if (root_ == nullptr)
             return false;
-        Node* n = root_;
-        for (int l = 0; l < height_ - 1; ++l) {
-            p.node[l] = n;
-            p.idx[l] = inner(n).count - 1;
-            n = inner(n).child[p.idx[l]];
-        }
-        p.node[height_ - 1] = n;
-        if (leaf(n).count == 0)
-            return false;
-        p.idx[height_ - 1] = leaf(n).count - 1;
-        return true;
+        p.node[0] = root_;
+        p.idx[0] = count_of(root_, 0) - 1;
+        descend_edge(p, 0, true);
+        return leaf_at(p).count > 0;
     }
     bool next_entry(Path& p) const {
         int l = height_ - 1;
@@ -211,10 +199,7 @@ public:
         if (u < 0)
             return false;
         ++p.idx[u];
-        for (int d = u + 1; d <= l; ++d) {
-            p.node[d] = inner(p.node[d - 1]).child[p.idx[d - 1]];
-            p.idx[d] = 0;
-        }
+        descend_edge(p, u, false);
         return true;
     }
     bool prev_entry(Path& p) const {
@@ -229,10 +214,7 @@ public:
         if (u < 0)
             return false;
         --p.idx[u];
-        for (int d = u + 1; d <= l; ++d) {
-            p.node[d] = inner(p.node[d - 1]).child[p.idx[d - 1]];
-            p.idx[d] = count_of(p.node[d], d) - 1;
-        }
+        descend_edge(p, u, true);
         return true;
     }
 
@@ -467,6 +449,15 @@ private:
             inner(n).~Inner();
         --nodes_;
         dead.push(n);
+    }
+
+    // From p.node[from] and the child p.idx[from] chosen there, down to a leaf along the first children (or
+    // the last, with their last entry): the edge of a subtree.
+    void descend_edge(Path& p, int from, bool last) const {
+        for (int d = from + 1; d < height_; ++d) {
+            p.node[d] = inner(p.node[d - 1]).child[p.idx[d - 1]];
+            p.idx[d] = last ? count_of(p.node[d], d) - 1 : 0;
+        }
     }
 
     // Recomputes the key and summary that the ancestors hold for p.node[level], upward, stopping where

@@ -1,11 +1,12 @@
 // aos::core::BTree on its own, with small nodes so that a few hundred keys make a tree several levels deep:
-// randomized inserts and erases checked against std::multimap (order, locate, the lowest-first search over
-// the summaries) with the structural check after every step, and every node given back.
+// randomized inserts and erases checked against std::multimap (order both ways, locate, the lowest-first
+// search over the summaries) with the structural check after every step, and every node given back.
 #include "catch.hpp"
 #include "test_support.hpp"
 
 #include <aos/core/btree.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -81,6 +82,16 @@ std::vector<std::pair<std::uint64_t, std::uint64_t>> contents(const Tree& t) {
     Tree::Path p;
     for (bool more = t.first_entry(p); more; more = t.next_entry(p))
         v.emplace_back(t.leaf_at(p).base[t.index_at(p)], t.leaf_at(p).val[t.index_at(p)]);
+    return v;
+}
+
+// The same, walked from the last entry back.
+std::vector<std::pair<std::uint64_t, std::uint64_t>> contents_backward(const Tree& t) {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> v;
+    Tree::Path p;
+    for (bool more = t.last_entry(p); more; more = t.prev_entry(p))
+        v.emplace_back(t.leaf_at(p).base[t.index_at(p)], t.leaf_at(p).val[t.index_at(p)]);
+    std::reverse(v.begin(), v.end());
     return v;
 }
 
@@ -167,6 +178,7 @@ TEST_CASE("btree: randomized inserts and erases against std::map") {
         REQUIRE(t.node_count() == pool.live);
         REQUIRE(contents(t) ==
                 std::vector<std::pair<std::uint64_t, std::uint64_t>>(model.begin(), model.end()));
+        REQUIRE(contents_backward(t) == contents(t));
 
         std::uint64_t probe = rng() % 1100;
         auto above = model.upper_bound(probe);
