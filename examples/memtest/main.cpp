@@ -376,13 +376,8 @@ void lazy(PagingState& paging, std::uint64_t seed, bool touch_guard) {
             touch_instructions / (touched.faults - start.faults), unmap_instructions);
 }
 
-} // namespace
-
-// Breaks the contract on purpose: deletes the only capability of a frame that is mapped, then touches it.
-// The kernel removed the mapping with the capability; the paging state must report that, not resume the
-// access forever.
 // A reservation of one L3 table's span, backed in every chunk, then unmapped: one table full of mapping
-// runs, the case where finding each cleared entry's run costs most.
+// runs, which go with the table (the figure printed is what that costs).
 void dense(PagingState& paging) {
     constexpr std::uint64_t span = 2 * mib;
     constexpr std::uint64_t chunks = span / PagingState::lazy_chunk;
@@ -408,25 +403,41 @@ void dense(PagingState& paging) {
             unmap_instructions, chunks);
 }
 
-// Writes to a page it made read-only: the heap's fault handler must report it and the process stop.
+} // namespace
+
+// Writes to a page it made read-only, after asking for write access back in ways that must be refused:
+// the heap's fault handler must report the write and the process stop.
 int write_read_only(PagingState& paging) {
     aos::Result<CapAddr> frame = paging.retype(ObjType::frame, page);
     aos::Result<std::uint64_t> at = frame ? paging.map(*frame, page, right_read | right_write)
                                           : aos::Result<std::uint64_t>(aos::error(frame.error()));
     if (!at || !paging.protect(*at, page, right_read))
         return 1;
+    if (paging.protect(*at, 2 * page, right_read | right_write) ||
+        paging.protect(*at, page, right_read | right_write | right_execute)) {
+        aos::sys::print("memtest: a refused protect was accepted (FAILED)\n");
+        return 1;
+    }
     aos::sys::print("memtest: writing to a page made read-only\n");
     *reinterpret_cast<volatile std::uint64_t*>(*at) = 1;
     aos::sys::print("memtest: the page took the write (FAILED)\n");
     return 1;
 }
 
+// Breaks the contract on purpose: deletes the only capability of a frame that is mapped, then touches it.
+// The kernel removed the mapping with the capability; the paging state must report that, not resume the
+// access forever.
+// New rights for the page must be refused first: its mapping went with the capability.
 int frame_gone(PagingState& paging) {
     aos::Result<CapAddr> frame = paging.retype(ObjType::frame, page);
     aos::Result<std::uint64_t> at = frame ? paging.map(*frame, page, right_read | right_write)
                                           : aos::Result<std::uint64_t>(aos::error(frame.error()));
     if (!at || !aos::sys::cap_delete(*frame))
         return 1;
+    if (aos::Result<void> p = paging.protect(*at, page, right_read); p || p.error() != aos::Errc::not_found) {
+        aos::sys::print("memtest: new rights for a page whose mapping is gone were not refused (FAILED)\n");
+        return 1;
+    }
     aos::sys::print("memtest: touching a page whose frame capability is gone\n");
     *reinterpret_cast<volatile std::uint64_t*>(*at) = 1;
     aos::sys::print("memtest: the page was still mapped (FAILED)\n");

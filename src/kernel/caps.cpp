@@ -355,11 +355,9 @@ aos::Result<std::uint8_t> leaf_rights(std::uint64_t asked, const Capability& src
 }
 
 a64::Descriptor leaf_descriptor(std::uint64_t pa, std::uint8_t rights, ObjType type) {
-    a64::Prot user = static_cast<a64::Prot>(((rights & aos::abi::right_read) != 0 ? a64::prot_read : 0) |
-                                            ((rights & aos::abi::right_write) != 0 ? a64::prot_write : 0) |
-                                            ((rights & aos::abi::right_execute) != 0 ? a64::prot_exec : 0));
     a64::PageAttrs attrs =
-        user_page_attrs(user, type == ObjType::dev_frame ? a64::MemoryType::device : a64::MemoryType::normal);
+        user_page_attrs(aos::abi::user_prot(rights),
+                        type == ObjType::dev_frame ? a64::MemoryType::device : a64::MemoryType::normal);
     aos::Result<a64::Descriptor> d = KernelArch::encode_leaf(pa, attrs, KernelArch::levels - 1);
     if (!d)
         KERNEL_PANIC("map: checked rights the descriptor cannot express");
@@ -432,14 +430,17 @@ InvokeOutcome vnode_map(const Cte& root, Cte& table, const std::uint64_t (&a)[6]
 // frame capability had (kept in the mapping). Only permission bits change, which needs no break-before-make
 // (Arm ARM D8.16.1): the entries are rewritten in place.
 InvokeOutcome mapping_protect(const Cte& m, const std::uint64_t (&a)[6]) {
+    // vnode_map gives a table's mapping no rights, and a frame's the frame capability's, which include read
+    // (it refuses a map without read, and never maps more than the capability has).
     if ((m.cap.rights & aos::abi::right_read) == 0)
-        return fail(Errc::invalid_argument, arg_target); // a table's mapping: no rights of its own
+        return fail(Errc::invalid_argument, arg_target);
     std::uint64_t first = aos::abi::map_first(a[arg3]);
     std::uint64_t count = aos::abi::map_count(a[arg3]);
     if (!aos::abi::map_entries_valid(a[arg3]) || count == 0 || first >= mapping_count(m.cap) ||
         count > mapping_count(m.cap) - first)
         return fail(Errc::out_of_range, arg3);
     a64::Descriptor* e = table_entries(mapping_table(m.cap)) + mapping_first(m.cap) + first;
+    // Device memory or not is what the entries say: every entry of a mapping is from the one frame.
     constexpr unsigned leaf_level = KernelArch::levels - 1;
     bool device = KernelArch::decode_leaf(e[0], leaf_level).attrs.memory == a64::MemoryType::device;
     Capability source{.type = device ? ObjType::dev_frame : ObjType::frame, .rights = m.cap.rights};

@@ -1,6 +1,8 @@
 // Code a program wrote itself (a JIT, a loader) made visible to instruction fetch, by VA from EL0: the
 // kernel lets EL0 clean and invalidate caches (SCTLR_EL1.UCI, UCT), as Linux does, so it takes no system
-// call. Call it after the last write and before the first jump into the code.
+// call. Call it after the last write and before the first jump into the code. The line sizes are read
+// from this core's CTR_EL0: on cores whose caches differ, Linux reports the smallest lines to every core
+// instead; aos runs on one core so far.
 #pragma once
 
 #include <aos/arch/aarch64/registers.hpp>

@@ -29,18 +29,20 @@ constexpr abi::ObjType vnode_type(unsigned level) {
 // Page attributes for capability rights: EL1 may read (and write where EL0 may), never execute.
 PagingArch::Attrs attrs_for(std::uint8_t rights) {
     using namespace arch::aarch64;
-    Prot rw = static_cast<Prot>(prot_read | ((rights & abi::right_write) != 0 ? prot_write : 0));
-    Prot user = static_cast<Prot>(rw | ((rights & abi::right_execute) != 0 ? prot_exec : 0));
-    return PagingArch::Attrs{.kernel = rw, .user = user, .global = false};
+    Prot user = abi::user_prot(rights | abi::right_read);
+    return PagingArch::Attrs{
+        .kernel = static_cast<Prot>((user & prot_rw) | prot_read), .user = user, .global = false};
 }
 
 // The rights a leaf descriptor written by attrs_for gives EL0.
 std::uint8_t rights_of(std::uint64_t d) {
-    using namespace arch::aarch64;
-    Prot user = PagingArch::decode_leaf(d, last_level).attrs.user;
-    return static_cast<std::uint8_t>(((user & prot_read) != 0 ? abi::right_read : 0) |
-                                     ((user & prot_write) != 0 ? abi::right_write : 0) |
-                                     ((user & prot_exec) != 0 ? abi::right_execute : 0));
+    return abi::rights_of_prot(PagingArch::decode_leaf(d, last_level).attrs.user);
+}
+
+// The end of the piece of [at, end) inside the L3 table that maps `at`: maps and runs never cross one.
+std::uint64_t table_piece_end(std::uint64_t at, std::uint64_t end) {
+    std::uint64_t table_end = (at | (l3_span - 1)) + 1;
+    return end < table_end ? end : table_end;
 }
 
 [[noreturn]] void broken(const char* what, Errc e) {
@@ -443,9 +445,7 @@ Result<void> PagingState::map_locked(std::uint64_t va, abi::CapAddr frame, const
     source.device = info.device;
     for (std::uint64_t done = 0; done < bytes;) {
         std::uint64_t at = va + done;
-        std::uint64_t piece = l3_span - (at & (l3_span - 1));
-        if (piece > bytes - done)
-            piece = bytes - done;
+        std::uint64_t piece = table_piece_end(at, va + bytes) - at;
         source.frame_offset = done;
         if (Result<void> r = map_piece(at, piece, source); !r) {
             if (done > 0 && !table_.unmap(va, done))
@@ -548,13 +548,14 @@ Result<void> PagingState::protect(std::uint64_t va, std::uint64_t bytes, std::ui
 }
 
 // The kernel's rule for every run [va, end) touches, checked before anything changes: a refusal there
-// would leave the range half changed.
+// would leave the range half changed. The runs of one mapping share its frame, so their rights agree; each
+// run's mapping capability must still be there (the caller may have deleted the frame's last capability,
+// which took the mapping with it).
 Result<void> PagingState::check_protect(std::uint64_t va, std::uint64_t end, std::uint8_t rights) const {
     if (Errc why = abi::map_rights_error(rights, abi::ObjType::frame, abi::rights_all); why != Errc{})
         return error(why);
     for (std::uint64_t at = va; at < end;) {
-        std::uint64_t table_end = (at | (l3_span - 1)) + 1;
-        std::uint64_t stop = end < table_end ? end : table_end;
+        std::uint64_t stop = table_piece_end(at, end);
         const VNodeTable* t = leaf_table(at);
         if (t == nullptr)
             return error(Errc::not_found);
@@ -566,6 +567,8 @@ Result<void> PagingState::check_protect(std::uint64_t va, std::uint64_t end, std
             abi::ObjType type = r->device ? abi::ObjType::dev_frame : abi::ObjType::frame;
             if (Errc why = abi::map_rights_error(rights, type, r->held); why != Errc{})
                 return error(why);
+            if (!sys::cap_identify(r->mapping.addr()))
+                return error(Errc::not_found);
         }
         at = stop;
     }

@@ -146,8 +146,6 @@ public:
     // From now on free_table forgets a table instead of deleting it (the paging state is going away).
     void detach() { detached_ = true; }
     std::size_t live_runs() const { return live_runs_; }
-    // The run of the last-level table t that maps entry i, or null.
-    static MappingRun* run_at(const VNodeTable& t, unsigned i);
     // Each table's runs: inside the table, not overlapping, over valid entries only (and in a last-level
     // table every valid entry in one); as many as live_runs().
     [[nodiscard]] bool check_runs() const;
@@ -163,6 +161,8 @@ private:
     void flush();
     void flush_pending();
     void delete_run(MappingRun* r);
+    // The run of the last-level table t that maps entry i, or null.
+    static MappingRun* run_at(const VNodeTable& t, unsigned i);
     void queue_protect(VNodeTable& t, unsigned i, std::uint8_t rights);
     void flush_protect();
 
@@ -177,7 +177,8 @@ private:
     MappingRun* pending_ = nullptr;
     bool pending_flushed_ = false;
     MappingRun* cleared_ = nullptr;
-    // Entries of one run given new rights in place (PageTable::protect), sent as one mapping_protect.
+    // Consecutive entries of one run given the same new rights in place (PageTable::protect), sent as one
+    // mapping_protect (entries that already had those rights are not rewritten, and end a stretch).
     struct PendingProtect {
         MappingRun* run = nullptr;
         unsigned first = 0;
@@ -259,7 +260,8 @@ public:
     // map_fixed in free space: some read, never write and execute together (W^X), within the rights of the
     // frame capability each page comes from. So a page can become read-only and writable again, or code
     // written through a writable mapping become executable (aos::user::sync_code first). Errors (nothing
-    // changed): zero_size, misaligned, not_found (no mapping at va), out_of_range (past it),
+    // changed): zero_size, misaligned, not_found (no mapping at va, or its frame's last capability was
+    // deleted, which took the mapping with it), out_of_range (past it),
     // invalid_argument (a lazy reservation; rights without read, with write and execute, or execute on a
     // device frame), permission_denied (more than a frame capability has).
     Result<void> protect(std::uint64_t va, std::uint64_t bytes, std::uint8_t rights);

@@ -6,6 +6,7 @@
 //   aos::abi::task_slot_dispatcher));
 #pragma once
 
+#include <aos/arch/aarch64/descriptors.hpp>
 #include <aos/core/errc.hpp>
 
 #include <cstddef>
@@ -62,6 +63,23 @@ static_assert(map_rights_error(right_read | right_execute, ObjType::dev_frame, r
               Errc::invalid_argument);
 static_assert(map_rights_error(right_read | right_write, ObjType::frame, right_read) ==
               Errc::permission_denied);
+
+// The EL0 access a leaf mapping with `rights` gives (vnode_map, mapping_protect, the paging state's shadow
+// of what it asked for), and back.
+constexpr arch::aarch64::Prot user_prot(std::uint64_t rights) {
+    namespace a64 = arch::aarch64;
+    return static_cast<a64::Prot>(((rights & right_read) != 0 ? a64::prot_read : 0) |
+                                  ((rights & right_write) != 0 ? a64::prot_write : 0) |
+                                  ((rights & right_execute) != 0 ? a64::prot_exec : 0));
+}
+constexpr std::uint8_t rights_of_prot(arch::aarch64::Prot user) {
+    namespace a64 = arch::aarch64;
+    return static_cast<std::uint8_t>(((user & a64::prot_read) != 0 ? right_read : 0) |
+                                     ((user & a64::prot_write) != 0 ? right_write : 0) |
+                                     ((user & a64::prot_exec) != 0 ? right_execute : 0));
+}
+static_assert(user_prot(right_read | right_execute | right_grant) == arch::aarch64::prot_rx);
+static_assert(rights_of_prot(user_prot(right_read | right_write)) == (right_read | right_write));
 
 // A capability address: the L1 (root) CNode slot in bits 8-31, the slot of the L2 CNode found there in bits
 // 0-7, as Barrelfish's two-level CSpace does. With bit 32 set it names the root slot itself (to identify,
