@@ -447,8 +447,10 @@ InvokeOutcome mapping_protect(const Cte& m, const std::uint64_t (&a)[6]) {
     aos::Result<std::uint8_t> rights = leaf_rights(a[arg2], source);
     if (!rights)
         return fail(rights.error(), arg2);
+    // Every page gets the same attributes: only the output address differs.
+    a64::Descriptor attrs = leaf_descriptor(0, *rights, source.type);
     for (std::uint64_t i = 0; i < count; ++i)
-        e[i] = leaf_descriptor(KernelArch::decode_leaf(e[i], leaf_level).pa, *rights, source.type);
+        e[i] = attrs | (e[i] & a64::desc::address_mask);
     invalidate_all_translations();
     return success();
 }
