@@ -1,8 +1,8 @@
 // A test init for VNode capabilities: builds a page-table path from RAM (L1, L2, L3 tables and a frame),
 // maps it into its own address space, uses the memory, checks every refused map with its argument number,
-// changes the rights of mapped pages (read-only, then code made executable and run), and shows that
-// deleting a table or a frame unmaps it. Its last act touches the unmapped page: the kernel must stop it
-// with a data abort report.
+// changes the rights of mapped pages (read-only, then code made executable and run), maps a 2 MiB block,
+// and shows that deleting a table or a frame unmaps it. Its last act touches the unmapped page: the kernel
+// must stop it with a data abort report.
 #include "caps.hpp"
 #include "checks.hpp"
 #include "code.hpp"
@@ -27,7 +27,8 @@ constexpr CapAddr l0 = caddr(root_slot_task, task_slot_root_vnode);
 constexpr std::uint32_t l1_slot = 0, l2_slot = 1, l3_slot = 2, frame_slot = 3, ro_frame_slot = 4,
                         new_l3_slot = 5;
 constexpr std::uint32_t spare_l1_slot = 6, spare_l2_slot = 7; // tables never mapped
-constexpr std::uint32_t l1_map = 10, l2_map = 11, l3_map = 12, frame_map = 13, spare_map = 14;
+constexpr std::uint32_t block_slot = 8;
+constexpr std::uint32_t l1_map = 10, l2_map = 11, l3_map = 12, frame_map = 13, spare_map = 14, block_map = 15;
 constexpr std::uint32_t frame_pages = 4;
 // L0 entry 1: the second 512 GiB, which the kernel left empty.
 constexpr std::uint32_t l0_entry = 1;
@@ -116,8 +117,10 @@ void bad_maps() {
     checks.refused("map more rights than the capability",
                    map(l3, caddr(alloc, ro_frame_slot), 8, 1, right_read | right_write, spare_map),
                    Errc::permission_denied, 4);
-    checks.refused("map a frame into an L2 table", map(l2, fr, 8, 1, right_read, spare_map),
-                   Errc::invalid_argument, 2);
+    checks.refused("map a frame not aligned to 2 MiB as a block of an L2 table",
+                   map(l2, fr, 8, 1, right_read, spare_map), Errc::misaligned, 4);
+    checks.refused("map a frame into the root table (no blocks at L0)",
+                   map(l0, fr, 8, 1, right_read, spare_map), Errc::invalid_argument, 2);
     checks.refused("map an L3 table into L1", map(l1, l3, 8, 1, 0, spare_map), Errc::invalid_argument, 2);
     checks.refused("map a table twice", map(l1, l2, 8, 1, 0, spare_map), Errc::busy, 2);
     checks.refused("map past the table's end", map(l3, fr, 510, 4, right_read, spare_map), Errc::out_of_range,
@@ -206,6 +209,42 @@ void protect_pages() {
                  protect(fm, 3, 1, right_read | right_write).error == 0 && memory_works(5));
 }
 
+// A 2 MiB frame mapped as one block of the L2 table (no L3 table under it): used, given new rights, refused
+// where it does not fit, and unmapped by deleting its mapping capability.
+void map_a_block() {
+    constexpr std::uint64_t block = std::uint64_t{2} << 20;
+    constexpr std::uint32_t block_entry = 4; // of the L2 table: 8 MiB into the mapped window
+    CapAddr l2 = caddr(alloc, l2_slot), blk = caddr(alloc, block_slot), bm = caddr(alloc, block_map);
+    auto ram_id = aos::sys::cap_identify(ram);
+    // Past everything the test retyped so far, at a physical address that is a multiple of 2 MiB.
+    std::uint64_t offset =
+        ram_id ? ((ram_id->base + 64 * page + block - 1) & ~(block - 1)) - ram_id->base : 0;
+    checks.check("retype a 2 MiB frame at a 2 MiB boundary",
+                 ram_id && aos::sys::cap_retype(ram, ObjType::frame, offset, block, 1, alloc, block_slot));
+    checks.refused("map it at an offset that is no block boundary",
+                   map(l2, blk, block_entry, 1, page | right_read, block_map), Errc::misaligned, 4);
+    checks.refused("map two blocks of it", map(l2, blk, block_entry, 2, right_read, block_map),
+                   Errc::out_of_range, 4);
+    checks.check("map it as a block",
+                 map(l2, blk, block_entry, 1, right_read | right_write, block_map).error == 0);
+    auto* words = reinterpret_cast<volatile std::uint64_t*>(base_va + block_entry * block);
+    constexpr std::uint64_t stride = page / sizeof(std::uint64_t); // a word per page
+    for (std::uint64_t i = 0; i < block / sizeof(std::uint64_t); i += stride)
+        words[i] = i ^ 0x5bd1e995;
+    bool intact = true;
+    for (std::uint64_t i = 0; i < block / sizeof(std::uint64_t); i += stride)
+        intact = intact && words[i] == (i ^ 0x5bd1e995);
+    checks.check("every page of the block holds what was written", intact);
+    checks.check("the block becomes read-only and still reads",
+                 protect(bm, 0, 1, right_read).error == 0 && words[stride] == (stride ^ 0x5bd1e995));
+    checks.check("and writable again", protect(bm, 0, 1, right_read | right_write).error == 0);
+    words[0] = 7;
+    checks.check("and takes a write", words[0] == 7);
+    checks.check("deleting its mapping capability unmaps it",
+                 aos::sys::cap_delete(bm).has_value() && empty(bm));
+    checks.check("delete the block's frame", aos::sys::cap_delete(blk).has_value());
+}
+
 // Deleting the L3 table's only capability takes the frame's mapping into it and its own mapping in L2 with
 // it; a new L3 table then takes its place.
 void replace_the_l3_table() {
@@ -230,6 +269,7 @@ int main() {
     build_and_use();
     bad_maps();
     protect_pages();
+    map_a_block();
     replace_the_l3_table();
     checks.check("delete both frame capabilities", aos::sys::cap_delete(caddr(alloc, ro_frame_slot)) &&
                                                        aos::sys::cap_delete(caddr(alloc, frame_slot)));

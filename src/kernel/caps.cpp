@@ -354,11 +354,12 @@ aos::Result<std::uint8_t> leaf_rights(std::uint64_t asked, const Capability& src
     return static_cast<std::uint8_t>(asked);
 }
 
-a64::Descriptor leaf_descriptor(std::uint64_t pa, std::uint8_t rights, ObjType type) {
+// A page (L3) or block (L1, L2) of a frame at `level`.
+a64::Descriptor leaf_descriptor(std::uint64_t pa, std::uint8_t rights, ObjType type, unsigned level) {
     a64::PageAttrs attrs =
         user_page_attrs(aos::abi::user_prot(rights),
                         type == ObjType::dev_frame ? a64::MemoryType::device : a64::MemoryType::normal);
-    aos::Result<a64::Descriptor> d = KernelArch::encode_leaf(pa, attrs, KernelArch::levels - 1);
+    aos::Result<a64::Descriptor> d = KernelArch::encode_leaf(pa, attrs, level);
     if (!d)
         KERNEL_PANIC("map: checked rights the descriptor cannot express");
     return *d;
@@ -366,32 +367,36 @@ a64::Descriptor leaf_descriptor(std::uint64_t pa, std::uint8_t rights, ObjType t
 
 InvokeOutcome vnode_map(const Cte& root, Cte& table, const std::uint64_t (&a)[6]) {
     unsigned level = vnode_level(table.cap.type);
-    bool leaf = KernelArch::is_last_level(level);
     if ((table.cap.rights & aos::abi::right_write) == 0)
         return fail(Errc::permission_denied, arg_target);
     aos::Result<Cte*> found = cap_lookup(root, a[arg2]);
     if (!found)
         return fail(found.error(), arg2);
     Cte& src = **found;
-    bool fits = leaf ? (src.cap.type == ObjType::frame || src.cap.type == ObjType::dev_frame)
-                     : (is_vnode(src.cap.type) && vnode_level(src.cap.type) == level + 1);
+    // A frame goes in as pages (an L3 table) or blocks (an L1 or L2 table); a table one level down, once.
+    bool frame = src.cap.type == ObjType::frame || src.cap.type == ObjType::dev_frame;
+    bool fits = frame ? KernelArch::is_last_level(level) || KernelArch::block_allowed(level)
+                      : is_vnode(src.cap.type) && vnode_level(src.cap.type) == level + 1;
     if (!fits || !src.in_mdb())
         return fail(Errc::invalid_argument, arg2); // wrong kind, or a kernel-made table
-    if (!leaf && mapping_of(src) != nullptr)
+    if (!frame && mapping_of(src) != nullptr)
         return fail(Errc::busy, arg2); // a table has one place in one address space
     std::uint64_t first = aos::abi::map_first(a[arg3]);
     std::uint64_t count = aos::abi::map_count(a[arg3]);
     if (!aos::abi::map_entries_valid(a[arg3]) || count == 0 || first >= KernelArch::entries ||
-        count > KernelArch::entries - first || (!leaf && count != 1))
+        count > KernelArch::entries - first || (!frame && count != 1))
         return fail(Errc::out_of_range, arg3);
     std::uint64_t offset = a[arg4] & ~(page - 1);
+    std::uint64_t span = KernelArch::entry_size(level); // what one entry maps: a page or a block
     std::uint8_t rights = 0;
-    if (leaf) {
+    if (frame) {
         aos::Result<std::uint8_t> r = leaf_rights(a[arg4] & (page - 1), src.cap);
         if (!r)
             return fail(r.error(), arg4);
         rights = *r;
-        if (offset > src.cap.size || count * page > src.cap.size - offset)
+        if (((src.cap.base + offset) & (span - 1)) != 0)
+            return fail(Errc::misaligned, arg4); // a block maps memory aligned to its size
+        if (offset > src.cap.size || count * span > src.cap.size - offset)
             return fail(Errc::out_of_range, arg4);
     } else if (a[arg4] != 0) {
         return fail(Errc::invalid_argument, arg4); // a table has no offset or rights of its own
@@ -406,13 +411,13 @@ InvokeOutcome vnode_map(const Cte& root, Cte& table, const std::uint64_t (&a)[6]
         return fail(dest.error(), arg5);
 
     for (std::uint64_t i = 0; i < count; ++i) {
-        e[first + i] = leaf ? leaf_descriptor(src.cap.base + offset + i * page, rights, src.cap.type)
-                            : KernelArch::encode_table(src.cap.base);
+        e[first + i] = frame ? leaf_descriptor(src.cap.base + offset + i * span, rights, src.cap.type, level)
+                             : KernelArch::encode_table(src.cap.base);
     }
     publish_entries();
     Cte& m = **dest;
     m.cap = Capability{.type = ObjType::mapping,
-                       .rights = leaf ? src.cap.rights : std::uint8_t{0}, // what mapping_protect may grant
+                       .rights = frame ? src.cap.rights : std::uint8_t{0}, // what mapping_protect may grant
                        .base = src.cap.base,
                        .size = src.cap.size,
                        .word = table.cap.base | first,
@@ -440,15 +445,18 @@ InvokeOutcome mapping_protect(const Cte& m, const std::uint64_t (&a)[6]) {
         count > mapping_count(m.cap) - first)
         return fail(Errc::out_of_range, arg3);
     a64::Descriptor* e = table_entries(mapping_table(m.cap)) + mapping_first(m.cap) + first;
-    // Device memory or not is what the entries say: every entry of a mapping is from the one frame.
-    constexpr unsigned leaf_level = KernelArch::levels - 1;
-    bool device = KernelArch::decode_leaf(e[0], leaf_level).attrs.memory == a64::MemoryType::device;
+    // Pages or blocks, device memory or not: what the entries say (a frame's entries are all alike). L1 and
+    // L2 blocks share one format.
+    constexpr unsigned page_level = KernelArch::levels - 1;
+    constexpr unsigned block_level = page_level - 1;
+    unsigned level = a64::desc::TypeTableOrPage::get(e[0]) ? page_level : block_level;
+    bool device = KernelArch::decode_leaf(e[0], level).attrs.memory == a64::MemoryType::device;
     Capability source{.type = device ? ObjType::dev_frame : ObjType::frame, .rights = m.cap.rights};
     aos::Result<std::uint8_t> rights = leaf_rights(a[arg2], source);
     if (!rights)
         return fail(rights.error(), arg2);
     // Every page gets the same attributes: only the output address differs.
-    a64::Descriptor attrs = leaf_descriptor(0, *rights, source.type);
+    a64::Descriptor attrs = leaf_descriptor(0, *rights, source.type, level);
     for (std::uint64_t i = 0; i < count; ++i)
         e[i] = attrs | (e[i] & a64::desc::address_mask);
     invalidate_all_translations();

@@ -170,7 +170,8 @@ enum class CapOp : std::uint64_t {
     remove = 4,   // delete the capability in this slot ("delete" is a C++ keyword)
     revoke = 5,   // delete every descendant; -> x1 = how many
     retype = 16,  // RAM: x2 = type | count << 32, x3 = offset, x4 = object size, x5 = destination
-    // VNode: map x2 (a Frame into an L3 table, or a VNode of the next level) at entries x3 (map_entries),
+    // VNode: map x2 (a Frame into an L3 table as pages or an L1/L2 table as blocks, or a VNode of the next
+    // level) at entries x3 (map_entries),
     // with x4 = offset into the frame | rights (some read; never write and execute); x5 = where the mapping
     // capability goes. Deleting it (or the last copy of the frame or table) unmaps. A frame's mapping
     // capability has the rights the frame capability had: what mapping_protect may grant later.
