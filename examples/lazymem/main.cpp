@@ -1,6 +1,7 @@
 // Lazily backed memory with RAM from init: reserves 256 MiB in the process's paging state, touches pages
 // in random order (seed printed, `lazymem SEED` repeats), and its page-fault handler backs each 2 MiB piece
-// on first touch with RAM it asks init for over RPC, mapped into the reservation with map_fixed. Then it
+// on first touch with RAM it asks init for over RPC (at a 2 MiB boundary), mapped into the reservation with
+// map_fixed as one 2 MiB block. Then it
 // checks every page it wrote, reports the RAM it holds, and unmaps the reservation, whose page tables go.
 #include "heap.hpp"
 #include "paging.hpp"
@@ -15,7 +16,7 @@ using namespace aos::abi;
 constexpr std::uint64_t mib = 1024 * 1024;
 constexpr std::uint64_t page = object_granule;
 constexpr std::uint64_t region_bytes = 256 * mib;
-constexpr std::uint64_t piece = 2 * mib; // one L3 table's worth: one grant, one frame, one mapping
+constexpr std::uint64_t piece = 2 * mib; // one block: one grant, one frame, one mapping
 constexpr unsigned touches = 32;
 
 struct Lazy {

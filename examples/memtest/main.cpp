@@ -12,6 +12,7 @@
 #include "paging.hpp"
 #include "print.hpp"
 #include "random.hpp"
+#include "rpc_client.hpp"
 
 #include <aos/arch/aarch64/mmu.hpp>
 #include <aos/arch/aarch64/registers.hpp>
@@ -128,7 +129,7 @@ void protect(PagingState& paging, std::uint64_t anywhere, std::uint64_t read_onl
 }
 
 // Maps at free and fixed addresses, aliases one frame twice, and refuses what it must.
-void fixed_and_free(PagingState& paging) {
+void fixed_and_free(PagingState& paging, aos::user::SlotAllocator& slots) {
     aos::Result<CapAddr> small = paging.retype(ObjType::frame, 256 * kib);
     aos::Result<CapAddr> big = paging.retype(ObjType::frame, mib);
     checks.check("frames for the test", small && big);
@@ -173,7 +174,6 @@ void fixed_and_free(PagingState& paging) {
     refused("a RAM capability instead of a frame",
             paging.map(caddr(root_slot_task, task_slot_ram), page, right_read), aos::Errc::invalid_argument,
             paging, before);
-    aos::user::SlotAllocator slots(root_slot_slot_alloc1);
     aos::Result<aos::user::SlotAllocator::Slot> ro = slots.alloc();
     if (ro && aos::sys::cap_mint(*small, ro->cnode, ro->index, right_read)) {
         refused("writing through a read-only frame capability",
@@ -382,6 +382,50 @@ void lazy(PagingState& paging, std::uint64_t seed, bool touch_guard) {
             touch_instructions / (touched.faults - start.faults), unmap_instructions);
 }
 
+// A frame of init's RAM at a 2 MiB boundary maps as two 2 MiB blocks (one run in an L2 table, no L3 table):
+// it holds what is written, takes new rights for whole blocks only, and its unmap takes what it made.
+void blocks(PagingState& paging, aos::user::SlotAllocator& slots) {
+    constexpr std::uint64_t block = 2 * mib;
+    constexpr std::uint64_t bytes = 2 * block;
+    aos::Result<aos::user::SlotAllocator::Slot> ram_slot = slots.alloc();
+    aos::Result<aos::user::SlotAllocator::Slot> frame_slot = slots.alloc();
+    aos::Result<aos::rpc::RamGrant> ram =
+        ram_slot ? aos::rpc::get_ram(bytes, block, ram_slot->cnode, ram_slot->index)
+                 : aos::Result<aos::rpc::RamGrant>(aos::error(ram_slot.error()));
+    bool made =
+        ram && frame_slot &&
+        aos::sys::cap_retype(ram->cap, ObjType::frame, 0, bytes, 1, frame_slot->cnode, frame_slot->index);
+    checks.check("a 4 MiB frame at a 2 MiB boundary from init", made);
+    if (!made)
+        return;
+    PagingStats start = paging.stats();
+    aos::Result<std::uint64_t> at = paging.map(frame_slot->addr(), bytes, right_read | right_write);
+    checks.check("it maps at a 2 MiB boundary", at && (*at & (block - 1)) == 0);
+    if (!at)
+        return;
+    PagingStats mapped = paging.stats();
+    checks.check("as one mapping capability of two blocks, with no L3 table",
+                 mine(mapped).runs == mine(start).runs + 1 && mine(mapped).tables <= mine(start).tables + 2 &&
+                     paging.check_invariants());
+    fill(*at, bytes, 0x77);
+    checks.check("the blocks hold what was written", holds(*at, *at, bytes, 0x77));
+    refused("new rights for half a block", paging.protect(*at, block / 2, right_read),
+            aos::Errc::invalid_argument, paging, mapped);
+    refused("new rights past a block's start", paging.protect(*at + page, block, right_read),
+            aos::Errc::invalid_argument, paging, mapped);
+    checks.check("new rights for one whole block",
+                 paging.protect(*at + block, block, right_read).has_value() && paging.check_invariants() &&
+                     holds(*at, *at, bytes, 0x77));
+    checks.check("and back", paging.protect(*at, bytes, right_read | right_write).has_value());
+    fill(*at, bytes, 0x78);
+    checks.check("the blocks take writes again", holds(*at, *at, bytes, 0x78));
+    checks.check("the unmap takes the blocks and the tables made for them",
+                 paging.unmap(*at).has_value() && mine(paging.stats()).runs == mine(start).runs &&
+                     mine(paging.stats()).tables == mine(start).tables);
+    (void)aos::sys::cap_delete(frame_slot->addr());
+    (void)aos::sys::cap_delete(ram->cap);
+}
+
 // A reservation of one L3 table's span, backed in every chunk, then unmapped: one table full of mapping
 // runs, which go with the table (the figure printed is what that costs).
 void dense(PagingState& paging) {
@@ -467,7 +511,9 @@ int main(int argc, char** argv) {
         return frame_gone(paging);
     if (read_only)
         return write_read_only(paging);
-    fixed_and_free(paging);
+    aos::user::SlotAllocator slots(root_slot_slot_alloc1);
+    fixed_and_free(paging, slots);
+    blocks(paging, slots);
     dense(paging);
     lazy(paging, seed, touch_guard);
     return checks.finish();

@@ -14,7 +14,8 @@ namespace {
 
 constexpr std::uint64_t page = PagingArch::page_size;
 constexpr unsigned last_level = PagingArch::levels - 1;
-constexpr std::uint64_t l3_span = PagingArch::entry_size(last_level - 1); // what one L3 table maps
+constexpr std::uint64_t l3_span = PagingArch::entry_size(last_level - 1); // what one L3 table maps: a block
+constexpr std::uint64_t l2_span = PagingArch::entry_size(last_level - 2); // what one L2 table maps
 
 // Slab sizes: a chunk holds more objects than its reserve, and the reserve covers the objects a nested
 // refill can take (a map needs at most tables_per_piece tables, and two refills can nest while tables are
@@ -35,13 +36,18 @@ PagingArch::Attrs attrs_for(std::uint8_t rights) {
 }
 
 // The rights a leaf descriptor written by attrs_for gives EL0.
-std::uint8_t rights_of(std::uint64_t d) {
-    return abi::rights_of_prot(PagingArch::decode_leaf(d, last_level).attrs.user);
+std::uint8_t rights_of(std::uint64_t d, unsigned level) {
+    return abi::rights_of_prot(PagingArch::decode_leaf(d, level).attrs.user);
 }
 
 // The end of the piece of [at, end) inside the L3 table that maps `at`: maps and runs never cross one.
 std::uint64_t table_piece_end(std::uint64_t at, std::uint64_t end) {
     std::uint64_t table_end = (at | (l3_span - 1)) + 1;
+    return end < table_end ? end : table_end;
+}
+// The same for the L2 table whose blocks map `at`.
+std::uint64_t l2_piece_end(std::uint64_t at, std::uint64_t end) {
+    std::uint64_t table_end = (at | (l2_span - 1)) + 1;
     return end < table_end ? end : table_end;
 }
 
@@ -123,12 +129,12 @@ void VNodeBackend::write(VNodeTable* h, unsigned i, std::uint64_t d) {
         return;
     }
     if (PagingArch::is_valid(old)) {
-        // Only new rights for the same page (PageTable::protect) are offered over VNodes.
-        if (h->level != last_level || !PagingArch::is_valid(d) ||
+        // Only new rights for the same page or block (PageTable::protect) are offered over VNodes.
+        if (!PagingArch::is_leaf(old, h->level) || !PagingArch::is_leaf(d, h->level) ||
             PagingArch::decode_leaf(d, h->level).pa != PagingArch::decode_leaf(old, h->level).pa)
             broken("an entry rewritten in place with another page", Errc::unsupported);
         h->shadow[i] = d;
-        queue_protect(*h, i, rights_of(d));
+        queue_protect(*h, i, rights_of(d, h->level));
         return;
     }
     if (PagingArch::is_table(d, h->level)) {
@@ -136,11 +142,12 @@ void VNodeBackend::write(VNodeTable* h, unsigned i, std::uint64_t d) {
         link(*h, i, d);
         return;
     }
+    // A page of an L3 table, or a block of an L2 (or L1) table: the next entry of the pending run.
     MappingRun* r = pending_;
     std::uint64_t pa = PagingArch::decode_leaf(d, h->level).pa;
-    if (r == nullptr || h->level != last_level || pending_flushed_ ||
-        (r->count > 0 && (h != r->table || i != r->first + r->count)) ||
-        pa != r->frame_pa + r->frame_offset + r->count * page)
+    std::uint64_t span = PagingArch::entry_size(h->level);
+    if (r == nullptr || pending_flushed_ || (r->count > 0 && (h != r->table || i != r->first + r->count)) ||
+        pa != r->frame_pa + r->frame_offset + r->count * span)
         broken("leaf writes that do not form one run", Errc::invalid_state);
     if (r->count == 0) {
         r->table = h;
@@ -282,14 +289,14 @@ bool VNodeBackend::check_runs() const {
             if (r->table != t || r->count == 0 || r->first + r->count > PagingArch::entries)
                 return false;
             for (unsigned i = r->first; i < r->first + r->count; ++i) {
-                if (covered[i] || !PagingArch::is_valid(t->shadow[i]))
+                if (covered[i] || !PagingArch::is_leaf(t->shadow[i], t->level))
                     return false;
                 covered[i] = true;
             }
             ++runs;
         }
-        for (unsigned i = 0; t->level == last_level && i < PagingArch::entries; ++i) {
-            if (PagingArch::is_valid(t->shadow[i]) && !covered[i])
+        for (unsigned i = 0; i < PagingArch::entries; ++i) {
+            if (PagingArch::is_leaf(t->shadow[i], t->level) && !covered[i])
                 return false;
         }
     }
@@ -399,7 +406,8 @@ std::size_t PagingState::missing_tables(std::uint64_t va) const {
 }
 
 // One piece lies inside one L3 table, so it is one run.
-Result<void> PagingState::map_piece(std::uint64_t va, std::uint64_t bytes, const MappingRun& source) {
+Result<void> PagingState::map_piece(std::uint64_t va, std::uint64_t bytes, const MappingRun& source,
+                                    vm::Blocks blocks) {
     MappingRun* run = AOS_TRY(run_slab_.allocate());
     Result<SlotAllocator::Slot> slot = slots_.alloc();
     if (!slot) {
@@ -417,8 +425,7 @@ Result<void> PagingState::map_piece(std::uint64_t va, std::uint64_t bytes, const
         mapped = error(node_mark.error());
     } else {
         backend_.begin_run(run);
-        mapped = table_.map(va, run->frame_pa + run->frame_offset, bytes, attrs_for(run->rights),
-                            vm::Blocks::forbidden);
+        mapped = table_.map(va, run->frame_pa + run->frame_offset, bytes, attrs_for(run->rights), blocks);
         if (backend_.end_run() == nullptr && mapped)
             broken("a map that wrote no entry", Errc::invalid_state);
         nodes_.drain(*node_mark);
@@ -432,11 +439,13 @@ Result<void> PagingState::map_piece(std::uint64_t va, std::uint64_t bytes, const
     return mapped;
 }
 
-// Maps [va, va + bytes) from the frame's start in pieces of at most one L3 table each. `owned`, when given,
-// describes a frame the paging state made: the run that maps it deletes it when it goes (a lazy chunk never
-// crosses an L3 table, so it is one run).
+// Maps [va, va + bytes) from the frame's start in pieces, each one run: pages up to the next L3 table, or,
+// with blocks allowed, 2 MiB blocks up to the next L2 table where the address and the frame's memory are
+// both at a 2 MiB boundary. `owned`, when given, describes a frame the paging state made: the run that maps
+// it deletes it when it goes (a lazy chunk never crosses an L3 table, so it is one run).
 Result<void> PagingState::map_locked(std::uint64_t va, abi::CapAddr frame, const FrameInfo& info,
-                                     std::uint64_t bytes, std::uint8_t rights, const MappingRun* owned) {
+                                     std::uint64_t bytes, std::uint8_t rights, const MappingRun* owned,
+                                     vm::Blocks blocks) {
     MappingRun source = owned != nullptr ? *owned : MappingRun{};
     source.frame_cap = frame;
     source.frame_pa = info.pa;
@@ -445,9 +454,15 @@ Result<void> PagingState::map_locked(std::uint64_t va, abi::CapAddr frame, const
     source.device = info.device;
     for (std::uint64_t done = 0; done < bytes;) {
         std::uint64_t at = va + done;
-        std::uint64_t piece = table_piece_end(at, va + bytes) - at;
+        std::uint64_t end = va + bytes;
+        bool block = blocks == vm::Blocks::allowed && ((at | (info.pa + done)) & (l3_span - 1)) == 0 &&
+                     end - at >= l3_span;
+        std::uint64_t piece =
+            block ? ((l2_piece_end(at, end) & ~(l3_span - 1)) - at) : table_piece_end(at, end) - at;
         source.frame_offset = done;
-        if (Result<void> r = map_piece(at, piece, source); !r) {
+        if (Result<void> r =
+                map_piece(at, piece, source, block ? vm::Blocks::allowed : vm::Blocks::forbidden);
+            !r) {
             if (done > 0 && !table_.unmap(va, done))
                 broken("undoing a partial map", Errc::invalid_state);
             return r;
@@ -460,7 +475,7 @@ Result<void> PagingState::map_locked(std::uint64_t va, abi::CapAddr frame, const
 // Maps the caller's frame into the Eager reservation just made at va, or gives the reservation back.
 Result<void> PagingState::map_reserved(std::uint64_t va, abi::CapAddr frame, const FrameInfo& info,
                                        std::uint64_t bytes, std::uint8_t rights) {
-    Result<void> r = map_locked(va, frame, info, bytes, rights, nullptr);
+    Result<void> r = map_locked(va, frame, info, bytes, rights, nullptr, vm::Blocks::allowed);
     if (!r)
         (void)space_.release(va, [](std::uint64_t, std::uint64_t) {});
     return r;
@@ -473,9 +488,16 @@ Result<std::uint64_t> PagingState::map(abi::CapAddr frame, std::uint64_t bytes, 
     bytes = (bytes + page - 1) & ~(page - 1);
     FrameInfo info;
     AOS_TRY(check_frame(frame, bytes, rights, info));
-    std::uint64_t va = AOS_TRY(space_.reserve(bytes, page, vm::Backing::Eager));
-    AOS_TRY(map_reserved(va, frame, info, bytes, rights));
-    return va;
+    // At a 2 MiB boundary when the frame's memory is at one, so that it maps as blocks; elsewhere if no such
+    // space is left.
+    bool blocks = bytes >= l3_span && (info.pa & (l3_span - 1)) == 0;
+    Result<std::uint64_t> va = space_.reserve(bytes, blocks ? l3_span : page, vm::Backing::Eager);
+    if (!va && blocks)
+        va = space_.reserve(bytes, page, vm::Backing::Eager);
+    if (!va)
+        return error(va.error());
+    AOS_TRY(map_reserved(*va, frame, info, bytes, rights));
+    return *va;
 }
 
 Result<void> PagingState::map_fixed(std::uint64_t va, abi::CapAddr frame, std::uint64_t bytes,
@@ -494,7 +516,7 @@ Result<void> PagingState::map_fixed(std::uint64_t va, abi::CapAddr frame, std::u
         // metadata, never inside a reservation.
         if (((va | bytes) & (lazy_chunk - 1)) != 0)
             return error(Errc::misaligned);
-        AOS_TRY(map_locked(va, frame, info, bytes, rights, nullptr));
+        AOS_TRY(map_locked(va, frame, info, bytes, rights, nullptr, vm::Blocks::allowed));
         if (Result<void> r = space_.reserve_at(va, bytes, vm::Backing::Eager); !r) {
             if (!table_.unmap(va, bytes))
                 broken("undoing a fixed map", Errc::invalid_state);
@@ -550,25 +572,31 @@ Result<void> PagingState::protect(std::uint64_t va, std::uint64_t bytes, std::ui
 // The kernel's rule for every run [va, end) touches, checked before anything changes: a refusal there
 // would leave the range half changed. The runs of one mapping share its frame, so their rights agree; each
 // run's mapping capability must still be there (the caller may have deleted the frame's last capability,
-// which took the mapping with it).
+// which took the mapping with it); a block gets new rights whole or not at all (VNodes cannot split one).
 Result<void> PagingState::check_protect(std::uint64_t va, std::uint64_t end, std::uint8_t rights) const {
     if (Errc why = abi::map_rights_error(rights, abi::ObjType::frame, abi::rights_all); why != Errc{})
         return error(why);
+    const MappingRun* identified = nullptr;
     for (std::uint64_t at = va; at < end;) {
-        std::uint64_t stop = table_piece_end(at, end);
-        const VNodeTable* t = leaf_table(at);
+        unsigned level = 0;
+        const VNodeTable* t = leaf_holder(at, level);
         if (t == nullptr)
             return error(Errc::not_found);
-        unsigned first = PagingArch::index(at, last_level);
-        unsigned last = PagingArch::index(stop - 1, last_level);
+        std::uint64_t span = PagingArch::entry_size(level);
+        std::uint64_t stop = level == last_level ? table_piece_end(at, end) : at + span;
+        if (level != last_level && ((at & (span - 1)) != 0 || stop > end))
+            return error(Errc::invalid_argument);
+        unsigned first = PagingArch::index(at, level);
+        unsigned last = PagingArch::index(stop - 1, level);
         for (const MappingRun* r = t->runs; r != nullptr; r = r->next) {
             if (r->first > last || r->first + r->count <= first)
                 continue;
             abi::ObjType type = r->device ? abi::ObjType::dev_frame : abi::ObjType::frame;
             if (Errc why = abi::map_rights_error(rights, type, r->held); why != Errc{})
                 return error(why);
-            if (!sys::cap_identify(r->mapping.addr()))
+            if (r != identified && !sys::cap_identify(r->mapping.addr()))
                 return error(Errc::not_found);
+            identified = r;
         }
         at = stop;
     }
@@ -597,22 +625,34 @@ Result<std::uint64_t> PagingState::discard(std::uint64_t va, std::uint64_t bytes
     return unmapped;
 }
 
-// The L3 table that maps va, or null.
-const VNodeTable* PagingState::leaf_table(std::uint64_t va) const {
+// The table whose entry maps va as a leaf (a page of an L3 table, a block of an L2 or L1 table) and its
+// level, or null when nothing maps va.
+const VNodeTable* PagingState::leaf_holder(std::uint64_t va, unsigned& level) const {
     const VNodeTable* t = &root_;
-    for (unsigned level = 0; level < last_level && t != nullptr; ++level)
-        t = child_table(*t, PagingArch::index(va, level), level);
-    return t;
+    for (level = 0; t != nullptr; ++level) {
+        unsigned i = PagingArch::index(va, level);
+        if (PagingArch::is_leaf(t->shadow[i], level))
+            return t;
+        if (level == last_level)
+            return nullptr;
+        t = child_table(*t, i, level);
+    }
+    return nullptr;
 }
 
-// Whether the pages just below and at va belong to one mapping run. Runs never cross an L3 table.
+// Whether the memory just below va and at va belong to one mapping run: inside one block, or two entries of
+// one run. Runs never cross a table.
 bool PagingState::inside_one_run(std::uint64_t va) const {
-    if ((va & (l3_span - 1)) == 0)
-        return false;
-    const VNodeTable* t = leaf_table(va);
+    unsigned level = 0;
+    const VNodeTable* t = leaf_holder(va, level);
     if (t == nullptr)
         return false;
-    unsigned i = PagingArch::index(va, last_level);
+    std::uint64_t span = PagingArch::entry_size(level);
+    if ((va & (span - 1)) != 0)
+        return true;
+    if ((va & (span * PagingArch::entries - 1)) == 0)
+        return false;
+    unsigned i = PagingArch::index(va, level);
     for (const MappingRun* r = t->runs; r != nullptr; r = r->next) {
         if (r->first < i && i < r->first + r->count)
             return true;

@@ -34,8 +34,9 @@ using PagingArch = arch::aarch64::Granule4k;
 
 struct VNodeTable;
 
-// Consecutive L3 entries mapped from consecutive pages of one frame by one mapping capability (one
-// vnode_map invocation). Runs are created and removed whole: a run lies inside one reservation, and a
+// Consecutive entries of one table mapped from consecutive memory of one frame by one mapping capability
+// (one vnode_map invocation): pages of an L3 table, or 2 MiB blocks of an L2 table where the caller's frame
+// and address allow. Runs are created and removed whole: a run lies inside one reservation, and a
 // reservation is unmapped whole or given back (discard) only in ranges that cut no run.
 struct MappingRun {
     MappingRun* next = nullptr;         // in its table's list
@@ -146,8 +147,8 @@ public:
     // From now on free_table forgets a table instead of deleting it (the paging state is going away).
     void detach() { detached_ = true; }
     std::size_t live_runs() const { return live_runs_; }
-    // Each table's runs: inside the table, not overlapping, over valid entries only (and in a last-level
-    // table every valid entry in one); as many as live_runs().
+    // Each table's runs: inside the table, not overlapping, over leaf entries (pages, or blocks in an L2 or
+    // L1 table) only, every leaf entry in one; as many as live_runs().
     [[nodiscard]] bool check_runs() const;
 
 private:
@@ -239,13 +240,15 @@ public:
     // when `l0` is not an L0 VNode or the RAM source not a RAM capability.
     Result<void> init();
 
-    // Maps `bytes` (rounded up to pages) of `frame` from its start at a free address, which it returns.
+    // Maps `bytes` (rounded up to pages) of `frame` from its start at a free address, which it returns: at a
+    // 2 MiB boundary, as 2 MiB blocks, when the frame's memory starts at one (pages for the rest).
     // Errors (nothing changed): invalid_argument (not a frame, or rights without read or with write and
     // execute), permission_denied (rights beyond the frame's), out_of_range (bytes beyond the frame),
     // no_memory.
     Result<std::uint64_t> map(abi::CapAddr frame, std::uint64_t bytes, std::uint8_t rights);
     // As map, at `va`: in free space, or in an unbacked part of a lazy reservation (whole lazy_chunks, else
-    // misaligned), which it backs. Also misaligned for an unaligned `va`, and overlap.
+    // misaligned), which it backs. Also misaligned for an unaligned `va`, and overlap. Blocks where `va` and
+    // the frame's memory are at 2 MiB boundaries together.
     Result<void> map_fixed(std::uint64_t va, abi::CapAddr frame, std::uint64_t bytes, std::uint8_t rights);
     // Reserves `bytes` (rounded up to lazy_chunk) readable and writable, backed chunk by chunk as
     // handle_fault is called (or by the caller's map_fixed into it); `guard_pages` unmapped pages below it.
@@ -261,8 +264,8 @@ public:
     // frame capability each page comes from. So a page can become read-only and writable again, or code
     // written through a writable mapping become executable (aos::user::sync_code first). Errors (nothing
     // changed): zero_size, misaligned, not_found (no mapping at va, or its frame's last capability was
-    // deleted, which took the mapping with it), out_of_range (past it),
-    // invalid_argument (a lazy reservation; rights without read, with write and execute, or execute on a
+    // deleted, which took the mapping with it), out_of_range (past it), invalid_argument (a lazy
+    // reservation; part of a 2 MiB block; rights without read, with write and execute, or execute on a
     // device frame), permission_denied (more than a frame capability has).
     Result<void> protect(std::uint64_t va, std::uint64_t bytes, std::uint8_t rights);
     // Gives back the backed chunks of [va, va + bytes) inside one lazy reservation (madvise(MADV_DONTNEED)):
@@ -299,8 +302,11 @@ private:
     static FrameInfo own_frame(std::uint64_t pa) { return {pa, abi::right_read | abi::right_write, false}; }
 
     Result<void> map_locked(std::uint64_t va, abi::CapAddr frame, const FrameInfo& info, std::uint64_t bytes,
-                            std::uint8_t rights, const MappingRun* owned);
-    Result<void> map_piece(std::uint64_t va, std::uint64_t bytes, const MappingRun& source);
+                            std::uint8_t rights, const MappingRun* owned,
+                            vm::Blocks blocks = vm::Blocks::forbidden);
+    Result<void> map_piece(std::uint64_t va, std::uint64_t bytes, const MappingRun& source,
+                           vm::Blocks blocks);
+    const VNodeTable* leaf_holder(std::uint64_t va, unsigned& level) const;
     Result<void> map_reserved(std::uint64_t va, abi::CapAddr frame, const FrameInfo& info,
                               std::uint64_t bytes, std::uint8_t rights);
     Result<void> check_protect(std::uint64_t va, std::uint64_t end, std::uint8_t rights) const;
@@ -311,7 +317,6 @@ private:
     const VNodeTable* child_table(const VNodeTable& t, unsigned i, unsigned level) const;
     Result<std::uint64_t> back_chunk(std::uint64_t at);
     std::size_t missing_tables(std::uint64_t va) const;
-    const VNodeTable* leaf_table(std::uint64_t va) const;
     bool inside_one_run(std::uint64_t va) const;
     Result<void> check_frame(abi::CapAddr frame, std::uint64_t bytes, std::uint8_t rights,
                              FrameInfo& info) const;
