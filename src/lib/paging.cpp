@@ -389,7 +389,7 @@ Result<void> PagingState::check_frame(abi::CapAddr frame, std::uint64_t bytes, s
     return ok();
 }
 
-// The table entry i of t (at `level`, above the leaves) links, or null: the paging state maps no blocks.
+// The table entry i of t (at `level`, above the leaves) links, or null (empty, or a block).
 const VNodeTable* PagingState::child_table(const VNodeTable& t, unsigned i, unsigned level) const {
     std::uint64_t d = t.shadow[i];
     return PagingArch::is_table(d, level) ? backend_.table_at(PagingArch::next_table(d)) : nullptr;
@@ -405,7 +405,7 @@ std::size_t PagingState::missing_tables(std::uint64_t va) const {
     return 0;
 }
 
-// One piece lies inside one L3 table, so it is one run.
+// One piece lies inside one table (pages of an L3 table, or blocks of an L2 one), so it is one run.
 Result<void> PagingState::map_piece(std::uint64_t va, std::uint64_t bytes, const MappingRun& source,
                                     vm::Blocks blocks) {
     MappingRun* run = AOS_TRY(run_slab_.allocate());
@@ -474,14 +474,15 @@ Result<void> PagingState::map_locked(std::uint64_t va, abi::CapAddr frame, const
 
 // Maps the caller's frame into the Eager reservation just made at va, or gives the reservation back.
 Result<void> PagingState::map_reserved(std::uint64_t va, abi::CapAddr frame, const FrameInfo& info,
-                                       std::uint64_t bytes, std::uint8_t rights) {
-    Result<void> r = map_locked(va, frame, info, bytes, rights, nullptr, vm::Blocks::allowed);
+                                       std::uint64_t bytes, std::uint8_t rights, vm::Blocks blocks) {
+    Result<void> r = map_locked(va, frame, info, bytes, rights, nullptr, blocks);
     if (!r)
         (void)space_.release(va, [](std::uint64_t, std::uint64_t) {});
     return r;
 }
 
-Result<std::uint64_t> PagingState::map(abi::CapAddr frame, std::uint64_t bytes, std::uint8_t rights) {
+Result<std::uint64_t> PagingState::map(abi::CapAddr frame, std::uint64_t bytes, std::uint8_t rights,
+                                       vm::Blocks blocks) {
     core::LockGuard guard(lock_);
     if (!ready_)
         return error(Errc::invalid_state);
@@ -490,18 +491,18 @@ Result<std::uint64_t> PagingState::map(abi::CapAddr frame, std::uint64_t bytes, 
     AOS_TRY(check_frame(frame, bytes, rights, info));
     // At a 2 MiB boundary when the frame's memory is at one, so that it maps as blocks; elsewhere if no such
     // space is left.
-    bool blocks = bytes >= l3_span && (info.pa & (l3_span - 1)) == 0;
-    Result<std::uint64_t> va = space_.reserve(bytes, blocks ? l3_span : page, vm::Backing::Eager);
-    if (!va && blocks)
+    bool aligned = blocks == vm::Blocks::allowed && bytes >= l3_span && (info.pa & (l3_span - 1)) == 0;
+    Result<std::uint64_t> va = space_.reserve(bytes, aligned ? l3_span : page, vm::Backing::Eager);
+    if (!va && aligned)
         va = space_.reserve(bytes, page, vm::Backing::Eager);
     if (!va)
         return error(va.error());
-    AOS_TRY(map_reserved(*va, frame, info, bytes, rights));
+    AOS_TRY(map_reserved(*va, frame, info, bytes, rights, blocks));
     return *va;
 }
 
 Result<void> PagingState::map_fixed(std::uint64_t va, abi::CapAddr frame, std::uint64_t bytes,
-                                    std::uint8_t rights) {
+                                    std::uint8_t rights, vm::Blocks blocks) {
     core::LockGuard guard(lock_);
     if (!ready_)
         return error(Errc::invalid_state);
@@ -516,7 +517,7 @@ Result<void> PagingState::map_fixed(std::uint64_t va, abi::CapAddr frame, std::u
         // metadata, never inside a reservation.
         if (((va | bytes) & (lazy_chunk - 1)) != 0)
             return error(Errc::misaligned);
-        AOS_TRY(map_locked(va, frame, info, bytes, rights, nullptr, vm::Blocks::allowed));
+        AOS_TRY(map_locked(va, frame, info, bytes, rights, nullptr, blocks));
         if (Result<void> r = space_.reserve_at(va, bytes, vm::Backing::Eager); !r) {
             if (!table_.unmap(va, bytes))
                 broken("undoing a fixed map", Errc::invalid_state);
@@ -526,7 +527,7 @@ Result<void> PagingState::map_fixed(std::uint64_t va, abi::CapAddr frame, std::u
     }
     // Free space: a reservation of its own first, so that no refill takes the range meanwhile.
     AOS_TRY(space_.reserve_at(va, bytes, vm::Backing::Eager));
-    return map_reserved(va, frame, info, bytes, rights);
+    return map_reserved(va, frame, info, bytes, rights, blocks);
 }
 
 Result<std::uint64_t> PagingState::reserve_lazy(std::uint64_t bytes, std::uint64_t guard_pages,

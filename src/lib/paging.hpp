@@ -162,7 +162,7 @@ private:
     void flush();
     void flush_pending();
     void delete_run(MappingRun* r);
-    // The run of the last-level table t that maps entry i, or null.
+    // The run of table t that maps entry i (a page or a block), or null.
     static MappingRun* run_at(const VNodeTable& t, unsigned i);
     void queue_protect(VNodeTable& t, unsigned i, std::uint8_t rights);
     void flush_protect();
@@ -241,15 +241,19 @@ public:
     Result<void> init();
 
     // Maps `bytes` (rounded up to pages) of `frame` from its start at a free address, which it returns: at a
-    // 2 MiB boundary, as 2 MiB blocks, when the frame's memory starts at one (pages for the rest).
+    // 2 MiB boundary, as 2 MiB blocks, when the frame's memory starts at one (pages for the rest), unless
+    // `blocks` is Blocks::forbidden (pages only: new rights for single pages later, see protect).
     // Errors (nothing changed): invalid_argument (not a frame, or rights without read or with write and
     // execute), permission_denied (rights beyond the frame's), out_of_range (bytes beyond the frame),
     // no_memory.
-    Result<std::uint64_t> map(abi::CapAddr frame, std::uint64_t bytes, std::uint8_t rights);
+    Result<std::uint64_t> map(abi::CapAddr frame, std::uint64_t bytes, std::uint8_t rights,
+                              vm::Blocks blocks = vm::Blocks::allowed);
     // As map, at `va`: in free space, or in an unbacked part of a lazy reservation (whole lazy_chunks, else
-    // misaligned), which it backs. Also misaligned for an unaligned `va`, and overlap. Blocks where `va` and
-    // the frame's memory are at 2 MiB boundaries together.
-    Result<void> map_fixed(std::uint64_t va, abi::CapAddr frame, std::uint64_t bytes, std::uint8_t rights);
+    // misaligned), which it backs. Also misaligned for an unaligned `va`, and overlap. Blocks (unless
+    // forbidden) where `va` and the frame's memory are at a block's boundary together: 2 MiB, or 1 GiB for a
+    // whole aligned GiB.
+    Result<void> map_fixed(std::uint64_t va, abi::CapAddr frame, std::uint64_t bytes, std::uint8_t rights,
+                           vm::Blocks blocks = vm::Blocks::allowed);
     // Reserves `bytes` (rounded up to lazy_chunk) readable and writable, backed chunk by chunk as
     // handle_fault is called (or by the caller's map_fixed into it); `guard_pages` unmapped pages below it.
     // Returns the start, a multiple of `align` (a power of two, at least lazy_chunk).
@@ -262,7 +266,9 @@ public:
     // Gives the pages of [va, va + bytes) new rights in place (mprotect), inside one mapping made by map or
     // map_fixed in free space: some read, never write and execute together (W^X), within the rights of the
     // frame capability each page comes from. So a page can become read-only and writable again, or code
-    // written through a writable mapping become executable (aos::user::sync_code first). Errors (nothing
+    // written through a writable mapping become executable (aos::user::sync_code first). A map made of
+    // blocks takes new rights for whole blocks only (map with Blocks::forbidden for single pages). Errors
+    // (nothing
     // changed): zero_size, misaligned, not_found (no mapping at va, or its frame's last capability was
     // deleted, which took the mapping with it), out_of_range (past it), invalid_argument (a lazy
     // reservation; part of a 2 MiB block; rights without read, with write and execute, or execute on a
@@ -308,7 +314,7 @@ private:
                            vm::Blocks blocks);
     const VNodeTable* leaf_holder(std::uint64_t va, unsigned& level) const;
     Result<void> map_reserved(std::uint64_t va, abi::CapAddr frame, const FrameInfo& info,
-                              std::uint64_t bytes, std::uint8_t rights);
+                              std::uint64_t bytes, std::uint8_t rights, vm::Blocks blocks);
     Result<void> check_protect(std::uint64_t va, std::uint64_t end, std::uint8_t rights) const;
     Result<std::span<std::byte>> refill(std::size_t bytes);
     Result<std::span<std::byte>> map_metadata(std::size_t bytes);
