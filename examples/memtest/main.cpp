@@ -5,7 +5,8 @@
 // mapped pages get new rights (protect): read-only, then code written and made executable.
 // `memtest guard` ends by touching the guard page below a lazy reservation, which must stop it; `memtest
 // gone` touches a page whose frame capability it deleted, and `memtest readonly` (`blockro`) writes to a
-// page (a 2 MiB block) it made read-only (protect), which must stop it too.
+// page (a 2 MiB block) it made read-only (protect), which must stop it too. `memtest gib` maps a GiB as
+// one 1 GiB block (on a machine with 2 GiB of RAM or more).
 #include "checks.hpp"
 #include "code.hpp"
 #include "heap.hpp"
@@ -462,6 +463,52 @@ void dense(PagingState& paging) {
 
 } // namespace
 
+// A whole GiB of init's RAM at a 1 GiB boundary, mapped at a 1 GiB boundary under an L1 table that is
+// already there: one 1 GiB block, so no table is made; every page of it holds what is
+// written; new rights go to the whole block only; the unmap takes it. Needs a machine with 2 GiB of RAM.
+int map_a_gib(PagingState& paging) {
+    constexpr std::uint64_t gib = std::uint64_t{1} << 30;
+    constexpr std::uint64_t va = PagingState::window_lo + 128 * gib;
+    aos::user::SlotAllocator slots(root_slot_slot_alloc1);
+    aos::Result<aos::user::SlotAllocator::Slot> ram_slot = slots.alloc();
+    aos::Result<aos::user::SlotAllocator::Slot> frame_slot = slots.alloc();
+    aos::Result<aos::rpc::RamGrant> ram = ram_slot
+                                              ? aos::rpc::get_ram(gib, gib, ram_slot->cnode, ram_slot->index)
+                                              : aos::Result<aos::rpc::RamGrant>(aos::error(ram_slot.error()));
+    bool made =
+        ram && frame_slot &&
+        aos::sys::cap_retype(ram->cap, ObjType::frame, 0, gib, 1, frame_slot->cnode, frame_slot->index);
+    checks.check("a 1 GiB frame at a 1 GiB boundary from init", made);
+    if (!made)
+        return checks.finish();
+    // A page mapped in the next GiB first, so that the L1 table is there: 2 MiB blocks would need an L2.
+    aos::Result<CapAddr> neighbour = paging.retype(ObjType::frame, page);
+    checks.check("a page mapped in the next GiB",
+                 neighbour && paging.map_fixed(va + gib, *neighbour, page, right_read).has_value());
+    PagingStats start = paging.stats();
+    bool mapped = paging.map_fixed(va, frame_slot->addr(), gib, right_read | right_write).has_value();
+    checks.check("it maps as one block, and no table is made",
+                 mapped && mine(paging.stats()).runs == mine(start).runs + 1 &&
+                     mine(paging.stats()).tables == mine(start).tables && paging.check_invariants());
+    if (!mapped)
+        return checks.finish();
+    for (std::uint64_t off = 0; off < gib; off += page)
+        *reinterpret_cast<volatile std::uint64_t*>(va + off) = off ^ 0x1b;
+    bool intact = true;
+    for (std::uint64_t off = 0; off < gib; off += page)
+        intact = intact && *reinterpret_cast<volatile std::uint64_t*>(va + off) == (off ^ 0x1b);
+    checks.check("every page of it holds what was written", intact);
+    refused("new rights for 2 MiB of it", paging.protect(va, 2 * mib, right_read),
+            aos::Errc::invalid_argument, paging, paging.stats());
+    checks.check("new rights for the whole block and back",
+                 paging.protect(va, gib, right_read) && paging.protect(va, gib, right_read | right_write) &&
+                     paging.check_invariants());
+    checks.check("the unmap takes it", paging.unmap(va) && mine(paging.stats()) == mine(start));
+    aos::sys::print("memtest: a GiB mapped as one 1 GiB block, no table made, pages {}\n",
+                    intact ? "intact" : "WRONG");
+    return checks.finish();
+}
+
 // Writes to a 2 MiB block (of a frame from init's RAM) it made read-only: it must be stopped as for a page.
 int write_read_only_block(PagingState& paging) {
     constexpr std::uint64_t block = 2 * mib;
@@ -529,8 +576,9 @@ int main(int argc, char** argv) {
     bool gone = mode.equals("gone");
     bool read_only = mode.equals("readonly");
     bool read_only_block = mode.equals("blockro");
+    bool gib = mode.equals("gib");
     std::uint64_t seed = aos::user::seed_from(
-        argc > 1 && !touch_guard && !gone && !read_only && !read_only_block ? argv[1] : nullptr);
+        argc > 1 && !touch_guard && !gone && !read_only && !read_only_block && !gib ? argv[1] : nullptr);
     aos::sys::print("memtest: seed {}\n", seed);
     if (aos::Result<void> r = aos::heap::init(); !r) {
         aos::sys::print("memtest: no paging state: {}\n", r.error());
@@ -543,6 +591,8 @@ int main(int argc, char** argv) {
         return write_read_only(paging);
     if (read_only_block)
         return write_read_only_block(paging);
+    if (gib)
+        return map_a_gib(paging);
     aos::user::SlotAllocator slots(root_slot_slot_alloc1);
     fixed_and_free(paging, slots);
     blocks(paging, slots);
