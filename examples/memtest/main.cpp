@@ -70,6 +70,27 @@ bool holds(std::uint64_t va, std::uint64_t written_at, std::uint64_t bytes, std:
     return true;
 }
 
+// A frame of `bytes` from RAM that init grants at a multiple of `align` (so that it can map as blocks), in
+// two slots of `slots`: the grant's RAM capability and the frame retyped from all of it.
+struct InitFrame {
+    CapAddr ram;
+    CapAddr frame;
+};
+aos::Result<InitFrame> frame_from_init(aos::user::SlotAllocator& slots, std::uint64_t bytes,
+                                       std::uint64_t align) {
+    aos::user::SlotAllocator::Slot ram_slot = AOS_TRY(slots.alloc());
+    aos::user::SlotAllocator::Slot frame_slot = AOS_TRY(slots.alloc());
+    aos::rpc::RamGrant ram = AOS_TRY(aos::rpc::get_ram(bytes, align, ram_slot.cnode, ram_slot.index));
+    AOS_TRY(aos::sys::cap_retype(ram.cap, ObjType::frame, 0, bytes, 1, frame_slot.cnode, frame_slot.index));
+    return InitFrame{ram.cap, frame_slot.addr()};
+}
+
+// A page frame of the paging state's RAM mapped read-write at a free address; the frame is in `frame`.
+aos::Result<std::uint64_t> map_fresh_page(PagingState& paging, CapAddr& frame) {
+    frame = AOS_TRY(paging.retype(ObjType::frame, page));
+    return paging.map(frame, page, right_read | right_write);
+}
+
 // New rights in place (protect): the fixed map across two L3 tables made read-only and writable again,
 // code written into a page of the map at `anywhere` then made executable and run, and the refusals.
 // `read_only` maps a page from a read-only frame capability.
@@ -388,19 +409,13 @@ void lazy(PagingState& paging, std::uint64_t seed, bool touch_guard) {
 void blocks(PagingState& paging, aos::user::SlotAllocator& slots) {
     constexpr std::uint64_t block = 2 * mib;
     constexpr std::uint64_t bytes = 2 * block;
-    aos::Result<aos::user::SlotAllocator::Slot> ram_slot = slots.alloc();
-    aos::Result<aos::user::SlotAllocator::Slot> frame_slot = slots.alloc();
-    aos::Result<aos::rpc::RamGrant> ram =
-        ram_slot ? aos::rpc::get_ram(bytes, block, ram_slot->cnode, ram_slot->index)
-                 : aos::Result<aos::rpc::RamGrant>(aos::error(ram_slot.error()));
-    bool made =
-        ram && frame_slot &&
-        aos::sys::cap_retype(ram->cap, ObjType::frame, 0, bytes, 1, frame_slot->cnode, frame_slot->index);
-    checks.check("a 4 MiB frame at a 2 MiB boundary from init", made);
-    if (!made)
+    aos::Result<InitFrame> got = frame_from_init(slots, bytes, block);
+    checks.check("a 4 MiB frame at a 2 MiB boundary from init", got.has_value());
+    if (!got)
         return;
+    CapAddr frame = got->frame;
     PagingStats start = paging.stats();
-    aos::Result<std::uint64_t> at = paging.map(frame_slot->addr(), bytes, right_read | right_write);
+    aos::Result<std::uint64_t> at = paging.map(frame, bytes, right_read | right_write);
     checks.check("it maps at a 2 MiB boundary", at && (*at & (block - 1)) == 0);
     if (!at)
         return;
@@ -423,15 +438,15 @@ void blocks(PagingState& paging, aos::user::SlotAllocator& slots) {
                  paging.unmap(*at).has_value() && mine(paging.stats()).runs == mine(start).runs &&
                      mine(paging.stats()).tables == mine(start).tables);
     aos::Result<std::uint64_t> paged =
-        paging.map(frame_slot->addr(), bytes, right_read | right_write, aos::vm::Blocks::forbidden);
+        paging.map(frame, bytes, right_read | right_write, aos::vm::Blocks::forbidden);
     checks.check("mapped again with blocks forbidden, it is pages: a mapping capability per L3 table",
                  paged && mine(paging.stats()).runs >= mine(start).runs + 2);
     checks.check("which take new rights one page at a time",
                  paged && paging.protect(*paged + page, page, right_read).has_value() &&
                      paging.protect(*paged + page, page, right_read | right_write).has_value() &&
                      paging.unmap(*paged).has_value() && paging.check_invariants());
-    (void)aos::sys::cap_delete(frame_slot->addr());
-    (void)aos::sys::cap_delete(ram->cap);
+    (void)aos::sys::cap_delete(frame);
+    (void)aos::sys::cap_delete(got->ram);
 }
 
 // A reservation of one L3 table's span, backed in every chunk, then unmapped: one table full of mapping
@@ -470,23 +485,16 @@ int map_a_gib(PagingState& paging) {
     constexpr std::uint64_t gib = std::uint64_t{1} << 30;
     constexpr std::uint64_t va = PagingState::window_lo + 128 * gib;
     aos::user::SlotAllocator slots(root_slot_slot_alloc1);
-    aos::Result<aos::user::SlotAllocator::Slot> ram_slot = slots.alloc();
-    aos::Result<aos::user::SlotAllocator::Slot> frame_slot = slots.alloc();
-    aos::Result<aos::rpc::RamGrant> ram = ram_slot
-                                              ? aos::rpc::get_ram(gib, gib, ram_slot->cnode, ram_slot->index)
-                                              : aos::Result<aos::rpc::RamGrant>(aos::error(ram_slot.error()));
-    bool made =
-        ram && frame_slot &&
-        aos::sys::cap_retype(ram->cap, ObjType::frame, 0, gib, 1, frame_slot->cnode, frame_slot->index);
-    checks.check("a 1 GiB frame at a 1 GiB boundary from init", made);
-    if (!made)
+    aos::Result<InitFrame> got = frame_from_init(slots, gib, gib);
+    checks.check("a 1 GiB frame at a 1 GiB boundary from init", got.has_value());
+    if (!got)
         return checks.finish();
     // A page mapped in the next GiB first, so that the L1 table is there: 2 MiB blocks would need an L2.
     aos::Result<CapAddr> neighbour = paging.retype(ObjType::frame, page);
     checks.check("a page mapped in the next GiB",
                  neighbour && paging.map_fixed(va + gib, *neighbour, page, right_read).has_value());
     PagingStats start = paging.stats();
-    bool mapped = paging.map_fixed(va, frame_slot->addr(), gib, right_read | right_write).has_value();
+    bool mapped = paging.map_fixed(va, got->frame, gib, right_read | right_write).has_value();
     checks.check("it maps as one block, and no table is made",
                  mapped && mine(paging.stats()).runs == mine(start).runs + 1 &&
                      mine(paging.stats()).tables == mine(start).tables && paging.check_invariants());
@@ -509,34 +517,33 @@ int map_a_gib(PagingState& paging) {
     return checks.finish();
 }
 
+// The last act of the modes that must be stopped: a write the heap's fault handler must refuse.
+int write_must_stop(std::uint64_t at, const char* what) {
+    aos::sys::print("memtest: {}\n", what);
+    *reinterpret_cast<volatile std::uint64_t*>(at) = 1;
+    aos::sys::print("memtest: the write went through (FAILED)\n");
+    return 1;
+}
+
 // Writes to a 2 MiB block (of a frame from init's RAM) it made read-only: it must be stopped as for a page.
 int write_read_only_block(PagingState& paging) {
     constexpr std::uint64_t block = 2 * mib;
     aos::user::SlotAllocator slots(root_slot_slot_alloc1);
-    aos::Result<aos::user::SlotAllocator::Slot> ram_slot = slots.alloc();
-    aos::Result<aos::user::SlotAllocator::Slot> frame_slot = slots.alloc();
-    aos::Result<aos::rpc::RamGrant> ram =
-        ram_slot ? aos::rpc::get_ram(block, block, ram_slot->cnode, ram_slot->index)
-                 : aos::Result<aos::rpc::RamGrant>(aos::error(ram_slot.error()));
-    if (!ram || !frame_slot ||
-        !aos::sys::cap_retype(ram->cap, ObjType::frame, 0, block, 1, frame_slot->cnode, frame_slot->index))
+    aos::Result<InitFrame> got = frame_from_init(slots, block, block);
+    if (!got)
         return 1;
     PagingStats before = paging.stats();
-    aos::Result<std::uint64_t> at = paging.map(frame_slot->addr(), block, right_read | right_write);
+    aos::Result<std::uint64_t> at = paging.map(got->frame, block, right_read | right_write);
     if (!at || mine(paging.stats()).runs != mine(before).runs + 1 || !paging.protect(*at, block, right_read))
         return 1;
-    aos::sys::print("memtest: writing to a 2 MiB block made read-only\n");
-    *reinterpret_cast<volatile std::uint64_t*>(*at + block / 2) = 1;
-    aos::sys::print("memtest: the block took the write (FAILED)\n");
-    return 1;
+    return write_must_stop(*at + block / 2, "writing to a 2 MiB block made read-only");
 }
 
 // Writes to a page it made read-only, after asking for write access back in ways that must be refused:
 // the heap's fault handler must report the write and the process stop.
 int write_read_only(PagingState& paging) {
-    aos::Result<CapAddr> frame = paging.retype(ObjType::frame, page);
-    aos::Result<std::uint64_t> at = frame ? paging.map(*frame, page, right_read | right_write)
-                                          : aos::Result<std::uint64_t>(aos::error(frame.error()));
+    CapAddr frame = 0;
+    aos::Result<std::uint64_t> at = map_fresh_page(paging, frame);
     if (!at || !paging.protect(*at, page, right_read))
         return 1;
     if (paging.protect(*at, 2 * page, right_read | right_write) ||
@@ -544,10 +551,7 @@ int write_read_only(PagingState& paging) {
         aos::sys::print("memtest: a refused protect was accepted (FAILED)\n");
         return 1;
     }
-    aos::sys::print("memtest: writing to a page made read-only\n");
-    *reinterpret_cast<volatile std::uint64_t*>(*at) = 1;
-    aos::sys::print("memtest: the page took the write (FAILED)\n");
-    return 1;
+    return write_must_stop(*at, "writing to a page made read-only");
 }
 
 // Breaks the contract on purpose: deletes the only capability of a frame that is mapped, then touches it.
@@ -555,19 +559,15 @@ int write_read_only(PagingState& paging) {
 // access forever.
 // New rights for the page must be refused first: its mapping went with the capability.
 int frame_gone(PagingState& paging) {
-    aos::Result<CapAddr> frame = paging.retype(ObjType::frame, page);
-    aos::Result<std::uint64_t> at = frame ? paging.map(*frame, page, right_read | right_write)
-                                          : aos::Result<std::uint64_t>(aos::error(frame.error()));
-    if (!at || !aos::sys::cap_delete(*frame))
+    CapAddr frame = 0;
+    aos::Result<std::uint64_t> at = map_fresh_page(paging, frame);
+    if (!at || !aos::sys::cap_delete(frame))
         return 1;
     if (aos::Result<void> p = paging.protect(*at, page, right_read); p || p.error() != aos::Errc::not_found) {
         aos::sys::print("memtest: new rights for a page whose mapping is gone were not refused (FAILED)\n");
         return 1;
     }
-    aos::sys::print("memtest: touching a page whose frame capability is gone\n");
-    *reinterpret_cast<volatile std::uint64_t*>(*at) = 1;
-    aos::sys::print("memtest: the page was still mapped (FAILED)\n");
-    return 1;
+    return write_must_stop(*at, "touching a page whose frame capability is gone");
 }
 
 int main(int argc, char** argv) {
