@@ -83,6 +83,7 @@ constexpr CapOp safe_ops[] = {CapOp::identify,
                               CapOp::revoke,
                               CapOp::retype,
                               CapOp::vnode_map,
+                              CapOp::mapping_protect,
                               CapOp::endpoint_send,
                               CapOp::endpoint_receive,
                               CapOp::dispatcher_setup,
@@ -145,6 +146,12 @@ int main() {
                                static_cast<std::uint32_t>(rng.below(4)));
             a[2] = page * rng.below(4) | rng.below(16);
             a[3] = pick_destination(rng);
+            break;
+        case CapOp::mapping_protect:
+            // Rights of every combination, mostly entries inside a small mapping (the ones vnode_map made).
+            a[0] = rng.below(3) == 0 ? rng.next() : rng.below(16);
+            a[1] = map_entries(static_cast<std::uint32_t>(rng.below(4)),
+                               static_cast<std::uint32_t>(rng.below(4)));
             break;
         case CapOp::endpoint_send:
             a[3] = rng.below(2) == 0 ? no_capability : pick_address(rng);
