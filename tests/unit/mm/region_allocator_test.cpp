@@ -113,7 +113,6 @@ TEST_CASE("alloc validates its arguments, rounds sizes and honours any power-of-
 
     f.caps.fail_retypes = 1;
     require_error_unchanged(f.ra, Errc::permission_denied, [&] { return f.ra.alloc(page); });
-    // The node allocator running dry also leaves everything unchanged.
     // The node allocator running dry also leaves everything unchanged: an allocation needs a node only
     // when its leaf is full and splits.
     f.nodes.limit = f.nodes.live;
@@ -122,6 +121,32 @@ TEST_CASE("alloc validates its arguments, rounds sizes and honours any power-of-
     require_error_unchanged(f.ra, Errc::no_memory, [&] { return f.ra.alloc(page); });
     f.nodes.limit = -1;
     REQUIRE(f.ra.alloc(page));
+    CHECK(f.ra.check_invariants());
+}
+
+TEST_CASE("free segments of 16 TiB and more: the summaries saturate, stats and first fit stay exact") {
+    // Plain ranges for capabilities: the fake capabilities keep a record per page.
+    aos::mm::RangeCaps caps;
+    mm_test::HeapNodes<aos::mm::RegionNode<aos::mm::RangeCap>> nodes;
+    struct {
+        aos::mm::RegionAllocator<aos::mm::RangeCaps, decltype(nodes), FirstFit> ra;
+    } f{{caps, nodes}};
+    constexpr std::uint64_t tib = std::uint64_t{1} << 40;
+    REQUIRE(f.ra.add({64 * tib, 64 * tib}, 64 * tib, 64 * tib));
+    CHECK(f.ra.stats().largest_free == 64 * tib);
+    auto small = f.ra.alloc(page);
+    REQUIRE(small);
+    CHECK(f.ra.stats().largest_free == 64 * tib - page);
+    auto big = f.ra.alloc(20 * tib, 2 * mib); // more pages than a summary counts
+    REQUIRE(big);
+    CHECK(big->base == 64 * tib + 2 * mib);
+    CHECK(f.ra.stats().largest_free == 44 * tib - 2 * mib); // the tail after it
+    auto aligned = f.ra.alloc(mib, 2 * mib);                // first fit: the 2 MiB hole is too short
+    REQUIRE(aligned);
+    CHECK(aligned->base == 84 * tib + 2 * mib);
+    REQUIRE(f.ra.free(big->base, big->size));
+    CHECK(f.ra.stats().largest_free ==
+          44 * tib - 3 * mib); // the tail after `aligned`, above the 20 TiB freed
     CHECK(f.ra.check_invariants());
 }
 
