@@ -7,7 +7,8 @@
 //       using Node = MyNode;             // raw storage: std::byte storage[...]
 //       using Leaf = MyLeaf;             // with std::uint32_t count and std::uint64_t base[leaf_cap]
 //       using Entry = MyEntry;           // what insert_at puts in a leaf
-//       using Summary = std::uint64_t;   // default-constructible, equality-comparable
+//       using Summary = std::uint64_t;   // default-constructible, equality-comparable (or derive
+//                                        // from BTreeLargestOf, which gives Summary, leaf_summary, merge)
 //       static constexpr std::uint32_t leaf_cap = 6, inner_cap = 10, inner_min = 4;
 //       static constexpr int max_height = 36;
 //       static Summary leaf_summary(const Leaf&); // of the entries in use
@@ -55,6 +56,24 @@ concept BTreeTraits = requires(typename T::Leaf& lf, const typename T::Entry& e,
     requires T::leaf_cap >= 2 && T::inner_min >= 2 && 2 * T::inner_min - 1 <= T::inner_cap;
     requires T::max_height > 0;
 };
+
+// The summary most owners want: the largest value of one per-entry field (a free gap, a size) in a subtree.
+// A traits type derives from it: struct Traits : aos::core::BTreeLargestOf<&MyLeaf::gap> { ... };
+template <auto Field>
+struct BTreeLargestOf {
+    using Summary = std::uint64_t;
+    template <class Leaf>
+    static Summary leaf_summary(const Leaf& lf) {
+        Summary m = 0;
+        for (std::uint32_t i = 0; i < lf.count; ++i)
+            m = (lf.*Field)[i] > m ? (lf.*Field)[i] : m;
+        return m;
+    }
+    static void merge(Summary& into, const Summary& s) { into = s > into ? s : into; }
+};
+
+// What BTree::check requires of the bases across the whole tree: in order, or in order and all different.
+enum class BTreeBases : std::uint8_t { ascending, distinct };
 
 // What a lowest-first search does with a child: pass it over, search it, or stop (nothing further right
 // can match).
@@ -377,18 +396,18 @@ public:
     }
 
     // ---- Whole-tree walks.
-    // The structure: fill, unused slots, bases in order (equal ones allowed) across the whole tree, exact
-    // keys and summaries, node and entry counts; leaf_ok(leaf) checks each leaf's entries (left to right),
-    // which the tree knows nothing of. O(n).
+    // The structure: fill, unused slots, bases in order across the whole tree (`bases`), exact keys and
+    // summaries, node and entry counts; leaf_ok(leaf) checks each leaf's entries (left to right), which the
+    // tree knows nothing of. O(n).
     template <class LeafOk>
-    bool check(LeafOk&& leaf_ok) const {
+    bool check(LeafOk&& leaf_ok, BTreeBases bases = BTreeBases::ascending) const {
         std::size_t nodes = 0;
         std::size_t entries = 0;
         if (root_ != nullptr) {
             std::uint64_t first = 0;
-            std::uint64_t last = 0;
+            Order order{.distinct = bases == BTreeBases::distinct};
             Summary sum{};
-            if (!check_subtree(root_, 0, first, last, sum, nodes, entries, leaf_ok))
+            if (!check_subtree(root_, 0, first, order, sum, nodes, entries, leaf_ok))
                 return false;
         }
         return nodes == nodes_ && entries == entries_ && (root_ == nullptr) == (height_ == 0);
@@ -536,9 +555,14 @@ private:
         }
     }
 
-    // last: the highest base seen so far, left to right.
+    // The bases check_subtree has seen, left to right.
+    struct Order {
+        std::uint64_t last = 0;
+        bool any = false;
+        bool distinct = false;
+    };
     template <class LeafOk>
-    bool check_subtree(Node* n, int level, std::uint64_t& first, std::uint64_t& last, Summary& sum,
+    bool check_subtree(Node* n, int level, std::uint64_t& first, Order& order, Summary& sum,
                        std::size_t& nodes, std::size_t& entries, LeafOk& leaf_ok) const {
         ++nodes;
         std::uint32_t count = count_of(n, level);
@@ -552,9 +576,10 @@ private:
                     return false;
             }
             for (unsigned i = 0; i < count; ++i) {
-                if (lf.base[i] < last)
+                if (order.any && (lf.base[i] < order.last || (order.distinct && lf.base[i] == order.last)))
                     return false;
-                last = lf.base[i];
+                order.last = lf.base[i];
+                order.any = true;
             }
             if (!leaf_ok(lf))
                 return false;
@@ -568,7 +593,7 @@ private:
             for (unsigned i = 0; i < count; ++i) {
                 std::uint64_t f = 0;
                 Summary m{};
-                if (!check_subtree(in.child[i], level + 1, f, last, m, nodes, entries, leaf_ok))
+                if (!check_subtree(in.child[i], level + 1, f, order, m, nodes, entries, leaf_ok))
                     return false;
                 if (in.key[i] != f || !(in.sum[i] == m))
                     return false;

@@ -363,19 +363,7 @@ public:
     // backed ranges, per-region and total counts. O(n).
     [[nodiscard]] bool check_invariants() const {
         core::LockGuard guard_lock(lock_);
-        // Bases strictly ascending across the whole tree.
-        bool any = false;
-        std::uint64_t last = 0;
-        bool tree_ok = tree_.check([&](const Leaf& lf) {
-            for (unsigned i = 0; i < lf.count; ++i) {
-                if (any && lf.base[i] <= last)
-                    return false;
-                any = true;
-                last = lf.base[i];
-            }
-            return true;
-        });
-        if (!tree_ok)
+        if (!tree_.check([](const Leaf&) { return true; }, core::BTreeBases::distinct))
             return false;
         std::uint64_t prev_end = lo_;
         std::uint64_t reserved = 0;
@@ -442,24 +430,16 @@ private:
     };
 
     // The region tree: entries are regions, an inner node's summary of a child is its largest gap.
-    struct TreeTraits {
+    struct TreeTraits : core::BTreeLargestOf<&detail::VaddrLeaf::gap> {
         using Node = VaddrNode;
         using Leaf = detail::VaddrLeaf;
         using Entry = VaddrSpace::Entry;
-        using Summary = std::uint64_t;
         static constexpr std::uint32_t leaf_cap = detail::vaddr_leaf_cap;
         static constexpr std::uint32_t inner_cap = detail::vaddr_inner_cap;
         // At least four children below the root: an underfull node and a minimal sibling merge into one.
         static constexpr std::uint32_t inner_min = 4;
         static constexpr int max_height = VaddrSpace::max_height;
 
-        static Summary leaf_summary(const Leaf& lf) {
-            std::uint64_t m = 0;
-            for (unsigned i = 0; i < lf.count; ++i)
-                m = lf.gap[i] > m ? lf.gap[i] : m;
-            return m;
-        }
-        static void merge(Summary& into, const Summary& s) { into = s > into ? s : into; }
         static void put(Leaf& lf, unsigned i, const Entry& e) {
             lf.base[i] = e.base;
             lf.size[i] = e.size;

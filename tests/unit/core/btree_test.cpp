@@ -33,23 +33,15 @@ struct Entry {
 };
 
 // Summary: the largest value below a child. Fan-outs at their smallest legal values.
-struct Traits {
+struct Traits : aos::core::BTreeLargestOf<&Leaf::val> {
     using Node = ::Node;
     using Leaf = ::Leaf;
     using Entry = ::Entry;
-    using Summary = std::uint64_t;
     static constexpr std::uint32_t leaf_cap = 4;
     static constexpr std::uint32_t inner_cap = 5;
     static constexpr std::uint32_t inner_min = 3;
     static constexpr int max_height = 36;
 
-    static Summary leaf_summary(const Leaf& lf) {
-        std::uint64_t m = 0;
-        for (unsigned i = 0; i < lf.count; ++i)
-            m = lf.val[i] > m ? lf.val[i] : m;
-        return m;
-    }
-    static void merge(Summary& into, const Summary& s) { into = s > into ? s : into; }
     static void put(Leaf& lf, unsigned i, const Entry& e) {
         lf.base[i] = e.base;
         lf.val[i] = e.val;
@@ -77,36 +69,20 @@ struct Pool {
     }
 };
 
-std::vector<std::pair<std::uint64_t, std::uint64_t>> contents(const Tree& t) {
+// The entries in order, walked from the first entry forward or from the last back.
+std::vector<std::pair<std::uint64_t, std::uint64_t>> contents(const Tree& t, bool backward = false) {
     std::vector<std::pair<std::uint64_t, std::uint64_t>> v;
     Tree::Path p;
-    for (bool more = t.first_entry(p); more; more = t.next_entry(p))
+    for (bool more = backward ? t.last_entry(p) : t.first_entry(p); more;
+         more = backward ? t.prev_entry(p) : t.next_entry(p))
         v.emplace_back(t.leaf_at(p).base[t.index_at(p)], t.leaf_at(p).val[t.index_at(p)]);
-    return v;
-}
-
-// The same, walked from the last entry back.
-std::vector<std::pair<std::uint64_t, std::uint64_t>> contents_backward(const Tree& t) {
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> v;
-    Tree::Path p;
-    for (bool more = t.last_entry(p); more; more = t.prev_entry(p))
-        v.emplace_back(t.leaf_at(p).base[t.index_at(p)], t.leaf_at(p).val[t.index_at(p)]);
-    std::reverse(v.begin(), v.end());
+    if (backward)
+        std::reverse(v.begin(), v.end());
     return v;
 }
 
 bool ascending(const Tree& t) {
-    bool any = false;
-    std::uint64_t last = 0;
-    return t.check([&](const Leaf& lf) {
-        for (unsigned i = 0; i < lf.count; ++i) {
-            if (any && lf.base[i] <= last)
-                return false;
-            any = true;
-            last = lf.base[i];
-        }
-        return true;
-    });
+    return t.check([](const Leaf&) { return true; }, aos::core::BTreeBases::distinct);
 }
 
 // The lowest key whose value is at least v.
@@ -178,7 +154,7 @@ TEST_CASE("btree: randomized inserts and erases against std::map") {
         REQUIRE(t.node_count() == pool.live);
         REQUIRE(contents(t) ==
                 std::vector<std::pair<std::uint64_t, std::uint64_t>>(model.begin(), model.end()));
-        REQUIRE(contents_backward(t) == contents(t));
+        REQUIRE(contents(t, true) == contents(t));
 
         std::uint64_t probe = rng() % 1100;
         auto above = model.upper_bound(probe);
@@ -205,7 +181,8 @@ TEST_CASE("btree: randomized inserts and erases against std::map") {
     CHECK(t.root() == nullptr);
 }
 
-TEST_CASE("btree: the structural check finds bases out of order, within a leaf and across leaves") {
+TEST_CASE(
+    "btree: the structural check finds bases out of order, within a leaf and across leaves, and equal ones") {
     Pool pool;
     Tree t;
     for (std::uint64_t key = 10; key <= 200; key += 10) {
@@ -226,6 +203,13 @@ TEST_CASE("btree: the structural check finds bases out of order, within a leaf a
     CHECK_FALSE(t.check(any_leaf));
     std::swap(first.base[1], first.base[2]);
     REQUIRE(t.check(any_leaf));
+    // Two equal bases: in order, but not distinct.
+    std::uint64_t second = first.base[2];
+    first.base[2] = first.base[1];
+    CHECK(t.check(any_leaf));
+    CHECK_FALSE(t.check(any_leaf, aos::core::BTreeBases::distinct));
+    first.base[2] = second;
+    REQUIRE(t.check(any_leaf, aos::core::BTreeBases::distinct));
 
     // Across leaves: the first leaf's last entry moves past the second leaf's first.
     std::uint64_t saved = first.base[first.count - 1];
