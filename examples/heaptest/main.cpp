@@ -2,6 +2,7 @@
 // new/delete, and the lazily backed pages behind them. `heaptest crash` then dereferences null: the heap's
 // fault handler reports it and the kernel stops the process.
 #include "heap.hpp"
+#include "paging.hpp"
 #include "print.hpp"
 #include "random.hpp"
 
@@ -10,6 +11,8 @@
 namespace {
 
 constexpr unsigned slots = 256;
+constexpr std::size_t page = aos::abi::object_granule;
+constexpr std::size_t chunk = aos::user::PagingState::lazy_chunk; // what the heap backs and gives back
 constexpr unsigned rounds = 4000;
 
 struct Node {
@@ -73,13 +76,13 @@ int main(int argc, char** argv) {
     auto* big = static_cast<volatile unsigned char*>(malloc(big_bytes));
     if (big == nullptr)
         return 1;
-    for (std::size_t k = 0; k < big_bytes; k += 4096)
+    for (std::size_t k = 0; k < big_bytes; k += page)
         big[k] = 0xa5;
     aos::heap::Stats full = aos::heap::stats();
     free(const_cast<unsigned char*>(big));
     aos::heap::Stats freed = aos::heap::stats();
     // At most the chunk holding the block's header and a part chunk at its end stay backed.
-    bool given_back = freed.given_back - full.given_back >= big_bytes - 2 * 64 * 1024 &&
+    bool given_back = freed.given_back - full.given_back >= big_bytes - 2 * chunk &&
                       full.backed - freed.backed == freed.given_back - full.given_back;
     aos::sys::print("heaptest: a {} KiB block touched and freed: {} KiB given back, {} KiB backed before, {} "
                     "after\n",
@@ -87,7 +90,7 @@ int main(int argc, char** argv) {
                     freed.backed / 1024);
     auto* again = static_cast<volatile unsigned char*>(malloc(big_bytes));
     // First fit over an address-ordered list hands the same block back.
-    bool fresh = again == big && again[big_bytes / 2 & ~std::size_t{4095}] == 0;
+    bool fresh = again == big && again[big_bytes / 2 & ~(page - 1)] == 0;
     free(const_cast<unsigned char*>(again));
     aos::sys::print("heaptest: memory given back {}, and fresh when allocated again: {}\n",
                     given_back ? "ok" : "FAILED", fresh ? "ok" : "FAILED");

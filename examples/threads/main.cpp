@@ -5,6 +5,7 @@
 // others fault theirs in.
 #include "caps.hpp"
 #include "heap.hpp"
+#include "paging.hpp"
 #include "print.hpp"
 #include "rpc_client.hpp"
 #include "sync.hpp"
@@ -19,7 +20,8 @@ constexpr unsigned thread_count = 8;
 constexpr unsigned calls_per_thread = 1000;
 constexpr unsigned passes = 5; // times the token goes round the ring
 constexpr std::uint64_t page = aos::abi::object_granule;
-constexpr std::size_t big_block = 320 * 1024; // five chunks: its whole chunks go back when it is freed
+// Five chunks: its whole chunks go back when it is freed.
+constexpr std::size_t big_block = 5 * aos::user::PagingState::lazy_chunk;
 
 // A block filled page by page with a pattern of this thread's, checked, and freed; false if it was wrong.
 bool fill_and_free(unsigned me, unsigned round) {

@@ -60,7 +60,7 @@ public:
     using NodeSlab = mm::Slab<Node, FrameRefill>;
     using Allocator = mm::RegionAllocator<RamCapPolicy, NodeSlab, mm::BestFit>;
 
-    // Sixty-four metadata nodes a refill.
+    // A refill: room for 64 metadata nodes, of which the slab keeps one's worth for its chunk header (63).
     static constexpr std::size_t slab_chunk = 64 * sizeof(Node);
 
     // What init takes for itself from the front of the first RAM capability before the server has any: its

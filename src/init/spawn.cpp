@@ -2,6 +2,7 @@
 #include "spawn.hpp"
 
 #include <aos/abi/args.hpp>
+#include <aos/arch/page.hpp>
 #include <aos/boot/cmdline.hpp>
 #include <aos/core/string_ref.hpp>
 #include <aos/proc/elf.hpp>
@@ -207,7 +208,7 @@ Result<Child> Spawner::spawn(const char* command_line, const abi::CapAddr* caps,
     for (std::size_t i = 0; i < word.size; ++i)
         name[i] = word.data[i];
     std::uint32_t m = AOS_TRY(module_index(name));
-    std::uint64_t module_bytes = (bi_.modules[m].size + page - 1) & ~(page - 1);
+    std::uint64_t module_bytes = arch::page_up(bi_.modules[m].size);
     user::Mappings module_map;
     AOS_TRY(self_.map(scratch_, abi::caddr(abi::root_slot_modules, m), module_bytes, abi::right_read,
                       &module_map));

@@ -116,8 +116,6 @@ aos::Result<unsigned> spawn_module(const aos::abi::ModuleTable& modules, aos::co
 
 namespace {
 
-constexpr std::uint64_t init_l1_slots = aos::abi::init_root_slots;
-
 // A fresh CNode from the boot allocator, its capability in `slot`.
 aos::Result<Cte*> boot_cnode(Cte& slot, aos::abi::ObjType type, std::uint64_t slots) {
     std::uint64_t pa = AOS_TRY(frames.alloc(slots * aos::abi::cte_size));
@@ -125,7 +123,8 @@ aos::Result<Cte*> boot_cnode(Cte& slot, aos::abi::ObjType type, std::uint64_t sl
     return cnode_slots(slot.cap);
 }
 
-// init's CSpace: a root CNode with the task, slot-allocation, RAM ("super") and dispatchers CNodes.
+// init's CSpace: a root CNode with the task, slot-allocation, RAM ("super"), dispatchers, modules and
+// devices CNodes.
 struct InitCSpace {
     Cte* task = nullptr;
     Cte* super = nullptr;
@@ -137,7 +136,7 @@ struct InitCSpace {
 aos::Result<InitCSpace> build_init_cspace(Dispatcher& init) {
     using aos::abi::ObjType;
     Cte root;
-    Cte* l1 = AOS_TRY(boot_cnode(root, ObjType::l1_cnode, init_l1_slots));
+    Cte* l1 = AOS_TRY(boot_cnode(root, ObjType::l1_cnode, aos::abi::init_root_slots));
     InitCSpace cs;
     cs.task = AOS_TRY(boot_cnode(l1[aos::abi::root_slot_task], ObjType::l2_cnode, aos::abi::l2_cnode_slots));
     AOS_TRY(boot_cnode(l1[aos::abi::root_slot_slot_alloc0], ObjType::l2_cnode, aos::abi::l2_cnode_slots));

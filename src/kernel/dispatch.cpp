@@ -694,7 +694,7 @@ void dispatcher_destroy(std::uint64_t pa, Cte*& cspace, Cte*& vspace, Cte*& noti
     notify = &d->notify;
 }
 
-void dispatch_init(const Platform& p) {
+void dispatch_init() {
     // Programs may read the virtual counter and its frequency to time themselves ...
     std::uint64_t cntkctl = KERNEL_READ_SYSREG(cntkctl_el1);
     KERNEL_WRITE_SYSREG(cntkctl_el1, aos::arch::aarch64::generic_timer::CntkctlEl0Vcten::set(cntkctl, true));
@@ -704,7 +704,6 @@ void dispatch_init(const Platform& p) {
     KERNEL_WRITE_SYSREG(pmcr_el0, a64::pmu::PmcrE::set(KERNEL_READ_SYSREG(pmcr_el0), true));
     KERNEL_WRITE_SYSREG(pmuserenr_el0, a64::pmu::UserenrEn::mask | a64::pmu::UserenrEr::mask);
     console_set_input_listener(&notify_console_input);
-    boot_frames_init(p);
 }
 
 void run_dispatchers(std::uint64_t quantum_us) {

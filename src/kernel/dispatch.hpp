@@ -15,13 +15,15 @@
 
 namespace kernel {
 
-// Lets programs read the virtual counter and the instruction counter, routes console input to the endpoint
-// a program asks for, and prepares the boot-time frame allocator over the RAM the kernel image and the
-// device tree do not use.
-void dispatch_init(const Platform& p);
+// Lets programs read the virtual counter and the instruction counter, and routes console input to the
+// endpoint a program asks for.
+void dispatch_init();
 
-// The programs the kernel starts itself (boot_programs.cpp). Loads module `name` into a new address space;
-// `start` makes it runnable, otherwise it waits for init to invoke dispatcher_start on its capability.
+// The programs the kernel starts itself (boot_programs.cpp). boot_frames_init prepares the frame
+// allocator their address spaces and init's CSpace come from: the RAM the kernel image and the device tree
+// do not use (zeroed frames, never taken back). Then spawn_module loads module `name` into a new address
+// space; `start` makes it runnable, otherwise it waits for init to invoke dispatcher_start on its capability.
+void boot_frames_init(const Platform& p);
 aos::Result<unsigned> spawn_module(const aos::abi::ModuleTable& modules, aos::core::StringRef name,
                                    bool start);
 

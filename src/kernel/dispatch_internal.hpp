@@ -13,9 +13,7 @@
 
 namespace kernel {
 
-// boot_programs.cpp: the boot frame allocator over the RAM the kernel image and the device tree do not use
-// (zeroed frames, never taken back).
-void boot_frames_init(const Platform& p);
+// boot_programs.cpp: a frame from the boot frame allocator (boot_frames_init, in dispatch.hpp).
 aos::Result<std::uint64_t> boot_frames_alloc(std::uint64_t bytes);
 
 // dispatch.cpp: a free boot slot made a dispatcher with an empty address space (its tables from the boot

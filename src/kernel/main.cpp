@@ -66,7 +66,8 @@ void load_programs(const aos::abi::ModuleTable& modules, aos::boot::StringRef na
     aos::Result<aos::abi::ModuleTable> modules = boot_modules();
     if (!modules)
         KERNEL_PANIC("no readable boot-module table");
-    dispatch_init(p);
+    dispatch_init();
+    boot_frames_init(p);
     LoadedProgram programs[max_programs];
     unsigned count = 0;
     load_programs(*modules, run, true, programs, count);

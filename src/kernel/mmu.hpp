@@ -1,4 +1,5 @@
-// The kernel's own translation tables, built with aos::vm::PageTable, and the MMU switch-on.
+// The kernel's own translation tables, built with aos::vm::PageTable, the MMU switch-on, and zeroing whole
+// pages of physical memory through the direct map.
 #pragma once
 
 #include "arch/aarch64/sysreg.hpp"
@@ -31,18 +32,7 @@ using KernelPageTable = aos::vm::PageTable<KernelArch, KernelTableBackend, Kerne
 static_assert(aos::vm::TlbPolicy<KernelTlb>);
 static_assert(aos::vm::PageTableBackend<KernelTableBackend>);
 
-// How a page of a user address space is mapped: EL0 gets `user`; EL1 reads it, writes it when EL0 may, and
-// never executes it (user code must not run at EL1). Not global: the entry belongs to one ASID.
-inline aos::arch::aarch64::PageAttrs
-user_page_attrs(aos::arch::aarch64::Prot user,
-                aos::arch::aarch64::MemoryType memory = aos::arch::aarch64::MemoryType::normal) {
-    namespace a64 = aos::arch::aarch64;
-    return a64::PageAttrs{.kernel = static_cast<a64::Prot>((user & a64::prot_rw) | a64::prot_read),
-                          .user = user,
-                          .memory = memory,
-                          .share = a64::Shareability::inner,
-                          .global = false};
-}
+using aos::arch::aarch64::user_page_attrs;
 
 // Zeroes whole pages of physical memory through the direct map (fresh objects, boot frames): one DC ZVA per
 // cache-line block instead of a store per byte (the kernel is built with strict alignment and no vector

@@ -86,8 +86,10 @@ Block* release(Block* b) {
 
 // After [from, to) was freed into free block b: when b's whole chunks (past its header, which the free
 // list still reads) span give_back_min, gives back those of them that [from, to) touches. Their frames
-// and RAM go, a later touch backs fresh ones. The rest of b was looked at when it was freed, so a free
-// block keeps less than give_back_min plus two chunks backed.
+// and RAM go, a later touch backs fresh ones. The rest of b was looked at when it was freed, but a piece
+// freed below the threshold stays backed even once a later free merges it into a larger block: a free
+// block keeps less than 2 * give_back_min plus two chunks backed (two neighbours each just under the
+// threshold when the block between them went).
 void give_back(const Block* b, std::uint64_t from, std::uint64_t to) {
     auto start = reinterpret_cast<std::uint64_t>(b);
     std::uint64_t lo = (start + sizeof(Block) + chunk - 1) & ~(chunk - 1);

@@ -23,7 +23,7 @@ struct Stats {
     std::uint64_t backed = 0;   // bytes backed by frames now (touched, and not given back since)
     std::uint64_t faults = 0;
     std::uint64_t base = 0;       // where the heap's reservation starts
-    std::uint64_t given_back = 0; // bytes free has given back: whole chunks of free blocks of 256 KiB on
+    std::uint64_t given_back = 0; // bytes free has given back: whole chunks of large free blocks (heap.cpp)
 };
 
 // Sets the heap up (the fault handler and the RAM); the first malloc does it when needed. not_found when

@@ -27,12 +27,10 @@ constexpr abi::ObjType vnode_type(unsigned level) {
     return static_cast<abi::ObjType>(static_cast<unsigned>(abi::ObjType::vnode_l0) + level);
 }
 
-// Page attributes for capability rights: EL1 may read (and write where EL0 may), never execute.
+// Page attributes for capability rights, as the kernel writes them (the shadow keeps normal memory for a
+// device frame too: only the kernel's entry says device).
 PagingArch::Attrs attrs_for(std::uint8_t rights) {
-    using namespace arch::aarch64;
-    Prot user = abi::user_prot(rights | abi::right_read);
-    return PagingArch::Attrs{
-        .kernel = static_cast<Prot>((user & prot_rw) | prot_read), .user = user, .global = false};
+    return arch::aarch64::user_page_attrs(abi::user_prot(rights | abi::right_read));
 }
 
 // The rights a leaf descriptor written by attrs_for gives EL0.
@@ -40,15 +38,11 @@ std::uint8_t rights_of(std::uint64_t d, unsigned level) {
     return abi::rights_of_prot(PagingArch::decode_leaf(d, level).attrs.user);
 }
 
-// The end of the piece of [at, end) inside the L3 table that maps `at`: maps and runs never cross one.
-std::uint64_t table_piece_end(std::uint64_t at, std::uint64_t end) {
-    std::uint64_t table_end = (at | (l3_span - 1)) + 1;
-    return end < table_end ? end : table_end;
-}
-// The same for the L2 table whose blocks map `at`.
-std::uint64_t l2_piece_end(std::uint64_t at, std::uint64_t end) {
-    std::uint64_t table_end = (at | (l2_span - 1)) + 1;
-    return end < table_end ? end : table_end;
+// The end of the piece of [at, end) inside one table entry of `span` (an L3 table's 2 MiB, an L2 table's
+// 1 GiB): maps and runs never cross a table.
+std::uint64_t piece_end(std::uint64_t at, std::uint64_t end, std::uint64_t span) {
+    std::uint64_t span_end = (at | (span - 1)) + 1;
+    return end < span_end ? end : span_end;
 }
 
 [[noreturn]] void broken(const char* what, Errc e) {
@@ -440,9 +434,10 @@ Result<void> PagingState::map_piece(std::uint64_t va, std::uint64_t bytes, const
 }
 
 // Maps [va, va + bytes) from the frame's start in pieces, each one run: pages up to the next L3 table, or,
-// with blocks allowed, 2 MiB blocks up to the next L2 table where the address and the frame's memory are
-// both at a 2 MiB boundary. `owned`, when given, describes a frame the paging state made: the run that maps
-// it deletes it when it goes (a lazy chunk never crosses an L3 table, so it is one run).
+// with blocks allowed, blocks up to the next L2 table where the address and the frame's memory are both at
+// a 2 MiB boundary (vm::PageTable makes one 1 GiB block of a whole aligned GiB). `owned`, when given,
+// describes a frame the paging state made: the run that maps it deletes it when it goes (a lazy chunk never
+// crosses an L3 table, so it is one run).
 Result<void> PagingState::map_locked(std::uint64_t va, abi::CapAddr frame, const FrameInfo& info,
                                      std::uint64_t bytes, std::uint8_t rights, const MappingRun* owned,
                                      vm::Blocks blocks) {
@@ -452,13 +447,13 @@ Result<void> PagingState::map_locked(std::uint64_t va, abi::CapAddr frame, const
     source.rights = rights;
     source.held = info.held;
     source.device = info.device;
+    std::uint64_t end = va + bytes;
     for (std::uint64_t done = 0; done < bytes;) {
         std::uint64_t at = va + done;
-        std::uint64_t end = va + bytes;
         bool block = blocks == vm::Blocks::allowed && ((at | (info.pa + done)) & (l3_span - 1)) == 0 &&
                      end - at >= l3_span;
         std::uint64_t piece =
-            block ? ((l2_piece_end(at, end) & ~(l3_span - 1)) - at) : table_piece_end(at, end) - at;
+            block ? (piece_end(at, end, l2_span) & ~(l3_span - 1)) - at : piece_end(at, end, l3_span) - at;
         source.frame_offset = done;
         if (Result<void> r =
                 map_piece(at, piece, source, block ? vm::Blocks::allowed : vm::Blocks::forbidden);
@@ -486,7 +481,7 @@ Result<std::uint64_t> PagingState::map(abi::CapAddr frame, std::uint64_t bytes, 
     core::LockGuard guard(lock_);
     if (!ready_)
         return error(Errc::invalid_state);
-    bytes = (bytes + page - 1) & ~(page - 1);
+    bytes = arch::page_up(bytes);
     FrameInfo info;
     AOS_TRY(check_frame(frame, bytes, rights, info));
     // At a 2 MiB boundary when the frame's memory is at one, so that it maps as blocks; elsewhere if no such
@@ -506,9 +501,9 @@ Result<void> PagingState::map_fixed(std::uint64_t va, abi::CapAddr frame, std::u
     core::LockGuard guard(lock_);
     if (!ready_)
         return error(Errc::invalid_state);
-    if ((va & (page - 1)) != 0)
+    if (!arch::page_aligned(va))
         return error(Errc::misaligned);
-    bytes = (bytes + page - 1) & ~(page - 1);
+    bytes = arch::page_up(bytes);
     FrameInfo info;
     AOS_TRY(check_frame(frame, bytes, rights, info));
     if (space_.fault(va)) {
@@ -584,7 +579,7 @@ Result<void> PagingState::check_protect(std::uint64_t va, std::uint64_t end, std
         if (t == nullptr)
             return error(Errc::not_found);
         std::uint64_t span = PagingArch::entry_size(level);
-        std::uint64_t stop = level == last_level ? table_piece_end(at, end) : at + span;
+        std::uint64_t stop = level == last_level ? piece_end(at, end, l3_span) : at + span;
         if (level != last_level && ((at & (span - 1)) != 0 || stop > end))
             return error(Errc::invalid_argument);
         unsigned first = PagingArch::index(at, level);
@@ -713,7 +708,7 @@ Result<void, PagingFault> PagingState::handle_fault(std::uint64_t far, std::uint
                 return error(PagingFault::protection);
             // Raced: another thread backed it first, and the access will succeed when it runs again. The
             // same page raced again and again means its mapping is gone (its frame capability deleted).
-            std::uint64_t at = far & ~(page - 1);
+            std::uint64_t at = arch::page_down(far);
             raced_count_ = at == raced_page_ ? raced_count_ + 1 : 1;
             raced_page_ = at;
             if (raced_count_ > max_raced)
@@ -738,7 +733,7 @@ Result<std::span<std::byte>> PagingState::refill(std::size_t bytes) {
 // Metadata goes up from metadata_lo, never to be unmapped: a bump pointer is all the bookkeeping it needs.
 // The range is claimed before mapping, since the map may refill another slab, which maps more metadata.
 Result<std::span<std::byte>> PagingState::map_metadata(std::size_t bytes) {
-    bytes = (bytes + page - 1) & ~(page - 1);
+    bytes = arch::page_up(bytes);
     if (bytes > window_hi - metadata_next_)
         return error(Errc::no_memory);
     std::uint64_t offset = AOS_TRY(ram_.reserve(bytes));

@@ -35,7 +35,8 @@ using PagingArch = arch::aarch64::Granule4k;
 struct VNodeTable;
 
 // Consecutive entries of one table mapped from consecutive memory of one frame by one mapping capability
-// (one vnode_map invocation): pages of an L3 table, or 2 MiB blocks of an L2 table where the caller's frame
+// (one vnode_map invocation): pages of an L3 table, or blocks (2 MiB of an L2 table, or 1 GiB of an L1 table
+// for a whole aligned GiB) where the caller's frame
 // and address allow. Runs are created and removed whole: a run lies inside one reservation, and a
 // reservation is unmapped whole or given back (discard) only in ranges that cut no run.
 struct MappingRun {
@@ -268,11 +269,10 @@ public:
     // frame capability each page comes from. So a page can become read-only and writable again, or code
     // written through a writable mapping become executable (aos::user::sync_code first). A map made of
     // blocks takes new rights for whole blocks only (map with Blocks::forbidden for single pages). Errors
-    // (nothing
-    // changed): zero_size, misaligned, not_found (no mapping at va, or its frame's last capability was
-    // deleted, which took the mapping with it), out_of_range (past it), invalid_argument (a lazy
-    // reservation; part of a 2 MiB block; rights without read, with write and execute, or execute on a
-    // device frame), permission_denied (more than a frame capability has).
+    // (nothing changed): zero_size, misaligned, not_found (no mapping at va, or its frame's last capability
+    // was deleted, which took the mapping with it), out_of_range (past it), invalid_argument (a lazy
+    // reservation; part of a block; rights without read, with write and execute, or execute on a device
+    // frame), permission_denied (more than a frame capability has).
     Result<void> protect(std::uint64_t va, std::uint64_t bytes, std::uint8_t rights);
     // Gives back the backed chunks of [va, va + bytes) inside one lazy reservation (madvise(MADV_DONTNEED)):
     // they are unmapped, frames the paging state made for them are deleted and their RAM reused, tables that

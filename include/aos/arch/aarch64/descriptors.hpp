@@ -106,6 +106,17 @@ struct PageAttrs {
     friend constexpr bool operator==(const PageAttrs&, const PageAttrs&) = default;
 };
 
+// How a page of a user address space is mapped (the kernel's own maps and user space's shadow of them alike):
+// EL0 gets `user`; EL1 reads it, writes it when EL0 may, and never executes it (user code must not run at
+// EL1). Not global: the entry belongs to one ASID.
+constexpr PageAttrs user_page_attrs(Prot user, MemoryType memory = MemoryType::normal) {
+    return PageAttrs{.kernel = static_cast<Prot>((user & prot_rw) | prot_read),
+                     .user = user,
+                     .memory = memory,
+                     .share = Shareability::inner,
+                     .global = false};
+}
+
 // A decoded leaf (block or page) descriptor.
 struct Leaf {
     std::uint64_t pa = 0;
