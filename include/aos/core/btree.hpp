@@ -72,9 +72,6 @@ struct BTreeLargestOf {
     static void merge(Summary& into, const Summary& s) { into = s > into ? s : into; }
 };
 
-// What BTree::check requires of the bases across the whole tree: in order, or in order and all different.
-enum class BTreeBases : std::uint8_t { ascending, distinct };
-
 // What a lowest-first search does with a child: pass it over, search it, or stop (nothing further right
 // can match).
 enum class BTreeStep : std::uint8_t { skip, enter, stop };
@@ -142,6 +139,9 @@ public:
     Summary root_summary() const { return root_ != nullptr ? summary(root_, 0) : Summary{}; }
 
     Leaf& leaf_at(const Path& p) const { return leaf(p.node[height_ - 1]); }
+    // Whether two paths end in the same leaf: a change at one that the other's fix_up, insert_at or erase_at
+    // is about to summarize needs no fix_up of its own.
+    bool same_leaf(const Path& a, const Path& b) const { return a.node[height_ - 1] == b.node[height_ - 1]; }
     unsigned index_at(const Path& p) const { return p.idx[height_ - 1]; }
 
     // ---- Navigation.
@@ -396,18 +396,17 @@ public:
     }
 
     // ---- Whole-tree walks.
-    // The structure: fill, unused slots, bases in order across the whole tree (`bases`), exact keys and
-    // summaries, node and entry counts; leaf_ok(leaf) checks each leaf's entries (left to right), which the
-    // tree knows nothing of. O(n).
-    template <class LeafOk>
-    bool check(LeafOk&& leaf_ok, BTreeBases bases = BTreeBases::ascending) const {
+    // The structure: fill, unused slots, bases in order across the whole tree (equal ones allowed: what an
+    // entry's base means is its owner's, whose own walk checks the rest), exact keys and summaries, node and
+    // entry counts. O(n).
+    bool check() const {
         std::size_t nodes = 0;
         std::size_t entries = 0;
         if (root_ != nullptr) {
             std::uint64_t first = 0;
-            Order order{.distinct = bases == BTreeBases::distinct};
+            std::uint64_t last = 0;
             Summary sum{};
-            if (!check_subtree(root_, 0, first, order, sum, nodes, entries, leaf_ok))
+            if (!check_subtree(root_, 0, first, last, sum, nodes, entries))
                 return false;
         }
         return nodes == nodes_ && entries == entries_ && (root_ == nullptr) == (height_ == 0);
@@ -555,15 +554,9 @@ private:
         }
     }
 
-    // The bases check_subtree has seen, left to right.
-    struct Order {
-        std::uint64_t last = 0;
-        bool any = false;
-        bool distinct = false;
-    };
-    template <class LeafOk>
-    bool check_subtree(Node* n, int level, std::uint64_t& first, Order& order, Summary& sum,
-                       std::size_t& nodes, std::size_t& entries, LeafOk& leaf_ok) const {
+    // last: the highest base seen so far, left to right.
+    bool check_subtree(Node* n, int level, std::uint64_t& first, std::uint64_t& last, Summary& sum,
+                       std::size_t& nodes, std::size_t& entries) const {
         ++nodes;
         std::uint32_t count = count_of(n, level);
         std::uint32_t minimum = is_leaf(level) ? 1 : (level == 0 ? 2 : inner_min);
@@ -576,13 +569,10 @@ private:
                     return false;
             }
             for (unsigned i = 0; i < count; ++i) {
-                if (order.any && (lf.base[i] < order.last || (order.distinct && lf.base[i] == order.last)))
+                if (lf.base[i] < last)
                     return false;
-                order.last = lf.base[i];
-                order.any = true;
+                last = lf.base[i];
             }
-            if (!leaf_ok(lf))
-                return false;
             entries += count;
         } else {
             const Inner& in = inner(n);
@@ -593,7 +583,7 @@ private:
             for (unsigned i = 0; i < count; ++i) {
                 std::uint64_t f = 0;
                 Summary m{};
-                if (!check_subtree(in.child[i], level + 1, f, order, m, nodes, entries, leaf_ok))
+                if (!check_subtree(in.child[i], level + 1, f, last, m, nodes, entries))
                     return false;
                 if (in.key[i] != f || !(in.sum[i] == m))
                     return false;
