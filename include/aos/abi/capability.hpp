@@ -171,10 +171,10 @@ enum class CapOp : std::uint64_t {
     revoke = 5,   // delete every descendant; -> x1 = how many
     retype = 16,  // RAM: x2 = type | count << 32, x3 = offset, x4 = object size, x5 = destination
     // VNode: map x2 (a Frame into an L3 table as pages or an L1/L2 table as blocks, or a VNode of the next
-    // level) at entries x3 (map_entries),
-    // with x4 = offset into the frame | rights (some read; never write and execute); x5 = where the mapping
-    // capability goes. Deleting it (or the last copy of the frame or table) unmaps. A frame's mapping
-    // capability has the rights the frame capability had: what mapping_protect may grant later.
+    // level) at entries x3 (map_entries), with x4 = offset into the frame | rights (some read; never write
+    // and execute); x5 = where the mapping capability goes. Deleting it (or the last copy of the frame or
+    // table) unmaps. A frame's mapping capability has the rights the frame capability had: what
+    // mapping_protect may grant later.
     vnode_map = 24,
     // Mapping of frame pages: its entries x3 (map_entries, counted from the mapping's first entry) get the
     // rights x2, in place, under the rules of vnode_map against the mapping's own rights (so write and

@@ -17,9 +17,14 @@ constexpr bool page_aligned(std::uint64_t x) {
 constexpr std::uint64_t page_down(std::uint64_t x) {
     return x & ~(page_size - 1);
 }
+// x rounded up to a multiple of `align` (a power of two); x must lie that far below the top of the address
+// space.
+constexpr std::uint64_t align_up(std::uint64_t x, std::uint64_t align) {
+    return (x + align - 1) & ~(align - 1);
+}
 // x must lie a page below the top of the address space.
 constexpr std::uint64_t page_up(std::uint64_t x) {
-    return page_down(x + page_size - 1);
+    return align_up(x, page_size);
 }
 
 static_assert(page_size == 4096, "the library's bookkeeping assumes the 4 KiB granule");

@@ -92,6 +92,8 @@ public:
     // root, which bounds the height at O(log n) whatever the leaves hold.
     static constexpr std::uint32_t inner_min = T::inner_min;
     static constexpr std::uint64_t max_key = ~std::uint64_t{0};
+    static_assert(sizeof(Leaf) <= sizeof(Node::storage) && sizeof(Inner) <= sizeof(Node::storage),
+                  "a node's storage holds a leaf and an inner node");
 
     // A position in the tree: the node at each level from the root (0) down to the leaf, and the child or
     // entry index taken there. Searches return one; changes work along it.

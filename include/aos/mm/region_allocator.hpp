@@ -17,6 +17,7 @@
 #include <aos/core/result.hpp>
 #include <aos/mm/slab.hpp>
 
+#include <bit>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -216,10 +217,6 @@ struct BySize {
     }
 };
 
-constexpr bool is_pow2(std::uint64_t x) {
-    return x != 0 && (x & (x - 1)) == 0;
-}
-
 } // namespace detail
 
 template <class Caps, class NodeAlloc, class Fit = FirstFit, core::Lock L = core::NullLock>
@@ -311,11 +308,11 @@ public:
                                  std::uint64_t hi) {
         if (size == 0)
             return error(Errc::zero_size);
-        if (!detail::is_pow2(align) || lo >= hi)
+        if (!std::has_single_bit(align) || lo >= hi)
             return error(Errc::invalid_argument);
         if (size > u64_max - (arch::page_size - 1))
             return error(Errc::overflow);
-        size = round_up(size, arch::page_size);
+        size = arch::page_up(size);
         if (align < arch::page_size)
             align = arch::page_size;
         bool whole = lo == 0 && hi == u64_max;
@@ -535,9 +532,6 @@ private:
     };
 
     static void must(Result<void> r) { AOS_ASSERT(r.has_value()); }
-    static constexpr std::uint64_t round_up(std::uint64_t x, std::uint64_t a) {
-        return (x + a - 1) & ~(a - 1);
-    }
 
     static Record& record(Node* n) { return *std::launder(reinterpret_cast<Record*>(n->storage)); }
 
@@ -545,7 +539,7 @@ private:
     static std::uint32_t usable_pages(std::uint64_t gs, std::uint64_t ge, std::uint64_t align) {
         if (gs > u64_max - (align - 1))
             return 0;
-        std::uint64_t s = round_up(gs, align);
+        std::uint64_t s = arch::align_up(gs, align);
         std::uint64_t pages = s < ge ? (ge - s) >> arch::page_shift : 0;
         return pages < Summary::saturated ? static_cast<std::uint32_t>(pages) : Summary::saturated;
     }
@@ -630,7 +624,7 @@ private:
         e = e < hi ? e : hi;
         if (b > u64_max - (align - 1))
             return false;
-        std::uint64_t s = round_up(b, align);
+        std::uint64_t s = arch::align_up(b, align);
         if (s >= e || e - s < size)
             return false;
         start = s;

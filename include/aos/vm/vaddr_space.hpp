@@ -18,6 +18,7 @@
 #include <aos/core/result.hpp>
 #include <aos/mm/slab.hpp>
 
+#include <bit>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -119,8 +120,6 @@ struct alignas(64) VaddrNode {
     alignas(64) std::byte storage[detail::vaddr_node_bytes];
 };
 
-static_assert(sizeof(detail::VaddrLeaf) <= detail::vaddr_node_bytes);
-static_assert(sizeof(detail::VaddrInner) <= detail::vaddr_node_bytes);
 static_assert(sizeof(detail::VaddrBacking) <= detail::vaddr_node_bytes);
 static_assert(sizeof(detail::VaddrBacked) <= detail::vaddr_node_bytes);
 
@@ -172,11 +171,11 @@ public:
                                   std::uint64_t guard_pages = 0) {
         if (size == 0)
             return error(Errc::zero_size);
-        if (align == 0 || (align & (align - 1)) != 0)
+        if (!std::has_single_bit(align))
             return error(Errc::invalid_argument);
         if (size > max - (arch::page_size - 1))
             return error(Errc::overflow);
-        size = round_up(size, arch::page_size);
+        size = arch::page_up(size);
         if (guard_pages > (max - size) / arch::page_size)
             return error(Errc::overflow);
         std::uint64_t guard = guard_pages * arch::page_size;
@@ -470,9 +469,6 @@ private:
     }
 
     static void must(Result<void> r) { AOS_ASSERT(r.has_value()); }
-    static constexpr std::uint64_t round_up(std::uint64_t x, std::uint64_t a) {
-        return (x + a - 1) & ~(a - 1);
-    }
 
     Result<void> check_range(std::uint64_t addr, std::uint64_t size) const {
         if (size == 0)
@@ -549,7 +545,7 @@ private:
                     std::uint64_t align, std::uint64_t& start) {
         if (gap_lo > max - guard || gap_lo + guard > max - (align - 1))
             return false;
-        std::uint64_t usable = round_up(gap_lo + guard, align);
+        std::uint64_t usable = arch::align_up(gap_lo + guard, align);
         if (usable > gap_hi || gap_hi - usable < size)
             return false;
         start = usable - guard;
