@@ -9,7 +9,6 @@
 #include "print.hpp"
 
 #include <aos/arch/aarch64/pl031.hpp>
-#include <aos/arch/aarch64/registers.hpp>
 
 namespace {
 
@@ -196,14 +195,10 @@ void protect_pages() {
     checks.check("and every page takes writes", memory_works(4));
 
     // Code written through the writable mapping, then the page made executable (and so not writable).
-    constexpr std::uint64_t answer = 42;
-    auto* code = reinterpret_cast<volatile std::uint32_t*>(base_va + 3 * page);
-    code[0] = aos::arch::aarch64::insn::movz_w(0, answer);
-    code[1] = aos::arch::aarch64::insn::ret;
-    aos::user::sync_code(base_va + 3 * page, 2 * sizeof(std::uint32_t));
+    constexpr std::uint16_t answer = 42;
+    aos::user::ReturnsValue run = aos::user::write_return_value(base_va + 3 * page, answer);
     checks.check("the fourth page becomes executable",
                  protect(fm, 3, 1, right_read | right_execute).error == 0);
-    auto* run = reinterpret_cast<std::uint64_t (*)()>(base_va + 3 * page);
     checks.check("the code written there runs", run() == answer);
     checks.check("and the page becomes writable again",
                  protect(fm, 3, 1, right_read | right_write).error == 0 && memory_works(5));

@@ -25,4 +25,17 @@ inline void sync_code(std::uint64_t va, std::uint64_t bytes) {
     __asm__ volatile("dsb ish\n isb" ::: "memory");
 }
 
+// Writes at `at` (writable now) a function that returns `value`, and syncs it: the smallest code a test of
+// "written, then made executable" can run. Call it through the returned pointer once the page is
+// executable.
+using ReturnsValue = std::uint64_t (*)();
+inline ReturnsValue write_return_value(std::uint64_t at, std::uint16_t value) {
+    namespace a64 = aos::arch::aarch64;
+    auto* code = reinterpret_cast<volatile std::uint32_t*>(at);
+    code[0] = a64::insn::movz_w(0, value);
+    code[1] = a64::insn::ret;
+    sync_code(at, 2 * sizeof(std::uint32_t));
+    return reinterpret_cast<ReturnsValue>(at);
+}
+
 } // namespace aos::user
