@@ -111,32 +111,6 @@ public:
     std::size_t size() const { return entries_; }
     std::size_t node_count() const { return nodes_; }
 
-    static Leaf& leaf(Node* n) { return *std::launder(reinterpret_cast<Leaf*>(n->storage)); }
-    static Inner& inner(Node* n) { return *std::launder(reinterpret_cast<Inner*>(n->storage)); }
-
-    // A node is a few lines wide and a visit reads more than one of them (keys, then the chosen child);
-    // fetching them all at once turns the misses of a cold node into one wait instead of several.
-    static void prefetch(const Node* n) {
-        for (std::size_t off = 0; off < sizeof(Node); off += 64)
-            __builtin_prefetch(n->storage + off);
-    }
-
-    bool is_leaf(int level) const { return level == height_ - 1; }
-    std::uint32_t count_of(Node* n, int level) const {
-        return is_leaf(level) ? leaf(n).count : inner(n).count;
-    }
-    std::uint64_t first_key(Node* n, int level) const {
-        return is_leaf(level) ? leaf(n).base[0] : inner(n).key[0];
-    }
-    Summary summary(Node* n, int level) const {
-        if (is_leaf(level))
-            return T::leaf_summary(leaf(n));
-        Summary m{};
-        const Inner& in = inner(n);
-        for (std::uint32_t i = 0; i < in.count; ++i)
-            T::merge(m, in.sum[i]);
-        return m;
-    }
     // Of the whole tree; an empty one's is the default summary.
     Summary root_summary() const { return root_ != nullptr ? summary(root_, 0) : Summary{}; }
 
@@ -426,6 +400,33 @@ public:
     }
 
 private:
+    static Leaf& leaf(Node* n) { return *std::launder(reinterpret_cast<Leaf*>(n->storage)); }
+    static Inner& inner(Node* n) { return *std::launder(reinterpret_cast<Inner*>(n->storage)); }
+
+    // A node is a few lines wide and a visit reads more than one of them (keys, then the chosen child);
+    // fetching them all at once turns the misses of a cold node into one wait instead of several.
+    static void prefetch(const Node* n) {
+        for (std::size_t off = 0; off < sizeof(Node); off += 64)
+            __builtin_prefetch(n->storage + off);
+    }
+
+    bool is_leaf(int level) const { return level == height_ - 1; }
+    std::uint32_t count_of(Node* n, int level) const {
+        return is_leaf(level) ? leaf(n).count : inner(n).count;
+    }
+    std::uint64_t first_key(Node* n, int level) const {
+        return is_leaf(level) ? leaf(n).base[0] : inner(n).key[0];
+    }
+    Summary summary(Node* n, int level) const {
+        if (is_leaf(level))
+            return T::leaf_summary(leaf(n));
+        Summary m{};
+        const Inner& in = inner(n);
+        for (std::uint32_t i = 0; i < in.count; ++i)
+            T::merge(m, in.sum[i]);
+        return m;
+    }
+
     template <class Descend, class Scan>
     bool lowest(Node* n, int level, std::uint64_t bound, Path& p, Descend& descend, Scan& scan) const {
         p.node[level] = n;
