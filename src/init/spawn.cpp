@@ -47,12 +47,11 @@ struct SegmentLoader {
 };
 static_assert(proc::ElfLoader<SegmentLoader>);
 
-// Which of the passed capabilities also becomes the child's argument CNode, reachable by two-level
-// addresses: the first L2 CNode (cap_count when there is none).
-Result<unsigned> argument_cnode_of(const abi::CapAddr* caps, unsigned cap_count) {
+// Which of the passed capabilities (identified in `ids`) also becomes the child's argument CNode,
+// reachable by two-level addresses: the first L2 CNode (cap_count when there is none).
+unsigned argument_cnode_of(const sys::CapIdentity* ids, unsigned cap_count) {
     for (unsigned i = 0; i < cap_count; ++i) {
-        sys::CapIdentity id = AOS_TRY(sys::cap_identify(caps[i]));
-        if (id.type == abi::ObjType::l2_cnode)
+        if (ids[i].type == abi::ObjType::l2_cnode)
             return i;
     }
     return cap_count;
@@ -138,7 +137,7 @@ constexpr WellKnown well_known[] = {
 static_assert(std::size(well_known) + 1 + abi::task_argument_slots + 1 <= abi::cap_records_max);
 
 // The record of the child's capabilities in its arguments page (abi::CapRecord).
-bool record_capabilities(abi::ArgsPage& page, bool has_ram, const abi::CapAddr* caps, unsigned cap_count,
+bool record_capabilities(abi::ArgsPage& page, bool has_ram, const sys::CapIdentity* ids, unsigned cap_count,
                          const char* const* names, unsigned argument_cnode) {
     bool ok = true;
     for (const WellKnown& w : well_known)
@@ -147,9 +146,7 @@ bool record_capabilities(abi::ArgsPage& page, bool has_ram, const abi::CapAddr* 
         ok = ok && abi::add_capability(page, abi::caddr(abi::root_slot_task, abi::task_slot_ram),
                                        static_cast<std::uint8_t>(abi::ObjType::ram), abi::rights_all, "ram");
     for (unsigned i = 0; ok && i < cap_count; ++i) {
-        Result<sys::CapIdentity> id = sys::cap_identify(caps[i]);
-        if (!id)
-            return false;
+        const sys::CapIdentity* id = &ids[i];
         char fallback[] = "arg0";
         fallback[3] = static_cast<char>('0' + i);
         const char* name = names != nullptr && names[i] != nullptr ? names[i] : fallback;
@@ -174,7 +171,7 @@ Result<std::uint32_t> Spawner::module_index(const char* name) const {
 
 // The arguments page: a frame filled through the scratch mapping, then mapped read-only in the child.
 Result<void> Spawner::map_arguments(user::CapVSpace& child, const char* command_line,
-                                    const abi::CapAddr* caps, unsigned cap_count, const char* const* names,
+                                    const sys::CapIdentity* ids, unsigned cap_count, const char* const* names,
                                     unsigned argument_cnode) {
     user::SlotAllocator::Slot frame =
         AOS_TRY(ram_.retype(slots_, abi::ObjType::frame, sizeof(abi::ArgsPage)));
@@ -185,7 +182,7 @@ Result<void> Spawner::map_arguments(user::CapVSpace& child, const char* command_
     bool filled = abi::fill_args(*page, command_line);
     for (unsigned i = 0; filled && i < env_count_; ++i)
         filled = abi::add_environment(*page, environment_[i]);
-    filled = filled && record_capabilities(*page, heap_bytes_ != 0, caps, cap_count, names, argument_cnode);
+    filled = filled && record_capabilities(*page, heap_bytes_ != 0, ids, cap_count, names, argument_cnode);
     self_.unmap(seen);
     if (!filled)
         return error(Errc::invalid_argument);
@@ -237,8 +234,12 @@ Result<Child> Spawner::spawn(const char* command_line, const abi::CapAddr* caps,
     self_.unmap(module_map);
     AOS_TRY(loaded);
 
-    unsigned argument_cnode = AOS_TRY(argument_cnode_of(caps, cap_count));
-    AOS_TRY(map_arguments(child, command_line, caps, cap_count, names, argument_cnode));
+    // What each passed capability is, asked once: for the argument CNode and for the capability record.
+    sys::CapIdentity ids[abi::task_argument_slots];
+    for (unsigned i = 0; i < cap_count; ++i)
+        ids[i] = AOS_TRY(sys::cap_identify(caps[i]));
+    unsigned argument_cnode = argument_cnode_of(ids, cap_count);
+    AOS_TRY(map_arguments(child, command_line, ids, cap_count, names, argument_cnode));
     user::SlotAllocator::Slot stack = AOS_TRY(ram_.retype(slots_, abi::ObjType::frame, child_stack_bytes));
     AOS_TRY(child.map(child_stack_top - child_stack_bytes, stack.addr(), child_stack_bytes,
                       abi::right_read | abi::right_write, nullptr));

@@ -56,7 +56,7 @@ public:
 
 private:
     Result<std::uint32_t> module_index(const char* name) const;
-    Result<void> map_arguments(user::CapVSpace& child, const char* command_line, const abi::CapAddr* caps,
+    Result<void> map_arguments(user::CapVSpace& child, const char* command_line, const sys::CapIdentity* ids,
                                unsigned cap_count, const char* const* names, unsigned argument_cnode);
 
     const abi::BootInfo& bi_;
