@@ -641,9 +641,22 @@ private:
         Near n = near(*b, addr);
         if ((n.has_prev && n.prev_end == addr) || (n.has_next && n.next_base == end))
             return 0;
-        if (!b->inline_mode())
+        return one_more_range_nodes(*b);
+    }
+    // Nodes a backing needs to hold one more range: one in its tree, or, inline, none while a slot is free
+    // and a node per range (and one for the new) once the inline ranges move to the tree.
+    static std::size_t one_more_range_nodes(const RegionBacking& b) {
+        if (!b.inline_mode())
             return 1;
-        return b->count < detail::vaddr_inline_ranges ? 0 : b->count + 1;
+        return b.count < detail::vaddr_inline_ranges ? 0 : b.count + 1;
+    }
+
+    // The ranges [base[k], base[k] + size[k]) become nodes of b's tree, which leaves inline mode.
+    void move_to_tree(RegionBacking& b, const std::uint64_t* base, const std::uint64_t* size, unsigned n,
+                      Batch& batch) {
+        for (unsigned k = 0; k < n; ++k)
+            must(b.ranges.insert(make_backed(base[k], size[k], batch)));
+        b.count = 0;
     }
 
     Backed& make_backed(std::uint64_t base, std::uint64_t size, Batch& batch) {
@@ -715,10 +728,8 @@ private:
                 ++backed_count_;
             } else {
                 // Full: every range moves to the tree, the new one with them.
-                for (unsigned k = 0; k < b.count; ++k)
-                    must(b.ranges.insert(make_backed(b.base[k], b.size[k], batch)));
+                move_to_tree(b, b.base, b.size, b.count, batch);
                 must(b.ranges.insert(make_backed(addr, size, batch)));
-                b.count = 0;
                 ++backed_count_;
             }
             return;
@@ -747,9 +758,7 @@ private:
         Near n = near(b, addr);
         if (!(n.has_prev && n.prev_end > end && (b.inline_mode() ? b.base[n.prev_idx] : n.prev->base) < addr))
             return 0;
-        if (!b.inline_mode())
-            return 1;
-        return b.count < detail::vaddr_inline_ranges ? 0 : b.count + 1;
+        return one_more_range_nodes(b);
     }
 
     // Removes [addr, end) from the backed ranges of the region at p, handing each removed piece to
@@ -793,9 +802,7 @@ private:
                 }
                 b.count = kept;
             } else {
-                for (unsigned k = 0; k < kept; ++k)
-                    must(b.ranges.insert(make_backed(base[k], size[k], batch)));
-                b.count = 0;
+                move_to_tree(b, base, size, kept, batch);
             }
         } else {
             Backed* r = b.ranges.floor([&](const Backed& x) { return core::three_way(x.base, addr); });
